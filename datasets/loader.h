@@ -1,0 +1,47 @@
+/* The batch loader: a background thread reads samples from a dataset,
+ * augments and normalizes them, and keeps the next batches ready while the
+ * training step runs. */
+#ifndef BMST_LOADER_H
+#define BMST_LOADER_H
+
+#include "dataset.h"
+
+struct bmst_loader_config {
+    enum bmst_split split;
+    int batch;   /* samples per batch */
+    int shuffle; /* a new permutation every epoch, from seed and epoch */
+    int augment; /* small images: 4-pixel zero pad + random crop, random horizontal flip */
+    /* training drops the remainder; evaluation pads the last batch (ranks'
+     * slices differ by at most one sample, so a rank may end with valid = 0) */
+    int drop_last;
+    int depth; /* batches prepared ahead (>= 1) */
+    uint64_t seed;
+    int rank, world; /* this process's slice of every epoch (1 process: 0, 1) */
+};
+
+/* One batch: normalized float images NHWC [batch, h, w, c] and labels [batch].
+ * `valid` <= batch samples are real; the rest (only in a padded last batch)
+ * are zeros with label -1. Valid until the next bmst_loader_next or
+ * bmst_loader_start_epoch call. */
+struct bmst_batch {
+    const float *images;
+    const int32_t *labels;
+    int valid;
+    int index; /* batch number within the epoch */
+};
+
+struct bmst_loader;
+
+int bmst_loader_create(struct bmst_dataset *ds, const struct bmst_loader_config *cfg,
+                       struct bmst_loader **out);
+void bmst_loader_free(struct bmst_loader *l);
+/* Batches this rank gets per epoch. */
+size_t bmst_loader_batches(const struct bmst_loader *l);
+/* Starts producing the batches of `epoch` (0-based) in the background; an
+ * unfinished earlier epoch is abandoned. */
+void bmst_loader_start_epoch(struct bmst_loader *l, int epoch);
+/* Waits for the next batch of the epoch: returns 1 and fills *b, 0 when the
+ * epoch is over, -1 on a read error (message in bmst_last_error()). */
+int bmst_loader_next(struct bmst_loader *l, struct bmst_batch *b);
+
+#endif

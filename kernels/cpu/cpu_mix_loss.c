@@ -1,0 +1,90 @@
+/* The BMST batch merge (a weighted sum of m equal chunks of the batch) and
+ * the softmax cross-entropy loss against soft (mixed) targets. */
+#include "cpu_internal.h"
+
+#include "error.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void cpu_mix_fwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const float *x,
+                 float *y) {
+    (void)be;
+    const float c0 = coef[0];
+#pragma omp parallel for simd schedule(static) if (chunk > CPU_PAR_MIN)
+    for (size_t i = 0; i < chunk; i++)
+        y[i] = c0 * x[i];
+    /* one pass per further chunk keeps each loop a plain fused multiply-add
+     * stream over two arrays */
+    for (int j = 1; j < m; j++) {
+        const float cj = coef[j];
+        const float *restrict xj = x + (size_t)j * chunk;
+#pragma omp parallel for simd schedule(static) if (chunk > CPU_PAR_MIN)
+        for (size_t i = 0; i < chunk; i++)
+            y[i] += cj * xj[i];
+    }
+}
+
+void cpu_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const float *dy,
+                 float *dx, int accumulate) {
+    (void)be;
+    for (int j = 0; j < m; j++) {
+        const float cj = coef[j];
+        float *restrict dxj = dx + (size_t)j * chunk;
+        if (accumulate) {
+#pragma omp parallel for simd schedule(static) if (chunk > CPU_PAR_MIN)
+            for (size_t i = 0; i < chunk; i++)
+                dxj[i] += cj * dy[i];
+        } else {
+#pragma omp parallel for simd schedule(static) if (chunk > CPU_PAR_MIN)
+            for (size_t i = 0; i < chunk; i++)
+                dxj[i] = cj * dy[i];
+        }
+    }
+}
+
+/* Per row: probs = softmax(z); loss = -sum_k t_k * log p_k, computed as
+ * -sum_k t_k * (z_k - max - log sum exp(z - max)) so a zero probability never
+ * meets log. Row losses are summed in row order: the same bits every run. */
+float cpu_xent_fwd(struct bmst_backend *be, int n, int k, const float *logits, const float *targets,
+                   float *probs) {
+    (void)be;
+    double *row_loss = bmst_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *row_loss);
+#pragma omp parallel for schedule(static) if ((size_t)n * k > CPU_PAR_MIN / 4)
+    for (int i = 0; i < n; i++) {
+        const float *restrict z = logits + (size_t)i * k;
+        const float *restrict t = targets + (size_t)i * k;
+        float *restrict p = probs + (size_t)i * k;
+        float zmax = z[0];
+        for (int j = 1; j < k; j++)
+            zmax = z[j] > zmax ? z[j] : zmax;
+        double sum = 0.0;
+        for (int j = 0; j < k; j++) {
+            p[j] = expf(z[j] - zmax);
+            sum += p[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        const double lse = log(sum);
+        double loss = 0.0;
+        for (int j = 0; j < k; j++) {
+            p[j] *= inv;
+            loss -= (double)t[j] * ((double)z[j] - zmax - lse);
+        }
+        row_loss[i] = loss;
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++)
+        total += row_loss[i];
+    free(row_loss);
+    return n > 0 ? (float)(total / n) : 0.0f;
+}
+
+void cpu_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
+                  float *dlogits) {
+    (void)be;
+    const size_t count = (size_t)n * k;
+    const float inv_n = 1.0f / (float)n;
+#pragma omp parallel for simd schedule(static) if (count > CPU_PAR_MIN)
+    for (size_t i = 0; i < count; i++)
+        dlogits[i] = (probs[i] - targets[i]) * inv_n;
+}

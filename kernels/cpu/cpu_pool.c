@@ -1,0 +1,217 @@
+/* Pooling over NHWC: max and average windows with stride and zero padding,
+ * and global average pooling. Inner loops run over channels, which are
+ * contiguous in NHWC, so every window position is a vector op. */
+#include "cpu_internal.h"
+
+#include <float.h>
+#include <string.h>
+
+/* Channels one maxpool backward task owns; a multiple of 16 floats is a
+ * whole number of cache lines, so tasks never share a line of dx. */
+#define POOL_CHANNEL_BLOCK 32
+
+static size_t pool_in_count(const struct bmst_pool_desc *d) {
+    return (size_t)d->n * d->h * d->w * d->c;
+}
+
+void cpu_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                     float *y) {
+    (void)be;
+    const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
+#pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
+    for (int n = 0; n < d->n; n++) {
+        for (int oh = 0; oh < OH; oh++) {
+            for (int ow = 0; ow < OW; ow++) {
+                float *restrict yp = y + (((size_t)n * OH + oh) * OW + ow) * C;
+                for (int c = 0; c < C; c++)
+                    yp[c] = -FLT_MAX;
+                for (int i = 0; i < d->kh; i++) {
+                    int ih = oh * d->stride_h - d->pad_h + i;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int j = 0; j < d->kw; j++) {
+                        int iw = ow * d->stride_w - d->pad_w + j;
+                        if (iw < 0 || iw >= W) continue;
+                        const float *restrict xp = x + (((size_t)n * H + ih) * W + iw) * C;
+                        for (int c = 0; c < C; c++)
+                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The window's rows [*lo, *hi) that fall inside the input, for output index o. */
+static void pool_window(int o, int k, int stride, int pad, int in, int *lo, int *hi) {
+    int start = o * stride - pad;
+    *lo = start < 0 ? 0 : start;
+    *hi = start + k < in ? start + k : in;
+}
+
+/* The gradient goes to the first maximum in window scan order, as PyTorch.
+ * Windows overlap, so a thread owns an (image, channel block) pair: what it
+ * scatters never meets another thread's writes. The arg-max search is a
+ * branch-free select per channel so it vectorizes; only the scatter is not. */
+void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                     const float *dy, float *dx, int accumulate) {
+    (void)be;
+    const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
+    const int blocks = (C + POOL_CHANNEL_BLOCK - 1) / POOL_CHANNEL_BLOCK;
+#pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
+    for (int n = 0; n < d->n; n++) {
+        for (int b = 0; b < blocks; b++) {
+            const int c0 = b * POOL_CHANNEL_BLOCK;
+            const int cn = C - c0 < POOL_CHANNEL_BLOCK ? C - c0 : POOL_CHANNEL_BLOCK;
+            float *dx_img = dx + (size_t)n * H * W * C + c0;
+            const float *x_img = x + (size_t)n * H * W * C + c0;
+            if (!accumulate) {
+                for (size_t p = 0; p < (size_t)H * W; p++)
+                    memset(dx_img + p * C, 0, (size_t)cn * sizeof *dx_img);
+            }
+            float best[POOL_CHANNEL_BLOCK];
+            int where[POOL_CHANNEL_BLOCK]; /* pixel index ih * W + iw of the maximum */
+            for (int oh = 0; oh < OH; oh++) {
+                int ih_lo, ih_hi;
+                pool_window(oh, d->kh, d->stride_h, d->pad_h, H, &ih_lo, &ih_hi);
+                for (int ow = 0; ow < OW; ow++) {
+                    int iw_lo, iw_hi;
+                    pool_window(ow, d->kw, d->stride_w, d->pad_w, W, &iw_lo, &iw_hi);
+                    if (ih_lo >= ih_hi || iw_lo >= iw_hi) continue; /* all padding */
+                    const int first = ih_lo * W + iw_lo;
+                    for (int c = 0; c < cn; c++) {
+                        best[c] = x_img[(size_t)first * C + c];
+                        where[c] = first;
+                    }
+                    for (int ih = ih_lo; ih < ih_hi; ih++) {
+                        for (int iw = ih == ih_lo ? iw_lo + 1 : iw_lo; iw < iw_hi; iw++) {
+                            const int pix = ih * W + iw;
+                            const float *restrict xp = x_img + (size_t)pix * C;
+                            /* strictly greater keeps the first maximum */
+                            for (int c = 0; c < cn; c++) {
+                                /* an all-ones mask where v wins: GCC will not
+                                 * if-convert a float test feeding an int select */
+                                float v = xp[c], bc = best[c];
+                                int take = -(v > bc);
+                                best[c] = v > bc ? v : bc;
+                                where[c] = (pix & take) | (where[c] & ~take);
+                            }
+                        }
+                    }
+                    const float *g = dy + (((size_t)n * OH + oh) * OW + ow) * C + c0;
+                    for (int c = 0; c < cn; c++)
+                        dx_img[(size_t)where[c] * C + c] += g[c];
+                }
+            }
+        }
+    }
+}
+
+/* The divisor is always kh * kw: with count_include_pad the padding counts,
+ * and floor-mode output sizes keep every window inside the padded input. */
+void cpu_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                     float *y) {
+    (void)be;
+    const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
+    const float inv = 1.0f / (float)(d->kh * d->kw);
+#pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
+    for (int n = 0; n < d->n; n++) {
+        for (int oh = 0; oh < OH; oh++) {
+            for (int ow = 0; ow < OW; ow++) {
+                float *restrict yp = y + (((size_t)n * OH + oh) * OW + ow) * C;
+                for (int c = 0; c < C; c++)
+                    yp[c] = 0.0f;
+                for (int i = 0; i < d->kh; i++) {
+                    int ih = oh * d->stride_h - d->pad_h + i;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int j = 0; j < d->kw; j++) {
+                        int iw = ow * d->stride_w - d->pad_w + j;
+                        if (iw < 0 || iw >= W) continue;
+                        const float *restrict xp = x + (((size_t)n * H + ih) * W + iw) * C;
+                        for (int c = 0; c < C; c++)
+                            yp[c] += xp[c];
+                    }
+                }
+                for (int c = 0; c < C; c++)
+                    yp[c] *= inv;
+            }
+        }
+    }
+}
+
+/* First and last output index whose window (start o*stride - pad, length k)
+ * covers input index i; empty when lo > hi. */
+static void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int *hi) {
+    int t = i + pad - k + 1; /* o*stride >= t */
+    *lo = t <= 0 ? 0 : (t + stride - 1) / stride;
+    *hi = (i + pad) / stride; /* o*stride <= i + pad */
+    if (*hi > out - 1) *hi = out - 1;
+}
+
+/* A gather: each dx pixel sums the dy of the windows covering it, so threads
+ * own disjoint dx rows and need no synchronisation. */
+void cpu_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *dy,
+                     float *dx, int accumulate) {
+    (void)be;
+    const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
+    const float inv = 1.0f / (float)(d->kh * d->kw);
+#pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
+    for (int n = 0; n < d->n; n++) {
+        for (int ih = 0; ih < H; ih++) {
+            int oh_lo, oh_hi;
+            pool_cover(ih, d->kh, d->stride_h, d->pad_h, OH, &oh_lo, &oh_hi);
+            for (int iw = 0; iw < W; iw++) {
+                int ow_lo, ow_hi;
+                pool_cover(iw, d->kw, d->stride_w, d->pad_w, OW, &ow_lo, &ow_hi);
+                float *restrict dp = dx + (((size_t)n * H + ih) * W + iw) * C;
+                if (!accumulate)
+                    for (int c = 0; c < C; c++)
+                        dp[c] = 0.0f;
+                for (int oh = oh_lo; oh <= oh_hi; oh++) {
+                    for (int ow = ow_lo; ow <= ow_hi; ow++) {
+                        const float *restrict g = dy + (((size_t)n * OH + oh) * OW + ow) * C;
+                        for (int c = 0; c < C; c++)
+                            dp[c] += g[c] * inv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void cpu_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const float *x, float *y) {
+    (void)be;
+    const float inv = 1.0f / (float)hw;
+#pragma omp parallel for schedule(static) if ((size_t)n * hw * c > CPU_PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        float *restrict yp = y + (size_t)i * c;
+        for (int j = 0; j < c; j++)
+            yp[j] = 0.0f;
+        for (int p = 0; p < hw; p++) {
+            const float *restrict xp = x + ((size_t)i * hw + p) * c;
+            for (int j = 0; j < c; j++)
+                yp[j] += xp[j];
+        }
+        for (int j = 0; j < c; j++)
+            yp[j] *= inv;
+    }
+}
+
+void cpu_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const float *dy, float *dx,
+                 int accumulate) {
+    (void)be;
+    const float inv = 1.0f / (float)hw;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * hw * c > CPU_PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        for (int p = 0; p < hw; p++) {
+            const float *restrict g = dy + (size_t)i * c;
+            float *restrict dp = dx + ((size_t)i * hw + p) * c;
+            if (accumulate) {
+                for (int j = 0; j < c; j++)
+                    dp[j] += g[j] * inv;
+            } else {
+                for (int j = 0; j < c; j++)
+                    dp[j] = g[j] * inv;
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages bmst_dist needs, skipping those already present.
+#   launch/install_deps.sh          build and run: compilers, HDF5, MPI, BLAS, Fashion-MNIST
+#   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev openmpi-bin
+          libopenblas-openmp-dev dataset-fashion-mnist)
+if [[ "${1:-}" == "--tests" ]]; then
+    packages+=(hdf5-tools python3-torch python3-numpy python3-h5py)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    sudo_cmd=()
+    [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

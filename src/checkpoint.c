@@ -1,0 +1,356 @@
+/* HDF5 checkpoints (docs/checkpoint-format.md). Tensors are converted between
+ * the engine's layouts (KRSC conv weights) and PyTorch's (OIHW) on the way. */
+#include "checkpoint.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dataset.h"
+#include "error.h"
+
+#define FORMAT_NAME "bmst_checkpoint"
+#define FORMAT_VERSION 1
+
+/* KRSC <-> OIHW ([k][r][s][c] <-> [k][c][r][s]); dims are PyTorch's [k, c, r, s]. */
+static void krsc_to_oihw(const int *dims, const float *src, float *dst) {
+    int k = dims[0], c = dims[1], r = dims[2], s = dims[3];
+    for (int ik = 0; ik < k; ik++)
+        for (int ir = 0; ir < r; ir++)
+            for (int is = 0; is < s; is++)
+                for (int ic = 0; ic < c; ic++)
+                    dst[(((size_t)ik * c + ic) * r + ir) * s + is] =
+                        src[(((size_t)ik * r + ir) * s + is) * c + ic];
+}
+
+static void oihw_to_krsc(const int *dims, const float *src, float *dst) {
+    int k = dims[0], c = dims[1], r = dims[2], s = dims[3];
+    for (int ik = 0; ik < k; ik++)
+        for (int ir = 0; ir < r; ir++)
+            for (int is = 0; is < s; is++)
+                for (int ic = 0; ic < c; ic++)
+                    dst[(((size_t)ik * r + ir) * s + is) * c + ic] =
+                        src[(((size_t)ik * c + ic) * r + ir) * s + is];
+}
+
+/* ---- writing ---- */
+
+static int write_attr(hid_t loc, const char *name, hid_t type, const void *value) {
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = space < 0 ? -1 : H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = attr >= 0 && H5Awrite(attr, type, value) >= 0;
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return ok ? 0 : -1;
+}
+
+static int write_string_attr(hid_t loc, const char *name, const char *value) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    if (type < 0 || H5Tset_size(type, strlen(value) + 1) < 0) return -1;
+    int status = write_attr(loc, name, type, value);
+    H5Tclose(type);
+    return status;
+}
+
+static int write_tensor(hid_t group, const char *name, int ndim, const int *dims,
+                        hid_t mem_type, const void *data) {
+    hsize_t shape[4];
+    for (int i = 0; i < ndim; i++) shape[i] = (hsize_t)dims[i];
+    hid_t space = ndim ? H5Screate_simple(ndim, shape, NULL) : H5Screate(H5S_SCALAR);
+    hid_t file_type = mem_type == H5T_NATIVE_FLOAT ? H5T_IEEE_F32LE : H5T_STD_I64LE;
+    hid_t set = space < 0 ? -1
+                          : H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT,
+                                       H5P_DEFAULT);
+    int ok = set >= 0 && H5Dwrite(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0;
+    if (set >= 0) H5Dclose(set);
+    if (space >= 0) H5Sclose(space);
+    return ok ? 0 : -1;
+}
+
+/* One buffer's tensors (weights and statistics, or momentum) in PyTorch layout. */
+static int write_tensors(hid_t group, const struct bmst_model *m, const float *host_weights,
+                         const float *host_buffers, int weights_only, float *scratch) {
+    for (int i = 0; i < m->n_params; i++) {
+        const struct bmst_param *p = &m->params[i];
+        if (weights_only && p->role != BMST_PARAM_WEIGHT) continue;
+        const float *src = (p->role == BMST_PARAM_WEIGHT ? host_weights : host_buffers) + p->offset;
+        if (p->conv_krsc) {
+            krsc_to_oihw(p->dims, src, scratch);
+            src = scratch;
+        }
+        if (write_tensor(group, p->name, p->ndim, p->dims, H5T_NATIVE_FLOAT, src) != 0) return -1;
+    }
+    return 0;
+}
+
+/* PyTorch's BatchNorm keeps a step counter beside its running statistics; a
+ * checkpoint carries it so the file maps 1:1 onto a state_dict. */
+static int write_batch_counters(hid_t group, const struct bmst_model *m, int64_t steps) {
+    const char *suffix = ".running_mean";
+    for (int i = 0; i < m->n_params; i++) {
+        const char *name = m->params[i].name;
+        size_t len = strlen(name), suffix_len = strlen(suffix);
+        if (len < suffix_len || strcmp(name + len - suffix_len, suffix) != 0) continue;
+        char counter[BMST_PARAM_NAME_MAX + 16];
+        snprintf(counter, sizeof counter, "%.*s.num_batches_tracked", (int)(len - suffix_len),
+                 name);
+        if (write_tensor(group, counter, 0, NULL, H5T_NATIVE_INT64, &steps) != 0) return -1;
+    }
+    return 0;
+}
+
+static int write_file(const char *path, const struct bmst_model *m,
+                      const struct bmst_checkpoint_meta *meta, const float *weights,
+                      const float *buffers, const float *momentum, float *scratch) {
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) return -1;
+    int version = FORMAT_VERSION;
+    int64_t step = meta->step;
+    uint64_t seed = meta->seed;
+    int ok = write_string_attr(file, "format", FORMAT_NAME) == 0 &&
+             write_attr(file, "version", H5T_NATIVE_INT, &version) == 0 &&
+             write_string_attr(file, "arch", meta->arch) == 0 &&
+             write_attr(file, "in_h", H5T_NATIVE_INT, &meta->in_h) == 0 &&
+             write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
+             write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
+             write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
+             write_attr(file, "epoch", H5T_NATIVE_INT, &meta->epoch) == 0 &&
+             write_attr(file, "step", H5T_NATIVE_INT64, &step) == 0 &&
+             write_attr(file, "seed", H5T_NATIVE_UINT64, &seed) == 0 &&
+             write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) == 0;
+    hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t optim = model >= 0 ? H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                             : -1;
+    hid_t mom = optim >= 0 ? H5Gcreate2(optim, "momentum", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                           : -1;
+    ok = mom >= 0 && write_tensors(model, m, weights, buffers, 0, scratch) == 0 &&
+         write_batch_counters(model, m, meta->step) == 0 &&
+         write_tensors(mom, m, momentum, NULL, 1, scratch) == 0;
+    if (mom >= 0) H5Gclose(mom);
+    if (optim >= 0) H5Gclose(optim);
+    if (model >= 0) H5Gclose(model);
+    if (H5Fclose(file) < 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+static float *to_host_copy(const struct bmst_model *m, const float *device, size_t count) {
+    float *host = bmst_xmalloc((count ? count : 1) * sizeof(float));
+    m->be->to_host(m->be, host, device, count * sizeof(float));
+    return host;
+}
+
+static size_t largest_param(const struct bmst_model *m) {
+    size_t largest = 1;
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].count > largest) largest = m->params[i].count;
+    return largest;
+}
+
+/* The data reaches the disk before the rename makes it the checkpoint. */
+static int sync_file(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int status = fsync(fd);
+    close(fd);
+    return status;
+}
+
+int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
+                         const struct bmst_checkpoint_meta *meta) {
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
+        return bmst_error("checkpoint path too long: %s", path);
+    float *weights = to_host_copy(m, m->weights, m->n_weights);
+    float *buffers = to_host_copy(m, m->buffers, m->n_buffers);
+    float *momentum = to_host_copy(m, m->momentum, m->n_weights);
+    float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
+    bmst_hdf5_lock();
+    int status = write_file(tmp, m, meta, weights, buffers, momentum, scratch);
+    bmst_hdf5_unlock();
+    free(weights), free(buffers), free(momentum), free(scratch);
+    if (status != 0 || sync_file(tmp) != 0) {
+        unlink(tmp);
+        return bmst_error("cannot write the checkpoint %s (is the directory writable and the disk "
+                          "not full?)",
+                          path);
+    }
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return bmst_error("cannot replace the checkpoint %s", path);
+    }
+    return 0;
+}
+
+/* ---- reading ---- */
+
+static int read_attr(hid_t file, const char *path, const char *name, hid_t type, void *out) {
+    hid_t attr = H5Aexists(file, name) > 0 ? H5Aopen(file, name, H5P_DEFAULT) : -1;
+    if (attr < 0) return bmst_error("checkpoint %s has no attribute '%s'", path, name);
+    herr_t status = H5Aread(attr, type, out);
+    H5Aclose(attr);
+    if (status < 0) return bmst_error("checkpoint %s: cannot read attribute '%s'", path, name);
+    return 0;
+}
+
+static int read_string_attr(hid_t file, const char *path, const char *name, char *out,
+                            size_t size) {
+    hid_t attr = H5Aexists(file, name) > 0 ? H5Aopen(file, name, H5P_DEFAULT) : -1;
+    if (attr < 0) return bmst_error("checkpoint %s has no attribute '%s'", path, name);
+    hid_t type = H5Aget_type(attr);
+    int ok = 0;
+    if (H5Tget_class(type) == H5T_STRING) {
+        if (H5Tis_variable_str(type) > 0) {
+            char *value = NULL;
+            hid_t mem = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mem, H5T_VARIABLE);
+            if (H5Aread(attr, mem, &value) >= 0 && value) {
+                snprintf(out, size, "%s", value);
+                H5free_memory(value);
+                ok = 1;
+            }
+            H5Tclose(mem);
+        } else {
+            size_t len = H5Tget_size(type);
+            char *value = bmst_xcalloc(len + 1, 1);
+            hid_t mem = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mem, len + 1);
+            if (H5Aread(attr, mem, value) >= 0) {
+                snprintf(out, size, "%s", value);
+                ok = 1;
+            }
+            H5Tclose(mem);
+            free(value);
+        }
+    }
+    H5Tclose(type);
+    H5Aclose(attr);
+    return ok ? 0 : bmst_error("checkpoint %s: attribute '%s' is not a string", path, name);
+}
+
+static hid_t open_checkpoint(const char *path) {
+    if (access(path, R_OK) != 0) return bmst_error("cannot read the checkpoint %s", path);
+    if (H5Fis_hdf5(path) <= 0)
+        return bmst_error("%s is not a checkpoint (not an HDF5 file, or truncated)", path);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) return bmst_error("cannot open the checkpoint %s (truncated or corrupt?)", path);
+    char format[64];
+    if (read_string_attr(file, path, "format", format, sizeof format) != 0 ||
+        strcmp(format, FORMAT_NAME) != 0) {
+        H5Fclose(file);
+        return bmst_error("%s is not a bmst_dist checkpoint (format attribute missing or wrong)",
+                          path);
+    }
+    return file;
+}
+
+static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
+    int64_t step = 0;
+    uint64_t seed = 0;
+    memset(meta, 0, sizeof *meta);
+    if (read_string_attr(file, path, "arch", meta->arch, sizeof meta->arch) != 0 ||
+        read_attr(file, path, "in_h", H5T_NATIVE_INT, &meta->in_h) != 0 ||
+        read_attr(file, path, "in_w", H5T_NATIVE_INT, &meta->in_w) != 0 ||
+        read_attr(file, path, "in_c", H5T_NATIVE_INT, &meta->in_c) != 0 ||
+        read_attr(file, path, "classes", H5T_NATIVE_INT, &meta->classes) != 0 ||
+        read_attr(file, path, "epoch", H5T_NATIVE_INT, &meta->epoch) != 0 ||
+        read_attr(file, path, "step", H5T_NATIVE_INT64, &step) != 0 ||
+        read_attr(file, path, "seed", H5T_NATIVE_UINT64, &seed) != 0 ||
+        read_attr(file, path, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) != 0)
+        return -1;
+    meta->step = step;
+    meta->seed = seed;
+    return 0;
+}
+
+int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta) {
+    bmst_hdf5_lock();
+    hid_t file = open_checkpoint(path);
+    int status = file < 0 ? -1 : read_meta(file, path, meta);
+    if (file >= 0) H5Fclose(file);
+    bmst_hdf5_unlock();
+    return status;
+}
+
+static void shape_text(int ndim, const hsize_t *dims, char *out, size_t size) {
+    size_t used = (size_t)snprintf(out, size, "[");
+    for (int i = 0; i < ndim && used < size; i++)
+        used += (size_t)snprintf(out + used, size - used, i ? ", %llu" : "%llu",
+                                 (unsigned long long)dims[i]);
+    if (used < size) snprintf(out + used, size - used, "]");
+}
+
+/* Reads group/name into dst (count floats), checking PyTorch's shape. */
+static int read_tensor(hid_t group, const char *path, const char *where,
+                       const struct bmst_param *p, float *dst) {
+    hid_t set = H5Lexists(group, p->name, H5P_DEFAULT) > 0
+                    ? H5Dopen2(group, p->name, H5P_DEFAULT)
+                    : -1;
+    if (set < 0) return bmst_error("checkpoint %s has no tensor %s/%s", path, where, p->name);
+    hid_t space = H5Dget_space(set), type = H5Dget_type(set);
+    hsize_t dims[8] = {0};
+    int ndim = H5Sget_simple_extent_ndims(space);
+    int same = ndim == p->ndim && H5Tget_class(type) == H5T_FLOAT;
+    if (ndim >= 0 && ndim <= 8) H5Sget_simple_extent_dims(space, dims, NULL);
+    for (int i = 0; same && i < ndim; i++) same = dims[i] == (hsize_t)p->dims[i];
+    int status = 0;
+    if (!same) {
+        hsize_t want[4];
+        for (int i = 0; i < p->ndim; i++) want[i] = (hsize_t)p->dims[i];
+        char got[96], expected[96];
+        shape_text(ndim > 8 ? 8 : ndim, dims, got, sizeof got);
+        shape_text(p->ndim, want, expected, sizeof expected);
+        status = bmst_error("checkpoint %s: %s/%s is %s %s, the model needs float %s", path, where,
+                            p->name, H5Tget_class(type) == H5T_FLOAT ? "float" : "non-float", got,
+                            expected);
+    } else if (H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+        status = bmst_error("checkpoint %s: cannot read %s/%s (truncated or corrupt?)", path,
+                            where, p->name);
+    }
+    H5Tclose(type);
+    H5Sclose(space);
+    H5Dclose(set);
+    return status;
+}
+
+/* Reads every tensor of one group into host copies of the model's buffers. */
+static int read_group(hid_t file, const char *path, const char *where, const struct bmst_model *m,
+                      int weights_only, float *weights, float *buffers, float *scratch) {
+    hid_t group = H5Lexists(file, where, H5P_DEFAULT) > 0 ? H5Gopen2(file, where, H5P_DEFAULT)
+                                                         : -1;
+    if (group < 0) return bmst_error("checkpoint %s has no group /%s", path, where);
+    int status = 0;
+    for (int i = 0; i < m->n_params && status == 0; i++) {
+        const struct bmst_param *p = &m->params[i];
+        if (weights_only && p->role != BMST_PARAM_WEIGHT) continue;
+        float *dst = (p->role == BMST_PARAM_WEIGHT ? weights : buffers) + p->offset;
+        status = read_tensor(group, path, where, p, p->conv_krsc ? scratch : dst);
+        if (status == 0 && p->conv_krsc) oihw_to_krsc(p->dims, scratch, dst);
+    }
+    H5Gclose(group);
+    return status;
+}
+
+int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimizer) {
+    float *weights = bmst_xmalloc((m->n_weights ? m->n_weights : 1) * sizeof(float));
+    float *buffers = bmst_xmalloc((m->n_buffers ? m->n_buffers : 1) * sizeof(float));
+    float *momentum = bmst_xmalloc((m->n_weights ? m->n_weights : 1) * sizeof(float));
+    float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
+    bmst_hdf5_lock();
+    hid_t file = open_checkpoint(path);
+    int status = file < 0 ? -1 : read_group(file, path, "model", m, 0, weights, buffers, scratch);
+    if (status == 0 && with_optimizer)
+        status = read_group(file, path, "optimizer/momentum", m, 1, momentum, NULL, scratch);
+    if (file >= 0) H5Fclose(file);
+    bmst_hdf5_unlock();
+    /* the model changes only once every tensor has been read */
+    if (status == 0) {
+        m->be->to_device(m->be, m->weights, weights, m->n_weights * sizeof(float));
+        m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
+        if (with_optimizer)
+            m->be->to_device(m->be, m->momentum, momentum, m->n_weights * sizeof(float));
+    }
+    free(weights), free(buffers), free(momentum), free(scratch);
+    return status;
+}

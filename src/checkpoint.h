@@ -1,0 +1,33 @@
+/* HDF5 checkpoints: one dataset per tensor named and laid out as PyTorch's
+ * state_dict of the same torchvision-style model, plus the optimizer state and
+ * where training stood. Written under a temporary name and renamed, so the
+ * file at PATH is always either the previous checkpoint or the new one, whole. */
+#ifndef BMST_CHECKPOINT_H
+#define BMST_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+/* What a checkpoint says about the run besides the tensors: enough to rebuild
+ * the same network and continue exactly. */
+struct bmst_checkpoint_meta {
+    char arch[32];       /* "resnet20" */
+    int in_h, in_w, in_c; /* input shape the network was built for */
+    int classes;
+    int epoch;           /* epochs completed */
+    int64_t step;        /* optimizer steps taken */
+    uint64_t seed;       /* the run's seed: with step and epoch, the whole RNG state */
+    float loss_scale;    /* dynamic loss scale (1 for fp32) */
+};
+
+/* Saves model weights, BN running statistics, SGD momentum and meta. */
+int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
+                         const struct bmst_checkpoint_meta *meta);
+/* Reads only meta (to build the right network before loading). */
+int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta);
+/* Loads every tensor of the model (it must match by name and shape) and, when
+ * with_optimizer, the momentum buffers. */
+int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimizer);
+
+#endif

@@ -1,0 +1,256 @@
+/* The option table and its parser. Each option names the field it sets, so
+ * parsing, help and validation read from one place. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+
+enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
+            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT };
+
+#define TRAIN (1 << BMST_CMD_TRAIN)
+#define EVAL (1 << BMST_CMD_EVAL)
+#define INFO (1 << BMST_CMD_INFO)
+#define BENCH (1 << BMST_CMD_BENCH)
+#define ALL (TRAIN | EVAL | INFO | BENCH)
+
+struct option {
+    const char *name;  /* --name */
+    const char *alias; /* -alias, or NULL */
+    enum kind kind;
+    int commands;      /* where the option is accepted */
+    size_t field;      /* offsetof in struct bmst_cli */
+    double min;        /* numeric options: smallest accepted value */
+    const char *help;
+};
+
+#define RUN(f) offsetof(struct bmst_cli, run.f)
+#define CLI(f) offsetof(struct bmst_cli, f)
+
+static const struct option options[] = {
+    {"data", NULL, TEXT, ALL, RUN(data_path), 0, "PATH  dataset file (bmst_data format)"},
+    {"checkpoint", NULL, TEXT, EVAL, RUN(checkpoint_path), 0, "PATH  checkpoint to evaluate"},
+    {"net", "net", ARCH, TRAIN | INFO | BENCH, RUN(arch), 0, "NAME  model (default resnet20)"},
+    {"shape", NULL, SHAPE, INFO | BENCH, 0, 0, "HxWxC  input shape without --data (32x32x3)"},
+    {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, "K  classes without --data (10)"},
+    {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, "N  epochs to train (3)"},
+    {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, "N  training batch size (128)"},
+    {"eval-batch", NULL, INT, TRAIN | EVAL, RUN(eval_batch), 1, "N  evaluation batch size (256)"},
+    {"lr", "lr", FLOAT, TRAIN, RUN(schedule.base_lr), 0, "X  peak learning rate (0.1)"},
+    {"schedule", NULL, SCHEDULE, TRAIN, 0, 0, "cosine|multistep|constant  (cosine)"},
+    {"milestones", NULL, MILESTONES, TRAIN, 0, 0, "E1,E2,..  multistep epochs"},
+    {"gamma", NULL, FLOAT, TRAIN, RUN(schedule.gamma), 0, "X  multistep factor (0.1)"},
+    {"warmup-epochs", NULL, FLOAT, TRAIN, RUN(warmup_epochs), 0, "X  linear warmup (0)"},
+    {"momentum", NULL, FLOAT, TRAIN, RUN(momentum), 0, "X  SGD momentum (0.9)"},
+    {"nesterov", NULL, FLAG, TRAIN, RUN(nesterov), 0, "  Nesterov momentum"},
+    {"weight-decay", "wd", FLOAT, TRAIN, RUN(weight_decay), 0, "X  L2 weight decay (5e-4)"},
+    {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, "X  in [0, 1) (0)"},
+    {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, "X  clip the gradient's global norm (off)"},
+    {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, "M  BMST merge factor: 1 off, 2, 4"},
+    {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, "c2|c3|c4|c5  where BMST merges (c2)"},
+    {"mix-alpha", NULL, FLOAT, TRAIN, RUN(mix_alpha), 1e-6, "A  lam ~ Beta(A, A) (1)"},
+    {"augment", NULL, AUGMENT, TRAIN, 0, 0, "auto|on|off  crop+flip (auto: images <= 64 px)"},
+    {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, "N  makes a run reproducible (1)"},
+    {"threads", NULL, INT, ALL, RUN(threads), 1, "N  CPU threads (OpenMP default)"},
+    {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, "N  cut every epoch to N steps"},
+    {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, "PATH  checkpoint after every epoch"},
+    {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, "PATH  continue from a checkpoint"},
+    {"csv", NULL, TEXT, TRAIN, RUN(csv_path), 0, "PATH  one row per epoch"},
+    {"steps", NULL, INT, BENCH, CLI(steps), 1, "N  timed steps (20)"},
+    {"warmup", NULL, INT, BENCH, CLI(warmup), 0, "N  untimed steps first (3)"},
+    {"precision", NULL, PRECISION, ALL, 0, 0, "fp32  (fp16 and bf16 arrive with the CUDA engine)"},
+    {"fp16", "fp16", FP16_ALIAS, ALL, 0, 0, "  alias of --precision fp16"},
+    {"device", NULL, DEVICE, ALL, 0, 0, "cpu  (cuda arrives with the CUDA engine)"},
+    {"gpu", "gpu", GPU_ALIAS, ALL, 0, 0, "  alias of --device cuda"},
+    {"help", "h", FLAG, ALL, CLI(help), 0, "  this list"},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static const char *command_name(enum bmst_command cmd) {
+    static const char *names[] = {"train", "eval", "info", "bench"};
+    return names[cmd];
+}
+
+static const struct option *find_option(const char *arg) {
+    if (arg[0] != '-') return NULL;
+    int long_form = arg[1] == '-';
+    const char *name = arg + (long_form ? 2 : 1);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (long_form && strcmp(options[i].name, name) == 0) return &options[i];
+        if (!long_form && options[i].alias && strcmp(options[i].alias, name) == 0)
+            return &options[i];
+    }
+    return NULL;
+}
+
+static int parse_double(const char *opt, const char *text, double min, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || v != v)
+        return bmst_error("%s expects a number, got '%s'", opt, text);
+    if (v < min) return bmst_error("%s must be at least %g, got '%s'", opt, min, text);
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *opt, const char *text, double min, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v > INT_MAX || v < INT_MIN)
+        return bmst_error("%s expects an integer, got '%s'", opt, text);
+    if (v < min) return bmst_error("%s must be at least %g, got '%s'", opt, min, text);
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_shape(const char *text, struct bmst_cli *cli) {
+    char tail;
+    if (sscanf(text, "%dx%dx%d%c", &cli->shape_h, &cli->shape_w, &cli->shape_c, &tail) != 3 ||
+        cli->shape_h < 1 || cli->shape_w < 1 || cli->shape_c < 1)
+        return bmst_error("--shape expects HxWxC such as 32x32x3, got '%s'", text);
+    return 0;
+}
+
+static int set_value(const struct option *o, const char *opt, const char *value,
+                     struct bmst_cli *cli) {
+    char *field = (char *)cli + o->field;
+    switch (o->kind) {
+    case INT: return parse_int(opt, value, o->min, (int *)field);
+    case FLOAT: {
+        double v = 0.0;
+        if (parse_double(opt, value, o->min, &v) != 0) return -1;
+        *(float *)field = (float)v;
+        return 0;
+    }
+    case TEXT: *(const char **)field = value; return 0;
+    case ARCH:
+        if (strlen(value) >= sizeof cli->run.arch) return bmst_error("unknown model '%s'", value);
+        snprintf(cli->run.arch, sizeof cli->run.arch, "%s", value);
+        return 0;
+    case MIX_AT:
+        if (strlen(value) != 2 || value[0] != 'c' || value[1] < '2' || value[1] > '5')
+            return bmst_error("--mix-at expects c2, c3, c4 or c5, got '%s'", value);
+        cli->run.mix_at = value[1] - '0';
+        return 0;
+    case SCHEDULE: return bmst_schedule_parse_kind(value, &cli->run.schedule.kind);
+    case MILESTONES: return bmst_schedule_parse_milestones(value, &cli->run.schedule);
+    case SHAPE: return parse_shape(value, cli);
+    case SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end || errno || value[0] == '-')
+            return bmst_error("--seed expects a non-negative integer, got '%s'", value);
+        cli->run.seed = v;
+        return 0;
+    }
+    case AUGMENT:
+        if (strcmp(value, "auto") == 0) cli->run.augment = -1;
+        else if (strcmp(value, "on") == 0) cli->run.augment = 1;
+        else if (strcmp(value, "off") == 0) cli->run.augment = 0;
+        else return bmst_error("--augment expects auto, on or off, got '%s'", value);
+        return 0;
+    case PRECISION:
+        if (strcmp(value, "fp32") == 0) return 0;
+        if (strcmp(value, "fp16") == 0 || strcmp(value, "bf16") == 0)
+            return bmst_error("--precision %s is not available yet: mixed precision arrives with "
+                              "the CUDA engine; use fp32",
+                              value);
+        return bmst_error("--precision expects fp32, fp16 or bf16, got '%s'", value);
+    case DEVICE:
+        if (strcmp(value, "cpu") == 0) return 0;
+        if (strcmp(value, "cuda") == 0 || strcmp(value, "auto") == 0)
+            return bmst_error("--device %s is not available yet: this build trains on the CPU; "
+                              "the CUDA backend arrives with the CUDA engine",
+                              value);
+        return bmst_error("--device expects cpu, cuda or auto, got '%s'", value);
+    case FLAG:
+    case GPU_ALIAS:
+    case FP16_ALIAS: break;
+    }
+    return 0;
+}
+
+int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli *cli) {
+    memset(cli, 0, sizeof *cli);
+    bmst_run_config_defaults(&cli->run);
+    cli->shape_h = cli->shape_w = 32;
+    cli->shape_c = 3;
+    cli->classes = 10;
+    cli->steps = 20;
+    cli->warmup = 3;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const struct option *o = find_option(arg);
+        if (!o)
+            return bmst_error("unknown option '%s' for %s (see bmst_dist %s --help)", arg,
+                              command_name(cmd), command_name(cmd));
+        if (!(o->commands & (1 << cmd)))
+            return bmst_error("option '%s' does not apply to %s", arg, command_name(cmd));
+        if (o->kind == GPU_ALIAS)
+            return bmst_error("%s: GPU training is not available yet: this build trains on the "
+                              "CPU; the CUDA backend arrives with the CUDA engine",
+                              arg);
+        if (o->kind == FP16_ALIAS)
+            return bmst_error("%s: fp16 mixed precision is not available yet: it arrives with the "
+                              "CUDA engine; use fp32",
+                              arg);
+        if (o->kind == FLAG) {
+            *(int *)((char *)cli + o->field) = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return bmst_error("option '%s' needs a value", arg);
+        if (set_value(o, arg, argv[++i], cli) != 0) return -1;
+    }
+    return 0;
+}
+
+static int writable_parent(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    return access(dir, W_OK) == 0;
+}
+
+int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
+    const struct bmst_run_config *r = &cli->run;
+    if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
+        return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
+    if (cmd == BMST_CMD_EVAL && !r->checkpoint_path)
+        return bmst_error("eval needs --checkpoint PATH");
+    if (r->merge > 1 && r->batch % r->merge != 0)
+        return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
+                          r->merge);
+    if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
+    if (r->save_path && !writable_parent(r->save_path))
+        return bmst_error("cannot write the checkpoint %s: its directory is missing or not "
+                          "writable",
+                          r->save_path);
+    if (r->csv_path && !writable_parent(r->csv_path))
+        return bmst_error("cannot write the CSV file %s: its directory is missing or not writable",
+                          r->csv_path);
+    return 0;
+}
+
+void bmst_cli_print_help(enum bmst_command cmd, FILE *out) {
+    fprintf(out, "usage: bmst_dist %s [options]\n\noptions:\n", command_name(cmd));
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option *o = &options[i];
+        if (!(o->commands & (1 << cmd))) continue;
+        char names[48];
+        if (o->alias) snprintf(names, sizeof names, "--%s, -%s", o->name, o->alias);
+        else snprintf(names, sizeof names, "--%s", o->name);
+        fprintf(out, "  %-22s %s\n", names, o->help);
+    }
+}

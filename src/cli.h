@@ -1,0 +1,29 @@
+/* Command-line options: a table of long options (with the seed project's
+ * single-dash short forms as aliases) parsed into a run configuration. */
+#ifndef BMST_CLI_H
+#define BMST_CLI_H
+
+#include <stdio.h>
+
+#include "train.h"
+
+/* What the commands accept beyond the run configuration. */
+struct bmst_cli {
+    struct bmst_run_config run;
+    int shape_h, shape_w, shape_c; /* info / bench without --data */
+    int classes;
+    int steps, warmup; /* bench */
+    int help;
+};
+
+enum bmst_command { BMST_CMD_TRAIN, BMST_CMD_EVAL, BMST_CMD_INFO, BMST_CMD_BENCH };
+
+/* Parses argv (after the command word) into cli. Returns 0, or -1 with a
+ * one-line message for an unknown option, a missing or malformed value, or a
+ * value out of range. */
+int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli *cli);
+/* Checks that hold across options (batch divisible by merge, paths given). */
+int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli);
+void bmst_cli_print_help(enum bmst_command cmd, FILE *out);
+
+#endif

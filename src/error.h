@@ -1,0 +1,32 @@
+/* Error reporting: user-caused errors travel upward as return codes with one
+ * message; internal invariants abort with file and line. */
+#ifndef BMST_ERROR_H
+#define BMST_ERROR_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Store a one-line message describing why the current operation failed.
+ * Always returns -1 so callers can write `return bmst_error(...)`. */
+int bmst_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The last message stored by bmst_error (empty string if none). */
+const char *bmst_last_error(void);
+
+/* Print "PROG: error: MESSAGE" on stderr for the stored message. */
+void bmst_report_error(const char *prog);
+
+/* Abort on a broken internal invariant: a bug, not a user error. */
+#define BMST_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "bmst_dist: internal error at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* malloc/calloc that end the process with a clear message when memory runs out. */
+void *bmst_xmalloc(size_t bytes);
+void *bmst_xcalloc(size_t count, size_t size);
+
+#endif

@@ -1,0 +1,196 @@
+/* The graph executor: runs nodes forward in order and backward in reverse,
+ * dispatching each to the backend. A value read by several nodes receives its
+ * gradient from the first backward that reaches it (overwrite) and the rest
+ * add to it, so no gradient buffer is ever cleared. */
+#include <string.h>
+
+#include "error.h"
+#include "graph.h"
+#include "stats.h"
+
+static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *written);
+
+static float *scratch(const struct bmst_graph *g, const struct bmst_node *n) {
+    return (float *)((char *)g->arena + n->scratch_offset);
+}
+
+static float *param(const struct bmst_graph *g, const struct bmst_node *n, int i) {
+    return bmst_model_data(g->model, n->param[i]);
+}
+
+static float *param_grad(const struct bmst_graph *g, const struct bmst_node *n, int i) {
+    return bmst_model_grad(g->model, n->param[i]);
+}
+
+static void forward_node(struct bmst_graph *g, struct bmst_node *n) {
+    struct bmst_backend *be = g->be;
+    const float *x = n->n_in > 0 ? bmst_graph_value(g, n->in[0]) : NULL;
+    float *y = bmst_graph_value(g, n->out);
+    size_t count = bmst_shape_count(g->values[n->out].shape);
+    switch (n->kind) {
+    case BMST_OP_INPUT: break;
+    case BMST_OP_CONV: be->conv_fwd(be, &n->desc.conv, x, param(g, n, 0), y, g->workspace); break;
+    case BMST_OP_BN:
+        if (g->training) {
+            float *mean = scratch(g, n), *invstd = mean + n->desc.bn.c;
+            be->bn_fwd_train(be, &n->desc.bn, x, param(g, n, 0), param(g, n, 1), y, mean, invstd,
+                             param(g, n, 2), param(g, n, 3));
+        } else {
+            be->bn_fwd_eval(be, &n->desc.bn, x, param(g, n, 0), param(g, n, 1), param(g, n, 2),
+                            param(g, n, 3), y);
+        }
+        break;
+    case BMST_OP_RELU: be->relu_fwd(be, count, x, y); break;
+    case BMST_OP_ADD: be->add_fwd(be, count, x, bmst_graph_value(g, n->in[1]), y); break;
+    case BMST_OP_MAXPOOL: be->maxpool_fwd(be, &n->desc.pool, x, y); break;
+    case BMST_OP_AVGPOOL: be->avgpool_fwd(be, &n->desc.pool, x, y); break;
+    case BMST_OP_GAP: {
+        struct bmst_shape s = g->values[n->in[0]].shape;
+        be->gap_fwd(be, s.n, s.h * s.w, s.c, x, y);
+        break;
+    }
+    case BMST_OP_FC: {
+        struct bmst_shape s = g->values[n->in[0]].shape;
+        be->fc_fwd(be, s.n, s.h * s.w * s.c, g->values[n->out].shape.c, x, param(g, n, 0),
+                   param(g, n, 1), y);
+        break;
+    }
+    case BMST_OP_CONCAT: {
+        struct bmst_shape s = g->values[n->out].shape;
+        size_t rows = (size_t)s.n * s.h * s.w;
+        for (int i = 0, offset = 0; i < n->n_in; i++) {
+            int part = g->values[n->in[i]].shape.c;
+            be->concat_fwd(be, rows, s.c, offset, part, bmst_graph_value(g, n->in[i]), y);
+            offset += part;
+        }
+        break;
+    }
+    case BMST_OP_MIX: be->mix_fwd(be, g->merge, count, g->mix_coef, x, y); break;
+    case BMST_OP_XENT: {
+        struct bmst_shape s = g->values[n->in[0]].shape;
+        g->loss = be->xent_fwd(be, s.n, s.c, x, bmst_graph_value(g, n->in[1]), scratch(g, n));
+        break;
+    }
+    }
+}
+
+/* Runs node i forward or backward, timing it when the graph is profiled. */
+static void run_node(struct bmst_graph *g, int i, int backward) {
+    struct bmst_node *n = &g->nodes[i];
+    double t = g->profile ? bmst_now() : 0.0;
+    if (backward) backward_node(g, n, g->grad_written);
+    else forward_node(g, n);
+    if (g->profile) {
+        g->be->sync(g->be);
+        g->profile[backward * BMST_OP_KIND_COUNT + n->kind] += bmst_now() - t;
+    }
+}
+
+void bmst_graph_forward(struct bmst_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) run_node(g, i, 0);
+}
+
+/* The gradient of input j of n, or NULL when none flows there; *acc says
+ * whether an earlier backward already wrote it. */
+static float *input_grad(struct bmst_graph *g, const struct bmst_node *n, int j, char *written,
+                         int *acc) {
+    int v = n->in[j];
+    if (!g->values[v].needs_grad) return NULL;
+    *acc = written[v];
+    written[v] = 1;
+    return bmst_graph_grad(g, v);
+}
+
+static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *written) {
+    struct bmst_backend *be = g->be;
+    int acc = 0;
+    const float *x = n->n_in > 0 ? bmst_graph_value(g, n->in[0]) : NULL;
+    const float *dy = g->values[n->out].needs_grad ? bmst_graph_grad(g, n->out) : NULL;
+    size_t count = bmst_shape_count(g->values[n->out].shape);
+    switch (n->kind) {
+    case BMST_OP_INPUT: break;
+    case BMST_OP_CONV: {
+        be->conv_bwd_filter(be, &n->desc.conv, x, dy, param_grad(g, n, 0), g->workspace);
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->conv_bwd_data(be, &n->desc.conv, dy, param(g, n, 0), dx, acc, g->workspace);
+        break;
+    }
+    case BMST_OP_BN: {
+        float *mean = scratch(g, n), *invstd = mean + n->desc.bn.c;
+        float *dx = input_grad(g, n, 0, written, &acc);
+        BMST_ASSERT(dx != NULL);
+        be->bn_bwd(be, &n->desc.bn, x, dy, param(g, n, 0), mean, invstd, dx, param_grad(g, n, 0),
+                   param_grad(g, n, 1), acc);
+        break;
+    }
+    case BMST_OP_RELU: {
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->relu_bwd(be, count, bmst_graph_value(g, n->out), dy, dx, acc);
+        break;
+    }
+    case BMST_OP_ADD:
+        for (int j = 0; j < 2; j++) {
+            float *dx = input_grad(g, n, j, written, &acc);
+            if (dx) be->pass_grad(be, count, dy, dx, acc);
+        }
+        break;
+    case BMST_OP_MAXPOOL: {
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->maxpool_bwd(be, &n->desc.pool, x, dy, dx, acc);
+        break;
+    }
+    case BMST_OP_AVGPOOL: {
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->avgpool_bwd(be, &n->desc.pool, dy, dx, acc);
+        break;
+    }
+    case BMST_OP_GAP: {
+        struct bmst_shape s = g->values[n->in[0]].shape;
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->gap_bwd(be, s.n, s.h * s.w, s.c, dy, dx, acc);
+        break;
+    }
+    case BMST_OP_FC: {
+        struct bmst_shape s = g->values[n->in[0]].shape;
+        int in = s.h * s.w * s.c, out = g->values[n->out].shape.c;
+        be->fc_bwd_filter(be, s.n, in, out, x, dy, param_grad(g, n, 0), param_grad(g, n, 1));
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->fc_bwd_data(be, s.n, in, out, dy, param(g, n, 0), dx, acc);
+        break;
+    }
+    case BMST_OP_CONCAT: {
+        struct bmst_shape s = g->values[n->out].shape;
+        size_t rows = (size_t)s.n * s.h * s.w;
+        for (int j = 0, offset = 0; j < n->n_in; j++) {
+            int part = g->values[n->in[j]].shape.c;
+            float *dx = input_grad(g, n, j, written, &acc);
+            if (dx) be->concat_bwd(be, rows, s.c, offset, part, dy, dx, acc);
+            offset += part;
+        }
+        break;
+    }
+    case BMST_OP_MIX: {
+        float *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->mix_bwd(be, g->merge, count, g->mix_coef, dy, dx, acc);
+        break;
+    }
+    case BMST_OP_XENT: {
+        struct bmst_shape s = g->values[n->in[0]].shape;
+        float *dlogits = input_grad(g, n, 0, written, &acc);
+        BMST_ASSERT(dlogits != NULL && !acc);
+        be->xent_bwd(be, s.n, s.c, scratch(g, n), bmst_graph_value(g, n->in[1]), dlogits);
+        break;
+    }
+    }
+}
+
+void bmst_graph_backward(struct bmst_graph *g) {
+    BMST_ASSERT(g->training && g->loss_node >= 0);
+    memset(g->grad_written, 0, (size_t)g->n_values);
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const struct bmst_node *n = &g->nodes[i];
+        /* nodes outside the loss's path have no gradient to pass */
+        if (n->kind != BMST_OP_XENT && !g->grad_written[n->out]) continue;
+        run_node(g, i, 1);
+    }
+}

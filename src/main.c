@@ -1,0 +1,75 @@
+/* bmst_dist: train, evaluate, inspect and benchmark convolutional networks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "error.h"
+#include "inspect.h"
+#include "models/models.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: bmst_dist COMMAND [options]\n\n"
+            "commands:\n"
+            "  train   train a network on a dataset file\n"
+            "  eval    score a checkpoint on a dataset's test split\n"
+            "  info    layers, parameters and planned memory of a network\n"
+            "  bench   training-step throughput on synthetic inputs\n\n"
+            "models: %s\n"
+            "`bmst_dist COMMAND --help` lists a command's options.\n",
+            bmst_network_names());
+}
+
+static int parse_command(const char *word, enum bmst_command *cmd) {
+    static const char *words[] = {"train", "eval", "info", "bench"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(word, words[i]) == 0) {
+            *cmd = (enum bmst_command)i;
+            return 0;
+        }
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        bmst_error("no command given (train, eval, info, bench; see bmst_dist --help)");
+        bmst_report_error("bmst_dist");
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    enum bmst_command cmd;
+    if (parse_command(argv[1], &cmd) != 0) {
+        bmst_error("unknown command '%s' (train, eval, info, bench; see bmst_dist --help)",
+                   argv[1]);
+        bmst_report_error("bmst_dist");
+        return 2;
+    }
+    struct bmst_cli cli;
+    if (bmst_cli_parse(cmd, argc - 2, argv + 2, &cli) != 0) {
+        bmst_report_error("bmst_dist");
+        return 2;
+    }
+    if (cli.help) {
+        bmst_cli_print_help(cmd, stdout);
+        return 0;
+    }
+    if (bmst_cli_validate(cmd, &cli) != 0) {
+        bmst_report_error("bmst_dist");
+        return 2;
+    }
+    int status = 0;
+    switch (cmd) {
+    case BMST_CMD_TRAIN: status = bmst_train(&cli.run); break;
+    case BMST_CMD_EVAL: status = bmst_eval(&cli.run); break;
+    case BMST_CMD_INFO: status = bmst_info(&cli); break;
+    case BMST_CMD_BENCH: status = bmst_bench(&cli); break;
+    }
+    if (status != 0) {
+        bmst_report_error("bmst_dist");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,76 @@
+/* A network's parameters: a table of named tensors (PyTorch state_dict names)
+ * with offsets into flat buffers, shared by the training and evaluation graphs
+ * of the same network. Trainable weights, their gradients and the optimizer's
+ * momentum share one layout, so the optimizer and the all-reduce each make one
+ * pass; batch-norm running statistics live in a separate buffer. */
+#ifndef BMST_MODEL_H
+#define BMST_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+enum bmst_param_role {
+    BMST_PARAM_WEIGHT, /* trainable: in weights / grads / momentum */
+    BMST_PARAM_BUFFER, /* running statistics: in buffers, no gradient */
+};
+
+enum bmst_param_init {
+    BMST_INIT_CONV_KAIMING, /* normal, std = sqrt(2 / fan_out), as torchvision's ResNet */
+    BMST_INIT_FC_WEIGHT,    /* uniform(+-1/sqrt(fan_in)), PyTorch's Linear default */
+    BMST_INIT_FC_BIAS,      /* uniform(+-1/sqrt(fan_in)) */
+    BMST_INIT_ONES,
+    BMST_INIT_ZEROS,
+};
+
+#define BMST_PARAM_NAME_MAX 96
+
+struct bmst_param {
+    char name[BMST_PARAM_NAME_MAX]; /* "layer1.0.conv1.weight" */
+    enum bmst_param_role role;
+    enum bmst_param_init init;
+    size_t offset; /* in floats, into weights or buffers by role */
+    size_t count;
+    int ndim;
+    int dims[4];   /* PyTorch's layout: conv OIHW [k, c, r, s], linear [out, in] */
+    int conv_krsc; /* stored here as KRSC, converted to OIHW in checkpoints */
+    int fan_in;    /* for the FC initializers */
+};
+
+struct bmst_model {
+    char arch[32];
+    struct bmst_backend *be;
+    struct bmst_param *params;
+    int n_params, cap_params;
+    size_t n_weights; /* floats in weights, grads and momentum each */
+    size_t n_buffers; /* floats in buffers */
+    int allocated;    /* after bmst_model_allocate the table is frozen */
+    float *weights;   /* [n_weights] backend memory */
+    float *grads;     /* [n_weights] */
+    float *momentum;  /* [n_weights] SGD momentum buffers */
+    float *buffers;   /* [n_buffers] BN running mean / var */
+};
+
+void bmst_model_init(struct bmst_model *m, struct bmst_backend *be, const char *arch);
+void bmst_model_free(struct bmst_model *m);
+
+/* Registers a parameter while the model is being built the first time, or
+ * returns the existing one with that name (the evaluation graph reuses them).
+ * dims are PyTorch's; conv_krsc marks a 4-d conv weight stored as KRSC. */
+int bmst_model_param(struct bmst_model *m, const char *name, enum bmst_param_role role,
+                     enum bmst_param_init init, int ndim, const int *dims, int conv_krsc,
+                     int fan_in);
+int bmst_model_find(const struct bmst_model *m, const char *name);
+
+/* Allocates the flat buffers (one allocation each) and freezes the table. */
+int bmst_model_allocate(struct bmst_model *m);
+/* Fills weights and buffers by each parameter's initializer from the seed;
+ * zeroes gradients and momentum. */
+void bmst_model_initialize(struct bmst_model *m, uint64_t seed);
+
+float *bmst_model_data(const struct bmst_model *m, int param);
+float *bmst_model_grad(const struct bmst_model *m, int param);
+size_t bmst_model_bytes(const struct bmst_model *m); /* all four buffers */
+
+#endif

@@ -1,0 +1,44 @@
+/* The table of known architectures and the checks every build shares. */
+#include <string.h>
+
+#include "error.h"
+#include "models.h"
+
+struct network_entry {
+    const char *name;
+    int depth;
+    int stages; /* residual stages: the mix can sit before any of them */
+    int (*build)(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
+};
+
+static const struct network_entry networks[] = {
+    {"resnet18", 18, 4, bmst_resnet_build},        {"resnet34", 34, 4, bmst_resnet_build},
+    {"resnet50", 50, 4, bmst_resnet_build},        {"resnet101", 101, 4, bmst_resnet_build},
+    {"resnet152", 152, 4, bmst_resnet_build},      {"resnet20", 20, 3, bmst_resnet_cifar_build},
+    {"resnet44", 44, 3, bmst_resnet_cifar_build},  {"resnet56", 56, 3, bmst_resnet_cifar_build},
+};
+
+const char *bmst_network_names(void) {
+    return "resnet18 resnet34 resnet50 resnet101 resnet152 resnet20 resnet44 resnet56";
+}
+
+int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec) {
+    const struct network_entry *entry = NULL;
+    for (size_t i = 0; i < sizeof networks / sizeof networks[0]; i++)
+        if (strcmp(networks[i].name, spec->arch) == 0) entry = &networks[i];
+    if (!entry)
+        return bmst_error("unknown model '%s' (known: %s)", spec->arch, bmst_network_names());
+    if (spec->mix_at < BMST_MIX_C2 || spec->mix_at >= BMST_MIX_C2 + entry->stages)
+        return bmst_error("%s has no stage c%d to merge before (c2..c%d)", spec->arch,
+                          spec->mix_at, BMST_MIX_C2 + entry->stages - 1);
+    if (spec->h < 1 || spec->w < 1 || spec->c < 1 || spec->classes < 1)
+        return bmst_error("bad input shape %dx%dx%d or class count %d for %s", spec->h, spec->w,
+                          spec->c, spec->classes, spec->arch);
+    if (g->batch < 1) return bmst_error("batch size must be at least 1");
+    if (g->batch % g->merge != 0)
+        return bmst_error("batch size %d is not divisible by the merge factor %d", g->batch,
+                          g->merge);
+    if (g->merge > BMST_MAX_MERGE)
+        return bmst_error("merge factor %d is above the maximum %d", g->merge, BMST_MAX_MERGE);
+    return entry->build(g, spec, entry->depth);
+}

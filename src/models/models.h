@@ -1,0 +1,30 @@
+/* The model zoo: builders that append a network's nodes to a graph, looked up
+ * by name. Names and parameter names follow torchvision. */
+#ifndef BMST_MODELS_H
+#define BMST_MODELS_H
+
+#include "graph.h"
+
+/* Where the BMST merge sits: before stage N (c2 = right after the stem). */
+enum bmst_mix_at { BMST_MIX_C2 = 2, BMST_MIX_C3 = 3, BMST_MIX_C4 = 4, BMST_MIX_C5 = 5 };
+
+struct bmst_network_spec {
+    char arch[32];  /* "resnet18", "resnet20", ... */
+    int h, w, c;    /* input image shape */
+    int classes;
+    int mix_at;     /* enum bmst_mix_at */
+};
+
+/* Appends the whole network (input to loss) to g. Returns -1 with a message for
+ * an unknown architecture or a mix point the architecture does not have. */
+int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec);
+
+/* Space-separated list of known architectures, for --help and errors. */
+const char *bmst_network_names(void);
+
+/* Builders, one per family (models/resnet.c, models/resnet_cifar.c). */
+int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
+int bmst_resnet_cifar_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
+                            int depth);
+
+#endif

@@ -1,0 +1,30 @@
+/* Op constructors: what each op needs when it is added to a graph (its output
+ * shape, its parameters, what its backward reads). Model builders call these;
+ * each returns the id of the new output value. */
+#ifndef BMST_OPS_H
+#define BMST_OPS_H
+
+#include "graph.h"
+
+/* The images input [batch, h, w, c]; training graphs also get a targets input. */
+int bmst_op_input(struct bmst_graph *g, int h, int w, int c);
+/* Bias-free convolution "<prefix>.weight" [k, c, r, s]. */
+int bmst_op_conv(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s,
+                 int stride, int pad);
+/* Batch norm "<prefix>.weight", ".bias", ".running_mean", ".running_var". */
+int bmst_op_bn(struct bmst_graph *g, int x, const char *prefix);
+int bmst_op_relu(struct bmst_graph *g, int x);
+int bmst_op_add(struct bmst_graph *g, int a, int b);
+int bmst_op_maxpool(struct bmst_graph *g, int x, int k, int stride, int pad);
+int bmst_op_avgpool(struct bmst_graph *g, int x, int k, int stride, int pad);
+int bmst_op_gap(struct bmst_graph *g, int x);
+/* Linear "<prefix>.weight" [out, in], "<prefix>.bias" [out]; x is flattened. */
+int bmst_op_fc(struct bmst_graph *g, int x, const char *prefix, int out);
+int bmst_op_concat(struct bmst_graph *g, const int *xs, int n);
+/* BMST merge of the batch into batch / merge samples; the identity when the
+ * graph's merge factor is 1 (and so always in evaluation graphs). */
+int bmst_op_mix(struct bmst_graph *g, int x);
+/* Softmax cross-entropy of logits against the (mixed) targets; ends the graph. */
+void bmst_op_loss(struct bmst_graph *g, int logits);
+
+#endif

@@ -1,0 +1,48 @@
+/* Timers, memory peaks and the per-epoch report. */
+#include "stats.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+double bmst_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double bmst_peak_rss_mib(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0.0;
+    return (double)u.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+
+static double images_per_second(const struct bmst_epoch_stats *s) {
+    return s->seconds > 0 ? (double)s->images / s->seconds : 0.0;
+}
+
+void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epochs) {
+    fprintf(f,
+            "epoch %d/%d  train loss %.4f  lr %.4g  test loss %.4f  test acc %.2f%%  "
+            "%.1f s  %.0f img/s  peak %.0f MiB planned + %.0f MiB rss  "
+            "(data %.1f s, fwd %.1f s, bwd %.1f s, allreduce %.1f s, opt %.1f s, eval %.1f s)\n",
+            s->epoch, epochs, s->train_loss, s->lr, s->test_loss, 100.0 * s->test_accuracy,
+            s->seconds, images_per_second(s), s->planned_mib, s->peak_rss_mib,
+            s->phase[BMST_PHASE_DATA], s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
+            s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds);
+    fflush(f);
+}
+
+void bmst_stats_csv_header(FILE *f) {
+    fprintf(f, "epoch,train_loss,lr,test_loss,test_accuracy,epoch_seconds,images_per_second,"
+               "planned_mib,peak_rss_mib,data_seconds,forward_seconds,backward_seconds,"
+               "allreduce_seconds,optimizer_seconds,eval_seconds\n");
+}
+
+void bmst_stats_csv_row(FILE *f, const struct bmst_epoch_stats *s) {
+    fprintf(f, "%d,%.6f,%.6g,%.6f,%.6f,%.3f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n",
+            s->epoch, s->train_loss, s->lr, s->test_loss, s->test_accuracy, s->seconds,
+            images_per_second(s), s->planned_mib, s->peak_rss_mib, s->phase[BMST_PHASE_DATA],
+            s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
+            s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds);
+    fflush(f);
+}

@@ -1,0 +1,37 @@
+/* Timers, memory peaks and the per-epoch report (terminal line and CSV row). */
+#ifndef BMST_STATS_H
+#define BMST_STATS_H
+
+#include <stdio.h>
+
+enum bmst_phase {
+    BMST_PHASE_DATA,      /* waiting for the loader */
+    BMST_PHASE_FORWARD,
+    BMST_PHASE_BACKWARD,
+    BMST_PHASE_ALLREDUCE,
+    BMST_PHASE_OPTIMIZER,
+    BMST_PHASE_COUNT
+};
+
+struct bmst_epoch_stats {
+    int epoch; /* 1-based */
+    double train_loss;
+    float lr;
+    double test_loss;
+    double test_accuracy; /* fraction */
+    double seconds;       /* the training part of the epoch */
+    double eval_seconds;
+    double phase[BMST_PHASE_COUNT];
+    long images; /* samples entering the network during training */
+    double planned_mib;
+    double peak_rss_mib;
+};
+
+double bmst_now(void);            /* monotonic seconds */
+double bmst_peak_rss_mib(void);   /* process high-water mark */
+
+void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epochs);
+void bmst_stats_csv_header(FILE *f);
+void bmst_stats_csv_row(FILE *f, const struct bmst_epoch_stats *s);
+
+#endif

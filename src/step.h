@@ -1,0 +1,41 @@
+/* One training step and one evaluation pass over a graph. */
+#ifndef BMST_STEP_H
+#define BMST_STEP_H
+
+#include <stdint.h>
+
+#include "comm.h"
+#include "graph.h"
+#include "loader.h"
+#include "stats.h"
+
+struct bmst_step_config {
+    uint64_t seed;
+    float mix_alpha;
+    float label_smoothing;
+    float clip_norm;
+    struct bmst_sgd_desc sgd; /* lr set per step by the caller */
+};
+
+/* Soft targets [batch, classes] from labels: one-hot smoothed toward uniform
+ * by eps ((1 - eps) * onehot + eps / classes). The mix node merges them. */
+void bmst_soft_targets(const int32_t *labels, int batch, int classes, float eps, float *targets);
+
+/* lam ~ Beta(alpha, alpha) for optimizer step `step`: a pure function of the
+ * seed and the step, so a resumed run draws the same values. */
+float bmst_step_lambda(uint64_t seed, long step, float alpha);
+
+/* Trains on one batch: targets, lambda, forward, backward, all-reduce of the
+ * gradients, optimizer. Adds the phases' seconds to phase[]; returns the loss.
+ * host_targets is caller-owned scratch of batch * classes floats. */
+float bmst_train_step(struct bmst_graph *g, struct bmst_comm *comm,
+                      const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
+                      float *host_targets, double *phase);
+
+/* Scores an evaluation graph on every batch of the loader's epoch 0: mean
+ * cross-entropy and accuracy over the valid samples (reduced across ranks).
+ * host_logits is caller-owned scratch of batch * classes floats. */
+int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_comm *comm,
+                  float *host_logits, double *loss, double *accuracy);
+
+#endif

@@ -1,0 +1,31 @@
+/* Tensor shapes and element types. Activations are NHWC everywhere; a 2-D
+ * tensor such as logits is [N, 1, 1, C]. */
+#ifndef BMST_TENSOR_H
+#define BMST_TENSOR_H
+
+#include <stddef.h>
+
+enum bmst_dtype { BMST_F32, BMST_F16, BMST_BF16 };
+
+enum bmst_device { BMST_DEVICE_CPU, BMST_DEVICE_CUDA };
+
+struct bmst_shape {
+    int n, h, w, c;
+};
+
+size_t bmst_dtype_size(enum bmst_dtype dtype);
+const char *bmst_dtype_name(enum bmst_dtype dtype);
+size_t bmst_shape_count(struct bmst_shape s);
+struct bmst_shape bmst_shape_make(int n, int h, int w, int c);
+
+/* A view of memory a backend owns: shape, element type, where it lives. */
+struct bmst_tensor {
+    struct bmst_shape shape;
+    enum bmst_dtype dtype;
+    enum bmst_device device;
+    void *data;
+};
+
+size_t bmst_tensor_bytes(const struct bmst_tensor *t);
+
+#endif

@@ -1,0 +1,286 @@
+/* The `train` and `eval` commands: set up the backend, data, network and
+ * graphs, run the epochs with their report, save and resume checkpoints. */
+#include "train.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "comm.h"
+#include "error.h"
+#include "progress.h"
+#include "step.h"
+
+void bmst_run_config_defaults(struct bmst_run_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->arch, sizeof cfg->arch, "resnet20");
+    cfg->mix_at = BMST_MIX_C2;
+    cfg->merge = 1;
+    cfg->mix_alpha = 1.0f;
+    cfg->batch = 128;
+    cfg->eval_batch = 256;
+    cfg->epochs = 3;
+    cfg->schedule.kind = BMST_SCHEDULE_COSINE;
+    cfg->schedule.base_lr = 0.1f;
+    cfg->schedule.gamma = 0.1f;
+    cfg->momentum = 0.9f;
+    cfg->weight_decay = 5e-4f;
+    cfg->augment = -1;
+    cfg->seed = 1;
+}
+
+/* Everything a run holds; released by session_close in reverse order. */
+struct session {
+    struct bmst_backend *be;
+    struct bmst_comm *comm;
+    struct bmst_dataset *ds;
+    const struct bmst_dataset_info *info;
+    struct bmst_model model;
+    struct bmst_graph train, eval;
+    struct bmst_loader *train_loader, *test_loader;
+    float *host_targets, *host_logits;
+};
+
+static void session_close(struct session *s) {
+    if (s->train_loader) bmst_loader_free(s->train_loader);
+    if (s->test_loader) bmst_loader_free(s->test_loader);
+    free(s->host_targets);
+    free(s->host_logits);
+    if (s->train.nodes) bmst_graph_free(&s->train);
+    if (s->eval.nodes) bmst_graph_free(&s->eval);
+    if (s->model.be) bmst_model_free(&s->model);
+    if (s->ds) bmst_dataset_close(s->ds);
+    if (s->be) s->be->destroy(s->be);
+    if (s->comm) s->comm->destroy(s->comm);
+}
+
+static int make_loader(struct session *s, const struct bmst_run_config *cfg, enum bmst_split split,
+                       struct bmst_loader **out) {
+    int small = s->info->h <= 64 && s->info->w <= 64;
+    struct bmst_loader_config lc = {
+        .split = split,
+        .batch = split == BMST_SPLIT_TRAIN ? cfg->batch : cfg->eval_batch,
+        .shuffle = split == BMST_SPLIT_TRAIN,
+        .augment = split == BMST_SPLIT_TRAIN && (cfg->augment < 0 ? small : cfg->augment),
+        .drop_last = split == BMST_SPLIT_TRAIN,
+        .depth = 3,
+        .seed = cfg->seed,
+        .rank = s->comm->rank,
+        .world = s->comm->world,
+    };
+    return bmst_loader_create(s->ds, &lc, out);
+}
+
+/* Backend, data and the network's graphs (training only when `training`). */
+static int session_open(struct session *s, const struct bmst_run_config *cfg, int training,
+                        const char *arch) {
+    memset(s, 0, sizeof *s);
+    s->comm = bmst_comm_single_create();
+    if (bmst_dataset_open(cfg->data_path, &s->ds) != 0) return -1;
+    s->info = bmst_dataset_get_info(s->ds);
+    s->be = bmst_backend_cpu_create(cfg->threads);
+    struct bmst_network_spec spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c,
+                                     .classes = s->info->classes, .mix_at = cfg->mix_at};
+    snprintf(spec.arch, sizeof spec.arch, "%s", arch);
+    bmst_model_init(&s->model, s->be, arch);
+    if (training) {
+        bmst_graph_init(&s->train, &s->model, 1, cfg->batch, cfg->merge, s->info->classes);
+        if (bmst_network_build(&s->train, &spec) != 0) return -1;
+    }
+    bmst_graph_init(&s->eval, &s->model, 0, cfg->eval_batch, 1, s->info->classes);
+    if (bmst_network_build(&s->eval, &spec) != 0) return -1;
+    if (bmst_model_allocate(&s->model) != 0) return -1;
+    bmst_model_initialize(&s->model, cfg->seed);
+    if (training && bmst_graph_plan(&s->train) != 0) return -1;
+    if (bmst_graph_plan(&s->eval) != 0) return -1;
+    if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
+    if (make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader) != 0) return -1;
+    if (training && bmst_loader_batches(s->train_loader) == 0)
+        return bmst_error("the training split (%zu samples) is smaller than one batch of %d",
+                          s->info->count[BMST_SPLIT_TRAIN], cfg->batch);
+    s->host_targets = bmst_xmalloc((size_t)cfg->batch * s->info->classes * sizeof(float));
+    s->host_logits = bmst_xmalloc((size_t)cfg->eval_batch * s->info->classes * sizeof(float));
+    return 0;
+}
+
+static double planned_mib(const struct session *s) {
+    size_t bytes = bmst_model_bytes(&s->model) + s->eval.arena_bytes + s->eval.workspace_bytes +
+                   s->train.arena_bytes + s->train.workspace_bytes;
+    return (double)bytes / (1 << 20);
+}
+
+/* Continues from a checkpoint: the same network, data shape and seed. */
+static int resume(struct session *s, const struct bmst_run_config *cfg,
+                  struct bmst_checkpoint_meta *meta) {
+    if (bmst_checkpoint_read_meta(cfg->resume_path, meta) != 0) return -1;
+    if (strcmp(meta->arch, cfg->arch) != 0)
+        return bmst_error("checkpoint %s is a %s, not a %s", cfg->resume_path, meta->arch,
+                          cfg->arch);
+    if (meta->in_h != s->info->h || meta->in_w != s->info->w || meta->in_c != s->info->c ||
+        meta->classes != s->info->classes)
+        return bmst_error("checkpoint %s was trained on %dx%dx%d images with %d classes, the "
+                          "dataset has %dx%dx%d and %d",
+                          cfg->resume_path, meta->in_h, meta->in_w, meta->in_c, meta->classes,
+                          s->info->h, s->info->w, s->info->c, s->info->classes);
+    if (meta->seed != cfg->seed)
+        return bmst_error("checkpoint %s was trained with --seed %llu; resume with the same seed",
+                          cfg->resume_path, (unsigned long long)meta->seed);
+    return bmst_checkpoint_load(cfg->resume_path, &s->model, 1);
+}
+
+static void fill_meta(const struct session *s, const struct bmst_run_config *cfg, int epoch,
+                      long step, struct bmst_checkpoint_meta *meta) {
+    memset(meta, 0, sizeof *meta);
+    snprintf(meta->arch, sizeof meta->arch, "%s", cfg->arch);
+    meta->in_h = s->info->h;
+    meta->in_w = s->info->w;
+    meta->in_c = s->info->c;
+    meta->classes = s->info->classes;
+    meta->epoch = epoch;
+    meta->step = step;
+    meta->seed = cfg->seed;
+    meta->loss_scale = 1.0f;
+}
+
+/* One pass over the training split; fills the training half of *st. */
+static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int epoch,
+                       long *step, struct bmst_epoch_stats *st) {
+    struct bmst_step_config sc = {
+        .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
+        .clip_norm = cfg->clip_norm,
+        .sgd = {.momentum = cfg->momentum, .weight_decay = cfg->weight_decay,
+                .nesterov = cfg->nesterov}};
+    long batches = (long)bmst_loader_batches(s->train_loader);
+    if (cfg->max_steps > 0 && cfg->max_steps < batches) batches = cfg->max_steps;
+    char label[32];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, cfg->epochs);
+    struct bmst_progress progress;
+    bmst_progress_begin(&progress, stderr, label, batches);
+
+    double loss_sum = 0.0, start = bmst_now();
+    bmst_loader_start_epoch(s->train_loader, epoch);
+    for (long i = 0; i < batches; i++) {
+        struct bmst_batch b;
+        double wait = bmst_now();
+        int status = bmst_loader_next(s->train_loader, &b);
+        st->phase[BMST_PHASE_DATA] += bmst_now() - wait;
+        if (status < 0) return -1;
+        BMST_ASSERT(status == 1);
+        sc.sgd.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
+        float loss = bmst_train_step(&s->train, s->comm, &sc, *step, &b, s->host_targets,
+                                     st->phase);
+        if (!isfinite(loss))
+            return bmst_error("the training loss is %f at step %ld: lower --lr or add --clip-norm",
+                              (double)loss, *step);
+        loss_sum += loss;
+        (*step)++;
+        st->images += s->train.batch;
+        char status_text[64];
+        snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s", loss_sum / (double)(i + 1),
+                 (double)st->images / (bmst_now() - start));
+        bmst_progress_update(&progress, i + 1, status_text);
+    }
+    bmst_progress_end(&progress);
+    /* a shorter epoch (--max-steps) leaves the rest of the loader's batches unread */
+    st->seconds = bmst_now() - start;
+    st->train_loss = loss_sum / (double)batches;
+    return 0;
+}
+
+static int run_training(struct session *s, const struct bmst_run_config *cfg) {
+    struct bmst_checkpoint_meta meta;
+    int first_epoch = 0;
+    long step = 0;
+    if (cfg->resume_path) {
+        if (resume(s, cfg, &meta) != 0) return -1;
+        first_epoch = meta.epoch;
+        step = (long)meta.step;
+        printf("resumed from %s at epoch %d, step %ld\n", cfg->resume_path, first_epoch, step);
+    }
+    struct bmst_run_config run = *cfg;
+    long per_epoch = (long)bmst_loader_batches(s->train_loader);
+    if (cfg->max_steps > 0 && cfg->max_steps < per_epoch) per_epoch = cfg->max_steps;
+    run.schedule.steps_per_epoch = per_epoch;
+    run.schedule.total_steps = per_epoch * cfg->epochs;
+    run.schedule.warmup_steps = (long)lround(cfg->warmup_epochs * (double)per_epoch);
+
+    printf("%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at c%d; "
+           "%zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB unplanned)\n",
+           cfg->arch, s->info->name, s->info->count[0], s->info->count[1], s->info->h, s->info->w,
+           s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at, s->model.n_weights,
+           planned_mib(s), (double)s->train.arena_bytes / (1 << 20),
+           (double)s->train.naive_bytes / (1 << 20));
+    FILE *csv = NULL;
+    if (cfg->csv_path) {
+        csv = fopen(cfg->csv_path, first_epoch > 0 ? "a" : "w");
+        if (!csv) return bmst_error("cannot write the CSV file %s", cfg->csv_path);
+        if (first_epoch == 0) bmst_stats_csv_header(csv);
+    }
+    double total_seconds = 0.0, total_images = 0.0;
+    struct bmst_epoch_stats st = {0};
+    int status = 0;
+    for (int epoch = first_epoch; epoch < cfg->epochs && status == 0; epoch++) {
+        memset(&st, 0, sizeof st);
+        st.epoch = epoch + 1;
+        status = train_epoch(s, &run, epoch, &step, &st);
+        if (status != 0) break;
+        double t = bmst_now();
+        status = bmst_evaluate(&s->eval, s->test_loader, s->comm, s->host_logits, &st.test_loss,
+                               &st.test_accuracy);
+        st.eval_seconds = bmst_now() - t;
+        st.planned_mib = planned_mib(s);
+        st.peak_rss_mib = bmst_peak_rss_mib();
+        bmst_stats_print_epoch(stdout, &st, cfg->epochs);
+        if (csv) bmst_stats_csv_row(csv, &st);
+        total_seconds += st.seconds;
+        total_images += (double)st.images;
+        if (status == 0 && cfg->save_path) {
+            fill_meta(s, cfg, epoch + 1, step, &meta);
+            status = bmst_checkpoint_save(cfg->save_path, &s->model, &meta);
+        }
+    }
+    if (csv) fclose(csv);
+    if (status != 0) return -1;
+    int epochs_run = cfg->epochs - first_epoch;
+    if (epochs_run > 0)
+        printf("done: test accuracy %.2f%%, %.1f s per epoch, %.0f images/s, peak memory %.0f MiB "
+               "planned, %.0f MiB process\n",
+               100.0 * st.test_accuracy, total_seconds / epochs_run, total_images / total_seconds,
+               st.planned_mib, st.peak_rss_mib);
+    else
+        printf("nothing to do: the checkpoint has already trained %d of %d epochs\n", first_epoch,
+               cfg->epochs);
+    return 0;
+}
+
+int bmst_train(const struct bmst_run_config *cfg) {
+    struct session s;
+    int status = session_open(&s, cfg, 1, cfg->arch);
+    if (status == 0) status = run_training(&s, cfg);
+    session_close(&s);
+    return status;
+}
+
+int bmst_eval(const struct bmst_run_config *cfg) {
+    struct bmst_checkpoint_meta meta;
+    if (bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta) != 0) return -1;
+    struct session s;
+    int status = session_open(&s, cfg, 0, meta.arch);
+    if (status == 0 && (meta.in_h != s.info->h || meta.in_w != s.info->w ||
+                        meta.in_c != s.info->c || meta.classes != s.info->classes))
+        status = bmst_error("checkpoint %s expects %dx%dx%d images and %d classes, %s has "
+                            "%dx%dx%d and %d",
+                            cfg->checkpoint_path, meta.in_h, meta.in_w, meta.in_c, meta.classes,
+                            cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
+    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.model, 0);
+    double loss = 0.0, accuracy = 0.0, t = bmst_now();
+    if (status == 0)
+        status = bmst_evaluate(&s.eval, s.test_loader, s.comm, s.host_logits, &loss, &accuracy);
+    if (status == 0)
+        printf("%s (%s, epoch %d) on %s test split: loss %.4f, accuracy %.2f%% (%zu images, "
+               "%.1f s)\n",
+               cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, loss, 100.0 * accuracy,
+               s.info->count[BMST_SPLIT_TEST], bmst_now() - t);
+    session_close(&s);
+    return status;
+}

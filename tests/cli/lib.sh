@@ -1,0 +1,39 @@
+# Shared helpers for the CLI test scripts: a work folder, pass/fail counting
+# and the closing "N passed, N failed" line.
+set -u
+: "${BMST_DIST:?set BMST_DIST to the bmst_dist binary}"
+: "${BMST_DATA:?set BMST_DATA to the bmst_data binary}"
+work=$(mktemp -d "${TMPDIR:-/tmp}/bmst_test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# expect_error NAME PATTERN CMD...: CMD must exit non-zero (not by a signal),
+# print exactly one line on stderr, and that line must match PATTERN.
+expect_error() {
+    local name=$1 pattern=$2
+    shift 2
+    local err="$work/stderr" status=0
+    "$@" > "$work/stdout" 2> "$err" || status=$?
+    local lines
+    lines=$(grep -c '' "$err" || true)
+    if [[ $status -eq 0 ]]; then
+        fail "$name: exit status 0"
+    elif [[ $status -ge 128 ]]; then
+        fail "$name: killed by signal $((status - 128)): $(head -c 600 "$err")"
+    elif [[ $lines -ne 1 ]]; then
+        fail "$name: expected one line on stderr, got $lines: $(head -c 600 "$err")"
+    elif ! grep -q -E -e "$pattern" "$err"; then
+        fail "$name: stderr '$(cat "$err")' does not match /$pattern/"
+    else
+        pass
+    fi
+}
+
+finish() {
+    echo "$1: $passed passed, $failed failed"
+    [[ $failed -eq 0 && $passed -gt 0 ]]
+}

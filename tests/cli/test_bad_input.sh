@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Every bad input a user can give ends with one line naming the problem and a
+# non-zero exit: no crash, no core dump, and never a damaged checkpoint.
+source "$(dirname "$0")/lib.sh"
+
+data="$work/synth.h5"
+"$BMST_DATA" synth --shape 12x12x3 --classes 4 --train 64 --test 16 "$data" > /dev/null ||
+    { echo "cannot make the test dataset" >&2; exit 1; }
+train=("$BMST_DIST" train --data "$data" --net resnet20 --batch 16 --epochs 1 --threads 1)
+
+expect_error "no command" "no command given" "$BMST_DIST"
+expect_error "unknown command" "unknown command 'fly'" "$BMST_DIST" fly
+expect_error "unknown model" "unknown model 'resnet7'" "${train[@]}" --net resnet7
+expect_error "unknown flag" "unknown option '--frobnicate'" "${train[@]}" --frobnicate 3
+expect_error "missing value" "needs a value" "${train[@]}" --lr
+expect_error "malformed number" "expects a number" "${train[@]}" --lr fast
+expect_error "negative learning rate" "--lr must be at least 0" "${train[@]}" --lr -0.1
+expect_error "batch of zero" "--batch must be at least 1" "${train[@]}" --batch 0
+expect_error "short batch alias of zero" "-b must be at least 1" "${train[@]}" -b 0
+expect_error "batch not divisible by merge" "not divisible by the merge factor 4" \
+    "${train[@]}" --batch 18 --merge 4
+expect_error "mix point the model lacks" "no stage c5" "${train[@]}" --merge 2 --mix-at c5
+expect_error "bad mix point" "--mix-at expects" "${train[@]}" --mix-at c9
+expect_error "fp16 before its issue" "fp16.*not available yet" "${train[@]}" -fp16
+expect_error "gpu before its issue" "not available yet" "${train[@]}" -gpu
+expect_error "bf16 before its issue" "not available yet" "${train[@]}" --precision bf16
+expect_error "no data" "needs --data" "$BMST_DIST" train --net resnet20
+expect_error "missing dataset file" "nonexistent.h5" "${train[@]}" --data "$work/nonexistent.h5"
+
+printf 'this is not an HDF5 file\n' > "$work/text.h5"
+expect_error "not an HDF5 file" "text.h5" "${train[@]}" --data "$work/text.h5"
+head -c 3000 "$data" > "$work/truncated.h5"
+expect_error "truncated HDF5 file" "truncated.h5" "${train[@]}" --data "$work/truncated.h5"
+/usr/bin/python3 - "$work" <<'PY'
+import sys, h5py, numpy as np
+work = sys.argv[1]
+def base(path):
+    f = h5py.File(path, "w")
+    f.attrs["format"] = "bmst_dataset"; f.attrs["version"] = 1; f.attrs["name"] = "bad"
+    f.attrs["classes"] = 4
+    f.attrs["mean"] = np.zeros(3, np.float32); f.attrs["std"] = np.ones(3, np.float32)
+    return f
+with base(f"{work}/rank.h5") as f:  # images of rank 3
+    for s in ("train", "test"):
+        f[f"{s}/images"] = np.zeros((8, 12, 36), np.uint8)
+        f[f"{s}/labels"] = np.zeros(8, np.int32)
+with base(f"{work}/dtype.h5") as f:  # float images
+    for s in ("train", "test"):
+        f[f"{s}/images"] = np.zeros((8, 12, 12, 3), np.float32)
+        f[f"{s}/labels"] = np.zeros(8, np.int32)
+PY
+expect_error "images of the wrong rank" "rank.h5.*rank|rank.*rank.h5" "${train[@]}" --data "$work/rank.h5"
+expect_error "images of the wrong type" "dtype.h5.*(type|uint8)|(type|uint8).*dtype.h5" \
+    "${train[@]}" --data "$work/dtype.h5"
+
+# an unwritable checkpoint path fails before training starts
+expect_error "checkpoint in a missing directory" "cannot write the checkpoint" \
+    "${train[@]}" --save "$work/no/such/dir/ckpt.h5"
+
+# a checkpoint survives a failed attempt to overwrite it
+ckpt="$work/ckpt.h5"
+"${train[@]}" --max-steps 2 --save "$ckpt" > /dev/null 2>&1 || fail "training a checkpoint"
+cp "$ckpt" "$work/ckpt.before"
+expect_error "resume into another model" "is a resnet20, not a resnet44" \
+    "${train[@]}" --net resnet44 --resume "$ckpt" --save "$ckpt" --epochs 2
+cmp -s "$ckpt" "$work/ckpt.before" && pass || fail "checkpoint changed by a failed run"
+expect_error "eval of a corrupt checkpoint" "text.h5" \
+    "$BMST_DIST" eval --data "$data" --checkpoint "$work/text.h5"
+expect_error "eval with a missing checkpoint" "gone.h5" \
+    "$BMST_DIST" eval --data "$data" --checkpoint "$work/gone.h5"
+
+finish bad_input

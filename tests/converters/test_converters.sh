@@ -1,0 +1,156 @@
+#!/bin/bash
+# bmst_data end to end: small sources in each real format (idx gzipped and
+# plain, CIFAR-10 batches + meta, CIFAR-100 with coarse labels) convert to
+# exactly the expected files; synthetic data is deterministic and learnable;
+# every bad input ends with exit code 1, one "error:" line, and no output.
+set -u
+BMST_DATA=${BMST_DATA:?set BMST_DATA to the bmst_data executable}
+PY=/usr/bin/python3 # the system Python, which has h5py and numpy
+HELPER="$(dirname "$0")/converters.py"
+WORK=$(mktemp -d /tmp/bmst_converters_XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect_ok NAME CMD...: exit code 0
+expect_ok() {
+    local name=$1
+    shift
+    if "$@" >"$WORK/out.txt" 2>"$WORK/err.txt"; then ok; else
+        bad "$name: exit $? ($(cat "$WORK/err.txt"))"
+    fi
+}
+
+# expect_fail NAME OUT PATTERN CMD...: exit code 1, one stderr line
+# "bmst_data: error: ..." matching PATTERN, and neither OUT nor OUT.tmp.* left.
+expect_fail() {
+    local name=$1 out=$2 pattern=$3
+    shift 3
+    "$@" >"$WORK/out.txt" 2>"$WORK/err.txt"
+    local rc=$? lines
+    lines=$(wc -l <"$WORK/err.txt")
+    if [ "$rc" -ne 1 ]; then bad "$name: exit code $rc"; else ok; fi
+    if [ "$lines" -ne 1 ] || ! grep -q '^bmst_data: error: ' "$WORK/err.txt"; then
+        bad "$name: stderr is not one error line: $(cat "$WORK/err.txt")"
+    else ok; fi
+    if ! grep -qE -- "$pattern" "$WORK/err.txt"; then
+        bad "$name: message lacks '$pattern': $(cat "$WORK/err.txt")"
+    else ok; fi
+    if [ -n "$out" ] && compgen -G "$out*" >/dev/null; then
+        bad "$name: output left behind: $(ls "$out"*)"
+    else ok; fi
+}
+
+SRC="$WORK/src"
+$PY "$HELPER" make "$SRC" || { echo "FAIL: cannot make sources"; exit 1; }
+
+# --- conversions, checked exactly -------------------------------------------
+for kind in fashion-mnist cifar10 cifar100; do
+    dir=$SRC/${kind%-mnist}
+    expect_ok "convert $kind" "$BMST_DATA" convert "$kind" "$dir" "$WORK/$kind.h5"
+    expect_ok "check $kind" $PY "$HELPER" check "$kind" "$SRC" "$WORK/$kind.h5"
+    grep -q '^ok' "$WORK/out.txt" || bad "check $kind: $(cat "$WORK/out.txt")"
+done
+expect_ok "info" "$BMST_DATA" info "$WORK/cifar10.h5"
+grep -q '^shape: *32x32x3' "$WORK/out.txt" && grep -q '^train: *17$' "$WORK/out.txt" &&
+    grep -q '^test: *6$' "$WORK/out.txt" && grep -q '^classes: *10$' "$WORK/out.txt" &&
+    grep -q '^names: *c10_0, c10_1' "$WORK/out.txt" && ok || bad "info output: $(cat "$WORK/out.txt")"
+expect_ok "help" "$BMST_DATA" --help
+grep -q 'usage: bmst_data' "$WORK/out.txt" && ok || bad "help text"
+
+# --- synthetic data ----------------------------------------------------------
+synth() { "$BMST_DATA" synth --shape 8x6x2 --classes 5 --train 200 --test 50 "$@"; }
+expect_ok "synth a" synth --seed 3 "$WORK/synth_a.h5"
+expect_ok "synth b" synth "$WORK/synth_b.h5" --seed 3
+expect_ok "synth c" synth --seed 4 "$WORK/synth_c.h5"
+expect_ok "synth check" $PY "$HELPER" synth "$WORK/synth_a.h5" "$WORK/synth_b.h5" "$WORK/synth_c.h5"
+grep -q '^ok' "$WORK/out.txt" || bad "synth: $(cat "$WORK/out.txt")"
+
+# --- bad sources -------------------------------------------------------------
+BAD="$WORK/bad"
+fresh() { rm -rf "$BAD"; cp -r "$SRC/$1" "$BAD"; }
+OUT="$WORK/bad.h5"
+
+fresh fashion # drop the last byte of the (plain) test pixels
+truncate -s -1 "$BAD/t10k-images-idx3-ubyte"
+expect_fail "truncated idx" "$OUT" "t10k-images-idx3-ubyte: truncated" \
+    "$BMST_DATA" convert fashion-mnist "$BAD" "$OUT"
+
+fresh fashion # cut the gzip stream short
+gz="$BAD/train-labels-idx1-ubyte.gz"
+head -c $(($(stat -c %s "$gz") - 12)) "$gz" >"$gz.cut" && mv "$gz.cut" "$gz"
+expect_fail "truncated gzip" "$OUT" "train-labels-idx1-ubyte.gz" \
+    "$BMST_DATA" convert fashion-mnist "$BAD" "$OUT"
+
+fresh fashion # images magic on the labels file
+printf '\x00\x00\x08\x03' | dd of="$BAD/t10k-labels-idx1-ubyte" conv=notrunc status=none
+expect_fail "wrong idx magic" "$OUT" "bad idx magic 0x00000803 \(expected 0x00000801\)" \
+    "$BMST_DATA" convert fashion-mnist "$BAD" "$OUT"
+
+fresh fashion
+rm "$BAD/t10k-labels-idx1-ubyte"
+expect_fail "missing idx file" "$OUT" "missing t10k-labels-idx1-ubyte\[.gz\]" \
+    "$BMST_DATA" convert fashion-mnist "$BAD" "$OUT"
+
+fresh cifar10
+printf 'x' >>"$BAD/data_batch_3.bin"
+expect_fail "cifar10 size" "$OUT" "data_batch_3.bin: size 9220 is not a positive multiple of the 3073-byte record" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+
+fresh cifar10
+printf '\x0a' | dd of="$BAD/test_batch.bin" bs=1 seek=3073 conv=notrunc status=none
+expect_fail "cifar10 label" "$OUT" "test_batch.bin: record 1 has label 10" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+
+fresh cifar10
+head -n 5 "$SRC/cifar10/batches.meta.txt" >"$BAD/batches.meta.txt"
+expect_fail "cifar10 names" "$OUT" "has 5 class names, expected 10" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+
+fresh cifar100
+truncate -s -100 "$BAD/test.bin"
+expect_fail "cifar100 size" "$OUT" "test.bin: size .* 3074-byte record" \
+    "$BMST_DATA" convert cifar100 "$BAD" "$OUT"
+
+fresh cifar100
+printf '\x14' | dd of="$BAD/train.bin" conv=notrunc status=none
+expect_fail "cifar100 coarse" "$OUT" "record 0 has coarse label 20" \
+    "$BMST_DATA" convert cifar100 "$BAD" "$OUT"
+
+expect_fail "missing directory" "$OUT" "$WORK/nowhere: No such file or directory" \
+    "$BMST_DATA" convert cifar10 "$WORK/nowhere" "$OUT"
+expect_fail "unwritable output" "$WORK/nodir/out.h5" "nodir/out.h5" \
+    "$BMST_DATA" convert cifar10 "$SRC/cifar10" "$WORK/nodir/out.h5"
+expect_fail "unknown kind" "$OUT" "unknown source kind 'mnist3'" \
+    "$BMST_DATA" convert mnist3 "$SRC/cifar10" "$OUT"
+expect_fail "no command" "" "missing command" "$BMST_DATA"
+expect_fail "bad shape" "$OUT" "--shape: '8x6' is not HxWxC" \
+    "$BMST_DATA" synth --shape 8x6 --classes 5 --train 10 --test 10 "$OUT"
+expect_fail "bad count" "$OUT" "--train: 'ten' is not a number" \
+    "$BMST_DATA" synth --shape 8x6x1 --classes 5 --train ten --test 10 "$OUT"
+expect_fail "synth incomplete" "$OUT" "synth needs" \
+    "$BMST_DATA" synth --shape 8x6x1 --classes 5 "$OUT"
+
+# --- bad dataset files -------------------------------------------------------
+echo "not hdf5" >"$WORK/text.h5"
+expect_fail "non-HDF5 file" "" "text.h5: not an HDF5 file" "$BMST_DATA" info "$WORK/text.h5"
+head -c 20000 "$WORK/cifar10.h5" >"$WORK/truncated.h5"
+expect_fail "truncated HDF5" "" "truncated.h5: cannot open: truncated or corrupt HDF5 file" \
+    "$BMST_DATA" info "$WORK/truncated.h5"
+mkdir "$WORK/h5bad"
+expect_ok "make bad HDF5" $PY "$HELPER" bad-hdf5 "$WORK/cifar10.h5" "$WORK/h5bad"
+expect_fail "float images" "" "float_images.h5: /train/images must be uint8 of rank 4" \
+    "$BMST_DATA" info "$WORK/h5bad/float_images.h5"
+expect_fail "rank-3 images" "" "rank3_images.h5: /test/images must be uint8 of rank 4" \
+    "$BMST_DATA" info "$WORK/h5bad/rank3_images.h5"
+expect_fail "int64 labels" "" "int64_labels.h5: /train/labels must be int32 of rank 1" \
+    "$BMST_DATA" info "$WORK/h5bad/int64_labels.h5"
+expect_fail "missing attribute" "" "no_mean.h5: missing attribute 'mean'" \
+    "$BMST_DATA" info "$WORK/h5bad/no_mean.h5"
+expect_ok "h5py-written copy" "$BMST_DATA" info "$WORK/h5bad/copy_ok.h5"
+
+echo "test_converters: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
