@@ -183,6 +183,21 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
     return 0;
 }
 
+int bmst_checkpoint_save_gradients(const char *path, const struct bmst_model *m) {
+    float *grads = to_host_copy(m, m->grads, m->n_weights);
+    float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
+    bmst_hdf5_lock();
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t group =
+        file >= 0 ? H5Gcreate2(file, "grad", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int ok = group >= 0 && write_tensors(group, m, grads, NULL, 1, scratch) == 0;
+    if (group >= 0) H5Gclose(group);
+    if (file >= 0 && H5Fclose(file) < 0) ok = 0;
+    bmst_hdf5_unlock();
+    free(grads), free(scratch);
+    return ok ? 0 : bmst_error("cannot write the gradients to %s", path);
+}
+
 /* ---- reading ---- */
 
 static int read_attr(hid_t file, const char *path, const char *name, hid_t type, void *out) {

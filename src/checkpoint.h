@@ -30,4 +30,8 @@ int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *met
  * with_optimizer, the momentum buffers. */
 int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimizer);
 
+/* Writes the current gradients, in PyTorch layout, as /grad/<name> of a new
+ * file: for comparing against another implementation (the parity tests). */
+int bmst_checkpoint_save_gradients(const char *path, const struct bmst_model *m);
+
 #endif
