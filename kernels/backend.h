@@ -158,4 +158,9 @@ struct bmst_backend {
 /* The CPU backend; threads <= 0 means OpenMP's default. */
 struct bmst_backend *bmst_backend_cpu_create(int threads);
 
+/* Call first in main(): where OpenBLAS did not recognize the CPU and fell back
+ * to its generic kernels, re-executes the program with OPENBLAS_CORETYPE set
+ * from the CPU's features (kernels/cpu/cpu_blas_select.c). Returns otherwise. */
+void bmst_cpu_blas_select(char **argv);
+
 #endif

@@ -16,5 +16,5 @@ if [[ ! -f "$data" ]]; then
 fi
 mkdir -p "$root/runs"
 "$root/build/bmst_dist" train --data "$data" --net resnet20 --merge 2 --batch 128 \
-    --epochs 3 --lr 0.1 --schedule cosine --nesterov \
+    --epochs 3 --lr 0.1 --schedule cosine --nesterov --augment off \
     --save "$root/runs/quickstart.h5" --csv "$root/runs/quickstart.csv" "$@"

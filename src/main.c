@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "cli.h"
 #include "error.h"
 #include "inspect.h"
@@ -31,6 +32,7 @@ static int parse_command(const char *word, enum bmst_command *cmd) {
 }
 
 int main(int argc, char **argv) {
+    bmst_cpu_blas_select(argv);
     if (argc < 2) {
         bmst_error("no command given (train, eval, info, bench; see bmst_dist --help)");
         bmst_report_error("bmst_dist");
