@@ -4,7 +4,8 @@
  *   bwd data    dcol[npix, RSC] = dy[npix, K] * W[K, RSC], then col2im
  *   bwd filter  dW[K, RSC]   += dy[npix, K]^T * col[npix, RSC]
  * A 1x1, stride 1, unpadded convolution needs no column buffer: x already is
- * [npix, C]. */
+ * [npix, C]. Narrow layers (16 or 32 channels out) take the direct kernels of
+ * cpu_conv_direct.c instead (backward data: for stride 1). */
 #include "cpu_internal.h"
 
 #include <cblas.h>
@@ -32,7 +33,9 @@ static int conv_chunk_images(const struct bmst_conv_desc *d) {
 size_t cpu_conv_workspace_bytes(struct bmst_backend *be, const struct bmst_conv_desc *d) {
     (void)be;
     if (conv_is_pointwise(d) || d->n <= 0) return 0;
-    return (size_t)conv_chunk_images(d) * conv_col_bytes_per_image(d);
+    size_t columns = (size_t)conv_chunk_images(d) * conv_col_bytes_per_image(d);
+    size_t direct = cpu_conv_direct_workspace_bytes(d);
+    return direct > columns ? direct : columns;
 }
 
 void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
@@ -43,6 +46,10 @@ void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const
     if (conv_is_pointwise(d)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->n * npix, K, RSC, 1.0f, x, RSC, w,
                     RSC, 0.0f, y, K);
+        return;
+    }
+    if (cpu_conv_direct_fwd_applies(d)) {
+        cpu_conv_direct_fwd(d, x, w, y, ws);
         return;
     }
     float *col = ws;
@@ -65,6 +72,10 @@ void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, 
                     RSC, accumulate ? 1.0f : 0.0f, dx, RSC);
         return;
     }
+    if (cpu_conv_direct_bwd_data_applies(d)) {
+        if (d->n > 0) cpu_conv_direct_bwd_data(d, dy, w, dx, accumulate, ws);
+        return;
+    }
     float *dcol = ws;
     const int nb_max = conv_chunk_images(d);
     for (int n0 = 0; n0 < d->n; n0 += nb_max) {
@@ -83,6 +94,10 @@ void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d
     if (conv_is_pointwise(d)) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, RSC, d->n * npix, 1.0f, dy, K, x,
                     RSC, 0.0f, dw, RSC);
+        return;
+    }
+    if (cpu_conv_direct_bwd_filter_applies(d) && d->n > 0) {
+        cpu_conv_direct_bwd_filter(d, x, dy, dw, ws);
         return;
     }
     if (d->n <= 0) { /* no chunk to overwrite dW: it is zero */

@@ -36,6 +36,18 @@ void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, 
 void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
                          const float *dy, float *dw, void *ws);
 
+/* cpu_conv_direct.c: direct kernels for 16- and 32-channel outputs */
+int cpu_conv_direct_fwd_applies(const struct bmst_conv_desc *d);
+int cpu_conv_direct_bwd_data_applies(const struct bmst_conv_desc *d);
+int cpu_conv_direct_bwd_filter_applies(const struct bmst_conv_desc *d);
+size_t cpu_conv_direct_workspace_bytes(const struct bmst_conv_desc *d);
+void cpu_conv_direct_fwd(const struct bmst_conv_desc *d, const float *x, const float *w, float *y,
+                         void *ws);
+void cpu_conv_direct_bwd_data(const struct bmst_conv_desc *d, const float *dy, const float *w,
+                              float *dx, int accumulate, void *ws);
+void cpu_conv_direct_bwd_filter(const struct bmst_conv_desc *d, const float *x, const float *dy,
+                                float *dw, void *ws);
+
 /* cpu_im2col.c: one chunk of `nb` images starting at image `n0` */
 void cpu_im2col(const struct bmst_conv_desc *d, int n0, int nb, const float *x, float *col);
 void cpu_col2im(const struct bmst_conv_desc *d, int n0, int nb, const float *col, float *dx,
