@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds (warnings are errors), and runs the whole
-# test suite through CTest: the release build, then the bad-input suite again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# test suite through CTest: the release build, then the bad-input suite and the
+# kernel tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/launch/install_deps.sh" --tests
