@@ -27,7 +27,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 
 /* Channels a direct kernel produces per pixel: one or two vectors. */
 static int direct_width_ok(int channels) {
-    return channels == LANES || channels == 2 * LANES;
+    return channels == LANES || channels == 2 * LANES || channels == 4 * LANES;
 }
 
 int cpu_conv_direct_fwd_applies(const struct bmst_conv_desc *d) {
@@ -37,10 +37,11 @@ int cpu_conv_direct_fwd_applies(const struct bmst_conv_desc *d) {
 /* Input channels per block of the filter gradient: CB x KV accumulators. */
 #define CB_ONE 16 /* 16 output channels */
 #define CB_TWO 8  /* 32 output channels */
+#define CB_FOUR 4 /* 64 output channels */
 
 int cpu_conv_direct_bwd_filter_applies(const struct bmst_conv_desc *d) {
     return direct_width_ok(d->k) && !(d->r == 1 && d->s == 1) && d->r * d->s <= MAX_TAPS &&
-           d->c % (d->k == LANES ? CB_ONE : CB_TWO) == 0;
+           d->c % (d->k == LANES ? CB_ONE : d->k == 2 * LANES ? CB_TWO : CB_FOUR) == 0;
 }
 
 int cpu_conv_direct_bwd_data_applies(const struct bmst_conv_desc *d) {
@@ -105,6 +106,7 @@ static void pad_images(const float *src, int n, int h, int w, int c, int ph, int
  * the accumulators stay in 32 registers. */
 #define P_ONE 16 /* 16 channels: 16 accumulators */
 #define P_TWO 12 /* 32 channels: 24 accumulators */
+#define P_FOUR 6 /* 64 channels: 24 accumulators */
 
 /* One block: P pixels whose windows start at xp[j]; tap t reads xp[j] +
  * tap_off[t] .. + cin; filters wt[t][cin][KV * 16]; results to yp[j] (only the
@@ -112,14 +114,14 @@ static void pad_images(const float *src, int n, int h, int w, int c, int ph, int
 static inline __attribute__((always_inline)) void
 conv_block(const int KV, const int P, const float *const *xp, const int *tap_off, int taps,
            int cin, const float *wt, float *const *yp, int np, int accumulate) {
-    v16 acc[P_ONE][2]; /* the first P x KV are used */
+    v16 acc[P_ONE][4]; /* the first P x KV are used */
     for (int j = 0; j < P_ONE; j++)
-        for (int v = 0; v < 2; v++) acc[j][v] = (v16){0};
+        for (int v = 0; v < 4; v++) acc[j][v] = (v16){0};
     for (int t = 0; t < taps; t++) {
         const int off = tap_off[t];
         const float *wrow = wt + (size_t)t * cin * KV * LANES;
         for (int c = 0; c < cin; c++) {
-            v16 wv[2];
+            v16 wv[4];
             for (int v = 0; v < KV; v++) wv[v] = *(const v16 *)(wrow + ((size_t)c * KV + v) * LANES);
             for (int j = 0; j < P; j++) {
                 const float xs = xp[j][off + c];
@@ -147,7 +149,7 @@ static void conv_direct(const float *xpad, int n, int hp, int wp, int cin, int r
     const int taps = r * s;
     for (int i = 0; i < r; i++)
         for (int j = 0; j < s; j++) tap_off[i * s + j] = (i * wp + j) * cin;
-    const int P = kout == LANES ? P_ONE : P_TWO;
+    const int P = kout == LANES ? P_ONE : kout == 2 * LANES ? P_TWO : P_FOUR;
     const long per_image = (long)oh_count * ow_count, total = (long)n * per_image;
     const long blocks = (total + P - 1) / P;
 #pragma omp parallel for schedule(static) if (total * taps * cin * kout > CPU_PAR_MIN)
@@ -166,8 +168,10 @@ static void conv_direct(const float *xpad, int n, int hp, int wp, int cin, int r
         }
         if (kout == LANES)
             conv_block(1, P_ONE, xp, tap_off, taps, cin, wt, yp, np, accumulate);
-        else
+        else if (kout == 2 * LANES)
             conv_block(2, P_TWO, xp, tap_off, taps, cin, wt, yp, np, accumulate);
+        else
+            conv_block(4, P_FOUR, xp, tap_off, taps, cin, wt, yp, np, accumulate);
     }
 }
 
@@ -213,13 +217,13 @@ void cpu_conv_direct_bwd_data(const struct bmst_conv_desc *d, const float *dy, c
 static inline __attribute__((always_inline)) void
 filter_block(const int KV, const int CB, const float *const *xb, const float *const *dyb, int np,
              int off, float *g) {
-    v16 acc[CB_ONE][2];
+    v16 acc[CB_ONE][4];
     for (int c = 0; c < CB_ONE; c++)
-        for (int v = 0; v < 2; v++) acc[c][v] = (v16){0};
+        for (int v = 0; v < 4; v++) acc[c][v] = (v16){0};
     for (int c = 0; c < CB; c++)
         for (int v = 0; v < KV; v++) acc[c][v] = *(const v16 *)(g + ((size_t)c * KV + v) * LANES);
     for (int j = 0; j < np; j++) {
-        v16 dv[2];
+        v16 dv[4];
         for (int v = 0; v < KV; v++) dv[v] = *(const v16 *)(dyb[j] + v * LANES);
         const float *xs = xb[j] + off;
         for (int c = 0; c < CB; c++)
@@ -269,9 +273,13 @@ void cpu_conv_direct_bwd_filter(const struct bmst_conv_desc *d, const float *x, 
                     for (int c0 = 0; c0 < C; c0 += CB_ONE)
                         filter_block(1, CB_ONE, xb, dyb, np, tap_off[t] + c0,
                                      g + ((size_t)t * C + c0) * K);
-                else
+                else if (K == 2 * LANES)
                     for (int c0 = 0; c0 < C; c0 += CB_TWO)
                         filter_block(2, CB_TWO, xb, dyb, np, tap_off[t] + c0,
+                                     g + ((size_t)t * C + c0) * K);
+                else
+                    for (int c0 = 0; c0 < C; c0 += CB_FOUR)
+                        filter_block(4, CB_FOUR, xb, dyb, np, tap_off[t] + c0,
                                      g + ((size_t)t * C + c0) * K);
             }
         }

@@ -154,12 +154,14 @@ static void test_conv(struct bmst_backend *be) {
     check_conv(be, 1, 15, 13, 3, 8, 7, 7, 2, 3, "7x7 s2 p3");
     check_conv(be, 3, 6, 5, 7, 4, 1, 1, 1, 0, "1x1 s1");
     check_conv(be, 2, 7, 6, 5, 4, 1, 1, 2, 0, "1x1 s2");
-    /* the direct kernels for 16 and 32 output channels (cpu_conv_direct.c),
+    /* the direct kernels for 16, 32 and 64 output channels (cpu_conv_direct.c),
      * with pixel counts that leave partial blocks and tiles */
     check_conv(be, 2, 9, 11, 32, 32, 3, 3, 1, 1, "direct 32-wide 3x3 s1 p1");
     check_conv(be, 3, 7, 5, 16, 32, 3, 3, 2, 1, "direct 32-wide 3x3 s2 p1");
     check_conv(be, 1, 6, 7, 16, 16, 5, 5, 1, 2, "direct 16-wide 5x5 s1 p2");
     check_conv(be, 2, 5, 5, 8, 16, 3, 3, 1, 0, "direct 16-wide fwd only 3x3 s1 p0");
+    check_conv(be, 2, 6, 5, 64, 64, 3, 3, 1, 1, "direct 64-wide 3x3 s1 p1");
+    check_conv(be, 2, 7, 7, 32, 64, 3, 3, 2, 1, "direct 64-wide 3x3 s2 p1");
 
     /* a batch the workspace cannot hold at once: 10 images of 32x32 with a
      * 3x3x32 window need 11.8 MB of columns, so it runs in several chunks
