@@ -4,7 +4,7 @@
  *   bwd data    dcol[npix, RSC] = dy[npix, K] * W[K, RSC], then col2im
  *   bwd filter  dW[K, RSC]   += dy[npix, K]^T * col[npix, RSC]
  * A 1x1, stride 1, unpadded convolution needs no column buffer: x already is
- * [npix, C]. Narrow layers (16 or 32 channels out) take the direct kernels of
+ * [npix, C]. Narrow layers (16, 32 or 64 channels out) take the direct kernels of
  * cpu_conv_direct.c instead (backward data: for stride 1). */
 #include "cpu_internal.h"
 

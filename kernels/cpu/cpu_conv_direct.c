@@ -1,4 +1,4 @@
-/* Direct convolution for narrow layers (16 or 32 output channels), where
+/* Direct convolution for narrow layers (16, 32 or 64 output channels), where
  * im2col + sgemm is at its worst: a product with N = 16 columns keeps OpenBLAS
  * far below its peak, and the backward-data product has an inner dimension of
  * 16 followed by a col2im pass. (ResNet-20's first stage spends most of its
@@ -25,7 +25,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 /* threads that split the filter gradient's pixel sum (more are not used) */
 #define DIRECT_MAX_THREADS 16
 
-/* Channels a direct kernel produces per pixel: one or two vectors. */
+/* Channels a direct kernel produces per pixel: one, two or four vectors. */
 static int direct_width_ok(int channels) {
     return channels == LANES || channels == 2 * LANES || channels == 4 * LANES;
 }

@@ -36,7 +36,7 @@ void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, 
 void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
                          const float *dy, float *dw, void *ws);
 
-/* cpu_conv_direct.c: direct kernels for 16- and 32-channel outputs */
+/* cpu_conv_direct.c: direct kernels for 16-, 32- and 64-channel outputs */
 int cpu_conv_direct_fwd_applies(const struct bmst_conv_desc *d);
 int cpu_conv_direct_bwd_data_applies(const struct bmst_conv_desc *d);
 int cpu_conv_direct_bwd_filter_applies(const struct bmst_conv_desc *d);
