@@ -31,7 +31,7 @@ configs=("resnet20 28x28x1 10" "resnet18 32x32x3 10")
     echo "- command: bench/cpu_vs_pytorch.sh --steps $steps --warmup $warmup --threads $threads"
     echo "- batch 64; $steps timed training steps after $warmup untimed; synthetic inputs"
     echo
-    echo "| model | input | merge | ours img/s | PyTorch img/s | ratio | ours peak RSS MiB | PyTorch peak RSS MiB | ratio | ours planned MiB | conv GFLOP/s | sgemm GFLOP/s |"
+    echo "| model | input | merge | ours img/s | PyTorch img/s | ratio | ours peak RSS MiB | PyTorch peak RSS MiB | ratio | ours planned MiB | conv GFLOP/s | gemm GFLOP/s |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$out/results.md"
 
@@ -43,7 +43,7 @@ for config in "${configs[@]}"; do
         args=(--net "$net" --shape "$shape" --classes "$classes" --batch 64 --merge "$merge"
               --steps "$steps" --warmup "$warmup" --threads "$threads")
         echo "== $tag" >&2
-        "$bin" bench "${args[@]}" > "$out/ours-$tag.log" 2>&1
+        "$bin" bench --device cpu "${args[@]}" > "$out/ours-$tag.log" 2>&1
         /usr/bin/python3 "$root/bench/pytorch_cpu.py" "${args[@]}" > "$out/pytorch-$tag.log" 2>&1
         ours=$(field images_per_s "$out/ours-$tag.log")
         theirs=$(field images_per_s "$out/pytorch-$tag.log")
@@ -51,7 +51,7 @@ for config in "${configs[@]}"; do
         theirs_rss=$(field peak_rss_mib "$out/pytorch-$tag.log")
         ratio=$(/usr/bin/python3 -c "print(f'{$ours/$theirs:.2f}')")
         rss_ratio=$(/usr/bin/python3 -c "print(f'{$ours_rss/$theirs_rss:.2f}')")
-        echo "| $net | $shape | $merge | $ours | $theirs | $ratio | $ours_rss | $theirs_rss | $rss_ratio | $(field planned_mib "$out/ours-$tag.log") | $(field conv_gflops "$out/ours-$tag.log") | $(field sgemm_gflops "$out/ours-$tag.log") |" >> "$out/results.md"
+        echo "| $net | $shape | $merge | $ours | $theirs | $ratio | $ours_rss | $theirs_rss | $rss_ratio | $(field planned_mib "$out/ours-$tag.log") | $(field conv_gflops "$out/ours-$tag.log") | $(field gemm_gflops "$out/ours-$tag.log") |" >> "$out/results.md"
     done
 done
 cat "$out/results.md"

@@ -18,6 +18,12 @@
 
 #include <stddef.h>
 
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct bmst_backend;
 
 /* A 2-D convolution without bias. Input [n, h, w, c], filters [k, r, s, c],
@@ -59,11 +65,37 @@ struct bmst_sgd_desc {
     int nesterov;
 };
 
+/* Where the step's changing scalars live: a small fp32 block in device memory
+ * that the executor writes before each step, so that ops read them through a
+ * pointer and a recorded (captured) step replays with this step's values. */
+enum bmst_scalar {
+    BMST_SCALAR_MIX = 0,                          /* BMST_MAX_MIX chunk weights */
+    BMST_SCALAR_LOSS_SCALE = 8,                   /* multiplies the loss gradient */
+    BMST_SCALAR_LOSS = 9,                         /* written by xent_fwd */
+    BMST_SCALAR_NONFINITE = 10,                   /* written by unscale_check: 1 or 0 */
+    BMST_SCALAR_COUNT = 16,
+};
+#define BMST_MAX_MIX 8
+
 struct bmst_backend {
     const char *name;
     void *impl; /* backend-private state (thread count, handles, streams) */
 
+    /* The precision of activations, their gradients and the copy of the
+     * weights that convolutions and fully connected layers read: BMST_F32,
+     * BMST_F16 or BMST_BF16. Everything else (master weights, their gradients,
+     * optimizer state, batch-norm parameters and statistics, targets, loss) is
+     * fp32. act_bytes is the size of one stored activation element: 2 for a
+     * half type on the GPU; the CPU stores half values as floats rounded to the
+     * half type (an emulation with the GPU's numerics), so 4 there. */
+    enum bmst_dtype act_dtype;
+    size_t act_bytes;
+
     /* memory */
+    /* optional: one allocation of `bytes` from which later alloc() calls are
+     * carved until it is used up (the CUDA backend's single cudaMalloc);
+     * returns -1 when the device has not that much */
+    int (*reserve)(struct bmst_backend *be, size_t bytes);
     void *(*alloc)(struct bmst_backend *be, size_t bytes); /* NULL when out of memory */
     void (*free)(struct bmst_backend *be, void *ptr);
     void (*to_device)(struct bmst_backend *be, void *dst, const void *host_src, size_t bytes);
@@ -71,96 +103,133 @@ struct bmst_backend {
     void (*copy)(struct bmst_backend *be, void *dst, const void *src, size_t bytes);
     void (*zero)(struct bmst_backend *be, void *dst, size_t bytes);
     void (*sync)(struct bmst_backend *be);
+    /* optional: bytes the device reports in use (cudaMemGetInfo); NULL on the CPU */
+    size_t (*device_used_bytes)(struct bmst_backend *be);
 
-    /* convolution; `ws` is scratch of conv_workspace_bytes(desc) bytes */
+    /* host fp32 <-> activations in act_dtype (inputs in, logits out) */
+    void (*upload_act)(struct bmst_backend *be, void *dst, const float *host_src, size_t n);
+    void (*download_act)(struct bmst_backend *be, float *host_dst, const void *src, size_t n);
+    /* the compute copy of the weights: dst[i] = src[i] in act_dtype */
+    void (*cast_weights)(struct bmst_backend *be, size_t n, const float *src, void *dst);
+
+    /* optional (NULL where unsupported): record every call made between
+     * capture_begin and capture_end without running it, and replay the record
+     * later with the memory contents of that moment (a CUDA graph). capture_end
+     * returns NULL when the calls could not be recorded. */
+    int (*capture_begin)(struct bmst_backend *be);
+    void *(*capture_end)(struct bmst_backend *be);
+    void (*replay)(struct bmst_backend *be, void *recording);
+    void (*capture_free)(struct bmst_backend *be, void *recording);
+
+    /* convolution; `ws` is scratch of conv_workspace_bytes(desc) bytes; x, w, y,
+     * dy, dx in act_dtype; dw is fp32 (the gradient buffer) */
     size_t (*conv_workspace_bytes)(struct bmst_backend *be, const struct bmst_conv_desc *d);
-    void (*conv_fwd)(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
-                     const float *w, float *y, void *ws);
-    void (*conv_bwd_data)(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *dy,
-                          const float *w, float *dx, int accumulate, void *ws);
+    void (*conv_fwd)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                     const void *w, void *y, void *ws);
+    void (*conv_bwd_data)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
+                          const void *w, void *dx, int accumulate, void *ws);
     void (*conv_bwd_filter)(struct bmst_backend *be, const struct bmst_conv_desc *d,
-                            const float *x, const float *dy, float *dw, void *ws);
+                            const void *x, const void *dy, float *dw, void *ws);
 
-    /* batch norm; save_mean / save_invstd are [c] scratch kept for backward,
-     * running_var is updated with the unbiased batch variance as PyTorch does */
-    void (*bn_fwd_train)(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                         const float *gamma, const float *beta, float *y, float *save_mean,
+    /* batch norm; x, y, dy, dx in act_dtype, the rest fp32. save_mean /
+     * save_invstd are [c] scratch kept for backward; running_var is updated
+     * with the unbiased batch variance as PyTorch does */
+    void (*bn_fwd_train)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                         const float *gamma, const float *beta, void *y, float *save_mean,
                          float *save_invstd, float *running_mean, float *running_var);
-    void (*bn_fwd_eval)(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
+    void (*bn_fwd_eval)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
                         const float *gamma, const float *beta, const float *running_mean,
-                        const float *running_var, float *y);
-    void (*bn_bwd)(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                   const float *dy, const float *gamma, const float *save_mean,
-                   const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                        const float *running_var, void *y);
+    void (*bn_bwd)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                   const void *dy, const float *gamma, const float *save_mean,
+                   const float *save_invstd, void *dx, float *dgamma, float *dbeta,
                    int accumulate);
 
-    /* elementwise */
-    void (*relu_fwd)(struct bmst_backend *be, size_t n, const float *x, float *y);
-    void (*relu_bwd)(struct bmst_backend *be, size_t n, const float *y, const float *dy, float *dx,
+    /* elementwise, in act_dtype */
+    void (*relu_fwd)(struct bmst_backend *be, size_t n, const void *x, void *y);
+    void (*relu_bwd)(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
                      int accumulate);
-    void (*add_fwd)(struct bmst_backend *be, size_t n, const float *a, const float *b, float *y);
+    void (*add_fwd)(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
     /* dst = src (accumulate 0) or dst += src (accumulate 1): the backward of add */
-    void (*pass_grad)(struct bmst_backend *be, size_t n, const float *src, float *dst,
+    void (*pass_grad)(struct bmst_backend *be, size_t n, const void *src, void *dst,
                       int accumulate);
 
-    /* pooling; max pooling backward finds the arg-max again from x */
-    void (*maxpool_fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                        float *y);
-    void (*maxpool_bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                        const float *dy, float *dx, int accumulate);
-    void (*avgpool_fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                        float *y);
-    void (*avgpool_bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *dy,
-                        float *dx, int accumulate);
+    /* pooling, in act_dtype; max pooling backward finds the arg-max again from x */
+    void (*maxpool_fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                        void *y);
+    void (*maxpool_bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                        const void *dy, void *dx, int accumulate);
+    void (*avgpool_fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                        void *y);
+    void (*avgpool_bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy,
+                        void *dx, int accumulate);
     /* global average pool: x [n, hw, c] -> y [n, c] */
-    void (*gap_fwd)(struct bmst_backend *be, int n, int hw, int c, const float *x, float *y);
-    void (*gap_bwd)(struct bmst_backend *be, int n, int hw, int c, const float *dy, float *dx,
+    void (*gap_fwd)(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y);
+    void (*gap_bwd)(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
                     int accumulate);
 
-    /* fully connected: y[n, out] = x[n, in] * w[out, in]^T + b[out] */
-    void (*fc_fwd)(struct bmst_backend *be, int n, int in, int out, const float *x,
-                   const float *w, const float *b, float *y);
-    void (*fc_bwd_data)(struct bmst_backend *be, int n, int in, int out, const float *dy,
-                        const float *w, float *dx, int accumulate);
-    void (*fc_bwd_filter)(struct bmst_backend *be, int n, int in, int out, const float *x,
-                          const float *dy, float *dw, float *db);
+    /* fully connected: y[n, out] = x[n, in] * w[out, in]^T + b[out]; x, w, y,
+     * dy, dx in act_dtype; b, dw, db fp32 */
+    void (*fc_fwd)(struct bmst_backend *be, int n, int in, int out, const void *x, const void *w,
+                   const float *b, void *y);
+    void (*fc_bwd_data)(struct bmst_backend *be, int n, int in, int out, const void *dy,
+                        const void *w, void *dx, int accumulate);
+    void (*fc_bwd_filter)(struct bmst_backend *be, int n, int in, int out, const void *x,
+                          const void *dy, float *dw, float *db);
 
-    /* channel concat: copy x [rows, c_part] into channels [c_offset, c_offset + c_part)
-     * of y [rows, c_total], and the reverse for the gradient */
+    /* channel concat, in act_dtype: copy x [rows, c_part] into channels
+     * [c_offset, c_offset + c_part) of y [rows, c_total], and the reverse for
+     * the gradient */
     void (*concat_fwd)(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
-                       int c_part, const float *x, float *y);
+                       int c_part, const void *x, void *y);
     void (*concat_bwd)(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
-                       int c_part, const float *dy, float *dx, int accumulate);
+                       int c_part, const void *dy, void *dx, int accumulate);
 
-    /* BMST mix: x holds m chunks of `chunk` elements each; y[i] = sum_j coef[j] * x[j*chunk + i].
-     * coef is a host array of m weights (see train's lambda fold). */
-    void (*mix_fwd)(struct bmst_backend *be, int m, size_t chunk, const float *coef,
-                    const float *x, float *y);
+    /* BMST mix in `dtype` (act_dtype for activations, BMST_F32 for targets):
+     * x holds m chunks of `chunk` elements each; y[i] = sum_j coef[j] * x[j*chunk + i].
+     * coef is device memory (the step's BMST_SCALAR_MIX block). */
+    void (*mix_fwd)(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
+                    const float *coef, const void *x, void *y);
     void (*mix_bwd)(struct bmst_backend *be, int m, size_t chunk, const float *coef,
-                    const float *dy, float *dx, int accumulate);
+                    const void *dy, void *dx, int accumulate);
 
-    /* softmax cross-entropy against soft targets [n, k]: writes probs [n, k] and
-     * returns the mean loss over n; backward: dlogits = (probs - targets) / n */
-    float (*xent_fwd)(struct bmst_backend *be, int n, int k, const float *logits,
-                      const float *targets, float *probs);
+    /* softmax cross-entropy of logits (act_dtype) against fp32 soft targets
+     * [n, k]: writes fp32 probs [n, k] and the mean loss over n to *loss
+     * (device memory); backward: dlogits = *scale * (probs - targets) / n */
+    void (*xent_fwd)(struct bmst_backend *be, int n, int k, const void *logits,
+                     const float *targets, float *probs, float *loss);
     void (*xent_bwd)(struct bmst_backend *be, int n, int k, const float *probs,
-                     const float *targets, float *dlogits);
+                     const float *targets, const float *scale, void *dlogits);
 
-    /* optimizer and gradient utilities over flat buffers */
+    /* optimizer and gradient utilities over the fp32 flat buffers. sgd_step
+     * also refreshes the compute copy `p_act` (act_dtype) when it is not NULL. */
     void (*sgd_step)(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                     const float *g, float *buf);
+                     const float *g, float *buf, void *p_act);
     double (*sum_squares)(struct bmst_backend *be, size_t n, const float *x);
     void (*scale)(struct bmst_backend *be, size_t n, float *x, float s);
+    /* g *= s in one pass that also sets *nonfinite (device memory) to 1 when
+     * any element of g is inf or NaN, else to 0 */
+    void (*unscale_check)(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite);
 
     void (*destroy)(struct bmst_backend *be);
 };
 
 /* The CPU backend; threads <= 0 means OpenMP's default. */
-struct bmst_backend *bmst_backend_cpu_create(int threads);
+struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dtype);
+
+/* The CUDA backend on GPU `device` (an index among the visible ones). Returns
+ * NULL and a one-line reason in why[] where there is no usable GPU or the
+ * program was built without CUDA. */
+struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype, char *why,
+                                              size_t why_len);
 
 /* Call first in main(): where OpenBLAS did not recognize the CPU and fell back
  * to its generic kernels, re-executes the program with OPENBLAS_CORETYPE set
  * from the CPU's features (kernels/cpu/cpu_blas_select.c). Returns otherwise. */
 void bmst_cpu_blas_select(char **argv);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,7 +12,7 @@
 #include "error.h"
 
 #define FORMAT_NAME "bmst_checkpoint"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
 
 /* KRSC <-> OIHW ([k][r][s][c] <-> [k][c][r][s]); dims are PyTorch's [k, c, r, s]. */
 static void krsc_to_oihw(const int *dims, const float *src, float *dst) {
@@ -119,7 +119,9 @@ static int write_file(const char *path, const struct bmst_model *m,
              write_attr(file, "epoch", H5T_NATIVE_INT, &meta->epoch) == 0 &&
              write_attr(file, "step", H5T_NATIVE_INT64, &step) == 0 &&
              write_attr(file, "seed", H5T_NATIVE_UINT64, &seed) == 0 &&
-             write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) == 0;
+             write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) == 0 &&
+             write_attr(file, "loss_scale_clean_steps", H5T_NATIVE_INT,
+                        &meta->loss_scale_clean_steps) == 0;
     hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     hid_t optim = model >= 0 ? H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
                              : -1;
@@ -272,7 +274,9 @@ static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *
         read_attr(file, path, "epoch", H5T_NATIVE_INT, &meta->epoch) != 0 ||
         read_attr(file, path, "step", H5T_NATIVE_INT64, &step) != 0 ||
         read_attr(file, path, "seed", H5T_NATIVE_UINT64, &seed) != 0 ||
-        read_attr(file, path, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) != 0)
+        read_attr(file, path, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) != 0 ||
+        read_attr(file, path, "loss_scale_clean_steps", H5T_NATIVE_INT,
+                  &meta->loss_scale_clean_steps) != 0)
         return -1;
     meta->step = step;
     meta->seed = seed;
@@ -365,6 +369,7 @@ int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimi
         m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
         if (with_optimizer)
             m->be->to_device(m->be, m->momentum, momentum, m->n_weights * sizeof(float));
+        bmst_model_refresh_act(m);
     }
     free(weights), free(buffers), free(momentum), free(scratch);
     return status;

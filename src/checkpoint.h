@@ -18,7 +18,8 @@ struct bmst_checkpoint_meta {
     int epoch;           /* epochs completed */
     int64_t step;        /* optimizer steps taken */
     uint64_t seed;       /* the run's seed: with step and epoch, the whole RNG state */
-    float loss_scale;    /* dynamic loss scale (1 for fp32) */
+    float loss_scale;    /* dynamic loss scale (1 for fp32 and bf16) */
+    int loss_scale_clean_steps; /* clean steps toward the next doubling */
 };
 
 /* Saves model weights, BN running statistics, SGD momentum and meta. */

@@ -11,7 +11,7 @@
 #include "error.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
-            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT };
+            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -63,10 +63,15 @@ static const struct option options[] = {
     {"csv", NULL, TEXT, TRAIN, RUN(csv_path), 0, "PATH  one row per epoch"},
     {"steps", NULL, INT, BENCH, CLI(steps), 1, "N  timed steps (20)"},
     {"warmup", NULL, INT, BENCH, CLI(warmup), 0, "N  untimed steps first (3)"},
-    {"precision", NULL, PRECISION, ALL, 0, 0, "fp32  (fp16 and bf16 arrive with the CUDA engine)"},
+    {"precision", NULL, PRECISION, ALL, 0, 0, "fp32|fp16|bf16  activations' type (fp32)"},
     {"fp16", "fp16", FP16_ALIAS, ALL, 0, 0, "  alias of --precision fp16"},
-    {"device", NULL, DEVICE, ALL, 0, 0, "cpu  (cuda arrives with the CUDA engine)"},
+    {"loss-scale", NULL, FLOAT, TRAIN | BENCH, RUN(loss_scale), 1, "S  fp16's first loss scale (65536)"},
+    {"loss-scale-window", NULL, INT, TRAIN | BENCH, RUN(loss_scale_window), 1,
+     "N  clean fp16 steps before the scale doubles (2000)"},
+    {"device", NULL, DEVICE, ALL, 0, 0, "cpu|cuda|auto  (auto: the GPU when there is one)"},
     {"gpu", "gpu", GPU_ALIAS, ALL, 0, 0, "  alias of --device cuda"},
+    {"cuda-graph", NULL, ON_OFF, TRAIN | BENCH, RUN(capture), 0,
+     "on|off  replay the training pass as one CUDA graph (on)"},
     {"help", "h", FLAG, ALL, CLI(help), 0, "  this list"},
 };
 
@@ -159,19 +164,22 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         else return bmst_error("--augment expects auto, on or off, got '%s'", value);
         return 0;
     case PRECISION:
-        if (strcmp(value, "fp32") == 0) return 0;
-        if (strcmp(value, "fp16") == 0 || strcmp(value, "bf16") == 0)
-            return bmst_error("--precision %s is not available yet: mixed precision arrives with "
-                              "the CUDA engine; use fp32",
-                              value);
-        return bmst_error("--precision expects fp32, fp16 or bf16, got '%s'", value);
+        if (strcmp(value, "fp32") == 0) cli->run.precision = BMST_F32;
+        else if (strcmp(value, "fp16") == 0) cli->run.precision = BMST_F16;
+        else if (strcmp(value, "bf16") == 0) cli->run.precision = BMST_BF16;
+        else return bmst_error("--precision expects fp32, fp16 or bf16, got '%s'", value);
+        return 0;
     case DEVICE:
-        if (strcmp(value, "cpu") == 0) return 0;
-        if (strcmp(value, "cuda") == 0 || strcmp(value, "auto") == 0)
-            return bmst_error("--device %s is not available yet: this build trains on the CPU; "
-                              "the CUDA backend arrives with the CUDA engine",
-                              value);
-        return bmst_error("--device expects cpu, cuda or auto, got '%s'", value);
+        if (strcmp(value, "cpu") == 0) cli->run.device = BMST_DEVICE_CHOICE_CPU;
+        else if (strcmp(value, "cuda") == 0) cli->run.device = BMST_DEVICE_CHOICE_CUDA;
+        else if (strcmp(value, "auto") == 0) cli->run.device = BMST_DEVICE_CHOICE_AUTO;
+        else return bmst_error("--device expects cpu, cuda or auto, got '%s'", value);
+        return 0;
+    case ON_OFF:
+        if (strcmp(value, "on") == 0) *(int *)field = 1;
+        else if (strcmp(value, "off") == 0) *(int *)field = 0;
+        else return bmst_error("%s expects on or off, got '%s'", opt, value);
+        return 0;
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;
@@ -195,14 +203,14 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
                               command_name(cmd), command_name(cmd));
         if (!(o->commands & (1 << cmd)))
             return bmst_error("option '%s' does not apply to %s", arg, command_name(cmd));
-        if (o->kind == GPU_ALIAS)
-            return bmst_error("%s: GPU training is not available yet: this build trains on the "
-                              "CPU; the CUDA backend arrives with the CUDA engine",
-                              arg);
-        if (o->kind == FP16_ALIAS)
-            return bmst_error("%s: fp16 mixed precision is not available yet: it arrives with the "
-                              "CUDA engine; use fp32",
-                              arg);
+        if (o->kind == GPU_ALIAS) {
+            cli->run.device = BMST_DEVICE_CHOICE_CUDA;
+            continue;
+        }
+        if (o->kind == FP16_ALIAS) {
+            cli->run.precision = BMST_F16;
+            continue;
+        }
         if (o->kind == FLAG) {
             *(int *)((char *)cli + o->field) = 1;
             continue;

@@ -14,8 +14,14 @@ static float *scratch(const struct bmst_graph *g, const struct bmst_node *n) {
     return (float *)((char *)g->arena + n->scratch_offset);
 }
 
+/* fp32 parameters: batch norm's, the fully connected bias */
 static float *param(const struct bmst_graph *g, const struct bmst_node *n, int i) {
     return bmst_model_data(g->model, n->param[i]);
+}
+
+/* what convolutions and fully connected layers multiply by: the compute copy */
+static const void *weight(const struct bmst_graph *g, const struct bmst_node *n) {
+    return bmst_model_act_data(g->model, n->param[0]);
 }
 
 static float *param_grad(const struct bmst_graph *g, const struct bmst_node *n, int i) {
@@ -24,12 +30,12 @@ static float *param_grad(const struct bmst_graph *g, const struct bmst_node *n, 
 
 static void forward_node(struct bmst_graph *g, struct bmst_node *n) {
     struct bmst_backend *be = g->be;
-    const float *x = n->n_in > 0 ? bmst_graph_value(g, n->in[0]) : NULL;
-    float *y = bmst_graph_value(g, n->out);
+    const void *x = n->n_in > 0 ? bmst_graph_value(g, n->in[0]) : NULL;
+    void *y = bmst_graph_value(g, n->out);
     size_t count = bmst_shape_count(g->values[n->out].shape);
     switch (n->kind) {
     case BMST_OP_INPUT: break;
-    case BMST_OP_CONV: be->conv_fwd(be, &n->desc.conv, x, param(g, n, 0), y, g->workspace); break;
+    case BMST_OP_CONV: be->conv_fwd(be, &n->desc.conv, x, weight(g, n), y, g->workspace); break;
     case BMST_OP_BN:
         if (g->training) {
             float *mean = scratch(g, n), *invstd = mean + n->desc.bn.c;
@@ -51,7 +57,7 @@ static void forward_node(struct bmst_graph *g, struct bmst_node *n) {
     }
     case BMST_OP_FC: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        be->fc_fwd(be, s.n, s.h * s.w * s.c, g->values[n->out].shape.c, x, param(g, n, 0),
+        be->fc_fwd(be, s.n, s.h * s.w * s.c, g->values[n->out].shape.c, x, weight(g, n),
                    param(g, n, 1), y);
         break;
     }
@@ -65,10 +71,14 @@ static void forward_node(struct bmst_graph *g, struct bmst_node *n) {
         }
         break;
     }
-    case BMST_OP_MIX: be->mix_fwd(be, g->merge, count, g->mix_coef, x, y); break;
+    case BMST_OP_MIX:
+        be->mix_fwd(be, g->values[n->out].dtype, g->merge, count, g->scalars + BMST_SCALAR_MIX, x,
+                    y);
+        break;
     case BMST_OP_XENT: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        g->loss = be->xent_fwd(be, s.n, s.c, x, bmst_graph_value(g, n->in[1]), scratch(g, n));
+        be->xent_fwd(be, s.n, s.c, x, bmst_graph_value(g, n->in[1]), scratch(g, n),
+                     g->scalars + BMST_SCALAR_LOSS);
         break;
     }
     }
@@ -92,7 +102,7 @@ void bmst_graph_forward(struct bmst_graph *g) {
 
 /* The gradient of input j of n, or NULL when none flows there; *acc says
  * whether an earlier backward already wrote it. */
-static float *input_grad(struct bmst_graph *g, const struct bmst_node *n, int j, char *written,
+static void *input_grad(struct bmst_graph *g, const struct bmst_node *n, int j, char *written,
                          int *acc) {
     int v = n->in[j];
     if (!g->values[v].needs_grad) return NULL;
@@ -104,49 +114,49 @@ static float *input_grad(struct bmst_graph *g, const struct bmst_node *n, int j,
 static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *written) {
     struct bmst_backend *be = g->be;
     int acc = 0;
-    const float *x = n->n_in > 0 ? bmst_graph_value(g, n->in[0]) : NULL;
-    const float *dy = g->values[n->out].needs_grad ? bmst_graph_grad(g, n->out) : NULL;
+    const void *x = n->n_in > 0 ? bmst_graph_value(g, n->in[0]) : NULL;
+    const void *dy = g->values[n->out].needs_grad ? bmst_graph_grad(g, n->out) : NULL;
     size_t count = bmst_shape_count(g->values[n->out].shape);
     switch (n->kind) {
     case BMST_OP_INPUT: break;
     case BMST_OP_CONV: {
         be->conv_bwd_filter(be, &n->desc.conv, x, dy, param_grad(g, n, 0), g->workspace);
-        float *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->conv_bwd_data(be, &n->desc.conv, dy, param(g, n, 0), dx, acc, g->workspace);
+        void *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->conv_bwd_data(be, &n->desc.conv, dy, weight(g, n), dx, acc, g->workspace);
         break;
     }
     case BMST_OP_BN: {
         float *mean = scratch(g, n), *invstd = mean + n->desc.bn.c;
-        float *dx = input_grad(g, n, 0, written, &acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
         BMST_ASSERT(dx != NULL);
         be->bn_bwd(be, &n->desc.bn, x, dy, param(g, n, 0), mean, invstd, dx, param_grad(g, n, 0),
                    param_grad(g, n, 1), acc);
         break;
     }
     case BMST_OP_RELU: {
-        float *dx = input_grad(g, n, 0, written, &acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
         if (dx) be->relu_bwd(be, count, bmst_graph_value(g, n->out), dy, dx, acc);
         break;
     }
     case BMST_OP_ADD:
         for (int j = 0; j < 2; j++) {
-            float *dx = input_grad(g, n, j, written, &acc);
+            void *dx = input_grad(g, n, j, written, &acc);
             if (dx) be->pass_grad(be, count, dy, dx, acc);
         }
         break;
     case BMST_OP_MAXPOOL: {
-        float *dx = input_grad(g, n, 0, written, &acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
         if (dx) be->maxpool_bwd(be, &n->desc.pool, x, dy, dx, acc);
         break;
     }
     case BMST_OP_AVGPOOL: {
-        float *dx = input_grad(g, n, 0, written, &acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
         if (dx) be->avgpool_bwd(be, &n->desc.pool, dy, dx, acc);
         break;
     }
     case BMST_OP_GAP: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        float *dx = input_grad(g, n, 0, written, &acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
         if (dx) be->gap_bwd(be, s.n, s.h * s.w, s.c, dy, dx, acc);
         break;
     }
@@ -154,8 +164,8 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
         struct bmst_shape s = g->values[n->in[0]].shape;
         int in = s.h * s.w * s.c, out = g->values[n->out].shape.c;
         be->fc_bwd_filter(be, s.n, in, out, x, dy, param_grad(g, n, 0), param_grad(g, n, 1));
-        float *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->fc_bwd_data(be, s.n, in, out, dy, param(g, n, 0), dx, acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->fc_bwd_data(be, s.n, in, out, dy, weight(g, n), dx, acc);
         break;
     }
     case BMST_OP_CONCAT: {
@@ -163,28 +173,29 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
         size_t rows = (size_t)s.n * s.h * s.w;
         for (int j = 0, offset = 0; j < n->n_in; j++) {
             int part = g->values[n->in[j]].shape.c;
-            float *dx = input_grad(g, n, j, written, &acc);
+            void *dx = input_grad(g, n, j, written, &acc);
             if (dx) be->concat_bwd(be, rows, s.c, offset, part, dy, dx, acc);
             offset += part;
         }
         break;
     }
     case BMST_OP_MIX: {
-        float *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->mix_bwd(be, g->merge, count, g->mix_coef, dy, dx, acc);
+        void *dx = input_grad(g, n, 0, written, &acc);
+        if (dx) be->mix_bwd(be, g->merge, count, g->scalars + BMST_SCALAR_MIX, dy, dx, acc);
         break;
     }
     case BMST_OP_XENT: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        float *dlogits = input_grad(g, n, 0, written, &acc);
+        void *dlogits = input_grad(g, n, 0, written, &acc);
         BMST_ASSERT(dlogits != NULL && !acc);
-        be->xent_bwd(be, s.n, s.c, scratch(g, n), bmst_graph_value(g, n->in[1]), dlogits);
+        be->xent_bwd(be, s.n, s.c, scratch(g, n), bmst_graph_value(g, n->in[1]),
+                     g->scalars + BMST_SCALAR_LOSS_SCALE, dlogits);
         break;
     }
     }
 }
 
-void bmst_graph_backward(struct bmst_graph *g) {
+static void graph_backward(struct bmst_graph *g) {
     BMST_ASSERT(g->training && g->loss_node >= 0);
     memset(g->grad_written, 0, (size_t)g->n_values);
     for (int i = g->n_nodes - 1; i >= 0; i--) {
@@ -193,4 +204,51 @@ void bmst_graph_backward(struct bmst_graph *g) {
         if (n->kind != BMST_OP_XENT && !g->grad_written[n->out]) continue;
         run_node(g, i, 1);
     }
+}
+
+/* Records forward and backward once the first pass has run eagerly (which
+ * is when the backend settles its lazy choices, such as convolution
+ * algorithms); returns 1 when the pass now has a recording to replay. */
+static int record_pass(struct bmst_graph *g) {
+    struct bmst_backend *be = g->be;
+    if (!g->capture || g->passes_run < 1 || g->profile || !be->capture_begin) return 0;
+    if (be->capture_begin(be) != 0) {
+        g->capture = 0;
+        return 0;
+    }
+    bmst_graph_forward(g);
+    graph_backward(g);
+    g->recording = be->capture_end(be);
+    if (!g->recording) g->capture = 0; /* nothing ran: the caller runs the pass eagerly */
+    return g->recording != NULL;
+}
+
+void bmst_graph_upload_scalars(struct bmst_graph *g) {
+    g->be->to_device(g->be, g->scalars, g->host_scalars, sizeof g->host_scalars);
+}
+
+void bmst_graph_train_pass(struct bmst_graph *g, double seconds[2]) {
+    struct bmst_backend *be = g->be;
+    double t0 = bmst_now();
+    bmst_graph_upload_scalars(g);
+    /* a profiled pass runs op by op so each op can be timed */
+    if (!g->profile && (g->recording || record_pass(g))) {
+        be->replay(be, g->recording);
+        be->to_host(be, g->host_scalars, g->scalars, sizeof g->host_scalars);
+        double total = bmst_now() - t0;
+        seconds[0] = total * g->forward_share;
+        seconds[1] = total - seconds[0];
+    } else {
+        bmst_graph_forward(g);
+        be->sync(be);
+        double t1 = bmst_now();
+        graph_backward(g);
+        be->to_host(be, g->host_scalars, g->scalars, sizeof g->host_scalars);
+        double t2 = bmst_now();
+        seconds[0] = t1 - t0;
+        seconds[1] = t2 - t1;
+        g->forward_share = t2 > t0 ? (t1 - t0) / (t2 - t0) : 0.5;
+    }
+    g->passes_run++;
+    g->loss = g->host_scalars[BMST_SCALAR_LOSS];
 }

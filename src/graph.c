@@ -20,10 +20,12 @@ void bmst_graph_init(struct bmst_graph *g, struct bmst_model *model, int trainin
     g->merge = training ? merge : 1;
     g->classes = classes;
     g->images = g->targets = g->logits = g->loss_node = -1;
-    g->mix_coef[0] = 1.0f;
+    g->host_scalars[BMST_SCALAR_MIX] = 1.0f;
+    g->host_scalars[BMST_SCALAR_LOSS_SCALE] = 1.0f;
 }
 
 void bmst_graph_free(struct bmst_graph *g) {
+    if (g->recording) g->be->capture_free(g->be, g->recording);
     if (g->arena) g->be->free(g->be, g->arena);
     if (g->workspace) g->be->free(g->be, g->workspace);
     free(g->values);
@@ -42,7 +44,7 @@ int bmst_graph_add_value(struct bmst_graph *g, struct bmst_shape shape, int prod
     struct bmst_value *v = &g->values[g->n_values];
     memset(v, 0, sizeof *v);
     v->shape = shape;
-    v->dtype = BMST_F32;
+    v->dtype = g->be->act_dtype;
     v->producer = producer;
     return g->n_values++;
 }
@@ -136,7 +138,13 @@ static void mark_gradients(struct bmst_graph *g) {
     }
 }
 
-int bmst_graph_plan(struct bmst_graph *g) {
+size_t bmst_graph_value_bytes(const struct bmst_graph *g, int value) {
+    const struct bmst_value *v = &g->values[value];
+    size_t elem = v->dtype == BMST_F32 ? sizeof(float) : g->be->act_bytes;
+    return bmst_shape_count(v->shape) * elem;
+}
+
+void bmst_graph_plan(struct bmst_graph *g) {
     int steps = g->training ? 2 * g->n_nodes : g->n_nodes;
     /* the step at which each value is last needed, and its last forward reader */
     int *last_use = bmst_xmalloc((size_t)g->n_values * sizeof(int));
@@ -165,7 +173,7 @@ int bmst_graph_plan(struct bmst_graph *g) {
     size_t naive = 0;
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
-        size_t bytes = align_up(bmst_shape_count(val->shape) * bmst_dtype_size(val->dtype));
+        size_t bytes = align_up(bmst_graph_value_bytes(g, v));
         /* inputs are written before the step starts */
         int first = g->nodes[val->producer].kind == BMST_OP_INPUT ? 0 : val->producer;
         items[n_items++] = (struct interval){bytes, first, last_use[v], &val->offset};
@@ -199,21 +207,33 @@ int bmst_graph_plan(struct bmst_graph *g) {
     free(last_reader);
 
     g->grad_written = bmst_xcalloc((size_t)g->n_values, 1);
-    g->arena = g->be->alloc(g->be, g->arena_bytes ? g->arena_bytes : ARENA_ALIGN);
-    g->workspace = workspace ? g->be->alloc(g->be, workspace) : NULL;
-    if (!g->arena || (workspace && !g->workspace))
+}
+
+/* The scalars sit after the planned blocks, in the same allocation. */
+#define SCALARS_BYTES align_up(BMST_SCALAR_COUNT * sizeof(float))
+
+size_t bmst_graph_device_bytes(const struct bmst_graph *g) {
+    return align_up(g->arena_bytes) + SCALARS_BYTES + align_up(g->workspace_bytes);
+}
+
+int bmst_graph_allocate(struct bmst_graph *g) {
+    size_t arena = align_up(g->arena_bytes);
+    g->arena = g->be->alloc(g->be, arena + SCALARS_BYTES);
+    g->workspace = g->workspace_bytes ? g->be->alloc(g->be, g->workspace_bytes) : NULL;
+    if (!g->arena || (g->workspace_bytes && !g->workspace))
         return bmst_error("out of memory: the planned arena needs %.1f MiB",
-                          (double)(g->arena_bytes + workspace) / (1 << 20));
+                          (double)bmst_graph_device_bytes(g) / (1 << 20));
+    g->scalars = (float *)((char *)g->arena + arena);
     return 0;
 }
 
-float *bmst_graph_value(const struct bmst_graph *g, int value) {
-    return (float *)((char *)g->arena + g->values[value].offset);
+void *bmst_graph_value(const struct bmst_graph *g, int value) {
+    return (char *)g->arena + g->values[value].offset;
 }
 
-float *bmst_graph_grad(const struct bmst_graph *g, int value) {
+void *bmst_graph_grad(const struct bmst_graph *g, int value) {
     BMST_ASSERT(g->values[value].needs_grad);
-    return (float *)((char *)g->arena + g->values[value].grad_offset);
+    return (char *)g->arena + g->values[value].grad_offset;
 }
 
 void bmst_mix_coefficients(int m, float lam, float *coef) {

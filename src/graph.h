@@ -12,7 +12,7 @@
 #include "tensor.h"
 
 #define BMST_MAX_INPUTS 8
-#define BMST_MAX_MERGE 8
+#define BMST_MAX_MERGE BMST_MAX_MIX
 
 enum bmst_op_kind {
     BMST_OP_INPUT, /* filled from outside: images, targets */
@@ -33,7 +33,7 @@ enum bmst_op_kind {
 /* An activation: its shape and where it and its gradient live in the arena. */
 struct bmst_value {
     struct bmst_shape shape;
-    enum bmst_dtype dtype;
+    enum bmst_dtype dtype; /* the backend's act_dtype; targets are fp32 */
     int producer;       /* node index */
     int needs_grad;     /* a gradient flows back into this value */
     int saved;          /* read again by its consumer's backward */
@@ -83,8 +83,18 @@ struct bmst_graph {
     void *workspace;
     char *grad_written; /* [n_values] host flags used by backward */
 
-    float mix_coef[BMST_MAX_MERGE]; /* this step's chunk weights (see bmst_mix_coefficients) */
-    float loss;                     /* mean loss of the last forward (training graphs) */
+    /* the step's scalars (enum bmst_scalar): set on the host, uploaded before
+     * a pass, read back after it; `scalars` is their device copy */
+    float host_scalars[BMST_SCALAR_COUNT];
+    float *scalars;
+    float loss; /* mean loss of the last training pass, read back */
+
+    /* capture: when set and the backend can, the second training pass is
+     * recorded and every later one replays the record */
+    int capture;
+    int passes_run;
+    void *recording;
+    double forward_share; /* of an eager pass's time, to apportion a replayed one */
 
     /* optional: seconds per op kind, forward [0, KIND_COUNT) then backward;
      * when set, every node is synchronized and timed (bench only) */
@@ -101,17 +111,32 @@ int bmst_graph_add_value(struct bmst_graph *g, struct bmst_shape shape, int prod
 struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind kind,
                                       const char *name);
 
-/* Liveness plan and the one arena allocation. Returns -1 when out of memory. */
-int bmst_graph_plan(struct bmst_graph *g);
+/* The liveness plan: offsets, arena_bytes and workspace_bytes (the backend
+ * chooses its convolution algorithms here). */
+void bmst_graph_plan(struct bmst_graph *g);
+/* Device bytes bmst_graph_allocate takes, alignment included. */
+size_t bmst_graph_device_bytes(const struct bmst_graph *g);
+/* The arena (with the scalars) and the workspace. Returns -1 when out of memory. */
+int bmst_graph_allocate(struct bmst_graph *g);
 
-/* Device pointers of a value and its gradient (after planning). */
-float *bmst_graph_value(const struct bmst_graph *g, int value);
-float *bmst_graph_grad(const struct bmst_graph *g, int value);
+/* Device pointers of a value and its gradient (after allocation), and the
+ * bytes of a value as stored. */
+void *bmst_graph_value(const struct bmst_graph *g, int value);
+void *bmst_graph_grad(const struct bmst_graph *g, int value);
+size_t bmst_graph_value_bytes(const struct bmst_graph *g, int value);
 
-/* One forward pass; training graphs also compute the loss into g->loss. */
+/* Copies host_scalars to the device (a training pass does it first). */
+void bmst_graph_upload_scalars(struct bmst_graph *g);
+/* One forward pass (evaluation graphs; the logits stay on the device). A
+ * training graph's forward reads the uploaded scalars and leaves the loss in
+ * the device's BMST_SCALAR_LOSS. */
 void bmst_graph_forward(struct bmst_graph *g);
-/* Backward from the loss: fills the model's gradient buffer (overwritten). */
-void bmst_graph_backward(struct bmst_graph *g);
+/* A training pass: uploads the scalars, runs forward and backward (replaying
+ * the recording where there is one), reads the scalars back and sets g->loss.
+ * Fills the model's gradient buffer (overwritten). seconds[] gets the forward
+ * and backward time; a replayed pass cannot be split, so its time is
+ * apportioned as the last eager pass's was. */
+void bmst_graph_train_pass(struct bmst_graph *g, double seconds[2]);
 
 /* Chunk weights of the left fold r = chunk0; r = lam*r + (1-lam)*chunk_j:
  * coef[0] = lam^(m-1), coef[j] = (1-lam) * lam^(m-1-j) for j >= 1. */

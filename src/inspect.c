@@ -12,11 +12,9 @@
 #include "stats.h"
 #include "step.h"
 
-/* A model with a training graph (and an evaluation graph for info). */
+/* A network with a training graph (and an evaluation graph for info). */
 struct built {
-    struct bmst_backend *be;
-    struct bmst_model model;
-    struct bmst_graph train, eval;
+    struct bmst_engine engine;
     struct bmst_network_spec spec;
 };
 
@@ -35,29 +33,15 @@ static int spec_from_cli(const struct bmst_cli *cli, struct bmst_network_spec *s
     return 0;
 }
 
-static void built_free(struct built *b) {
-    if (b->train.nodes) bmst_graph_free(&b->train);
-    if (b->eval.nodes) bmst_graph_free(&b->eval);
-    if (b->model.be) bmst_model_free(&b->model);
-    if (b->be) b->be->destroy(b->be);
-}
-
 static int build(const struct bmst_cli *cli, int with_eval, struct built *b) {
     memset(b, 0, sizeof *b);
     if (spec_from_cli(cli, &b->spec) != 0) return -1;
-    b->be = bmst_backend_cpu_create(cli->run.threads);
-    bmst_model_init(&b->model, b->be, b->spec.arch);
-    bmst_graph_init(&b->train, &b->model, 1, cli->run.batch, cli->run.merge, b->spec.classes);
-    if (bmst_network_build(&b->train, &b->spec) != 0) return -1;
-    if (with_eval) {
-        bmst_graph_init(&b->eval, &b->model, 0, cli->run.batch, 1, b->spec.classes);
-        if (bmst_network_build(&b->eval, &b->spec) != 0) return -1;
-    }
-    if (bmst_model_allocate(&b->model) != 0) return -1;
-    bmst_model_initialize(&b->model, cli->run.seed);
-    if (bmst_graph_plan(&b->train) != 0) return -1;
-    if (with_eval && bmst_graph_plan(&b->eval) != 0) return -1;
-    return 0;
+    struct bmst_engine_config ec = {
+        .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
+        .capture = cli->run.capture, .spec = b->spec, .train_batch = cli->run.batch,
+        .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
+        .seed = cli->run.seed};
+    return bmst_engine_open(&b->engine, &ec);
 }
 
 static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
@@ -76,7 +60,9 @@ int bmst_info(const struct bmst_cli *cli) {
     struct built b;
     int status = build(cli, 1, &b);
     if (status == 0) {
-        const struct bmst_graph *g = &b.train;
+        const struct bmst_graph *g = &b.engine.train;
+        const struct bmst_graph *eval = &b.engine.eval;
+        const struct bmst_model *model = &b.engine.model;
         printf("%s for %dx%dx%d inputs, %d classes; training batch %d, merge %d at c%d\n\n",
                b.spec.arch, b.spec.h, b.spec.w, b.spec.c, b.spec.classes, g->batch, g->merge,
                b.spec.mix_at);
@@ -90,19 +76,19 @@ int bmst_info(const struct bmst_cli *cli) {
                    node_params(g, n));
         }
         printf("\nparameters: %zu trainable (%.1f MiB), %zu in running statistics\n",
-               b.model.n_weights, mib(b.model.n_weights * sizeof(float)), b.model.n_buffers);
-        printf("planned memory: %.1f MiB in all\n",
-               mib(bmst_model_bytes(&b.model) + g->arena_bytes + g->workspace_bytes +
-                   b.eval.arena_bytes + b.eval.workspace_bytes));
-        printf("  weights, gradients, momentum, statistics: %.1f MiB\n",
-               mib(bmst_model_bytes(&b.model)));
+               model->n_weights, mib(model->n_weights * sizeof(float)), model->n_buffers);
+        printf("planned memory on %s in %s: %.1f MiB in all\n", b.engine.be->name,
+               bmst_dtype_name(b.engine.be->act_dtype), mib(bmst_engine_planned_bytes(&b.engine)));
+        printf("  weights, gradients, momentum, statistics%s: %.1f MiB\n",
+               model->weights_act != model->weights ? ", compute copy" : "",
+               mib(bmst_model_bytes(model)));
         printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), conv workspace "
                "%.1f MiB\n",
                mib(g->arena_bytes), mib(g->naive_bytes), mib(g->workspace_bytes));
-        printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", b.eval.batch,
-               mib(b.eval.arena_bytes), mib(b.eval.workspace_bytes));
+        printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", eval->batch,
+               mib(eval->arena_bytes), mib(eval->workspace_bytes));
     }
-    built_free(&b);
+    bmst_engine_close(&b.engine);
     return status;
 }
 
@@ -119,37 +105,46 @@ static double conv_step_flops(const struct bmst_graph *g) {
     return flops;
 }
 
-/* The backend's sgemm rate, measured as a 1x1 convolution over 1x1 images:
- * exactly one [n, c] x [c, k] product with no im2col. */
-static double sgemm_gflops(struct bmst_backend *be) {
+/* The backend's matrix-multiply rate in the activation type, measured as a
+ * 1x1 convolution over 1x1 images: one [n, c] x [c, k] product, no im2col.
+ * Its buffers come after the plan's, outside the reservation. */
+static double gemm_gflops(struct bmst_backend *be) {
     const int n = 1024;
     struct bmst_conv_desc d = {.n = n, .h = 1, .w = 1, .c = n, .k = n, .r = 1, .s = 1,
                                .stride_h = 1, .stride_w = 1, .out_h = 1, .out_w = 1};
-    float *a = be->alloc(be, (size_t)n * n * sizeof(float));
-    float *w = be->alloc(be, (size_t)n * n * sizeof(float));
-    float *y = be->alloc(be, (size_t)n * n * sizeof(float));
+    size_t bytes = (size_t)n * n * be->act_bytes;
     size_t ws_bytes = be->conv_workspace_bytes(be, &d);
+    void *a = be->alloc(be, bytes), *w = be->alloc(be, bytes), *y = be->alloc(be, bytes);
     void *ws = ws_bytes ? be->alloc(be, ws_bytes) : NULL;
-    be->zero(be, a, (size_t)n * n * sizeof(float));
-    be->zero(be, w, (size_t)n * n * sizeof(float));
-    be->conv_fwd(be, &d, a, w, y, ws);
-    int reps = 10;
-    double t = bmst_now();
-    for (int i = 0; i < reps; i++) be->conv_fwd(be, &d, a, w, y, ws);
-    be->sync(be);
-    t = bmst_now() - t;
-    be->free(be, a), be->free(be, w), be->free(be, y);
-    if (ws) be->free(be, ws);
-    return 2.0 * n * n * (double)n * reps / t / 1e9;
+    double rate = 0.0;
+    if (a && w && y && (ws || !ws_bytes)) {
+        be->zero(be, a, bytes);
+        be->zero(be, w, bytes);
+        be->conv_fwd(be, &d, a, w, y, ws);
+        be->sync(be);
+        int reps = 10;
+        double t = bmst_now();
+        for (int i = 0; i < reps; i++) be->conv_fwd(be, &d, a, w, y, ws);
+        be->sync(be);
+        rate = 2.0 * n * n * (double)n * reps / (bmst_now() - t) / 1e9;
+    }
+    void *all[4] = {a, w, y, ws};
+    for (int i = 0; i < 4; i++)
+        if (all[i]) be->free(be, all[i]);
+    return rate;
 }
 
+/* The timed steps run as training runs them (recorded and replayed where the
+ * backend can); a few more then run with every op synchronized and timed, for
+ * the per-op breakdown and the convolutions' rate. */
 int bmst_bench(const struct bmst_cli *cli) {
     struct built b;
     if (build(cli, 0, &b) != 0) {
-        built_free(&b);
+        bmst_engine_close(&b.engine);
         return -1;
     }
-    struct bmst_graph *g = &b.train;
+    struct bmst_backend *be = b.engine.be;
+    struct bmst_graph *g = &b.engine.train;
     size_t image_count = bmst_shape_count(g->values[g->images].shape);
     float *images = bmst_xmalloc(image_count * sizeof(float));
     int32_t *labels = bmst_xmalloc((size_t)g->batch * sizeof(int32_t));
@@ -160,34 +155,46 @@ int bmst_bench(const struct bmst_cli *cli) {
     struct bmst_batch batch = {.images = images, .labels = labels, .valid = g->batch};
     struct bmst_step_config sc = {.seed = cli->run.seed, .mix_alpha = 1.0f,
                                   .sgd = {.lr = 0.01f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+    struct bmst_loss_scaler scaler;
+    bmst_loss_scaler_init(&scaler, cli->run.precision, cli->run.loss_scale,
+                          cli->run.loss_scale_window);
     double phase[BMST_PHASE_COUNT] = {0};
     struct bmst_comm *comm = bmst_comm_single_create();
+    long step = 0;
     for (int i = 0; i < cli->warmup; i++)
-        bmst_train_step(g, comm, &sc, i, &batch, targets, phase);
-    double profile[2 * BMST_OP_KIND_COUNT] = {0};
-    g->profile = profile;
+        bmst_train_step(g, comm, &sc, step++, &batch, targets, &scaler, phase);
     double t = bmst_now();
     for (int i = 0; i < cli->steps; i++)
-        bmst_train_step(g, comm, &sc, cli->warmup + i, &batch, targets, phase);
+        bmst_train_step(g, comm, &sc, step++, &batch, targets, &scaler, phase);
     double seconds = bmst_now() - t;
+    double device_mib = be->device_used_bytes ? mib(be->device_used_bytes(be)) : 0.0;
+    int recorded = g->recording != NULL;
+
+    int profiled = cli->steps < 5 ? cli->steps : 5;
+    double profile[2 * BMST_OP_KIND_COUNT] = {0};
+    g->profile = profile; /* also runs the pass eagerly, op by op */
+    for (int i = 0; i < profiled; i++)
+        bmst_train_step(g, comm, &sc, step++, &batch, targets, &scaler, phase);
     g->profile = NULL;
 
     double conv_seconds = profile[BMST_OP_CONV] + profile[BMST_OP_KIND_COUNT + BMST_OP_CONV];
-    double conv_gflops = conv_step_flops(g) * cli->steps / conv_seconds / 1e9;
-    double sgemm = sgemm_gflops(b.be);
-    printf("per step (ms):");
+    double conv_gflops = conv_step_flops(g) * profiled / conv_seconds / 1e9;
+    double gemm = gemm_gflops(be);
+    printf("per step (ms, ops synchronized):");
     for (int k = 0; k < BMST_OP_KIND_COUNT; k++) {
         double s = profile[k] + profile[BMST_OP_KIND_COUNT + k];
-        if (s > 0) printf(" %s %.2f", bmst_op_name(k), 1e3 * s / cli->steps);
+        if (s > 0) printf(" %s %.2f", bmst_op_name(k), 1e3 * s / profiled);
     }
-    printf("\nbench: net=%s shape=%dx%dx%d batch=%d merge=%d steps=%d images_per_s=%.1f "
-           "step_ms=%.2f planned_mib=%.1f peak_rss_mib=%.1f conv_gflops=%.2f sgemm_gflops=%.2f\n",
-           b.spec.arch, b.spec.h, b.spec.w, b.spec.c, g->batch, g->merge, cli->steps,
+    printf("\nbench: net=%s shape=%dx%dx%d batch=%d merge=%d device=%s precision=%s graph=%s "
+           "steps=%d images_per_s=%.1f step_ms=%.2f planned_mib=%.1f device_used_mib=%.1f "
+           "peak_rss_mib=%.1f skipped_steps=%ld conv_gflops=%.2f gemm_gflops=%.2f\n",
+           b.spec.arch, b.spec.h, b.spec.w, b.spec.c, g->batch, g->merge, be->name,
+           bmst_dtype_name(be->act_dtype), recorded ? "on" : "off", cli->steps,
            g->batch * cli->steps / seconds, 1e3 * seconds / cli->steps,
-           mib(bmst_model_bytes(&b.model) + g->arena_bytes + g->workspace_bytes),
-           bmst_peak_rss_mib(), conv_gflops, sgemm);
+           mib(bmst_engine_planned_bytes(&b.engine)), device_mib, bmst_peak_rss_mib(),
+           scaler.skipped, conv_gflops, gemm);
     comm->destroy(comm);
     free(images), free(labels), free(targets);
-    built_free(&b);
+    bmst_engine_close(&b.engine);
     return 0;
 }

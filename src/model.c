@@ -18,6 +18,7 @@ void bmst_model_free(struct bmst_model *m) {
     if (m->grads) m->be->free(m->be, m->grads);
     if (m->momentum) m->be->free(m->be, m->momentum);
     if (m->buffers) m->be->free(m->be, m->buffers);
+    if (m->weights_act && m->weights_act != m->weights) m->be->free(m->be, m->weights_act);
     free(m->params);
     memset(m, 0, sizeof *m);
 }
@@ -77,7 +78,10 @@ int bmst_model_allocate(struct bmst_model *m) {
     m->grads = alloc_floats(m->be, m->n_weights);
     m->momentum = alloc_floats(m->be, m->n_weights);
     m->buffers = alloc_floats(m->be, m->n_buffers);
-    if (!m->weights || !m->grads || !m->momentum || !m->buffers)
+    m->weights_act = m->be->act_dtype == BMST_F32
+                         ? (void *)m->weights
+                         : m->be->alloc(m->be, (m->n_weights ? m->n_weights : 1) * m->be->act_bytes);
+    if (!m->weights || !m->grads || !m->momentum || !m->buffers || !m->weights_act)
         return bmst_error("out of memory for %zu parameters of %s", m->n_weights, m->arch);
     m->allocated = 1;
     return 0;
@@ -126,6 +130,18 @@ void bmst_model_initialize(struct bmst_model *m, uint64_t seed) {
     m->be->zero(m->be, m->momentum, m->n_weights * sizeof(float));
     free(host_w);
     free(host_b);
+    bmst_model_refresh_act(m);
+}
+
+void bmst_model_refresh_act(struct bmst_model *m) {
+    if (m->weights_act != m->weights)
+        m->be->cast_weights(m->be, m->n_weights, m->weights, m->weights_act);
+}
+
+const void *bmst_model_act_data(const struct bmst_model *m, int param) {
+    const struct bmst_param *p = &m->params[param];
+    BMST_ASSERT(p->role == BMST_PARAM_WEIGHT);
+    return (const char *)m->weights_act + p->offset * m->be->act_bytes;
 }
 
 float *bmst_model_data(const struct bmst_model *m, int param) {
@@ -139,5 +155,6 @@ float *bmst_model_grad(const struct bmst_model *m, int param) {
 }
 
 size_t bmst_model_bytes(const struct bmst_model *m) {
-    return (3 * m->n_weights + m->n_buffers) * sizeof(float);
+    size_t act_copy = m->be->act_dtype == BMST_F32 ? 0 : m->n_weights * m->be->act_bytes;
+    return (3 * m->n_weights + m->n_buffers) * sizeof(float) + act_copy;
 }

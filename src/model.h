@@ -50,6 +50,9 @@ struct bmst_model {
     float *grads;     /* [n_weights] */
     float *momentum;  /* [n_weights] SGD momentum buffers */
     float *buffers;   /* [n_buffers] BN running mean / var */
+    /* [n_weights] in the backend's act_dtype: the copy convolutions and fully
+     * connected layers read. The fp32 weights themselves under fp32. */
+    void *weights_act;
 };
 
 void bmst_model_init(struct bmst_model *m, struct bmst_backend *be, const char *arch);
@@ -66,11 +69,15 @@ int bmst_model_find(const struct bmst_model *m, const char *name);
 /* Allocates the flat buffers (one allocation each) and freezes the table. */
 int bmst_model_allocate(struct bmst_model *m);
 /* Fills weights and buffers by each parameter's initializer from the seed;
- * zeroes gradients and momentum. */
+ * zeroes gradients and momentum; refreshes the compute copy. */
 void bmst_model_initialize(struct bmst_model *m, uint64_t seed);
+/* weights_act = weights in act_dtype, after the weights were written from
+ * outside the optimizer (initialization, a loaded checkpoint) */
+void bmst_model_refresh_act(struct bmst_model *m);
 
 float *bmst_model_data(const struct bmst_model *m, int param);
+const void *bmst_model_act_data(const struct bmst_model *m, int param);
 float *bmst_model_grad(const struct bmst_model *m, int param);
-size_t bmst_model_bytes(const struct bmst_model *m); /* all four buffers */
+size_t bmst_model_bytes(const struct bmst_model *m); /* every buffer above */
 
 #endif

@@ -33,6 +33,7 @@ int bmst_op_input(struct bmst_graph *g, int h, int w, int c) {
         n = add_node(g, BMST_OP_INPUT, "targets", NULL, 0,
                      bmst_shape_make(g->batch, 1, 1, g->classes));
         g->targets = n->out;
+        g->values[g->targets].dtype = BMST_F32; /* soft targets keep full precision */
     }
     return g->images;
 }
@@ -148,7 +149,9 @@ int bmst_op_mix(struct bmst_graph *g, int x) {
     struct bmst_shape s = *shape_of(g, x);
     BMST_ASSERT(s.n % g->merge == 0);
     s.n /= g->merge;
-    return add_node(g, BMST_OP_MIX, NULL, &x, 1, s)->out;
+    int y = add_node(g, BMST_OP_MIX, NULL, &x, 1, s)->out;
+    g->values[y].dtype = g->values[x].dtype;
+    return y;
 }
 
 void bmst_op_loss(struct bmst_graph *g, int logits) {
@@ -160,6 +163,7 @@ void bmst_op_loss(struct bmst_graph *g, int logits) {
     BMST_ASSERT(bmst_shape_count(*shape_of(g, targets)) == bmst_shape_count(s));
     int ins[2] = {logits, targets};
     struct bmst_node *n = add_node(g, BMST_OP_XENT, "loss", ins, 2, bmst_shape_make(1, 1, 1, 1));
+    g->values[n->out].dtype = BMST_F32;
     n->scratch_bytes = bmst_shape_count(s) * sizeof(float); /* softmax probabilities */
     g->loss_node = g->n_nodes - 1;
 }

@@ -11,6 +11,7 @@ double bmst_optim_step(struct bmst_model *m, const struct bmst_sgd_desc *sgd, fl
         norm = sqrt(be->sum_squares(be, m->n_weights, m->grads));
         if (norm > clip_norm) be->scale(be, m->n_weights, m->grads, (float)(clip_norm / (norm + 1e-6)));
     }
-    be->sgd_step(be, sgd, m->n_weights, m->weights, m->grads, m->momentum);
+    void *act_copy = m->weights_act != m->weights ? m->weights_act : NULL;
+    be->sgd_step(be, sgd, m->n_weights, m->weights, m->grads, m->momentum, act_copy);
     return norm;
 }

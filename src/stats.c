@@ -23,10 +23,13 @@ static double images_per_second(const struct bmst_epoch_stats *s) {
 void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epochs) {
     fprintf(f,
             "epoch %d/%d  train loss %.4f  lr %.4g  test loss %.4f  test acc %.2f%%  "
-            "%.1f s  %.0f img/s  peak %.0f MiB planned + %.0f MiB rss  "
-            "(data %.1f s, fwd %.1f s, bwd %.1f s, allreduce %.1f s, opt %.1f s, eval %.1f s)\n",
+            "%.1f s  %.0f img/s  peak %.0f MiB planned + %.0f MiB rss",
             s->epoch, epochs, s->train_loss, s->lr, s->test_loss, 100.0 * s->test_accuracy,
-            s->seconds, images_per_second(s), s->planned_mib, s->peak_rss_mib,
+            s->seconds, images_per_second(s), s->planned_mib, s->peak_rss_mib);
+    if (s->device_used_mib > 0) fprintf(f, " + %.0f MiB gpu used", s->device_used_mib);
+    if (s->loss_scale != 1.0f || s->skipped_steps)
+        fprintf(f, "  loss scale %g (%ld skipped)", s->loss_scale, s->skipped_steps);
+    fprintf(f, "  (data %.1f s, fwd %.1f s, bwd %.1f s, allreduce %.1f s, opt %.1f s, eval %.1f s)\n",
             s->phase[BMST_PHASE_DATA], s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
             s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds);
     fflush(f);
@@ -35,14 +38,16 @@ void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epoch
 void bmst_stats_csv_header(FILE *f) {
     fprintf(f, "epoch,train_loss,lr,test_loss,test_accuracy,epoch_seconds,images_per_second,"
                "planned_mib,peak_rss_mib,data_seconds,forward_seconds,backward_seconds,"
-               "allreduce_seconds,optimizer_seconds,eval_seconds\n");
+               "allreduce_seconds,optimizer_seconds,eval_seconds,device_used_mib,loss_scale,"
+               "skipped_steps\n");
 }
 
 void bmst_stats_csv_row(FILE *f, const struct bmst_epoch_stats *s) {
-    fprintf(f, "%d,%.6f,%.6g,%.6f,%.6f,%.3f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n",
+    fprintf(f, "%d,%.6f,%.6g,%.6f,%.6f,%.3f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%g,%ld\n",
             s->epoch, s->train_loss, s->lr, s->test_loss, s->test_accuracy, s->seconds,
             images_per_second(s), s->planned_mib, s->peak_rss_mib, s->phase[BMST_PHASE_DATA],
             s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
-            s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds);
+            s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds,
+            s->device_used_mib, (double)s->loss_scale, s->skipped_steps);
     fflush(f);
 }

@@ -25,6 +25,9 @@ struct bmst_epoch_stats {
     long images; /* samples entering the network during training */
     double planned_mib;
     double peak_rss_mib;
+    double device_used_mib; /* the GPU's used memory (cudaMemGetInfo); 0 on the CPU */
+    long skipped_steps;     /* fp16 steps skipped for inf/NaN gradients, so far */
+    float loss_scale;       /* fp16's scale at the epoch's end (1 otherwise) */
 };
 
 double bmst_now(void);            /* monotonic seconds */

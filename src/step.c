@@ -24,35 +24,39 @@ float bmst_step_lambda(uint64_t seed, long step, float alpha) {
 
 float bmst_train_step(struct bmst_graph *g, struct bmst_comm *comm,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
-                      float *host_targets, double *phase) {
+                      float *host_targets, struct bmst_loss_scaler *scaler, double *phase) {
     struct bmst_backend *be = g->be;
     struct bmst_model *m = g->model;
-    double t0 = bmst_now();
-    const struct bmst_shape *in = &g->values[g->images].shape;
-    be->to_device(be, bmst_graph_value(g, g->images), b->images,
-                  bmst_shape_count(*in) * sizeof(float));
+    be->upload_act(be, bmst_graph_value(g, g->images), b->images,
+                   bmst_shape_count(g->values[g->images].shape));
     bmst_soft_targets(b->labels, g->batch, g->classes, cfg->label_smoothing, host_targets);
     be->to_device(be, bmst_graph_value(g, g->targets), host_targets,
                   (size_t)g->batch * g->classes * sizeof(float));
     float lam = g->merge > 1 ? bmst_step_lambda(cfg->seed, step, cfg->mix_alpha) : 1.0f;
-    bmst_mix_coefficients(g->merge, lam, g->mix_coef);
-    bmst_graph_forward(g);
-    be->sync(be);
-    double t1 = bmst_now();
-    bmst_graph_backward(g);
-    be->sync(be);
+    bmst_mix_coefficients(g->merge, lam, g->host_scalars + BMST_SCALAR_MIX);
+    g->host_scalars[BMST_SCALAR_LOSS_SCALE] = scaler->scale;
+    double pass[2];
+    bmst_graph_train_pass(g, pass);
     double t2 = bmst_now();
-    if (comm->world > 1) {
-        /* sum then average: every rank ends with the same gradient */
-        comm->allreduce_f32(comm, m->grads, m->n_weights);
-        be->scale(be, m->n_weights, m->grads, 1.0f / (float)comm->world);
-    }
+    if (comm->world > 1) comm->allreduce_f32(comm, m->grads, m->n_weights); /* summed */
     double t3 = bmst_now();
-    bmst_optim_step(m, &cfg->sgd, cfg->clip_norm);
+    /* average over ranks and undo the loss scale in one pass */
+    float unscale = 1.0f / (scaler->scale * (float)comm->world);
+    int nonfinite = 0;
+    if (scaler->enabled) {
+        float *flag = g->scalars + BMST_SCALAR_NONFINITE;
+        be->unscale_check(be, m->n_weights, m->grads, unscale, flag);
+        float host_flag;
+        be->to_host(be, &host_flag, flag, sizeof host_flag);
+        nonfinite = host_flag != 0.0f;
+    } else if (unscale != 1.0f) {
+        be->scale(be, m->n_weights, m->grads, unscale);
+    }
+    if (!bmst_loss_scaler_update(scaler, nonfinite)) bmst_optim_step(m, &cfg->sgd, cfg->clip_norm);
     be->sync(be);
     double t4 = bmst_now();
-    phase[BMST_PHASE_FORWARD] += t1 - t0;
-    phase[BMST_PHASE_BACKWARD] += t2 - t1;
+    phase[BMST_PHASE_FORWARD] += pass[0];
+    phase[BMST_PHASE_BACKWARD] += pass[1];
     phase[BMST_PHASE_ALLREDUCE] += t3 - t2;
     phase[BMST_PHASE_OPTIMIZER] += t4 - t3;
     return g->loss;
@@ -76,13 +80,13 @@ int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_
     double totals[3] = {0.0, 0.0, 0.0}; /* loss sum, correct, samples */
     struct bmst_batch b;
     int status;
-    size_t image_bytes = bmst_shape_count(g->values[g->images].shape) * sizeof(float);
+    size_t image_count = bmst_shape_count(g->values[g->images].shape);
     bmst_loader_start_epoch(loader, 0);
     while ((status = bmst_loader_next(loader, &b)) == 1) {
-        be->to_device(be, bmst_graph_value(g, g->images), b.images, image_bytes);
+        be->upload_act(be, bmst_graph_value(g, g->images), b.images, image_count);
         bmst_graph_forward(g);
-        be->to_host(be, host_logits, bmst_graph_value(g, g->logits),
-                    (size_t)g->batch * g->classes * sizeof(float));
+        be->download_act(be, host_logits, bmst_graph_value(g, g->logits),
+                         (size_t)g->batch * g->classes);
         for (int i = 0; i < b.valid; i++)
             score_row(host_logits + (size_t)i * g->classes, g->classes, b.labels[i], &totals[0],
                       &totals[1]);

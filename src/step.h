@@ -7,6 +7,7 @@
 #include "comm.h"
 #include "graph.h"
 #include "loader.h"
+#include "loss_scale.h"
 #include "stats.h"
 
 struct bmst_step_config {
@@ -26,11 +27,12 @@ void bmst_soft_targets(const int32_t *labels, int batch, int classes, float eps,
 float bmst_step_lambda(uint64_t seed, long step, float alpha);
 
 /* Trains on one batch: targets, lambda, forward, backward, all-reduce of the
- * gradients, optimizer. Adds the phases' seconds to phase[]; returns the loss.
- * host_targets is caller-owned scratch of batch * classes floats. */
+ * gradients, unscaling and the inf/NaN check under fp16, optimizer (skipped
+ * when the scaler says so). Adds the phases' seconds to phase[]; returns the
+ * loss. host_targets is caller-owned scratch of batch * classes floats. */
 float bmst_train_step(struct bmst_graph *g, struct bmst_comm *comm,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
-                      float *host_targets, double *phase);
+                      float *host_targets, struct bmst_loss_scaler *scaler, double *phase);
 
 /* Scores an evaluation graph on every batch of the loader's epoch 0: mean
  * cross-entropy and accuracy over the valid samples (reduced across ranks).

@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum bmst_dtype { BMST_F32, BMST_F16, BMST_BF16 };
 
 enum bmst_device { BMST_DEVICE_CPU, BMST_DEVICE_CUDA };
@@ -27,5 +31,9 @@ struct bmst_tensor {
 };
 
 size_t bmst_tensor_bytes(const struct bmst_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -26,19 +26,23 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->momentum = 0.9f;
     cfg->weight_decay = 5e-4f;
     cfg->augment = -1;
+    cfg->device = BMST_DEVICE_CHOICE_AUTO;
+    cfg->precision = BMST_F32;
+    cfg->loss_scale = 65536.0f;
+    cfg->loss_scale_window = 2000;
+    cfg->capture = 1;
     cfg->seed = 1;
 }
 
 /* Everything a run holds; released by session_close in reverse order. */
 struct session {
-    struct bmst_backend *be;
     struct bmst_comm *comm;
     struct bmst_dataset *ds;
     const struct bmst_dataset_info *info;
-    struct bmst_model model;
-    struct bmst_graph train, eval;
+    struct bmst_engine engine;
     struct bmst_loader *train_loader, *test_loader;
     float *host_targets, *host_logits;
+    struct bmst_loss_scaler scaler;
 };
 
 static void session_close(struct session *s) {
@@ -46,11 +50,8 @@ static void session_close(struct session *s) {
     if (s->test_loader) bmst_loader_free(s->test_loader);
     free(s->host_targets);
     free(s->host_logits);
-    if (s->train.nodes) bmst_graph_free(&s->train);
-    if (s->eval.nodes) bmst_graph_free(&s->eval);
-    if (s->model.be) bmst_model_free(&s->model);
+    bmst_engine_close(&s->engine);
     if (s->ds) bmst_dataset_close(s->ds);
-    if (s->be) s->be->destroy(s->be);
     if (s->comm) s->comm->destroy(s->comm);
 }
 
@@ -78,21 +79,16 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     s->comm = bmst_comm_single_create();
     if (bmst_dataset_open(cfg->data_path, &s->ds) != 0) return -1;
     s->info = bmst_dataset_get_info(s->ds);
-    s->be = bmst_backend_cpu_create(cfg->threads);
-    struct bmst_network_spec spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c,
-                                     .classes = s->info->classes, .mix_at = cfg->mix_at};
-    snprintf(spec.arch, sizeof spec.arch, "%s", arch);
-    bmst_model_init(&s->model, s->be, arch);
-    if (training) {
-        bmst_graph_init(&s->train, &s->model, 1, cfg->batch, cfg->merge, s->info->classes);
-        if (bmst_network_build(&s->train, &spec) != 0) return -1;
-    }
-    bmst_graph_init(&s->eval, &s->model, 0, cfg->eval_batch, 1, s->info->classes);
-    if (bmst_network_build(&s->eval, &spec) != 0) return -1;
-    if (bmst_model_allocate(&s->model) != 0) return -1;
-    bmst_model_initialize(&s->model, cfg->seed);
-    if (training && bmst_graph_plan(&s->train) != 0) return -1;
-    if (bmst_graph_plan(&s->eval) != 0) return -1;
+    struct bmst_engine_config ec = {
+        .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
+        .capture = cfg->capture,
+        .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
+                 .mix_at = cfg->mix_at},
+        .train_batch = training ? cfg->batch : 0, .merge = cfg->merge,
+        .eval_batch = cfg->eval_batch, .seed = cfg->seed};
+    snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
+    if (bmst_engine_open(&s->engine, &ec) != 0) return -1;
+    bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
     if (make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader) != 0) return -1;
     if (training && bmst_loader_batches(s->train_loader) == 0)
@@ -104,9 +100,14 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
 }
 
 static double planned_mib(const struct session *s) {
-    size_t bytes = bmst_model_bytes(&s->model) + s->eval.arena_bytes + s->eval.workspace_bytes +
-                   s->train.arena_bytes + s->train.workspace_bytes;
-    return (double)bytes / (1 << 20);
+    return (double)bmst_engine_planned_bytes(&s->engine) / (1 << 20);
+}
+
+/* What the device itself reports in use (the GPU's figure, comparable to
+ * nvidia-smi), or 0 where the backend has no such figure. */
+static double device_used_mib(const struct session *s) {
+    struct bmst_backend *be = s->engine.be;
+    return be->device_used_bytes ? (double)be->device_used_bytes(be) / (1 << 20) : 0.0;
 }
 
 /* Continues from a checkpoint: the same network, data shape and seed. */
@@ -125,7 +126,12 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
     if (meta->seed != cfg->seed)
         return bmst_error("checkpoint %s was trained with --seed %llu; resume with the same seed",
                           cfg->resume_path, (unsigned long long)meta->seed);
-    return bmst_checkpoint_load(cfg->resume_path, &s->model, 1);
+    if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, 1) != 0) return -1;
+    if (s->scaler.enabled) {
+        s->scaler.scale = meta->loss_scale;
+        s->scaler.clean_steps = meta->loss_scale_clean_steps;
+    }
+    return 0;
 }
 
 static void fill_meta(const struct session *s, const struct bmst_run_config *cfg, int epoch,
@@ -139,7 +145,8 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->epoch = epoch;
     meta->step = step;
     meta->seed = cfg->seed;
-    meta->loss_scale = 1.0f;
+    meta->loss_scale = s->scaler.scale;
+    meta->loss_scale_clean_steps = s->scaler.clean_steps;
 }
 
 /* One pass over the training split; fills the training half of *st. */
@@ -167,14 +174,14 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         if (status < 0) return -1;
         BMST_ASSERT(status == 1);
         sc.sgd.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
-        float loss = bmst_train_step(&s->train, s->comm, &sc, *step, &b, s->host_targets,
-                                     st->phase);
+        float loss = bmst_train_step(&s->engine.train, s->comm, &sc, *step, &b, s->host_targets,
+                                     &s->scaler, st->phase);
         if (!isfinite(loss))
             return bmst_error("the training loss is %f at step %ld: lower --lr or add --clip-norm",
                               (double)loss, *step);
         loss_sum += loss;
         (*step)++;
-        st->images += s->train.batch;
+        st->images += s->engine.train.batch;
         char status_text[64];
         snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s", loss_sum / (double)(i + 1),
                  (double)st->images / (bmst_now() - start));
@@ -204,12 +211,13 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     run.schedule.total_steps = per_epoch * cfg->epochs;
     run.schedule.warmup_steps = (long)lround(cfg->warmup_epochs * (double)per_epoch);
 
+    const struct bmst_graph *tg = &s->engine.train;
     printf("%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at c%d; "
-           "%zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB unplanned)\n",
+           "%s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB unplanned)\n",
            cfg->arch, s->info->name, s->info->count[0], s->info->count[1], s->info->h, s->info->w,
-           s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at, s->model.n_weights,
-           planned_mib(s), (double)s->train.arena_bytes / (1 << 20),
-           (double)s->train.naive_bytes / (1 << 20));
+           s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at, s->engine.be->name,
+           bmst_dtype_name(cfg->precision), s->engine.model.n_weights, planned_mib(s),
+           (double)tg->arena_bytes / (1 << 20), (double)tg->naive_bytes / (1 << 20));
     FILE *csv = NULL;
     if (cfg->csv_path) {
         csv = fopen(cfg->csv_path, first_epoch > 0 ? "a" : "w");
@@ -225,18 +233,21 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         status = train_epoch(s, &run, epoch, &step, &st);
         if (status != 0) break;
         double t = bmst_now();
-        status = bmst_evaluate(&s->eval, s->test_loader, s->comm, s->host_logits, &st.test_loss,
+        status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits, &st.test_loss,
                                &st.test_accuracy);
         st.eval_seconds = bmst_now() - t;
         st.planned_mib = planned_mib(s);
         st.peak_rss_mib = bmst_peak_rss_mib();
+        st.device_used_mib = device_used_mib(s);
+        st.skipped_steps = s->scaler.skipped;
+        st.loss_scale = s->scaler.scale;
         bmst_stats_print_epoch(stdout, &st, cfg->epochs);
         if (csv) bmst_stats_csv_row(csv, &st);
         total_seconds += st.seconds;
         total_images += (double)st.images;
         if (status == 0 && cfg->save_path) {
             fill_meta(s, cfg, epoch + 1, step, &meta);
-            status = bmst_checkpoint_save(cfg->save_path, &s->model, &meta);
+            status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &meta);
         }
     }
     if (csv) fclose(csv);
@@ -272,10 +283,11 @@ int bmst_eval(const struct bmst_run_config *cfg) {
                             "%dx%dx%d and %d",
                             cfg->checkpoint_path, meta.in_h, meta.in_w, meta.in_c, meta.classes,
                             cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
-    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.model, 0);
+    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, 0);
     double loss = 0.0, accuracy = 0.0, t = bmst_now();
     if (status == 0)
-        status = bmst_evaluate(&s.eval, s.test_loader, s.comm, s.host_logits, &loss, &accuracy);
+        status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
+                               &accuracy);
     if (status == 0)
         printf("%s (%s, epoch %d) on %s test split: loss %.4f, accuracy %.2f%% (%zu images, "
                "%.1f s)\n",

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "engine.h"
 #include "models/models.h"
 #include "schedule.h"
 
@@ -28,6 +29,12 @@ struct bmst_run_config {
     float label_smoothing;
     float clip_norm; /* 0: off */
     int augment;     /* -1: automatic (on for images up to 64 px), 0 off, 1 on */
+    /* where and in what precision */
+    enum bmst_device_choice device;
+    enum bmst_dtype precision;
+    float loss_scale;      /* fp16: the first scale */
+    int loss_scale_window; /* fp16: clean steps before the scale doubles */
+    int capture;           /* replay the training pass as one recording (CUDA graph) */
     /* the run */
     uint64_t seed;
     int threads;

@@ -47,7 +47,7 @@ static void cpu_destroy(struct bmst_backend *be) {
     free(be);
 }
 
-struct bmst_backend *bmst_backend_cpu_create(int threads) {
+struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dtype) {
     struct cpu_impl *impl = bmst_xcalloc(1, sizeof *impl);
     impl->threads = threads;
     if (threads > 0) {
@@ -61,6 +61,8 @@ struct bmst_backend *bmst_backend_cpu_create(int threads) {
     *be = (struct bmst_backend){
         .name = "cpu",
         .impl = impl,
+        .act_dtype = act_dtype,
+        .act_bytes = sizeof(float), /* half types are emulated in floats */
         .alloc = cpu_alloc,
         .free = cpu_free,
         .to_device = cpu_copy,
@@ -68,36 +70,8 @@ struct bmst_backend *bmst_backend_cpu_create(int threads) {
         .copy = cpu_copy,
         .zero = cpu_zero,
         .sync = cpu_sync,
-        .conv_workspace_bytes = cpu_conv_workspace_bytes,
-        .conv_fwd = cpu_conv_fwd,
-        .conv_bwd_data = cpu_conv_bwd_data,
-        .conv_bwd_filter = cpu_conv_bwd_filter,
-        .bn_fwd_train = cpu_bn_fwd_train,
-        .bn_fwd_eval = cpu_bn_fwd_eval,
-        .bn_bwd = cpu_bn_bwd,
-        .relu_fwd = cpu_relu_fwd,
-        .relu_bwd = cpu_relu_bwd,
-        .add_fwd = cpu_add_fwd,
-        .pass_grad = cpu_pass_grad,
-        .maxpool_fwd = cpu_maxpool_fwd,
-        .maxpool_bwd = cpu_maxpool_bwd,
-        .avgpool_fwd = cpu_avgpool_fwd,
-        .avgpool_bwd = cpu_avgpool_bwd,
-        .gap_fwd = cpu_gap_fwd,
-        .gap_bwd = cpu_gap_bwd,
-        .fc_fwd = cpu_fc_fwd,
-        .fc_bwd_data = cpu_fc_bwd_data,
-        .fc_bwd_filter = cpu_fc_bwd_filter,
-        .concat_fwd = cpu_concat_fwd,
-        .concat_bwd = cpu_concat_bwd,
-        .mix_fwd = cpu_mix_fwd,
-        .mix_bwd = cpu_mix_bwd,
-        .xent_fwd = cpu_xent_fwd,
-        .xent_bwd = cpu_xent_bwd,
-        .sgd_step = cpu_sgd_step,
-        .sum_squares = cpu_sum_squares,
-        .scale = cpu_scale,
         .destroy = cpu_destroy,
     };
+    cpu_fill_vtable(be);
     return be;
 }

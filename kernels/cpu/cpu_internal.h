@@ -104,12 +104,17 @@ void cpu_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef
 float cpu_xent_fwd(struct bmst_backend *be, int n, int k, const float *logits, const float *targets,
                    float *probs);
 void cpu_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
-                  float *dlogits);
+                  float scale, float *dlogits);
 
 /* cpu_optim.c */
 void cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
                   const float *g, float *buf);
 double cpu_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s);
+void cpu_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite);
+
+/* cpu_precision.c: the vtable's compute entries, with half-type emulation */
+void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n);
+void cpu_fill_vtable(struct bmst_backend *be);
 
 #endif

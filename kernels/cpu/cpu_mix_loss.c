@@ -80,10 +80,10 @@ float cpu_xent_fwd(struct bmst_backend *be, int n, int k, const float *logits, c
 }
 
 void cpu_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
-                  float *dlogits) {
+                  float scale, float *dlogits) {
     (void)be;
     const size_t count = (size_t)n * k;
-    const float inv_n = 1.0f / (float)n;
+    const float inv_n = scale / (float)n;
 #pragma omp parallel for simd schedule(static) if (count > CPU_PAR_MIN)
     for (size_t i = 0; i < count; i++)
         dlogits[i] = (probs[i] - targets[i]) * inv_n;

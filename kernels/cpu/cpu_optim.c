@@ -1,10 +1,12 @@
 /* Optimizer and gradient utilities over the flat parameter and gradient
  * buffers: SGD as torch.optim.SGD, the squared norm (for clipping and for
- * finding inf/NaN under loss scaling), and scaling (unscaling gradients). */
+ * clipping), scaling, and the unscaling pass of loss scaling that also finds
+ * inf and NaN. */
 #include "cpu_internal.h"
 
 #include "error.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* Operation order matches PyTorch's foreach-free path term by term, so a step
@@ -73,4 +75,15 @@ void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s) {
 #pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++)
         x[i] *= s;
+}
+
+void cpu_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite) {
+    (void)be;
+    int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n > CPU_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        g[i] *= s;
+        bad |= !isfinite(g[i]);
+    }
+    *nonfinite = bad ? 1.0f : 0.0f;
 }

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 data="$work/synth.h5"
 "$BMST_DATA" synth --shape 12x12x3 --classes 4 --train 64 --test 16 "$data" > /dev/null ||
     { echo "cannot make the test dataset" >&2; exit 1; }
-train=("$BMST_DIST" train --data "$data" --net resnet20 --batch 16 --epochs 1 --threads 1)
+train=("$BMST_DIST" train --device cpu --data "$data" --net resnet20 --batch 16 --epochs 1 --threads 1)
 
 expect_error "no command" "no command given" "$BMST_DIST"
 expect_error "unknown command" "unknown command 'fly'" "$BMST_DIST" fly
@@ -21,9 +21,12 @@ expect_error "batch not divisible by merge" "not divisible by the merge factor 4
     "${train[@]}" --batch 18 --merge 4
 expect_error "mix point the model lacks" "no stage c5" "${train[@]}" --merge 2 --mix-at c5
 expect_error "bad mix point" "--mix-at expects" "${train[@]}" --mix-at c9
-expect_error "fp16 before its issue" "fp16.*not available yet" "${train[@]}" -fp16
-expect_error "gpu before its issue" "not available yet" "${train[@]}" -gpu
-expect_error "bf16 before its issue" "not available yet" "${train[@]}" --precision bf16
+expect_error "unknown precision" "--precision expects fp32, fp16 or bf16" "${train[@]}" --precision fp8
+expect_error "unknown device" "--device expects cpu, cuda or auto" "${train[@]}" --device tpu
+expect_error "bad graph switch" "--cuda-graph expects on or off" "${train[@]}" --cuda-graph maybe
+expect_error "loss scale below 1" "--loss-scale must be at least 1" "${train[@]}" --loss-scale 0.5
+# with every GPU hidden, asking for one is an error, not a silent CPU run
+expect_error "gpu without a GPU" "--device cuda: " env CUDA_VISIBLE_DEVICES= "${train[@]}" -gpu
 expect_error "no data" "needs --data" "$BMST_DIST" train --net resnet20
 expect_error "missing dataset file" "nonexistent.h5" "${train[@]}" --data "$work/nonexistent.h5"
 

@@ -131,13 +131,14 @@ static int write_relu_masks(hid_t file, struct bmst_graph *g, const struct optio
     struct bmst_model *m = g->model;
     float *saved = bmst_xmalloc((m->n_buffers ? m->n_buffers : 1) * sizeof(float));
     be->to_host(be, saved, m->buffers, m->n_buffers * sizeof(float));
-    be->to_device(be, bmst_graph_value(g, g->images), images,
-                  bmst_shape_count(g->values[g->images].shape) * sizeof(float));
+    be->upload_act(be, bmst_graph_value(g, g->images), images,
+                   bmst_shape_count(g->values[g->images].shape));
     bmst_soft_targets(labels, g->batch, g->classes, o->step.label_smoothing, scratch);
     be->to_device(be, bmst_graph_value(g, g->targets), scratch,
                   (size_t)g->batch * g->classes * sizeof(float));
     float lam = g->merge > 1 ? bmst_step_lambda(o->step.seed, 0, o->step.mix_alpha) : 1.0f;
-    bmst_mix_coefficients(g->merge, lam, g->mix_coef);
+    bmst_mix_coefficients(g->merge, lam, g->host_scalars + BMST_SCALAR_MIX);
+    bmst_graph_upload_scalars(g);
     bmst_graph_forward(g);
     /* a training graph keeps every ReLU output until that ReLU's backward, so
      * all of them are intact after the forward */
@@ -149,7 +150,7 @@ static int write_relu_masks(hid_t file, struct bmst_graph *g, const struct optio
         size_t n = bmst_shape_count(sh);
         float *y = bmst_xmalloc(n * sizeof(float));
         uint8_t *mask = bmst_xmalloc(n);
-        be->to_host(be, y, bmst_graph_value(g, g->nodes[i].out), n * sizeof(float));
+        be->download_act(be, y, bmst_graph_value(g, g->nodes[i].out), n);
         for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
         hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
         char name[32];
@@ -180,9 +181,13 @@ static int build(const struct options *o, struct bmst_backend *be, int batch, in
     bmst_graph_init(train, model, 1, batch, o->merge, o->meta.classes);
     bmst_graph_init(eval, model, 0, eval_batch, 1, o->meta.classes);
     if (bmst_network_build(train, &spec) != 0 || bmst_network_build(eval, &spec) != 0) return -1;
-    if (bmst_model_allocate(model) != 0) return -1;
+    bmst_graph_plan(train);
+    bmst_graph_plan(eval);
+    if (bmst_model_allocate(model) != 0 || bmst_graph_allocate(train) != 0 ||
+        bmst_graph_allocate(eval) != 0)
+        return -1;
     bmst_model_initialize(model, o->meta.seed);
-    return bmst_graph_plan(train) != 0 || bmst_graph_plan(eval) != 0 ? -1 : 0;
+    return 0;
 }
 
 static int save_init(struct options *o, struct bmst_backend *be) {
@@ -222,16 +227,17 @@ static int one_step(struct options *o, struct bmst_backend *be) {
         struct bmst_comm *comm = bmst_comm_single_create();
         double phase[BMST_PHASE_COUNT] = {0};
         struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
-        loss = bmst_train_step(&train, comm, &o->step, 0, &b, scratch, phase);
+        struct bmst_loss_scaler scaler;
+        bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
+        loss = bmst_train_step(&train, comm, &o->step, 0, &b, scratch, &scaler, phase);
         comm->destroy(comm);
         /* the logits and gradients of that forward/backward are still in place */
-        be->to_host(be, logits, bmst_graph_value(&train, train.logits),
-                    rows * classes * sizeof(float));
-        be->to_device(be, bmst_graph_value(&eval, eval.images), images,
-                      (size_t)batch * dims[1] * dims[2] * dims[3] * sizeof(float));
+        be->download_act(be, logits, bmst_graph_value(&train, train.logits), rows * classes);
+        be->upload_act(be, bmst_graph_value(&eval, eval.images), images,
+                       (size_t)batch * dims[1] * dims[2] * dims[3]);
         bmst_graph_forward(&eval);
-        be->to_host(be, eval_logits, bmst_graph_value(&eval, eval.logits),
-                    (size_t)batch * classes * sizeof(float));
+        be->download_act(be, eval_logits, bmst_graph_value(&eval, eval.logits),
+                         (size_t)batch * classes);
         hsize_t logit_dims[2] = {rows, classes}, eval_dims[2] = {(hsize_t)batch, classes};
         if (status == 0)
             status = file < 0 || write_floats(file, "lam", 0, NULL, &lam) != 0 ||
@@ -258,7 +264,7 @@ int main(int argc, char **argv) {
         bmst_report_error("parity_step");
         return 2;
     }
-    struct bmst_backend *be = bmst_backend_cpu_create(0);
+    struct bmst_backend *be = bmst_backend_cpu_create(0, BMST_F32);
     int status = o.save_init ? save_init(&o, be) : one_step(&o, be);
     be->destroy(be);
     if (status != 0) bmst_report_error("parity_step");

@@ -392,7 +392,7 @@ static void test_concat(struct bmst_backend *be) {
 }
 
 static void mix_forward(struct fd_op *op) {
-    op->be->mix_fwd(op->be, op->m, op->ny, op->coef, op->x, op->y);
+    op->be->mix_fwd(op->be, BMST_F32, op->m, op->ny, op->coef, op->x, op->y);
 }
 
 static void test_mix(struct bmst_backend *be, int m) {
@@ -429,7 +429,9 @@ static void test_mix(struct bmst_backend *be, int m) {
 /* ---- softmax cross-entropy ---- */
 
 static float xent_loss(struct fd_op *op) {
-    return op->be->xent_fwd(op->be, op->n, op->out, op->x, op->x2, op->y);
+    float loss;
+    op->be->xent_fwd(op->be, op->n, op->out, op->x, op->x2, op->y, &loss);
+    return loss;
 }
 
 static void test_xent(struct bmst_backend *be) {
@@ -448,7 +450,8 @@ static void test_xent(struct bmst_backend *be) {
     op.y = malloc(nx * sizeof(float)); /* probs */
     xent_loss(&op);
     float *dl = filled(nx, NAN);
-    be->xent_bwd(be, n, k, op.y, op.x2, dl);
+    const float scale = 1.0f;
+    be->xent_bwd(be, n, k, op.y, op.x2, &scale, dl);
     /* the loss comes back as one float: eps 1e-2 keeps its rounding (~1e-7)
      * at ~1e-5 of the gradient, truncation at ~1e-5 */
     check_grad("xent dlogits", &op, op.x, nx, dl, 1e-2, TOL);
@@ -456,7 +459,7 @@ static void test_xent(struct bmst_backend *be) {
 }
 
 int main(void) {
-    struct bmst_backend *be = bmst_backend_cpu_create(2);
+    struct bmst_backend *be = bmst_backend_cpu_create(2, BMST_F32);
     /* rectangular kernel, stride 2, padding 1, odd sizes */
     test_conv(be, 2, 7, 5, 3, 4, 3, 2, 2, 1, "3x2 s2 p1");
     /* 1x1 strided: the input pixels no window reads must get zero gradient */

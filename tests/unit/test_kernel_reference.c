@@ -320,7 +320,7 @@ static void test_elementwise(struct bmst_backend *be) {
     const int m = 3;
     const size_t chunk = n / m;
     const float coef[3] = {0.2f, 0.3f, 0.5f};
-    be->mix_fwd(be, m, chunk, coef, a, y);
+    be->mix_fwd(be, BMST_F32, m, chunk, coef, a, y);
     for (size_t i = 0; i < chunk; i++)
         ry[i] = coef[0] * (double)a[i] + coef[1] * (double)a[chunk + i] +
                 coef[2] * (double)a[2 * chunk + i];
@@ -371,7 +371,8 @@ static void test_xent(struct bmst_backend *be) {
         }
     }
     loss /= n;
-    float got = be->xent_fwd(be, n, k, z, t, p);
+    float got;
+    be->xent_fwd(be, n, k, z, t, p, &got);
     printf("  %-40s %.7f vs %.7f\n", "xent loss", got, loss);
     CHECK(fabs(got - loss) < TOL * loss, "xent loss %.8f vs %.8f", got, loss);
     check_close("xent probs", p, rp, nk, TOL);
@@ -392,14 +393,14 @@ static void check_sgd(struct bmst_backend *be, float momentum, int nesterov, dou
         .lr = 0.1f, .momentum = momentum, .weight_decay = 0.01f, .nesterov = nesterov};
     float *p = filled(n, 1.0f), *buf = filled(n, 0.0f), *g = filled(n, 0.5f);
     int bad = 0;
-    be->sgd_step(be, &d, n, p, g, buf);
+    be->sgd_step(be, &d, n, p, g, buf, NULL);
     for (size_t i = 0; i < n; i++)
         bad += fabs(p[i] - want_p1) > 1e-6 || (momentum && fabs(buf[i] - want_buf1) > 1e-6);
     CHECK(!bad, "sgd %s step 1: p %.8f (want %.8f), buf %.8f (want %.8f)", name, p[0], want_p1,
           buf[0], want_buf1);
     for (size_t i = 0; i < n; i++)
         g[i] = 0.25f;
-    be->sgd_step(be, &d, n, p, g, buf);
+    be->sgd_step(be, &d, n, p, g, buf, NULL);
     for (size_t i = 0; i < n; i++)
         bad += fabs(p[i] - want_p2) > 1e-6 || (momentum && fabs(buf[i] - want_buf2) > 1e-6);
     CHECK(!bad, "sgd %s step 2: p %.8f (want %.8f), buf %.8f (want %.8f)", name, p[0], want_p2,
@@ -435,7 +436,7 @@ static void test_determinism(void) {
     float *gamma = rand_array(d.c, 0.5f, 1.5f), *beta = rand_array(d.c, -1, 1);
     float *a = malloc(nout * sizeof *a), *b = malloc(nout * sizeof *b);
 
-    struct bmst_backend *be = bmst_backend_cpu_create(2);
+    struct bmst_backend *be = bmst_backend_cpu_create(2, BMST_F32);
     bn_run(be, &d, x, dy, gamma, beta, a);
     bn_run(be, &d, x, dy, gamma, beta, b);
     CHECK(memcmp(a, b, nout * sizeof *a) == 0, "bn: two runs differ");
@@ -443,7 +444,7 @@ static void test_determinism(void) {
     be->destroy(be);
 
     /* fixed-size reduction blocks: the thread count does not change the bits either */
-    be = bmst_backend_cpu_create(1);
+    be = bmst_backend_cpu_create(1, BMST_F32);
     bn_run(be, &d, x, dy, gamma, beta, b);
     CHECK(memcmp(a, b, nout * sizeof *a) == 0, "bn: 1 thread differs from 2");
     double s2 = be->sum_squares(be, nx, x);
@@ -453,7 +454,7 @@ static void test_determinism(void) {
 }
 
 int main(void) {
-    struct bmst_backend *be = bmst_backend_cpu_create(2);
+    struct bmst_backend *be = bmst_backend_cpu_create(2, BMST_F32);
     test_conv(be);
     test_bn(be);
     test_pool(be);

@@ -1,0 +1,294 @@
+/* The CUDA backend object: device, stream and library handles, memory (one
+ * reservation that the plan's allocations are carved from), host<->device
+ * transfers, recording the training pass as a CUDA graph, and the vtable. */
+#include "cuda_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CUDA_ALIGN 256                          /* what cudaMalloc itself guarantees */
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLAS never allocates while recording */
+#define REDUCE_SCRATCH_COUNT ((size_t)1 << 17)  /* doubles: batch norm up to 16384 channels */
+
+void cuda_fail(const char *lib, const char *file, int line, const char *call, const char *msg) {
+    fprintf(stderr, "bmst_dist: error: %s call failed at %s:%d: %s: %s\n", lib, file, line, call,
+            msg);
+    exit(1);
+}
+
+static int cuda_reserve(struct bmst_backend *be, size_t bytes) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    if (impl->pool) return -1;
+    if (cudaMalloc((void **)&impl->pool, bytes) != cudaSuccess) {
+        (void)cudaGetLastError(); /* an out-of-memory answer, not a broken context */
+        impl->pool = NULL;
+        return -1;
+    }
+    impl->pool_bytes = bytes;
+    impl->pool_used = 0;
+    return 0;
+}
+
+static int in_pool(const struct cuda_impl *impl, const void *p) {
+    return impl->pool && (const char *)p >= impl->pool &&
+           (const char *)p < impl->pool + impl->pool_bytes;
+}
+
+/* Carved from the reservation while it lasts (the planned buffers); anything
+ * beyond it (a benchmark's scratch) is its own cudaMalloc. */
+static void *cuda_alloc(struct bmst_backend *be, size_t bytes) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    size_t rounded = (bytes + CUDA_ALIGN - 1) / CUDA_ALIGN * CUDA_ALIGN;
+    if (rounded == 0) rounded = CUDA_ALIGN;
+    if (impl->pool && impl->pool_used + rounded <= impl->pool_bytes) {
+        void *p = impl->pool + impl->pool_used;
+        impl->pool_used += rounded;
+        return p;
+    }
+    void *p = NULL;
+    if (cudaMalloc(&p, rounded) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(struct bmst_backend *be, void *ptr) {
+    if (!ptr || in_pool(cuda_impl_of(be), ptr)) return; /* the reservation goes as a whole */
+    CUDA_CHECK(cudaFree(ptr));
+}
+
+/* Host to device in stream order; from pageable memory CUDA has copied the
+ * source out by the time the call returns, so the caller may reuse it. */
+static void cuda_to_device(struct bmst_backend *be, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_impl_of(be)->stream));
+}
+
+static void cuda_to_host(struct bmst_backend *be, void *dst, const void *src, size_t bytes) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl->stream));
+    CUDA_CHECK(cudaStreamSynchronize(impl->stream));
+}
+
+static void cuda_copy(struct bmst_backend *be, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_impl_of(be)->stream));
+}
+
+static void cuda_zero(struct bmst_backend *be, void *dst, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_impl_of(be)->stream));
+}
+
+static void cuda_sync(struct bmst_backend *be) {
+    CUDA_CHECK(cudaStreamSynchronize(cuda_impl_of(be)->stream));
+}
+
+static size_t cuda_device_used_bytes(struct bmst_backend *be) {
+    (void)be;
+    size_t free_bytes = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+    return total - free_bytes;
+}
+
+/* Pinned staging for the inputs and logits, grown on the first use. */
+static void *staging(struct cuda_impl *impl, size_t bytes) {
+    size_t count = (bytes + sizeof(float) - 1) / sizeof(float);
+    if (count > impl->pinned_count) {
+        if (impl->pinned) CUDA_CHECK(cudaFreeHost(impl->pinned));
+        CUDA_CHECK(cudaMallocHost((void **)&impl->pinned, count * sizeof(float)));
+        impl->pinned_count = count;
+    }
+    return impl->pinned;
+}
+
+/* The host converts to the activation type into pinned memory and one copy
+ * moves it; the copy is waited for, since the staging is reused. */
+static void cuda_upload_act(struct bmst_backend *be, void *dst, const float *src, size_t n) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    void *stage = staging(impl, n * be->act_bytes);
+    switch (be->act_dtype) {
+    case BMST_F32: memcpy(stage, src, n * sizeof(float)); break;
+    case BMST_F16:
+        for (size_t i = 0; i < n; i++) ((__half *)stage)[i] = __float2half_rn(src[i]);
+        break;
+    case BMST_BF16:
+        for (size_t i = 0; i < n; i++) ((__nv_bfloat16 *)stage)[i] = __float2bfloat16_rn(src[i]);
+        break;
+    }
+    CUDA_CHECK(cudaMemcpyAsync(dst, stage, n * be->act_bytes, cudaMemcpyHostToDevice, impl->stream));
+    CUDA_CHECK(cudaStreamSynchronize(impl->stream));
+}
+
+static void cuda_download_act(struct bmst_backend *be, float *dst, const void *src, size_t n) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    void *stage = staging(impl, n * be->act_bytes);
+    cuda_to_host(be, stage, src, n * be->act_bytes);
+    switch (be->act_dtype) {
+    case BMST_F32: memcpy(dst, stage, n * sizeof(float)); break;
+    case BMST_F16:
+        for (size_t i = 0; i < n; i++) dst[i] = __half2float(((const __half *)stage)[i]);
+        break;
+    case BMST_BF16:
+        for (size_t i = 0; i < n; i++) dst[i] = __bfloat162float(((const __nv_bfloat16 *)stage)[i]);
+        break;
+    }
+}
+
+static void cuda_cast_weights(struct bmst_backend *be, size_t n, const float *src, void *dst) {
+    cuda_cast_from_f32(be, be->act_dtype, n, src, dst);
+}
+
+/* Recording: every launch on the stream between begin and end becomes one
+ * CUDA graph; the libraries write only into memory we gave them (cuBLAS its
+ * workspace, cuDNN the plan's), so the graph replays without allocating. */
+static int cuda_capture_begin(struct bmst_backend *be) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    if (cudaStreamBeginCapture(impl->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    impl->capturing = 1;
+    return 0;
+}
+
+static void *cuda_capture_end(struct bmst_backend *be) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    impl->capturing = 0;
+    if (cudaStreamEndCapture(impl->stream, &graph) != cudaSuccess || !graph) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+    CUDA_CHECK(cudaGraphDestroy(graph));
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return exec;
+}
+
+static void cuda_replay(struct bmst_backend *be, void *recording) {
+    CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)recording, cuda_impl_of(be)->stream));
+}
+
+static void cuda_capture_free(struct bmst_backend *be, void *recording) {
+    (void)be;
+    CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)recording));
+}
+
+static void cuda_destroy(struct bmst_backend *be) {
+    if (!be) return;
+    struct cuda_impl *impl = cuda_impl_of(be);
+    CUDA_CHECK(cudaStreamSynchronize(impl->stream));
+    cuda_conv_plans_free(impl);
+    if (impl->pool) CUDA_CHECK(cudaFree(impl->pool));
+    if (impl->reduce_scratch) CUDA_CHECK(cudaFree(impl->reduce_scratch));
+    if (impl->cublas_workspace) CUDA_CHECK(cudaFree(impl->cublas_workspace));
+    if (impl->pinned) CUDA_CHECK(cudaFreeHost(impl->pinned));
+    CUBLAS_CHECK(cublasDestroy(impl->cublas));
+    CUDNN_CHECK(cudnnDestroy(impl->cudnn));
+    CUDA_CHECK(cudaStreamDestroy(impl->stream));
+    free(impl);
+    free(be);
+}
+
+static void fill_vtable(struct bmst_backend *be) {
+    be->reserve = cuda_reserve;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->to_device = cuda_to_device;
+    be->to_host = cuda_to_host;
+    be->copy = cuda_copy;
+    be->zero = cuda_zero;
+    be->sync = cuda_sync;
+    be->device_used_bytes = cuda_device_used_bytes;
+    be->upload_act = cuda_upload_act;
+    be->download_act = cuda_download_act;
+    be->cast_weights = cuda_cast_weights;
+    be->capture_begin = cuda_capture_begin;
+    be->capture_end = cuda_capture_end;
+    be->replay = cuda_replay;
+    be->capture_free = cuda_capture_free;
+    be->conv_workspace_bytes = cuda_conv_workspace_bytes;
+    be->conv_fwd = cuda_conv_fwd;
+    be->conv_bwd_data = cuda_conv_bwd_data;
+    be->conv_bwd_filter = cuda_conv_bwd_filter;
+    be->bn_fwd_train = cuda_bn_fwd_train;
+    be->bn_fwd_eval = cuda_bn_fwd_eval;
+    be->bn_bwd = cuda_bn_bwd;
+    be->relu_fwd = cuda_relu_fwd;
+    be->relu_bwd = cuda_relu_bwd;
+    be->add_fwd = cuda_add_fwd;
+    be->pass_grad = cuda_pass_grad;
+    be->maxpool_fwd = cuda_maxpool_fwd;
+    be->maxpool_bwd = cuda_maxpool_bwd;
+    be->avgpool_fwd = cuda_avgpool_fwd;
+    be->avgpool_bwd = cuda_avgpool_bwd;
+    be->gap_fwd = cuda_gap_fwd;
+    be->gap_bwd = cuda_gap_bwd;
+    be->fc_fwd = cuda_fc_fwd;
+    be->fc_bwd_data = cuda_fc_bwd_data;
+    be->fc_bwd_filter = cuda_fc_bwd_filter;
+    be->concat_fwd = cuda_concat_fwd;
+    be->concat_bwd = cuda_concat_bwd;
+    be->mix_fwd = cuda_mix_fwd;
+    be->mix_bwd = cuda_mix_bwd;
+    be->xent_fwd = cuda_xent_fwd;
+    be->xent_bwd = cuda_xent_bwd;
+    be->sgd_step = cuda_sgd_step;
+    be->sum_squares = cuda_sum_squares;
+    be->scale = cuda_scale;
+    be->unscale_check = cuda_unscale_check;
+    be->destroy = cuda_destroy;
+}
+
+extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype,
+                                                         char *why, size_t why_len) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        (void)cudaGetLastError();
+        snprintf(why, why_len, "no CUDA device is visible (%s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        return NULL;
+    }
+    if (device < 0 || device >= count) {
+        snprintf(why, why_len, "GPU %d asked for, %d visible", device, count);
+        return NULL;
+    }
+    CUDA_CHECK(cudaSetDevice(device));
+    struct cuda_impl *impl = (struct cuda_impl *)calloc(1, sizeof *impl);
+    struct bmst_backend *be = (struct bmst_backend *)calloc(1, sizeof *be);
+    if (!impl || !be) cuda_fail("bmst", __FILE__, __LINE__, "calloc", "out of host memory");
+    impl->device = device;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking));
+    CUDNN_CHECK(cudnnCreate(&impl->cudnn));
+    CUDNN_CHECK(cudnnSetStream(impl->cudnn, impl->stream));
+    CUBLAS_CHECK(cublasCreate(&impl->cublas));
+    CUBLAS_CHECK(cublasSetStream(impl->cublas, impl->stream));
+    impl->cublas_workspace_bytes = CUBLAS_WORKSPACE_BYTES;
+    CUDA_CHECK(cudaMalloc(&impl->cublas_workspace, impl->cublas_workspace_bytes));
+    CUBLAS_CHECK(cublasSetWorkspace(impl->cublas, impl->cublas_workspace,
+                                    impl->cublas_workspace_bytes));
+    /* the default math mode with CUBLAS_COMPUTE_32F (cuda_fc.cu) never uses
+     * TF32, so fp32 stays fp32: the CPU oracle's numbers, the baseline's meaning */
+    CUBLAS_CHECK(cublasSetMathMode(impl->cublas, CUBLAS_DEFAULT_MATH));
+    impl->reduce_scratch_count = REDUCE_SCRATCH_COUNT;
+    CUDA_CHECK(cudaMalloc((void **)&impl->reduce_scratch,
+                          impl->reduce_scratch_count * sizeof(double)));
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    static char name[320];
+    snprintf(name, sizeof name, "cuda (%s)", prop.name);
+    be->name = name;
+    be->impl = impl;
+    be->act_dtype = act_dtype;
+    be->act_bytes = act_dtype == BMST_F32 ? sizeof(float) : 2;
+    fill_vtable(be);
+    return be;
+}

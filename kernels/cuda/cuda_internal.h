@@ -1,0 +1,200 @@
+/* Private to the CUDA backend: its state, the checked-call macros, the
+ * element-type helpers every kernel file shares, and the entry points each
+ * kernels/cuda/ file defines so cuda_backend.cu can fill the vtable.
+ *
+ * Every kernel is launched on impl->stream and never synchronizes: a step is a
+ * stream of launches that can be recorded into one CUDA graph. Nothing here
+ * allocates device memory after creation except through the backend's
+ * reservation (cuda_backend.cu). */
+#ifndef BMST_CUDA_INTERNAL_H
+#define BMST_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stddef.h>
+
+#include "backend.h"
+
+struct cuda_conv_plan; /* cuda_conv.cu: algorithms chosen per shape */
+
+struct cuda_impl {
+    int device;
+    cudaStream_t stream;
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    void *cublas_workspace; /* given to cuBLAS so it never allocates during capture */
+    size_t cublas_workspace_bytes;
+    /* the reservation: one cudaMalloc that alloc() carves from */
+    char *pool;
+    size_t pool_bytes, pool_used;
+    /* pinned host staging for upload_act / download_act */
+    float *pinned;
+    size_t pinned_count;
+    /* small device scratch made at creation: reductions (sum_squares) */
+    double *reduce_scratch;
+    size_t reduce_scratch_count;
+    struct cuda_conv_plan *conv_plans;
+    int n_conv_plans, cap_conv_plans;
+    int capturing;
+};
+
+static inline struct cuda_impl *cuda_impl_of(struct bmst_backend *be) {
+    return (struct cuda_impl *)be->impl;
+}
+
+/* Checked calls: a failure ends the process with the file, the line, the call
+ * and the library's own message (cuda_backend.cu). */
+void cuda_fail(const char *lib, const char *file, int line, const char *call, const char *msg);
+#define CUDA_CHECK(call)                                                                           \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) cuda_fail("CUDA", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+    } while (0)
+#define CUDNN_CHECK(call)                                                                          \
+    do {                                                                                           \
+        cudnnStatus_t s_ = (call);                                                                 \
+        if (s_ != CUDNN_STATUS_SUCCESS)                                                            \
+            cuda_fail("cuDNN", __FILE__, __LINE__, #call, cudnnGetErrorString(s_));                \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                                         \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
+            cuda_fail("cuBLAS", __FILE__, __LINE__, #call, cublasGetStatusString(s_));             \
+    } while (0)
+/* after a kernel launch: launch-configuration errors, without synchronizing */
+#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+
+/* Element access in fp32 whatever the stored type. */
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+
+/* Runs BODY with T the C++ type of dtype. */
+#define CUDA_DISPATCH(dtype, T, ...)                                                               \
+    do {                                                                                           \
+        switch (dtype) {                                                                           \
+        case BMST_F32: { typedef float T; __VA_ARGS__; } break;                                    \
+        case BMST_F16: { typedef __half T; __VA_ARGS__; } break;                                   \
+        case BMST_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; } break;                           \
+        }                                                                                          \
+    } while (0)
+
+/* Fixed-order block reductions for blockDim.x a multiple of 32 (at most
+ * 1024): a butterfly within each warp, then warp 0 combines the warp results
+ * in warp order. The result is returned to every thread; `sh` is 32 slots of
+ * shared memory, free again when the call returns. */
+static __device__ __forceinline__ double cuda_block_sum(double v, double *sh) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int warps = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < warps ? sh[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) sh[0] = v;
+    }
+    __syncthreads();
+    v = sh[0];
+    __syncthreads(); /* every thread has read sh[0] before the next use */
+    return v;
+}
+
+/* A 1-D grid covering n elements with a grid-stride loop. */
+static inline unsigned cuda_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 65535 * 8 ? (b ? b : 1) : 65535 * 8);
+}
+
+/* cuda_conv.cu */
+size_t cuda_conv_workspace_bytes(struct bmst_backend *be, const struct bmst_conv_desc *d);
+void cuda_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                   const void *w, void *y, void *ws);
+void cuda_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
+                        const void *w, void *dx, int accumulate, void *ws);
+void cuda_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                          const void *dy, float *dw, void *ws);
+void cuda_conv_plans_free(struct cuda_impl *impl);
+
+/* cuda_fc.cu */
+void cuda_fc_fwd(struct bmst_backend *be, int n, int in, int out, const void *x, const void *w,
+                 const float *b, void *y);
+void cuda_fc_bwd_data(struct bmst_backend *be, int n, int in, int out, const void *dy,
+                      const void *w, void *dx, int accumulate);
+void cuda_fc_bwd_filter(struct bmst_backend *be, int n, int in, int out, const void *x,
+                        const void *dy, float *dw, float *db);
+
+/* cuda_bn.cu */
+void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                       const float *gamma, const float *beta, void *y, float *save_mean,
+                       float *save_invstd, float *running_mean, float *running_var);
+void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                      const float *gamma, const float *beta, const float *running_mean,
+                      const float *running_var, void *y);
+void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                 const void *dy, const float *gamma, const float *save_mean,
+                 const float *save_invstd, void *dx, float *dgamma, float *dbeta, int accumulate);
+
+/* cuda_elementwise.cu: relu, add, pass_grad, concat, mix, casts */
+void cuda_relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y);
+void cuda_relu_bwd(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
+                   int accumulate);
+void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
+void cuda_pass_grad(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate);
+void cuda_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
+                     const void *x, void *y);
+void cuda_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
+                     const void *dy, void *dx, int accumulate);
+void cuda_mix_fwd(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
+                  const float *coef, const void *x, void *y);
+void cuda_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const void *dy,
+                  void *dx, int accumulate);
+/* dst[i] = src[i] converted between fp32 and `dtype` */
+void cuda_cast_from_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const float *src,
+                        void *dst);
+void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const void *src,
+                      float *dst);
+/* dst[i] = src[i] (accumulate 0) or dst[i] += src[i] (accumulate 1), src in
+ * `dtype`, dst fp32: the weight gradients computed in the half type */
+void cuda_grad_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const void *src,
+                      float *dst);
+
+/* cuda_pool.cu */
+void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                      void *y);
+void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                      const void *dy, void *dx, int accumulate);
+void cuda_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                      void *y);
+void cuda_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy,
+                      void *dx, int accumulate);
+void cuda_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y);
+void cuda_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
+                  int accumulate);
+
+/* cuda_loss.cu */
+void cuda_xent_fwd(struct bmst_backend *be, int n, int k, const void *logits, const float *targets,
+                   float *probs, float *loss);
+void cuda_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
+                   const float *scale, void *dlogits);
+
+/* cuda_optim.cu */
+void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                   const float *g, float *buf, void *p_act);
+double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x);
+void cuda_scale(struct bmst_backend *be, size_t n, float *x, float s);
+void cuda_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite);
+
+#endif

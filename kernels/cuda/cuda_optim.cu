@@ -1,0 +1,139 @@
+/* Optimizer and gradient utilities of the CUDA backend over the fp32 flat
+ * parameter and gradient buffers, as kernels/cpu/cpu_optim.c: the SGD step
+ * (which also refreshes the compute copy of the weights in the activation
+ * type), the squared norm, scaling, and the unscaling pass of loss scaling
+ * that also finds inf and NaN.
+ *
+ * sum_squares is the one call here that waits for the device: it reduces in
+ * double to a per-block partial in impl->reduce_scratch, adds the partials in
+ * one block in a fixed order and copies the total back. The block count
+ * depends on n only, so the result has the same bits every run. Scratch:
+ * SUMSQ_MAX_BLOCKS + 1 doubles. */
+#include "cuda_internal.h"
+
+#include <math.h>
+
+#define OPT_THREADS 256
+#define SUMSQ_THREADS 256
+#define SUMSQ_MAX_BLOCKS 1024
+
+#define GRID_START() ((size_t)blockIdx.x * blockDim.x + threadIdx.x)
+#define GRID_STRIDE() ((size_t)gridDim.x * blockDim.x)
+
+enum sgd_mode { SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV };
+
+/* Term for term the CPU's order (PyTorch's foreach-free path):
+ *   g = grad + wd * p;  buf = momentum * buf + g;
+ *   g = nesterov ? g + momentum * buf : buf;  p = p - lr * g.
+ * Plain (momentum 0 or no buffer) is p = p - lr * (grad + wd * p). p_act may
+ * be NULL, or even p itself in fp32: p is read before anything is written. */
+template <typename T>
+__global__ void sgd_kernel(size_t n, int mode, float lr, float mom, float wd, float *p,
+                           const float *g, float *buf, T *p_act) {
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
+        float pi = p[i];
+        float gi = g[i] + wd * pi;
+        float step;
+        if (mode == SGD_PLAIN) {
+            step = gi;
+        } else {
+            float b = mom * buf[i] + gi;
+            buf[i] = b;
+            step = mode == SGD_NESTEROV ? gi + mom * b : b;
+        }
+        pi = pi - lr * step;
+        p[i] = pi;
+        if (p_act) p_act[i] = from_f32<T>(pi);
+    }
+}
+
+
+__global__ void sumsq_partial_kernel(size_t n, const float *x, double *partial) {
+    __shared__ double sh[32];
+    double s = 0.0;
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
+        double v = x[i];
+        s += v * v;
+    }
+    s = cuda_block_sum(s, sh);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void sumsq_total_kernel(int parts, const double *partial, double *total) {
+    __shared__ double sh[32];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < parts; i += blockDim.x)
+        s += partial[i];
+    s = cuda_block_sum(s, sh);
+    if (threadIdx.x == 0) *total = s;
+}
+
+__global__ void scale_kernel(size_t n, float *x, float s) {
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE())
+        x[i] *= s;
+}
+
+/* g *= s; any thread that meets inf or NaN stores 1 to the flag, which the
+ * caller zeroed first on the same stream: concurrent stores of one value. */
+__global__ void unscale_check_kernel(size_t n, float *g, float s, float *nonfinite) {
+    int bad = 0;
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
+        float v = g[i] * s;
+        g[i] = v;
+        bad |= !isfinite(v);
+    }
+    if (bad) *nonfinite = 1.0f;
+}
+
+void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                   const float *g, float *buf, void *p_act) {
+    if (n == 0) return;
+    cudaStream_t s = cuda_impl_of(be)->stream;
+    const int mode = d->momentum == 0.0f || !buf ? SGD_PLAIN
+                     : d->nesterov               ? SGD_NESTEROV
+                                                 : SGD_MOMENTUM;
+    CUDA_DISPATCH(be->act_dtype, T,
+                  sgd_kernel<T><<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, s>>>(
+                      n, mode, d->lr, d->momentum, d->weight_decay, p, g, buf, (T *)p_act));
+    CUDA_CHECK_LAUNCH();
+}
+
+double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    if (n == 0) return 0.0;
+    if (impl->capturing)
+        cuda_fail("bmst", __FILE__, __LINE__, "sum_squares",
+                  "reads a result back to the host, which a capture cannot record");
+    /* at least 1024 elements a thread block before adding blocks: the count
+     * is a function of n alone, which keeps the sum's order fixed */
+    size_t want = (n + (size_t)SUMSQ_THREADS * 4 - 1) / ((size_t)SUMSQ_THREADS * 4);
+    const int blocks = (int)(want < SUMSQ_MAX_BLOCKS ? want : SUMSQ_MAX_BLOCKS);
+    if (impl->reduce_scratch == NULL || impl->reduce_scratch_count < (size_t)blocks + 1)
+        cuda_fail("bmst", __FILE__, __LINE__, "sum_squares", "reduce_scratch too small");
+    cudaStream_t s = impl->stream;
+    double *partial = impl->reduce_scratch, *total = impl->reduce_scratch + blocks;
+    sumsq_partial_kernel<<<blocks, SUMSQ_THREADS, 0, s>>>(n, x, partial);
+    CUDA_CHECK_LAUNCH();
+    sumsq_total_kernel<<<1, SUMSQ_THREADS, 0, s>>>(blocks, partial, total);
+    CUDA_CHECK_LAUNCH();
+    double result = 0.0;
+    CUDA_CHECK(cudaMemcpyAsync(&result, total, sizeof result, cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return result;
+}
+
+void cuda_scale(struct bmst_backend *be, size_t n, float *x, float s) {
+    if (n == 0) return;
+    cudaStream_t st = cuda_impl_of(be)->stream;
+    scale_kernel<<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, st>>>(n, x, s);
+    CUDA_CHECK_LAUNCH();
+}
+
+void cuda_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite) {
+    cudaStream_t st = cuda_impl_of(be)->stream;
+    /* 0.0f is all zero bits */
+    CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), st));
+    if (n == 0) return;
+    unscale_check_kernel<<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, st>>>(n, g, s, nonfinite);
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,73 @@
+/* Backend choice and the one-reservation setup of a network (see engine.h). */
+#include "engine.h"
+
+#include <string.h>
+
+#include "error.h"
+
+struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, enum bmst_dtype precision,
+                                       int threads) {
+    if (device == BMST_DEVICE_CHOICE_CPU) return bmst_backend_cpu_create(threads, precision);
+    char why[256] = "";
+    struct bmst_backend *be = bmst_backend_cuda_create(0, precision, why, sizeof why);
+    if (be) return be;
+    if (device == BMST_DEVICE_CHOICE_CUDA) {
+        bmst_error("--device cuda: %s", why);
+        return NULL;
+    }
+    /* information, not an error: stdout, beside the run's other report lines */
+    printf("bmst_dist: no GPU (%s); running on the CPU\n", why);
+    fflush(stdout);
+    return bmst_backend_cpu_create(threads, precision);
+}
+
+static size_t model_reservation(const struct bmst_model *m) {
+    /* one allocation per buffer, each rounded up by the backend's alignment */
+    return bmst_model_bytes(m) + 5 * 256;
+}
+
+int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
+    memset(e, 0, sizeof *e);
+    e->be = bmst_backend_open(c->device, c->precision, c->threads);
+    if (!e->be) return -1;
+    bmst_model_init(&e->model, e->be, c->spec.arch);
+    if (c->train_batch > 0) {
+        bmst_graph_init(&e->train, &e->model, 1, c->train_batch, c->merge, c->spec.classes);
+        if (bmst_network_build(&e->train, &c->spec) != 0) return -1;
+        e->train.capture = c->capture;
+    }
+    if (c->eval_batch > 0) {
+        bmst_graph_init(&e->eval, &e->model, 0, c->eval_batch, 1, c->spec.classes);
+        if (bmst_network_build(&e->eval, &c->spec) != 0) return -1;
+    }
+    if (e->train.nodes) bmst_graph_plan(&e->train);
+    if (e->eval.nodes) bmst_graph_plan(&e->eval);
+    if (e->be->reserve) {
+        size_t bytes = model_reservation(&e->model) + 4 * 256;
+        if (e->train.nodes) bytes += bmst_graph_device_bytes(&e->train);
+        if (e->eval.nodes) bytes += bmst_graph_device_bytes(&e->eval);
+        if (e->be->reserve(e->be, bytes) != 0)
+            return bmst_error("out of device memory: %s at this batch size needs %.1f MiB",
+                              c->spec.arch, (double)bytes / (1 << 20));
+    }
+    if (bmst_model_allocate(&e->model) != 0) return -1;
+    if (e->train.nodes && bmst_graph_allocate(&e->train) != 0) return -1;
+    if (e->eval.nodes && bmst_graph_allocate(&e->eval) != 0) return -1;
+    bmst_model_initialize(&e->model, c->seed);
+    return 0;
+}
+
+void bmst_engine_close(struct bmst_engine *e) {
+    if (e->train.nodes) bmst_graph_free(&e->train);
+    if (e->eval.nodes) bmst_graph_free(&e->eval);
+    if (e->model.be) bmst_model_free(&e->model);
+    if (e->be) e->be->destroy(e->be);
+    memset(e, 0, sizeof *e);
+}
+
+size_t bmst_engine_planned_bytes(const struct bmst_engine *e) {
+    size_t bytes = bmst_model_bytes(&e->model);
+    if (e->train.nodes) bytes += bmst_graph_device_bytes(&e->train);
+    if (e->eval.nodes) bytes += bmst_graph_device_bytes(&e->eval);
+    return bytes;
+}

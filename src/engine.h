@@ -1,0 +1,51 @@
+/* A network ready to run: the backend that --device and --precision name, the
+ * model, and its training and evaluation graphs, planned first and then
+ * placed in one device reservation, so the peak is known before the first
+ * step and a step allocates nothing. */
+#ifndef BMST_ENGINE_H
+#define BMST_ENGINE_H
+
+#include <stdint.h>
+
+#include "graph.h"
+#include "model.h"
+#include "models/models.h"
+
+enum bmst_device_choice {
+    BMST_DEVICE_CHOICE_CPU,
+    BMST_DEVICE_CHOICE_CUDA,
+    BMST_DEVICE_CHOICE_AUTO, /* the GPU when one is usable, else the CPU with a notice */
+};
+
+struct bmst_engine_config {
+    enum bmst_device_choice device;
+    enum bmst_dtype precision;
+    int threads; /* CPU threads; <= 0: OpenMP's default */
+    int capture; /* record the training pass once and replay it (CUDA graph) */
+    struct bmst_network_spec spec;
+    int train_batch; /* 0: no training graph */
+    int merge;
+    int eval_batch; /* 0: no evaluation graph */
+    uint64_t seed;  /* initial weights */
+};
+
+struct bmst_engine {
+    struct bmst_backend *be;
+    struct bmst_model model;
+    struct bmst_graph train, eval;
+};
+
+/* The backend for a device choice and precision: NULL with the reason in
+ * bmst_last_error() when --device cuda has no usable GPU. */
+struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, enum bmst_dtype precision,
+                                       int threads);
+
+/* Builds, plans, reserves, allocates and initializes. Returns -1 with the
+ * reason in bmst_last_error(); bmst_engine_close releases what was made. */
+int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c);
+void bmst_engine_close(struct bmst_engine *e);
+
+/* Bytes planned on the device: model buffers, both arenas and workspaces. */
+size_t bmst_engine_planned_bytes(const struct bmst_engine *e);
+
+#endif

@@ -1,0 +1,389 @@
+/* The CUDA backend against the CPU backend, the oracle: every op forward and
+ * backward, then whole resnet18 training steps (the second one replayed from
+ * the recorded CUDA graph), in fp32, fp16 and bf16, on the same inputs and
+ * weights. The CPU runs the half types as floats rounded to the type, so both
+ * sides start from identical half values.
+ *
+ * Tolerances: every op within 1e-4 relative in fp32 (no TF32 on either side)
+ * and 1e-2 in the half types (max difference over the largest reference
+ * value). The whole step's loss and logits within the same; its gradients,
+ * compared as one relative L2 distance over the flat buffer, within 1e-3 in
+ * fp32 and 0.1 in the half types: rounding differences of one unit in the
+ * last place are amplified through every batch-norm backward (tests/unit/
+ * test_precision.c measured fp16 against fp32 at 13%, PyTorch's bf16 against
+ * float64 at 29-60%), so two correct implementations are not closer than
+ * that.
+ *
+ * Without a usable GPU it prints why and exits 77, which CTest reports as
+ * skipped. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "comm.h"
+#include "engine.h"
+#include "error.h"
+#include "rng.h"
+#include "step.h"
+
+#define SKIP 77
+
+static struct bmst_backend *cpu, *gpu;
+static double tol;
+static struct bmst_rng rng;
+
+/* One tensor on both backends, from the same host values. */
+struct buf {
+    size_t n;
+    int act; /* in act_dtype (else fp32) */
+    float *host;
+    void *c, *g;
+};
+
+static struct buf make(size_t n, int act, float lo, float hi) {
+    struct buf b = {.n = n, .act = act, .host = bmst_xmalloc((n ? n : 1) * sizeof(float))};
+    for (size_t i = 0; i < n; i++) b.host[i] = lo + (hi - lo) * (float)bmst_rng_uniform(&rng);
+    b.c = cpu->alloc(cpu, (n ? n : 1) * sizeof(float));
+    b.g = gpu->alloc(gpu, (n ? n : 1) * (act ? gpu->act_bytes : sizeof(float)));
+    if (act) {
+        cpu->upload_act(cpu, b.c, b.host, n); /* rounds to the type */
+        memcpy(b.host, b.c, n * sizeof(float));
+        gpu->upload_act(gpu, b.g, b.host, n); /* exact: already in the type */
+    } else {
+        memcpy(b.c, b.host, n * sizeof(float));
+        gpu->to_device(gpu, b.g, b.host, n * sizeof(float));
+    }
+    return b;
+}
+
+static void drop(struct buf *b) {
+    cpu->free(cpu, b->c);
+    gpu->free(gpu, b->g);
+    free(b->host);
+}
+
+/* max |gpu - cpu| over max |cpu|, within tol */
+static void compare(const char *what, const struct buf *b) {
+    float *got = bmst_xmalloc((b->n ? b->n : 1) * sizeof(float));
+    if (b->act) gpu->download_act(gpu, got, b->g, b->n);
+    else gpu->to_host(gpu, got, b->g, b->n * sizeof(float));
+    const float *want = b->c;
+    double diff = 0.0, scale = 0.0;
+    int nonfinite = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (isfinite(want[i]) != isfinite(got[i])) nonfinite++;
+        if (!isfinite(want[i]) || !isfinite(got[i])) continue;
+        double d = fabs((double)got[i] - want[i]);
+        diff = d > diff ? d : diff;
+        scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    }
+    double rel = scale > 0 ? diff / scale : diff;
+    CHECK(nonfinite == 0 && rel <= tol, "%s %s: relative difference %.3g (tolerance %.0e), %d "
+          "inf/NaN mismatches", bmst_dtype_name(gpu->act_dtype), what, rel, tol, nonfinite);
+    printf("  %-5s %-34s %.2e\n", bmst_dtype_name(gpu->act_dtype), what, rel);
+    free(got);
+}
+
+static void *ws_pair(size_t bytes, void **g) {
+    *g = bytes ? gpu->alloc(gpu, bytes) : NULL;
+    return bytes ? cpu->alloc(cpu, bytes) : NULL;
+}
+
+static void test_conv(struct bmst_conv_desc d) {
+    d.out_h = (d.h + 2 * d.pad_h - d.r) / d.stride_h + 1;
+    d.out_w = (d.w + 2 * d.pad_w - d.s) / d.stride_w + 1;
+    size_t nx = (size_t)d.n * d.h * d.w * d.c, nw = (size_t)d.k * d.r * d.s * d.c;
+    size_t ny = (size_t)d.n * d.out_h * d.out_w * d.k;
+    struct buf x = make(nx, 1, -1, 1), w = make(nw, 1, -0.5f, 0.5f), y = make(ny, 1, 0, 0);
+    struct buf dy = make(ny, 1, -1, 1), dx = make(nx, 1, -1, 1), dw = make(nw, 0, 0, 0);
+    void *wg, *wc = ws_pair(cpu->conv_workspace_bytes(cpu, &d), &wg);
+    void *vg, *vc = ws_pair(gpu->conv_workspace_bytes(gpu, &d), &vg);
+    char name[96];
+    snprintf(name, sizeof name, "conv %dx%d/%d %d->%d fwd", d.r, d.s, d.stride_h, d.c, d.k);
+    cpu->conv_fwd(cpu, &d, x.c, w.c, y.c, wc);
+    gpu->conv_fwd(gpu, &d, x.g, w.g, y.g, vg);
+    compare(name, &y);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->conv_bwd_data(cpu, &d, dy.c, w.c, dx.c, acc, wc);
+        gpu->conv_bwd_data(gpu, &d, dy.g, w.g, dx.g, acc, vg);
+        snprintf(name, sizeof name, "conv %dx%d/%d bwd data%s", d.r, d.s, d.stride_h,
+                 acc ? " accumulate" : "");
+        compare(name, &dx);
+    }
+    cpu->conv_bwd_filter(cpu, &d, x.c, dy.c, dw.c, wc);
+    gpu->conv_bwd_filter(gpu, &d, x.g, dy.g, dw.g, vg);
+    snprintf(name, sizeof name, "conv %dx%d/%d bwd filter", d.r, d.s, d.stride_h);
+    compare(name, &dw);
+    if (wc) cpu->free(cpu, wc);
+    if (vc) cpu->free(cpu, vc);
+    if (wg) gpu->free(gpu, wg);
+    if (vg) gpu->free(gpu, vg);
+    drop(&x), drop(&w), drop(&y), drop(&dy), drop(&dx), drop(&dw);
+}
+
+static void test_bn(void) {
+    struct bmst_bn_desc d = {.rows = 2 * 9 * 9, .c = 48, .eps = 1e-5f, .momentum = 0.1f};
+    size_t n = d.rows * d.c;
+    struct buf x = make(n, 1, -2, 3), y = make(n, 1, 0, 0), dy = make(n, 1, -1, 1);
+    struct buf dx = make(n, 1, -1, 1), gamma = make(d.c, 0, 0.5f, 1.5f);
+    struct buf beta = make(d.c, 0, -0.5f, 0.5f), mean = make(d.c, 0, 0, 0);
+    struct buf invstd = make(d.c, 0, 0, 0), rmean = make(d.c, 0, -0.1f, 0.1f);
+    struct buf rvar = make(d.c, 0, 0.9f, 1.1f), dg = make(d.c, 0, 0, 0), db = make(d.c, 0, 0, 0);
+    cpu->bn_fwd_train(cpu, &d, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
+    gpu->bn_fwd_train(gpu, &d, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
+    compare("bn train fwd y", &y);
+    compare("bn train fwd mean", &mean);
+    compare("bn train fwd invstd", &invstd);
+    compare("bn running mean", &rmean);
+    compare("bn running var", &rvar);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->bn_bwd(cpu, &d, x.c, dy.c, gamma.c, mean.c, invstd.c, dx.c, dg.c, db.c, acc);
+        gpu->bn_bwd(gpu, &d, x.g, dy.g, gamma.g, mean.g, invstd.g, dx.g, dg.g, db.g, acc);
+        compare(acc ? "bn bwd dx accumulate" : "bn bwd dx", &dx);
+    }
+    compare("bn bwd dgamma", &dg);
+    compare("bn bwd dbeta", &db);
+    cpu->bn_fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
+    gpu->bn_fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
+    compare("bn eval fwd", &y);
+    struct buf *all[] = {&x, &y, &dy, &dx, &gamma, &beta, &mean, &invstd, &rmean, &rvar, &dg, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
+}
+
+static void test_elementwise(void) {
+    const size_t n = 70001;
+    struct buf a = make(n, 1, -1, 1), b = make(n, 1, -1, 1), y = make(n, 1, 0, 0);
+    struct buf d = make(n, 1, -1, 1);
+    cpu->relu_fwd(cpu, n, a.c, y.c), gpu->relu_fwd(gpu, n, a.g, y.g);
+    compare("relu fwd", &y);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->relu_bwd(cpu, n, y.c, b.c, d.c, acc), gpu->relu_bwd(gpu, n, y.g, b.g, d.g, acc);
+        compare(acc ? "relu bwd accumulate" : "relu bwd", &d);
+        cpu->pass_grad(cpu, n, b.c, d.c, acc), gpu->pass_grad(gpu, n, b.g, d.g, acc);
+        compare(acc ? "add bwd accumulate" : "add bwd", &d);
+    }
+    cpu->add_fwd(cpu, n, a.c, b.c, y.c), gpu->add_fwd(gpu, n, a.g, b.g, y.g);
+    compare("add fwd", &y);
+    /* concat of 3 channels into [rows, 10] at offset 4 */
+    const size_t rows = 999;
+    struct buf part = make(rows * 3, 1, -1, 1), whole = make(rows * 10, 1, -1, 1);
+    cpu->concat_fwd(cpu, rows, 10, 4, 3, part.c, whole.c);
+    gpu->concat_fwd(gpu, rows, 10, 4, 3, part.g, whole.g);
+    compare("concat fwd", &whole);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->concat_bwd(cpu, rows, 10, 4, 3, whole.c, part.c, acc);
+        gpu->concat_bwd(gpu, rows, 10, 4, 3, whole.g, part.g, acc);
+        compare(acc ? "concat bwd accumulate" : "concat bwd", &part);
+    }
+    drop(&a), drop(&b), drop(&y), drop(&d), drop(&part), drop(&whole);
+}
+
+static void test_pool(void) {
+    struct bmst_pool_desc d = {.n = 2, .h = 13, .w = 11, .c = 24, .kh = 3, .kw = 3,
+                               .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+    d.out_h = (d.h + 2 * d.pad_h - d.kh) / d.stride_h + 1;
+    d.out_w = (d.w + 2 * d.pad_w - d.kw) / d.stride_w + 1;
+    size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.out_h * d.out_w * d.c;
+    struct buf x = make(nx, 1, -1, 1), y = make(ny, 1, 0, 0), dy = make(ny, 1, -1, 1);
+    struct buf dx = make(nx, 1, -1, 1);
+    cpu->maxpool_fwd(cpu, &d, x.c, y.c), gpu->maxpool_fwd(gpu, &d, x.g, y.g);
+    compare("maxpool fwd", &y);
+    cpu->maxpool_bwd(cpu, &d, x.c, dy.c, dx.c, 1), gpu->maxpool_bwd(gpu, &d, x.g, dy.g, dx.g, 1);
+    compare("maxpool bwd accumulate", &dx);
+    cpu->avgpool_fwd(cpu, &d, x.c, y.c), gpu->avgpool_fwd(gpu, &d, x.g, y.g);
+    compare("avgpool fwd", &y);
+    cpu->avgpool_bwd(cpu, &d, dy.c, dx.c, 0), gpu->avgpool_bwd(gpu, &d, dy.g, dx.g, 0);
+    compare("avgpool bwd", &dx);
+    struct buf g = make((size_t)d.n * d.c, 1, 0, 0), dg = make((size_t)d.n * d.c, 1, -1, 1);
+    cpu->gap_fwd(cpu, d.n, d.h * d.w, d.c, x.c, g.c);
+    gpu->gap_fwd(gpu, d.n, d.h * d.w, d.c, x.g, g.g);
+    compare("global avgpool fwd", &g);
+    cpu->gap_bwd(cpu, d.n, d.h * d.w, d.c, dg.c, dx.c, 1);
+    gpu->gap_bwd(gpu, d.n, d.h * d.w, d.c, dg.g, dx.g, 1);
+    compare("global avgpool bwd accumulate", &dx);
+    drop(&x), drop(&y), drop(&dy), drop(&dx), drop(&g), drop(&dg);
+}
+
+static void test_fc_mix_loss(void) {
+    const int n = 12, in = 200, out = 10, m = 3;
+    struct buf x = make((size_t)n * in, 1, -1, 1), w = make((size_t)out * in, 1, -0.1f, 0.1f);
+    struct buf b = make(out, 0, -0.1f, 0.1f), y = make((size_t)n * out, 1, 0, 0);
+    struct buf dy = make((size_t)n * out, 1, -1, 1), dx = make((size_t)n * in, 1, -1, 1);
+    struct buf dw = make((size_t)out * in, 0, 0, 0), db = make(out, 0, 0, 0);
+    cpu->fc_fwd(cpu, n, in, out, x.c, w.c, b.c, y.c), gpu->fc_fwd(gpu, n, in, out, x.g, w.g, b.g, y.g);
+    compare("fc fwd", &y);
+    cpu->fc_bwd_data(cpu, n, in, out, dy.c, w.c, dx.c, 1);
+    gpu->fc_bwd_data(gpu, n, in, out, dy.g, w.g, dx.g, 1);
+    compare("fc bwd data accumulate", &dx);
+    cpu->fc_bwd_filter(cpu, n, in, out, x.c, dy.c, dw.c, db.c);
+    gpu->fc_bwd_filter(gpu, n, in, out, x.g, dy.g, dw.g, db.g);
+    compare("fc bwd filter dw", &dw);
+    compare("fc bwd filter db", &db);
+
+    /* the mix, with its weights in device memory as the step keeps them */
+    struct buf coef = make(m, 0, 0, 0);
+    float lam[BMST_MAX_MIX];
+    bmst_mix_coefficients(m, 0.3f, lam);
+    memcpy(coef.c, lam, m * sizeof(float));
+    gpu->to_device(gpu, coef.g, lam, m * sizeof(float));
+    const size_t chunk = 777;
+    struct buf mx = make(chunk * m, 1, -1, 1), my = make(chunk, 1, 0, 0);
+    struct buf mt = make(chunk * m, 0, 0, 1), mty = make(chunk, 0, 0, 0);
+    cpu->mix_fwd(cpu, cpu->act_dtype, m, chunk, coef.c, mx.c, my.c);
+    gpu->mix_fwd(gpu, gpu->act_dtype, m, chunk, coef.g, mx.g, my.g);
+    compare("mix fwd", &my);
+    cpu->mix_fwd(cpu, BMST_F32, m, chunk, coef.c, mt.c, mty.c);
+    gpu->mix_fwd(gpu, BMST_F32, m, chunk, coef.g, mt.g, mty.g);
+    compare("mix fwd (fp32 targets)", &mty);
+    cpu->mix_bwd(cpu, m, chunk, coef.c, my.c, mx.c, 1);
+    gpu->mix_bwd(gpu, m, chunk, coef.g, my.g, mx.g, 1);
+    compare("mix bwd accumulate", &mx);
+
+    /* cross-entropy on the fc's logits, with a loss scale */
+    struct buf t = make((size_t)n * out, 0, 0, 1), probs = make((size_t)n * out, 0, 0, 0);
+    float *rows = t.c; /* each row of targets normalized to sum 1 */
+    for (int i = 0; i < n; i++) {
+        float s = 0;
+        for (int k = 0; k < out; k++) s += rows[i * out + k];
+        for (int k = 0; k < out; k++) rows[i * out + k] /= s;
+    }
+    gpu->to_device(gpu, t.g, t.c, (size_t)n * out * sizeof(float));
+    struct buf loss = make(1, 0, 0, 0), scale = make(1, 0, 256, 256);
+    cpu->xent_fwd(cpu, n, out, y.c, t.c, probs.c, loss.c);
+    gpu->xent_fwd(gpu, n, out, y.g, t.g, probs.g, loss.g);
+    compare("xent loss", &loss);
+    compare("xent probs", &probs);
+    cpu->xent_bwd(cpu, n, out, probs.c, t.c, scale.c, dy.c);
+    gpu->xent_bwd(gpu, n, out, probs.g, t.g, scale.g, dy.g);
+    compare("xent bwd (scaled)", &dy);
+    struct buf *all[] = {&x, &w, &b, &y, &dy, &dx, &dw, &db, &coef, &mx, &my, &mt, &mty, &t,
+                         &probs, &loss, &scale};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
+}
+
+static void test_optimizer(void) {
+    const size_t n = 100003;
+    struct buf p = make(n, 0, -1, 1), g = make(n, 0, -1, 1), m = make(n, 0, -0.1f, 0.1f);
+    struct buf pa = make(n, 1, 0, 0);
+    struct bmst_sgd_desc d = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1};
+    int separate = cpu->act_dtype != BMST_F32;
+    cpu->sgd_step(cpu, &d, n, p.c, g.c, m.c, separate ? pa.c : NULL);
+    gpu->sgd_step(gpu, &d, n, p.g, g.g, m.g, separate ? pa.g : NULL);
+    compare("sgd weights", &p);
+    compare("sgd momentum", &m);
+    if (separate) compare("sgd compute copy", &pa);
+    double sc = cpu->sum_squares(cpu, n, g.c), sg = gpu->sum_squares(gpu, n, g.g);
+    CHECK(fabs(sc - sg) <= 1e-6 * sc, "sum of squares %.9g vs %.9g", sg, sc);
+    struct buf flag = make(1, 0, 0, 0);
+    cpu->unscale_check(cpu, n, g.c, 0.5f, flag.c);
+    gpu->unscale_check(gpu, n, g.g, 0.5f, flag.g);
+    compare("unscale", &g);
+    float got;
+    gpu->to_host(gpu, &got, flag.g, sizeof got);
+    CHECK(got == 0.0f, "finite gradients flagged %g", got);
+    float inf = INFINITY;
+    gpu->to_device(gpu, (float *)g.g + n / 2, &inf, sizeof inf);
+    gpu->unscale_check(gpu, n, g.g, 0.5f, flag.g);
+    gpu->to_host(gpu, &got, flag.g, sizeof got);
+    CHECK(got == 1.0f, "an inf gradient not flagged (%g)", got);
+    drop(&p), drop(&g), drop(&m), drop(&pa), drop(&flag);
+}
+
+/* Two resnet18 steps on each backend from the same initial weights; the
+ * GPU's second pass is its recorded CUDA graph replayed. */
+static void test_resnet18_steps(enum bmst_dtype precision) {
+    const int batch = 16, h = 32;
+    struct bmst_engine e[2];
+    enum bmst_device_choice where[2] = {BMST_DEVICE_CHOICE_CPU, BMST_DEVICE_CHOICE_CUDA};
+    for (int k = 0; k < 2; k++) {
+        struct bmst_engine_config ec = {
+            .device = where[k], .precision = precision, .threads = 0, .capture = 1,
+            .spec = {.arch = "resnet18", .h = h, .w = h, .c = 3, .classes = 10, .mix_at = 2},
+            .train_batch = batch, .merge = 2, .seed = 11};
+        CHECK(bmst_engine_open(&e[k], &ec) == 0, "%s", bmst_last_error());
+    }
+    size_t ni = (size_t)batch * h * h * 3;
+    float *images = bmst_xmalloc(ni * sizeof(float)), targets[16 * 10];
+    int32_t labels[16];
+    for (size_t i = 0; i < ni; i++) images[i] = (float)bmst_rng_normal(&rng);
+    for (int i = 0; i < batch; i++) labels[i] = i % 10;
+    struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
+    struct bmst_step_config sc = {.seed = 5, .mix_alpha = 1.0f,
+                                  .sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+    struct bmst_comm *comm = bmst_comm_single_create();
+    float loss[2][2];
+    for (int k = 0; k < 2; k++) {
+        struct bmst_loss_scaler s;
+        bmst_loss_scaler_init(&s, precision, 1024.0f, 2000);
+        double phase[BMST_PHASE_COUNT] = {0};
+        for (int step = 0; step < 2; step++)
+            loss[k][step] = bmst_train_step(&e[k].train, comm, &sc, step, &b, targets, &s, phase);
+    }
+    CHECK(e[1].train.recording != NULL, "%s: the GPU's training pass was not recorded",
+          bmst_dtype_name(precision));
+    double step_tol = precision == BMST_F32 ? 1e-4 : 1e-2;
+    for (int step = 0; step < 2; step++)
+        CHECK(fabsf(loss[0][step] - loss[1][step]) <= step_tol * fabsf(loss[0][step]),
+              "%s step %d loss: gpu %.6f, cpu %.6f", bmst_dtype_name(precision), step,
+              loss[1][step], loss[0][step]);
+    size_t nw = e[0].model.n_weights;
+    float *gg = bmst_xmalloc(nw * sizeof(float)), *gw = bmst_xmalloc(nw * sizeof(float));
+    gpu = e[1].be;
+    gpu->to_host(gpu, gg, e[1].model.grads, nw * sizeof(float));
+    gpu->to_host(gpu, gw, e[1].model.weights, nw * sizeof(float));
+    double dg = 0, ng = 0, dw = 0, nw2 = 0;
+    for (size_t i = 0; i < nw; i++) {
+        double a = e[0].model.grads[i], c = e[0].model.weights[i];
+        dg += (gg[i] - a) * (gg[i] - a), ng += a * a;
+        dw += (gw[i] - c) * (gw[i] - c), nw2 += c * c;
+    }
+    double grad_rel = sqrt(dg / ng), weight_rel = sqrt(dw / nw2);
+    double grad_tol = precision == BMST_F32 ? 1e-3 : 0.1;
+    CHECK(grad_rel <= grad_tol, "%s resnet18 second step's gradients: relative L2 %.3g",
+          bmst_dtype_name(precision), grad_rel);
+    CHECK(weight_rel <= step_tol, "%s resnet18 weights after two steps: relative L2 %.3g",
+          bmst_dtype_name(precision), weight_rel);
+    printf("  %-5s resnet18 two steps: loss %.6f/%.6f vs %.6f/%.6f, gradients %.2e, weights %.2e\n",
+           bmst_dtype_name(precision), loss[1][0], loss[1][1], loss[0][0], loss[0][1], grad_rel,
+           weight_rel);
+    free(images), free(gg), free(gw);
+    comm->destroy(comm);
+    bmst_engine_close(&e[0]);
+    bmst_engine_close(&e[1]);
+}
+
+int main(void) {
+    enum bmst_dtype precisions[3] = {BMST_F32, BMST_F16, BMST_BF16};
+    rng = bmst_rng_make(2024, BMST_RNG_AUGMENT, 0);
+    for (int i = 0; i < 3; i++) {
+        char why[256] = "";
+        gpu = bmst_backend_cuda_create(0, precisions[i], why, sizeof why);
+        if (!gpu) {
+            printf("SKIP: no GPU to test the CUDA backend on: %s\n", why);
+            return SKIP;
+        }
+        cpu = bmst_backend_cpu_create(0, precisions[i]);
+        tol = precisions[i] == BMST_F32 ? 1e-4 : 1e-2;
+        struct bmst_conv_desc shapes[] = {
+            {.n = 4, .h = 16, .w = 16, .c = 32, .k = 64, .r = 3, .s = 3, .stride_h = 1,
+             .stride_w = 1, .pad_h = 1, .pad_w = 1},
+            {.n = 4, .h = 15, .w = 15, .c = 64, .k = 128, .r = 3, .s = 3, .stride_h = 2,
+             .stride_w = 2, .pad_h = 1, .pad_w = 1},
+            {.n = 4, .h = 16, .w = 16, .c = 64, .k = 256, .r = 1, .s = 1, .stride_h = 2,
+             .stride_w = 2},
+            {.n = 2, .h = 40, .w = 40, .c = 3, .k = 64, .r = 7, .s = 7, .stride_h = 2,
+             .stride_w = 2, .pad_h = 3, .pad_w = 3},
+        };
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) test_conv(shapes[s]);
+        test_bn();
+        test_elementwise();
+        test_pool();
+        test_fc_mix_loss();
+        test_optimizer();
+        gpu->destroy(gpu);
+        cpu->destroy(cpu);
+        test_resnet18_steps(precisions[i]);
+    }
+    return check_finish("gpu_backend");
+}
