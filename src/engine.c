@@ -21,10 +21,10 @@ struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, enum bmst
     return bmst_backend_cpu_create(threads, precision);
 }
 
-static size_t model_reservation(const struct bmst_model *m) {
-    /* one allocation per buffer, each rounded up by the backend's alignment */
-    return bmst_model_bytes(m) + 5 * 256;
-}
+/* What the plan's allocations may lose to alignment when carved from the
+ * reservation: up to 256 bytes (a device allocation's alignment) for each of
+ * the model's five buffers and each graph's arena and workspace. */
+#define ALIGNMENT_SLACK (9 * 256)
 
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
     memset(e, 0, sizeof *e);
@@ -43,9 +43,7 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
     if (e->train.nodes) bmst_graph_plan(&e->train);
     if (e->eval.nodes) bmst_graph_plan(&e->eval);
     if (e->be->reserve) {
-        size_t bytes = model_reservation(&e->model) + 4 * 256;
-        if (e->train.nodes) bytes += bmst_graph_device_bytes(&e->train);
-        if (e->eval.nodes) bytes += bmst_graph_device_bytes(&e->eval);
+        size_t bytes = bmst_engine_planned_bytes(e) + ALIGNMENT_SLACK;
         if (e->be->reserve(e->be, bytes) != 0)
             return bmst_error("out of device memory: %s at this batch size needs %.1f MiB",
                               c->spec.arch, (double)bytes / (1 << 20));

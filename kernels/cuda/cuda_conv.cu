@@ -137,7 +137,7 @@ void cuda_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *
                                                p->conv, p->bwd_filter, scratch,
                                                p->bwd_filter_bytes, &zero, p->w, out));
     if (p->dw_bytes)
-        cuda_grad_to_f32(be, be->act_dtype, (size_t)d->k * d->r * d->s * d->c, out, dw);
+        cuda_cast_to_f32(be, be->act_dtype, (size_t)d->k * d->r * d->s * d->c, out, dw);
 }
 
 void cuda_conv_plans_free(struct cuda_impl *impl) {

@@ -241,10 +241,3 @@ void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, 
                       n, (const T *)src, dst));
     CUDA_CHECK_LAUNCH();
 }
-
-/* The overwrite form only (the declaration takes no accumulate flag): a
- * parameter gradient is always overwritten, so this is a widening cast. */
-void cuda_grad_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const void *src,
-                      float *dst) {
-    cuda_cast_to_f32(be, dtype, n, src, dst);
-}

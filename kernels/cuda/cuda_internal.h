@@ -166,10 +166,6 @@ void cuda_cast_from_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n
                         void *dst);
 void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const void *src,
                       float *dst);
-/* dst[i] = src[i] (accumulate 0) or dst[i] += src[i] (accumulate 1), src in
- * `dtype`, dst fp32: the weight gradients computed in the half type */
-void cuda_grad_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const void *src,
-                      float *dst);
 
 /* cuda_pool.cu */
 void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
