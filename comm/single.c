@@ -1,36 +1,50 @@
-/* The communicator of a job with one process. */
+/* The communicator of a job with one process: sums over one rank are the
+ * values themselves, and nothing travels. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "comm.h"
 #include "error.h"
 
-static int single_allreduce_f32(struct bmst_comm *c, float *buf, size_t count) {
+static void single_allreduce_host_f64(struct bmst_comm *c, double *buf, size_t count) {
     (void)c, (void)buf, (void)count;
-    return 0;
 }
 
-static int single_allreduce_f64(struct bmst_comm *c, double *buf, size_t count) {
-    (void)c, (void)buf, (void)count;
-    return 0;
-}
-
-static int single_broadcast(struct bmst_comm *c, void *buf, size_t bytes, int root) {
+static void single_broadcast_host(struct bmst_comm *c, void *buf, size_t bytes, int root) {
     (void)c, (void)buf, (void)bytes;
-    return root == 0 ? 0 : bmst_error("broadcast from rank %d in a one-process job", root);
+    BMST_ASSERT(root == 0);
 }
 
-static int single_gather(struct bmst_comm *c, const void *send, void *recv, size_t bytes,
-                         int root) {
+static void single_gather_host(struct bmst_comm *c, const void *send, void *recv, size_t bytes,
+                               int root) {
     (void)c;
-    if (root != 0) return bmst_error("gather to rank %d in a one-process job", root);
+    BMST_ASSERT(root == 0);
     memcpy(recv, send, bytes);
-    return 0;
 }
 
-static int single_barrier(struct bmst_comm *c) {
+static void single_barrier(struct bmst_comm *c) {
     (void)c;
-    return 0;
+}
+
+static void single_allreduce_f32(struct bmst_comm *c, float *buf, size_t count) {
+    (void)c, (void)buf, (void)count;
+}
+
+static void single_allreduce_f64(struct bmst_comm *c, double *buf, size_t count) {
+    (void)c, (void)buf, (void)count;
+}
+
+static void single_bucket_start(struct bmst_comm *c, float *buf, size_t count,
+                                enum bmst_dtype wire, float prescale) {
+    (void)c, (void)buf, (void)count, (void)wire, (void)prescale;
+}
+
+static void single_bucket_progress(struct bmst_comm *c) {
+    (void)c;
+}
+
+static void single_bucket_wait(struct bmst_comm *c) {
+    (void)c;
 }
 
 static void single_abort(struct bmst_comm *c, int code) {
@@ -49,11 +63,15 @@ struct bmst_comm *bmst_comm_single_create(void) {
         .rank = 0,
         .world = 1,
         .local_rank = 0,
+        .allreduce_host_f64 = single_allreduce_host_f64,
+        .broadcast_host = single_broadcast_host,
+        .gather_host = single_gather_host,
+        .barrier = single_barrier,
         .allreduce_f32 = single_allreduce_f32,
         .allreduce_f64 = single_allreduce_f64,
-        .broadcast = single_broadcast,
-        .gather = single_gather,
-        .barrier = single_barrier,
+        .bucket_start = single_bucket_start,
+        .bucket_progress = single_bucket_progress,
+        .bucket_wait = single_bucket_wait,
         .abort = single_abort,
         .destroy = single_destroy,
     };

@@ -21,8 +21,9 @@
 #define AUGMENT_PAD 4 /* zero padding on each side before the random crop */
 
 struct slot {
-    float *images;   /* [batch, h, w, c] normalized */
-    int32_t *labels; /* [batch], -1 past `valid` */
+    float *images;     /* [batch, h, w, c] normalized */
+    int32_t *labels;   /* [batch], -1 past `valid` */
+    uint32_t *samples; /* [batch] indices in the split of the first `valid` */
     int valid, index;
 };
 
@@ -32,7 +33,7 @@ struct bmst_loader {
     int h, w, c;
     size_t n;           /* samples in the split */
     size_t batches;     /* per epoch, the same on every rank */
-    size_t slice_begin; /* this rank's positions [begin, begin + len) of the epoch order */
+    size_t slice_begin; /* evaluation: this rank's positions [begin, begin + len) */
     size_t slice_len;
     float lut[BMST_MAX_CHANNELS][256]; /* normalized value of every pixel value */
 
@@ -79,14 +80,31 @@ static void transform(const struct bmst_loader *l, const uint8_t *src, float *ds
 }
 
 /* Makes batch k of `epoch` in slot s; on a read error keeps the message. */
-static int fill_batch(struct bmst_loader *l, int epoch, size_t k, struct slot *s) {
-    size_t b = (size_t)l->cfg.batch, hwc = (size_t)l->h * l->w * l->c, first = k * b;
-    size_t valid = first >= l->slice_len ? 0 : l->slice_len - first;
-    valid = valid > b ? b : valid;
-    for (size_t i = 0; i < valid; i++) {
-        size_t pos = l->slice_begin + first + i;
-        l->indices[i] = l->cfg.shuffle ? l->order[pos] : (uint32_t)pos;
+/* Where batch k of this rank starts in the epoch's order, and its length.
+ * Training: global step k takes positions [k * b * world, (k + 1) * b * world)
+ * and rank r the r-th block of b, so `world` ranks with batch b see exactly
+ * the samples one process with batch b * world sees at every step.
+ * Evaluation: the rank's contiguous slice, batch by batch. */
+static size_t batch_start(const struct bmst_loader *l, size_t k, size_t *valid) {
+    size_t b = (size_t)l->cfg.batch;
+    if (l->cfg.drop_last) {
+        *valid = b;
+        return (k * (size_t)l->cfg.world + (size_t)l->cfg.rank) * b;
     }
+    size_t first = k * b;
+    *valid = first >= l->slice_len ? 0 : l->slice_len - first;
+    if (*valid > b) *valid = b;
+    return l->slice_begin + first;
+}
+
+static int fill_batch(struct bmst_loader *l, int epoch, size_t k, struct slot *s) {
+    size_t b = (size_t)l->cfg.batch, hwc = (size_t)l->h * l->w * l->c, valid;
+    size_t start = batch_start(l, k, &valid);
+    for (size_t i = 0; i < valid; i++) {
+        size_t pos = start + i;
+        s->samples[i] = l->cfg.shuffle ? l->order[pos] : (uint32_t)pos;
+    }
+    memcpy(l->indices, s->samples, valid * sizeof *l->indices);
     if (valid && bmst_dataset_read(l->ds, l->cfg.split, l->indices, valid, l->raw, s->labels) != 0)
         return -1;
     for (size_t i = 0; i < valid; i++) {
@@ -147,15 +165,14 @@ static void *producer(void *arg) {
     return NULL;
 }
 
-/* This rank's slice. Training (drop_last) splits the full batches evenly and
- * drops the rest; evaluation splits the samples into near-equal contiguous
- * slices and pads, so every sample is seen once and batch counts agree. */
+/* This rank's share. Training (drop_last) takes whole global steps of
+ * b * world samples and drops the rest (see batch_start); evaluation splits
+ * the samples into near-equal contiguous slices and pads, so every sample is
+ * seen once and batch counts agree. */
 static void plan_slices(struct bmst_loader *l) {
     size_t b = (size_t)l->cfg.batch, world = (size_t)l->cfg.world, rank = (size_t)l->cfg.rank;
     if (l->cfg.drop_last) {
         l->batches = l->n / b / world;
-        l->slice_len = l->batches * b;
-        l->slice_begin = rank * l->slice_len;
     } else {
         l->slice_begin = rank * l->n / world;
         l->slice_len = (rank + 1) * l->n / world - l->slice_begin;
@@ -196,6 +213,7 @@ int bmst_loader_create(struct bmst_dataset *ds, const struct bmst_loader_config 
     for (int i = 0; i < l->nslots; i++) {
         l->slots[i].images = bmst_xmalloc(b * hwc * sizeof(float));
         l->slots[i].labels = bmst_xmalloc(b * sizeof(int32_t));
+        l->slots[i].samples = bmst_xmalloc(b * sizeof(uint32_t));
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->wake_producer, NULL);
@@ -223,6 +241,7 @@ void bmst_loader_free(struct bmst_loader *l) {
     for (int i = 0; i < l->nslots; i++) {
         free(l->slots[i].images);
         free(l->slots[i].labels);
+        free(l->slots[i].samples);
     }
     free(l->slots);
     free(l->order);
@@ -269,7 +288,7 @@ int bmst_loader_next(struct bmst_loader *l, struct bmst_batch *b) {
     int rc = 0;
     if (l->produced > l->consumed) {
         const struct slot *s = &l->slots[l->consumed % (size_t)l->nslots];
-        *b = (struct bmst_batch){s->images, s->labels, s->valid, s->index};
+        *b = (struct bmst_batch){s->images, s->labels, s->samples, s->valid, s->index};
         l->consumed++;
         rc = 1;
     } else if (l->failed) {

@@ -11,8 +11,11 @@ struct bmst_loader_config {
     int batch;   /* samples per batch */
     int shuffle; /* a new permutation every epoch, from seed and epoch */
     int augment; /* small images: 4-pixel zero pad + random crop, random horizontal flip */
-    /* training drops the remainder; evaluation pads the last batch (ranks'
-     * slices differ by at most one sample, so a rank may end with valid = 0) */
+    /* training drops the remainder: global step k is positions
+     * [k * batch * world, (k + 1) * batch * world) of the epoch's order, rank r
+     * the r-th block of `batch` in it; evaluation gives each rank a contiguous
+     * slice and pads the last batch (slices differ by at most one sample, so a
+     * rank may end with valid = 0) */
     int drop_last;
     int depth; /* batches prepared ahead (>= 1) */
     uint64_t seed;
@@ -26,6 +29,7 @@ struct bmst_loader_config {
 struct bmst_batch {
     const float *images;
     const int32_t *labels;
+    const uint32_t *samples; /* [valid] the samples' indices in the split */
     int valid;
     int index; /* batch number within the epoch */
 };

@@ -36,12 +36,26 @@ struct bmst_conv_desc {
     int out_h, out_w;
 };
 
+/* Synchronized batch norm: the batch statistics are taken over every rank's
+ * batch (rows * world rows in all). The backend reduces its own rows to
+ * per-channel double sums in backend memory and calls allreduce_f64 on them
+ * (in place, summed over ranks, ordered with the backend's work): forward
+ * sums x for the mean, then (x - mean) and (x - mean)^2 for the variance;
+ * backward sums dy and dy * (x - mean). dgamma and dbeta stay this rank's
+ * own sums (the gradient all-reduce adds them up with every other weight). */
+struct bmst_bn_sync {
+    void (*allreduce_f64)(void *ctx, double *sums, size_t count);
+    void *ctx;
+    int world;
+};
+
 /* Batch norm over `rows` = N*H*W rows of `c` channels (NHWC is row-major [rows][c]). */
 struct bmst_bn_desc {
     size_t rows;
     int c;
     float eps;      /* 1e-5 as PyTorch */
     float momentum; /* 0.1: running = (1 - momentum) * running + momentum * batch */
+    const struct bmst_bn_sync *sync; /* NULL: this rank's batch alone */
 };
 
 /* Max or average pooling window over NHWC input; average pooling counts the
@@ -105,6 +119,9 @@ struct bmst_backend {
     void (*sync)(struct bmst_backend *be);
     /* optional: bytes the device reports in use (cudaMemGetInfo); NULL on the CPU */
     size_t (*device_used_bytes)(struct bmst_backend *be);
+    /* optional: the queue the backend's work runs on (a cudaStream_t), so a
+     * communication library can order its transfers with it; NULL on the CPU */
+    void *(*stream)(struct bmst_backend *be);
 
     /* host fp32 <-> activations in act_dtype (inputs in, logits out) */
     void (*upload_act)(struct bmst_backend *be, void *dst, const float *host_src, size_t n);
@@ -217,7 +234,8 @@ struct bmst_backend {
 /* The CPU backend; threads <= 0 means OpenMP's default. */
 struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dtype);
 
-/* The CUDA backend on GPU `device` (an index among the visible ones). Returns
+/* The CUDA backend on visible GPU `device` modulo the number visible (the
+ * node-local rank goes here: one process per GPU). Returns
  * NULL and a one-line reason in why[] where there is no usable GPU or the
  * program was built without CUDA. */
 struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype, char *why,

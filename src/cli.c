@@ -11,7 +11,7 @@
 #include "error.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
-            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF };
+            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -72,6 +72,14 @@ static const struct option options[] = {
     {"gpu", "gpu", GPU_ALIAS, ALL, 0, 0, "  alias of --device cuda"},
     {"cuda-graph", NULL, ON_OFF, TRAIN | BENCH, RUN(capture), 0,
      "on|off  replay the training pass as one CUDA graph (on)"},
+    {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, "  batch-norm statistics over all ranks"},
+    {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
+    {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, "N  gradient all-reduce bucket (25)"},
+    {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, "PATH  JSON: every rank's timings, memory"},
+    {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, "abort|skip  a non-finite loss or gradient (abort)"},
+    {"check-replicas", NULL, FLAG, TRAIN, RUN(check_replicas), 0,
+     "  compare all ranks' weights every step"},
+    {"inject-fault", NULL, FAULT, TRAIN, 0, 0, "RANK:STEP[:perturb]  tests only: fail there"},
     {"help", "h", FLAG, ALL, CLI(help), 0, "  this list"},
 };
 
@@ -121,6 +129,15 @@ static int parse_shape(const char *text, struct bmst_cli *cli) {
     if (sscanf(text, "%dx%dx%d%c", &cli->shape_h, &cli->shape_w, &cli->shape_c, &tail) != 3 ||
         cli->shape_h < 1 || cli->shape_w < 1 || cli->shape_c < 1)
         return bmst_error("--shape expects HxWxC such as 32x32x3, got '%s'", text);
+    return 0;
+}
+
+static int parse_fault(const char *text, struct bmst_fault *f) {
+    char kind[16] = "";
+    int n = sscanf(text, "%d:%ld:%15s", &f->rank, &f->step, kind);
+    f->perturb = n == 3 && strcmp(kind, "perturb") == 0;
+    if (n < 2 || f->rank < 0 || f->step < 0 || (n == 3 && !f->perturb))
+        return bmst_error("--inject-fault expects RANK:STEP or RANK:STEP:perturb, got '%s'", text);
     return 0;
 }
 
@@ -180,6 +197,18 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         else if (strcmp(value, "off") == 0) *(int *)field = 0;
         else return bmst_error("%s expects on or off, got '%s'", opt, value);
         return 0;
+    case GRAD_COMM:
+        if (strcmp(value, "fp32") == 0) cli->run.grad_comm = BMST_F32;
+        else if (strcmp(value, "fp16") == 0) cli->run.grad_comm = BMST_F16;
+        else if (strcmp(value, "bf16") == 0) cli->run.grad_comm = BMST_BF16;
+        else return bmst_error("--grad-comm expects fp32, fp16 or bf16, got '%s'", value);
+        return 0;
+    case ON_NAN:
+        if (strcmp(value, "abort") == 0) cli->run.skip_nonfinite = 0;
+        else if (strcmp(value, "skip") == 0) cli->run.skip_nonfinite = 1;
+        else return bmst_error("--on-nan expects abort or skip, got '%s'", value);
+        return 0;
+    case FAULT: return parse_fault(value, &cli->run.fault);
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;
@@ -245,6 +274,9 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
         return bmst_error("cannot write the checkpoint %s: its directory is missing or not "
                           "writable",
                           r->save_path);
+    if (r->report_path && !writable_parent(r->report_path))
+        return bmst_error("cannot write the report %s: its directory is missing or not writable",
+                          r->report_path);
     if (r->csv_path && !writable_parent(r->csv_path))
         return bmst_error("cannot write the CSV file %s: its directory is missing or not writable",
                           r->csv_path);

@@ -5,11 +5,11 @@
 
 #include "error.h"
 
-struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, enum bmst_dtype precision,
-                                       int threads) {
+struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, int gpu,
+                                       enum bmst_dtype precision, int threads) {
     if (device == BMST_DEVICE_CHOICE_CPU) return bmst_backend_cpu_create(threads, precision);
     char why[256] = "";
-    struct bmst_backend *be = bmst_backend_cuda_create(0, precision, why, sizeof why);
+    struct bmst_backend *be = bmst_backend_cuda_create(gpu, precision, why, sizeof why);
     if (be) return be;
     if (device == BMST_DEVICE_CHOICE_CUDA) {
         bmst_error("--device cuda: %s", why);
@@ -28,7 +28,7 @@ struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, enum bmst
 
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
     memset(e, 0, sizeof *e);
-    e->be = bmst_backend_open(c->device, c->precision, c->threads);
+    e->be = bmst_backend_open(c->device, c->gpu, c->precision, c->threads);
     if (!e->be) return -1;
     bmst_model_init(&e->model, e->be, c->spec.arch);
     if (c->train_batch > 0) {

@@ -21,6 +21,7 @@ struct bmst_engine_config {
     enum bmst_device_choice device;
     enum bmst_dtype precision;
     int threads; /* CPU threads; <= 0: OpenMP's default */
+    int gpu;     /* the node-local rank: which visible GPU (modulo their number) */
     int capture; /* record the training pass once and replay it (CUDA graph) */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph */
@@ -37,8 +38,8 @@ struct bmst_engine {
 
 /* The backend for a device choice and precision: NULL with the reason in
  * bmst_last_error() when --device cuda has no usable GPU. */
-struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, enum bmst_dtype precision,
-                                       int threads);
+struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, int gpu,
+                                       enum bmst_dtype precision, int threads);
 
 /* Builds, plans, reserves, allocates and initializes. Returns -1 with the
  * reason in bmst_last_error(); bmst_engine_close releases what was made. */

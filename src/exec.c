@@ -2,6 +2,7 @@
  * dispatching each to the backend. A value read by several nodes receives its
  * gradient from the first backward that reaches it (overwrite) and the rest
  * add to it, so no gradient buffer is ever cleared. */
+#include <stdint.h>
 #include <string.h>
 
 #include "error.h"
@@ -195,15 +196,40 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
     }
 }
 
+/* Where node n's trainable parameters begin in the flat gradient buffer, or
+ * SIZE_MAX for a node without any. */
+static size_t grads_begin(const struct bmst_graph *g, const struct bmst_node *n) {
+    int count = n->kind == BMST_OP_CONV ? 1 : n->kind == BMST_OP_BN || n->kind == BMST_OP_FC ? 2 : 0;
+    size_t begin = SIZE_MAX;
+    for (int i = 0; i < count; i++) {
+        size_t offset = g->model->params[n->param[i]].offset;
+        if (offset < begin) begin = offset;
+    }
+    return begin;
+}
+
 static void graph_backward(struct bmst_graph *g) {
     BMST_ASSERT(g->training && g->loss_node >= 0);
     memset(g->grad_written, 0, (size_t)g->n_values);
+    /* parameters were registered in forward order, so this only moves down */
+    size_t first_final = g->model->n_weights;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const struct bmst_node *n = &g->nodes[i];
         /* nodes outside the loss's path have no gradient to pass */
         if (n->kind != BMST_OP_XENT && !g->grad_written[n->out]) continue;
         run_node(g, i, 1);
+        if (g->on_grads_ready) {
+            size_t begin = grads_begin(g, n);
+            if (begin < first_final) first_final = begin;
+            g->on_grads_ready(g->on_grads_ctx, first_final);
+        }
     }
+}
+
+void bmst_graph_sync_bn(struct bmst_graph *g, const struct bmst_bn_sync *sync) {
+    BMST_ASSERT(g->training);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind == BMST_OP_BN) g->nodes[i].desc.bn.sync = sync;
 }
 
 /* Records forward and backward once the first pass has run eagerly (which
@@ -211,7 +237,10 @@ static void graph_backward(struct bmst_graph *g) {
  * algorithms); returns 1 when the pass now has a recording to replay. */
 static int record_pass(struct bmst_graph *g) {
     struct bmst_backend *be = g->be;
-    if (!g->capture || g->passes_run < 1 || g->profile || !be->capture_begin) return 0;
+    /* the bucketed all-reduce runs host code between backward ops, which a
+     * recording cannot replay */
+    if (!g->capture || g->passes_run < 1 || g->profile || !be->capture_begin || g->on_grads_ready)
+        return 0;
     if (be->capture_begin(be) != 0) {
         g->capture = 0;
         return 0;

@@ -96,6 +96,13 @@ struct bmst_graph {
     void *recording;
     double forward_share; /* of an eager pass's time, to apportion a replayed one */
 
+    /* optional: called after every backward op with where the final part of
+     * the model's gradient buffer begins (grads[first_final, n_weights) will
+     * not change again this pass): the gradient all-reduce starts its buckets
+     * from it. Not called inside a recorded pass. */
+    void (*on_grads_ready)(void *ctx, size_t first_final);
+    void *on_grads_ctx;
+
     /* optional: seconds per op kind, forward [0, KIND_COUNT) then backward;
      * when set, every node is synchronized and timed (bench only) */
     double *profile;
@@ -137,6 +144,10 @@ void bmst_graph_forward(struct bmst_graph *g);
  * and backward time; a replayed pass cannot be split, so its time is
  * apportioned as the last eager pass's was. */
 void bmst_graph_train_pass(struct bmst_graph *g, double seconds[2]);
+
+/* Makes every batch norm of a training graph take its statistics over all
+ * ranks through `sync` (which must outlive the graph); NULL undoes it. */
+void bmst_graph_sync_bn(struct bmst_graph *g, const struct bmst_bn_sync *sync);
 
 /* Chunk weights of the left fold r = chunk0; r = lam*r + (1-lam)*chunk_j:
  * coef[0] = lam^(m-1), coef[j] = (1-lam) * lam^(m-1-j) for j >= 1. */

@@ -33,14 +33,14 @@ static int spec_from_cli(const struct bmst_cli *cli, struct bmst_network_spec *s
     return 0;
 }
 
-static int build(const struct bmst_cli *cli, int with_eval, struct built *b) {
+static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int gpu) {
     memset(b, 0, sizeof *b);
     if (spec_from_cli(cli, &b->spec) != 0) return -1;
     struct bmst_engine_config ec = {
         .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
         .capture = cli->run.capture, .spec = b->spec, .train_batch = cli->run.batch,
         .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
-        .seed = cli->run.seed};
+        .seed = cli->run.seed, .gpu = gpu};
     return bmst_engine_open(&b->engine, &ec);
 }
 
@@ -58,7 +58,7 @@ static double mib(size_t bytes) {
 
 int bmst_info(const struct bmst_cli *cli) {
     struct built b;
-    int status = build(cli, 1, &b);
+    int status = build(cli, 1, &b, 0);
     if (status == 0) {
         const struct bmst_graph *g = &b.engine.train;
         const struct bmst_graph *eval = &b.engine.eval;
@@ -137,10 +137,12 @@ static double gemm_gflops(struct bmst_backend *be) {
 /* The timed steps run as training runs them (recorded and replayed where the
  * backend can); a few more then run with every op synchronized and timed, for
  * the per-op breakdown and the convolutions' rate. */
-int bmst_bench(const struct bmst_cli *cli) {
+int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     struct built b;
-    if (build(cli, 0, &b) != 0) {
+    if (build(cli, 0, &b, comm->local_rank) != 0) {
         bmst_engine_close(&b.engine);
+        if (comm->world > 1) bmst_comm_fail(comm, 1);
+        comm->destroy(comm);
         return -1;
     }
     struct bmst_backend *be = b.engine.be;
@@ -159,13 +161,21 @@ int bmst_bench(const struct bmst_cli *cli) {
     bmst_loss_scaler_init(&scaler, cli->run.precision, cli->run.loss_scale,
                           cli->run.loss_scale_window);
     double phase[BMST_PHASE_COUNT] = {0};
-    struct bmst_comm *comm = bmst_comm_single_create();
+    struct bmst_grad_sync grad_sync, *sync = NULL;
+    if (comm->world > 1) {
+        bmst_grad_sync_init(&grad_sync, comm, &b.engine.model, cli->run.bucket_mib,
+                            cli->run.grad_comm);
+        sync = &grad_sync;
+        g->on_grads_ready = bmst_grad_sync_ready;
+        g->on_grads_ctx = sync;
+    }
     long step = 0;
     for (int i = 0; i < cli->warmup; i++)
-        bmst_train_step(g, comm, &sc, step++, &batch, targets, &scaler, phase);
+        bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
+    comm->barrier(comm);
     double t = bmst_now();
     for (int i = 0; i < cli->steps; i++)
-        bmst_train_step(g, comm, &sc, step++, &batch, targets, &scaler, phase);
+        bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
     double seconds = bmst_now() - t;
     double device_mib = be->device_used_bytes ? mib(be->device_used_bytes(be)) : 0.0;
     int recorded = g->recording != NULL;
@@ -174,25 +184,28 @@ int bmst_bench(const struct bmst_cli *cli) {
     double profile[2 * BMST_OP_KIND_COUNT] = {0};
     g->profile = profile; /* also runs the pass eagerly, op by op */
     for (int i = 0; i < profiled; i++)
-        bmst_train_step(g, comm, &sc, step++, &batch, targets, &scaler, phase);
+        bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
     g->profile = NULL;
 
     double conv_seconds = profile[BMST_OP_CONV] + profile[BMST_OP_KIND_COUNT + BMST_OP_CONV];
     double conv_gflops = conv_step_flops(g) * profiled / conv_seconds / 1e9;
     double gemm = gemm_gflops(be);
+    if (comm->rank != 0) goto done;
     printf("per step (ms, ops synchronized):");
     for (int k = 0; k < BMST_OP_KIND_COUNT; k++) {
         double s = profile[k] + profile[BMST_OP_KIND_COUNT + k];
         if (s > 0) printf(" %s %.2f", bmst_op_name(k), 1e3 * s / profiled);
     }
     printf("\nbench: net=%s shape=%dx%dx%d batch=%d merge=%d device=%s precision=%s graph=%s "
-           "steps=%d images_per_s=%.1f step_ms=%.2f planned_mib=%.1f device_used_mib=%.1f "
-           "peak_rss_mib=%.1f skipped_steps=%ld conv_gflops=%.2f gemm_gflops=%.2f\n",
+           "ranks=%d steps=%d images_per_s=%.1f step_ms=%.2f planned_mib=%.1f "
+           "device_used_mib=%.1f peak_rss_mib=%.1f skipped_steps=%ld conv_gflops=%.2f "
+           "gemm_gflops=%.2f\n",
            b.spec.arch, b.spec.h, b.spec.w, b.spec.c, g->batch, g->merge, be->name,
-           bmst_dtype_name(be->act_dtype), recorded ? "on" : "off", cli->steps,
-           g->batch * cli->steps / seconds, 1e3 * seconds / cli->steps,
+           bmst_dtype_name(be->act_dtype), recorded ? "on" : "off", comm->world, cli->steps,
+           (double)g->batch * comm->world * cli->steps / seconds, 1e3 * seconds / cli->steps,
            mib(bmst_engine_planned_bytes(&b.engine)), device_mib, bmst_peak_rss_mib(),
            scaler.skipped, conv_gflops, gemm);
+done:
     comm->destroy(comm);
     free(images), free(labels), free(targets);
     bmst_engine_close(&b.engine);

@@ -4,6 +4,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "comm.h"
 #include "error.h"
 #include "inspect.h"
 #include "models/models.h"
@@ -31,12 +32,18 @@ static int parse_command(const char *word, enum bmst_command *cmd) {
     return -1;
 }
 
+/* Errors found before the ranks connect (bad command line) are the same on
+ * every rank: the launcher's rank 0 alone prints them. */
+static int usage_error(void) {
+    if (bmst_launch_rank() == 0) bmst_report_error("bmst_dist");
+    return 2;
+}
+
 int main(int argc, char **argv) {
     bmst_cpu_blas_select(argv);
     if (argc < 2) {
         bmst_error("no command given (train, eval, info, bench; see bmst_dist --help)");
-        bmst_report_error("bmst_dist");
-        return 2;
+        return usage_error();
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
@@ -46,28 +53,32 @@ int main(int argc, char **argv) {
     if (parse_command(argv[1], &cmd) != 0) {
         bmst_error("unknown command '%s' (train, eval, info, bench; see bmst_dist --help)",
                    argv[1]);
-        bmst_report_error("bmst_dist");
-        return 2;
+        return usage_error();
     }
     struct bmst_cli cli;
-    if (bmst_cli_parse(cmd, argc - 2, argv + 2, &cli) != 0) {
-        bmst_report_error("bmst_dist");
-        return 2;
-    }
+    if (bmst_cli_parse(cmd, argc - 2, argv + 2, &cli) != 0) return usage_error();
     if (cli.help) {
-        bmst_cli_print_help(cmd, stdout);
+        if (bmst_launch_rank() == 0) bmst_cli_print_help(cmd, stdout);
         return 0;
     }
-    if (bmst_cli_validate(cmd, &cli) != 0) {
+    if (bmst_cli_validate(cmd, &cli) != 0) return usage_error();
+    if (cmd == BMST_CMD_INFO) {
+        if (bmst_info(&cli) == 0) return 0;
         bmst_report_error("bmst_dist");
-        return 2;
+        return 1;
+    }
+    /* before any thread starts: MPI wants to be initialized first */
+    struct bmst_comm *comm = bmst_comm_open(&argc, &argv);
+    if (!comm) {
+        bmst_report_error("bmst_dist");
+        return 1;
     }
     int status = 0;
     switch (cmd) {
-    case BMST_CMD_TRAIN: status = bmst_train(&cli.run); break;
-    case BMST_CMD_EVAL: status = bmst_eval(&cli.run); break;
-    case BMST_CMD_INFO: status = bmst_info(&cli); break;
-    case BMST_CMD_BENCH: status = bmst_bench(&cli); break;
+    case BMST_CMD_TRAIN: status = bmst_train(&cli.run, comm); break;
+    case BMST_CMD_EVAL: status = bmst_eval(&cli.run, comm); break;
+    case BMST_CMD_BENCH: status = bmst_bench(&cli, comm); break;
+    case BMST_CMD_INFO: break;
     }
     if (status != 0) {
         bmst_report_error("bmst_dist");

@@ -9,7 +9,7 @@
 
 void bmst_progress_begin(struct bmst_progress *p, FILE *out, const char *label, long total) {
     p->out = out;
-    p->tty = isatty(fileno(out));
+    p->tty = out && isatty(fileno(out));
     p->label = label;
     p->total = total > 0 ? total : 1;
     p->next_line = (p->total + 9) / 10;
@@ -17,6 +17,7 @@ void bmst_progress_begin(struct bmst_progress *p, FILE *out, const char *label, 
 }
 
 void bmst_progress_update(struct bmst_progress *p, long done, const char *status) {
+    if (!p->out) return;
     double elapsed = bmst_now() - p->start;
     double eta = done > 0 ? elapsed * (double)(p->total - done) / (double)done : 0.0;
     if (p->tty) {

@@ -14,6 +14,7 @@ struct bmst_progress {
     double start;
 };
 
+/* out = NULL shows nothing (the ranks other than 0 of a distributed run). */
 void bmst_progress_begin(struct bmst_progress *p, FILE *out, const char *label, long total);
 /* `done` items of `total`; `status` is a short text such as "loss 0.41". */
 void bmst_progress_update(struct bmst_progress *p, long done, const char *status);

@@ -10,6 +10,10 @@ enum bmst_phase {
     BMST_PHASE_BACKWARD,
     BMST_PHASE_ALLREDUCE,
     BMST_PHASE_OPTIMIZER,
+    /* not a phase of its own: the part of backward during which gradient
+     * buckets were already being all-reduced (ALLREDUCE is what was left to
+     * wait for after backward) */
+    BMST_PHASE_ALLREDUCE_HIDDEN,
     BMST_PHASE_COUNT
 };
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "comm.h"
+#include "grad_sync.h"
 #include "graph.h"
 #include "loader.h"
 #include "loss_scale.h"
@@ -15,6 +16,7 @@ struct bmst_step_config {
     float mix_alpha;
     float label_smoothing;
     float clip_norm;
+    int skip_nonfinite; /* drop a step whose reduced gradients hold inf/NaN (fp32, bf16 too) */
     struct bmst_sgd_desc sgd; /* lr set per step by the caller */
 };
 
@@ -22,15 +24,17 @@ struct bmst_step_config {
  * by eps ((1 - eps) * onehot + eps / classes). The mix node merges them. */
 void bmst_soft_targets(const int32_t *labels, int batch, int classes, float eps, float *targets);
 
-/* lam ~ Beta(alpha, alpha) for optimizer step `step`: a pure function of the
- * seed and the step, so a resumed run draws the same values. */
-float bmst_step_lambda(uint64_t seed, long step, float alpha);
+/* lam ~ Beta(alpha, alpha) for draw `draw`: a pure function of the seed and
+ * the draw, so a resumed run draws the same values. Rank r of W draws
+ * step * W + r: every rank merges its own batch with its own lam. */
+float bmst_step_lambda(uint64_t seed, long draw, float alpha);
 
-/* Trains on one batch: targets, lambda, forward, backward, all-reduce of the
- * gradients, unscaling and the inf/NaN check under fp16, optimizer (skipped
- * when the scaler says so). Adds the phases' seconds to phase[]; returns the
- * loss. host_targets is caller-owned scratch of batch * classes floats. */
-float bmst_train_step(struct bmst_graph *g, struct bmst_comm *comm,
+/* Trains on one batch: targets, lambda, forward, backward with the gradient
+ * all-reduce overlapped (sync; NULL in a one-process run), unscaling and the
+ * inf/NaN check, optimizer (skipped when the scaler or skip_nonfinite says
+ * so). Adds the phases' seconds to phase[]; returns this rank's loss.
+ * host_targets is caller-owned scratch of batch * classes floats. */
+float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
                       float *host_targets, struct bmst_loss_scaler *scaler, double *phase);
 

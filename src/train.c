@@ -9,6 +9,8 @@
 #include "comm.h"
 #include "error.h"
 #include "progress.h"
+#include "replicas.h"
+#include "report.h"
 #include "step.h"
 
 void bmst_run_config_defaults(struct bmst_run_config *cfg) {
@@ -31,18 +33,24 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->loss_scale = 65536.0f;
     cfg->loss_scale_window = 2000;
     cfg->capture = 1;
+    cfg->grad_comm = BMST_F32;
+    cfg->bucket_mib = 25;
+    cfg->fault.rank = -1;
     cfg->seed = 1;
 }
 
 /* Everything a run holds; released by session_close in reverse order. */
 struct session {
-    struct bmst_comm *comm;
+    struct bmst_comm *comm; /* owned: the run ends it */
     struct bmst_dataset *ds;
     const struct bmst_dataset_info *info;
     struct bmst_engine engine;
     struct bmst_loader *train_loader, *test_loader;
     float *host_targets, *host_logits;
     struct bmst_loss_scaler scaler;
+    struct bmst_grad_sync grad_sync;
+    struct bmst_bn_sync bn_sync;
+    FILE *out; /* rank 0's report lines; NULL on the other ranks */
 };
 
 static void session_close(struct session *s) {
@@ -53,6 +61,35 @@ static void session_close(struct session *s) {
     bmst_engine_close(&s->engine);
     if (s->ds) bmst_dataset_close(s->ds);
     if (s->comm) s->comm->destroy(s->comm);
+}
+
+/* Ends a run: a one-process run returns the status to main, which reports
+ * it; in a job a failing rank ends every rank, since the others would wait
+ * for it in their next collective. */
+static int session_end(struct session *s, int status) {
+    if (status != 0 && s->comm && s->comm->world > 1) bmst_comm_fail(s->comm, 1);
+    session_close(s);
+    return status;
+}
+
+static void bn_allreduce(void *ctx, double *sums, size_t count) {
+    struct bmst_comm *comm = ctx;
+    comm->allreduce_f64(comm, sums, count);
+}
+
+/* Wires the communicator into the training graph: the bucketed gradient
+ * all-reduce, and synchronized batch norm when asked. */
+static void connect_ranks(struct session *s, const struct bmst_run_config *cfg) {
+    struct bmst_graph *g = &s->engine.train;
+    bmst_grad_sync_init(&s->grad_sync, s->comm, &s->engine.model, cfg->bucket_mib,
+                        cfg->grad_comm);
+    if (s->comm->world == 1) return;
+    g->on_grads_ready = bmst_grad_sync_ready;
+    g->on_grads_ctx = &s->grad_sync;
+    if (cfg->sync_bn) {
+        s->bn_sync = (struct bmst_bn_sync){bn_allreduce, s->comm, s->comm->world};
+        bmst_graph_sync_bn(g, &s->bn_sync);
+    }
 }
 
 static int make_loader(struct session *s, const struct bmst_run_config *cfg, enum bmst_split split,
@@ -74,9 +111,10 @@ static int make_loader(struct session *s, const struct bmst_run_config *cfg, enu
 
 /* Backend, data and the network's graphs (training only when `training`). */
 static int session_open(struct session *s, const struct bmst_run_config *cfg, int training,
-                        const char *arch) {
+                        const char *arch, struct bmst_comm *comm) {
     memset(s, 0, sizeof *s);
-    s->comm = bmst_comm_single_create();
+    s->comm = comm;
+    s->out = comm->rank == 0 ? stdout : NULL;
     if (bmst_dataset_open(cfg->data_path, &s->ds) != 0) return -1;
     s->info = bmst_dataset_get_info(s->ds);
     struct bmst_engine_config ec = {
@@ -85,15 +123,23 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge,
-        .eval_batch = cfg->eval_batch, .seed = cfg->seed};
+        .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank};
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
     if (bmst_engine_open(&s->engine, &ec) != 0) return -1;
+    if (comm->world > 1 && s->engine.be->stream) {
+        /* GPUs: the backend-memory collectives move onto NCCL */
+        struct bmst_comm *nccl = bmst_comm_nccl_create(comm, s->engine.be);
+        if (!nccl) return -1;
+        s->comm = nccl;
+    }
+    if (training) connect_ranks(s, cfg);
     bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
     if (make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader) != 0) return -1;
     if (training && bmst_loader_batches(s->train_loader) == 0)
-        return bmst_error("the training split (%zu samples) is smaller than one batch of %d",
-                          s->info->count[BMST_SPLIT_TRAIN], cfg->batch);
+        return bmst_error("the training split (%zu samples) is smaller than one batch of %d on "
+                          "each of %d ranks",
+                          s->info->count[BMST_SPLIT_TRAIN], cfg->batch, s->comm->world);
     s->host_targets = bmst_xmalloc((size_t)cfg->batch * s->info->classes * sizeof(float));
     s->host_logits = bmst_xmalloc((size_t)cfg->eval_batch * s->info->classes * sizeof(float));
     return 0;
@@ -149,12 +195,24 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->loss_scale_clean_steps = s->scaler.clean_steps;
 }
 
+/* --inject-fault: this rank fails, or nudges one weight, at this step. */
+static int inject_fault(struct session *s, const struct bmst_fault *f, long step) {
+    if (f->rank != s->comm->rank || f->step != step) return 0;
+    if (!f->perturb) return bmst_error("fault injected by --inject-fault at step %ld", step);
+    struct bmst_model *m = &s->engine.model;
+    float w;
+    m->be->to_host(m->be, &w, m->weights, sizeof w);
+    w = w * 1.0001f + 1e-6f;
+    m->be->to_device(m->be, m->weights, &w, sizeof w);
+    return 0;
+}
+
 /* One pass over the training split; fills the training half of *st. */
 static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int epoch,
                        long *step, struct bmst_epoch_stats *st) {
     struct bmst_step_config sc = {
         .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
-        .clip_norm = cfg->clip_norm,
+        .clip_norm = cfg->clip_norm, .skip_nonfinite = cfg->skip_nonfinite,
         .sgd = {.momentum = cfg->momentum, .weight_decay = cfg->weight_decay,
                 .nesterov = cfg->nesterov}};
     long batches = (long)bmst_loader_batches(s->train_loader);
@@ -162,7 +220,9 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     char label[32];
     snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, cfg->epochs);
     struct bmst_progress progress;
-    bmst_progress_begin(&progress, stderr, label, batches);
+    bmst_progress_begin(&progress, s->out ? stderr : NULL, label, batches);
+    struct bmst_comm *comm = s->comm;
+    struct bmst_grad_sync *sync = comm->world > 1 ? &s->grad_sync : NULL;
 
     double loss_sum = 0.0, start = bmst_now();
     bmst_loader_start_epoch(s->train_loader, epoch);
@@ -173,25 +233,56 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         st->phase[BMST_PHASE_DATA] += bmst_now() - wait;
         if (status < 0) return -1;
         BMST_ASSERT(status == 1);
+        if (inject_fault(s, &cfg->fault, *step) != 0) return -1;
         sc.sgd.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
-        float loss = bmst_train_step(&s->engine.train, s->comm, &sc, *step, &b, s->host_targets,
+        float loss = bmst_train_step(&s->engine.train, sync, &sc, *step, &b, s->host_targets,
                                      &s->scaler, st->phase);
-        if (!isfinite(loss))
-            return bmst_error("the training loss is %f at step %ld: lower --lr or add --clip-norm",
+        if (!isfinite(loss) && !cfg->skip_nonfinite)
+            return bmst_error("the training loss is %f at step %ld: lower --lr, add --clip-norm "
+                              "or pass --on-nan skip",
                               (double)loss, *step);
-        loss_sum += loss;
+        if (cfg->check_replicas &&
+            bmst_replicas_check(comm, &s->engine.model, cfg->sync_bn, *step) != 0)
+            return -1;
+        if (isfinite(loss)) loss_sum += loss;
         (*step)++;
         st->images += s->engine.train.batch;
         char status_text[64];
-        snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s", loss_sum / (double)(i + 1),
-                 (double)st->images / (bmst_now() - start));
+        snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s",
+                 loss_sum / (double)(i + 1),
+                 (double)st->images * comm->world / (bmst_now() - start));
         bmst_progress_update(&progress, i + 1, status_text);
     }
     bmst_progress_end(&progress);
     /* a shorter epoch (--max-steps) leaves the rest of the loader's batches unread */
     st->seconds = bmst_now() - start;
-    st->train_loss = loss_sum / (double)batches;
+    comm->allreduce_host_f64(comm, &loss_sum, 1);
+    st->train_loss = loss_sum / (double)batches / comm->world;
+    /* without --sync-bn each rank's running statistics followed its own
+     * batches: evaluate and save their mean, the same on every rank */
+    if (!cfg->sync_bn) bmst_replicas_average_buffers(comm, &s->engine.model);
     return 0;
+}
+
+/* The run's first line: what trains on what, where, and its planned memory. */
+static void print_header(const struct session *s, const struct bmst_run_config *cfg) {
+    const struct bmst_graph *tg = &s->engine.train;
+    fprintf(s->out,
+            "%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at "
+            "c%d; %s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB "
+            "unplanned)\n",
+            cfg->arch, s->info->name, s->info->count[0], s->info->count[1], s->info->h,
+            s->info->w, s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at,
+            s->engine.be->name, bmst_dtype_name(cfg->precision), s->engine.model.n_weights,
+            planned_mib(s), (double)tg->arena_bytes / (1 << 20),
+            (double)tg->naive_bytes / (1 << 20));
+    if (s->comm->world > 1)
+        fprintf(s->out,
+                "%d ranks (%s): global batch %d, gradients all-reduced as %s in %d MiB buckets, "
+                "batch norm %s\n",
+                s->comm->world, s->comm->name, cfg->batch * s->comm->world,
+                bmst_dtype_name(cfg->grad_comm), cfg->bucket_mib,
+                cfg->sync_bn ? "synchronized" : "per rank");
 }
 
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
@@ -202,7 +293,9 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         if (resume(s, cfg, &meta) != 0) return -1;
         first_epoch = meta.epoch;
         step = (long)meta.step;
-        printf("resumed from %s at epoch %d, step %ld\n", cfg->resume_path, first_epoch, step);
+        if (s->out)
+            fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
+                    first_epoch, step);
     }
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
@@ -211,19 +304,20 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     run.schedule.total_steps = per_epoch * cfg->epochs;
     run.schedule.warmup_steps = (long)lround(cfg->warmup_epochs * (double)per_epoch);
 
-    const struct bmst_graph *tg = &s->engine.train;
-    printf("%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at c%d; "
-           "%s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB unplanned)\n",
-           cfg->arch, s->info->name, s->info->count[0], s->info->count[1], s->info->h, s->info->w,
-           s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at, s->engine.be->name,
-           bmst_dtype_name(cfg->precision), s->engine.model.n_weights, planned_mib(s),
-           (double)tg->arena_bytes / (1 << 20), (double)tg->naive_bytes / (1 << 20));
+    if (s->out) print_header(s, cfg);
     FILE *csv = NULL;
-    if (cfg->csv_path) {
+    if (cfg->csv_path && s->out) {
         csv = fopen(cfg->csv_path, first_epoch > 0 ? "a" : "w");
         if (!csv) return bmst_error("cannot write the CSV file %s", cfg->csv_path);
         if (first_epoch == 0) bmst_stats_csv_header(csv);
     }
+    struct bmst_report report;
+    struct bmst_report_run report_run = {
+        .command = "train", .arch = cfg->arch, .dataset = s->info->name,
+        .backend = s->engine.be->name, .precision = bmst_dtype_name(cfg->precision),
+        .grad_comm = bmst_dtype_name(cfg->grad_comm), .batch_per_rank = cfg->batch,
+        .merge = cfg->merge, .sync_bn = cfg->sync_bn};
+    bmst_report_init(&report, s->comm, cfg->report_path, &report_run);
     double total_seconds = 0.0, total_images = 0.0;
     struct bmst_epoch_stats st = {0};
     int status = 0;
@@ -233,50 +327,61 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         status = train_epoch(s, &run, epoch, &step, &st);
         if (status != 0) break;
         double t = bmst_now();
-        status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits, &st.test_loss,
-                               &st.test_accuracy);
+        status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
+                               &st.test_loss, &st.test_accuracy);
+        if (status != 0) break;
         st.eval_seconds = bmst_now() - t;
         st.planned_mib = planned_mib(s);
         st.peak_rss_mib = bmst_peak_rss_mib();
         st.device_used_mib = device_used_mib(s);
         st.skipped_steps = s->scaler.skipped;
         st.loss_scale = s->scaler.scale;
-        bmst_stats_print_epoch(stdout, &st, cfg->epochs);
-        if (csv) bmst_stats_csv_row(csv, &st);
+        /* the terminal line and CSV speak for the job: every rank's images */
+        struct bmst_epoch_stats job = st;
+        job.images *= s->comm->world;
+        if (s->out) bmst_stats_print_epoch(s->out, &job, cfg->epochs);
+        if (csv) bmst_stats_csv_row(csv, &job);
+        status = bmst_report_epoch(&report, &st, per_epoch, stdout);
         total_seconds += st.seconds;
-        total_images += (double)st.images;
-        if (status == 0 && cfg->save_path) {
+        total_images += (double)st.images * s->comm->world;
+        if (status == 0 && cfg->save_path && s->out) {
             fill_meta(s, cfg, epoch + 1, step, &meta);
             status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &meta);
         }
     }
+    bmst_report_free(&report);
     if (csv) fclose(csv);
     if (status != 0) return -1;
     int epochs_run = cfg->epochs - first_epoch;
+    if (!s->out) return 0;
     if (epochs_run > 0)
-        printf("done: test accuracy %.2f%%, %.1f s per epoch, %.0f images/s, peak memory %.0f MiB "
-               "planned, %.0f MiB process\n",
-               100.0 * st.test_accuracy, total_seconds / epochs_run, total_images / total_seconds,
-               st.planned_mib, st.peak_rss_mib);
+        fprintf(s->out,
+                "done: test accuracy %.2f%%, %.1f s per epoch, %.0f images/s, peak memory %.0f "
+                "MiB planned, %.0f MiB process\n",
+                100.0 * st.test_accuracy, total_seconds / epochs_run, total_images / total_seconds,
+                st.planned_mib, st.peak_rss_mib);
     else
-        printf("nothing to do: the checkpoint has already trained %d of %d epochs\n", first_epoch,
-               cfg->epochs);
+        fprintf(s->out, "nothing to do: the checkpoint has already trained %d of %d epochs\n",
+                first_epoch, cfg->epochs);
     return 0;
 }
 
-int bmst_train(const struct bmst_run_config *cfg) {
+int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct session s;
-    int status = session_open(&s, cfg, 1, cfg->arch);
+    int status = session_open(&s, cfg, 1, cfg->arch, comm);
     if (status == 0) status = run_training(&s, cfg);
-    session_close(&s);
-    return status;
+    return session_end(&s, status);
 }
 
-int bmst_eval(const struct bmst_run_config *cfg) {
+int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct bmst_checkpoint_meta meta;
-    if (bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta) != 0) return -1;
     struct session s;
-    int status = session_open(&s, cfg, 0, meta.arch);
+    if (bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta) != 0) {
+        memset(&s, 0, sizeof s);
+        s.comm = comm;
+        return session_end(&s, -1);
+    }
+    int status = session_open(&s, cfg, 0, meta.arch, comm);
     if (status == 0 && (meta.in_h != s.info->h || meta.in_w != s.info->w ||
                         meta.in_c != s.info->c || meta.classes != s.info->classes))
         status = bmst_error("checkpoint %s expects %dx%dx%d images and %d classes, %s has "
@@ -288,11 +393,11 @@ int bmst_eval(const struct bmst_run_config *cfg) {
     if (status == 0)
         status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
                                &accuracy);
-    if (status == 0)
-        printf("%s (%s, epoch %d) on %s test split: loss %.4f, accuracy %.2f%% (%zu images, "
-               "%.1f s)\n",
-               cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, loss, 100.0 * accuracy,
-               s.info->count[BMST_SPLIT_TEST], bmst_now() - t);
-    session_close(&s);
-    return status;
+    if (status == 0 && s.out)
+        fprintf(s.out,
+                "%s (%s, epoch %d) on %s test split: loss %.6f, accuracy %.2f%% (%zu images, "
+                "%.1f s)\n",
+                cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, loss, 100.0 * accuracy,
+                s.info->count[BMST_SPLIT_TEST], bmst_now() - t);
+    return session_end(&s, status);
 }

@@ -6,9 +6,19 @@
 
 #include <stdint.h>
 
+#include "comm.h"
 #include "engine.h"
 #include "models/models.h"
 #include "schedule.h"
+
+/* --inject-fault RANK:STEP[:perturb]: rank `rank` fails with a message at
+ * optimizer step `step` (0-based), or with `perturb` changes one of its
+ * weights there so that --check-replicas must notice. rank < 0: none. */
+struct bmst_fault {
+    int rank;
+    long step;
+    int perturb;
+};
 
 struct bmst_run_config {
     /* what to train on */
@@ -35,6 +45,14 @@ struct bmst_run_config {
     float loss_scale;      /* fp16: the first scale */
     int loss_scale_window; /* fp16: clean steps before the scale doubles */
     int capture;           /* replay the training pass as one recording (CUDA graph) */
+    /* several processes (docs/distributed.md) */
+    int sync_bn;               /* batch-norm statistics over every rank's batch */
+    enum bmst_dtype grad_comm; /* what gradients travel as */
+    int bucket_mib;            /* gradient all-reduce bucket size */
+    int check_replicas;        /* compare every rank's weights after every step */
+    int skip_nonfinite;        /* --on-nan skip: drop a step with inf/NaN gradients */
+    struct bmst_fault fault;   /* tests only: make one rank fail at one step */
+    const char *report_path;   /* JSON: every rank's timings and memory per epoch */
     /* the run */
     uint64_t seed;
     int threads;
@@ -48,9 +66,12 @@ struct bmst_run_config {
 /* Fills the defaults every command starts from. */
 void bmst_run_config_defaults(struct bmst_run_config *cfg);
 
-/* `bmst_dist train`: returns 0, or -1 with the reason in bmst_last_error(). */
-int bmst_train(const struct bmst_run_config *cfg);
-/* `bmst_dist eval`: a checkpoint on the dataset's test split. */
-int bmst_eval(const struct bmst_run_config *cfg);
+/* `bmst_dist train` on the job's ranks (comm: see comm.h; the run takes it
+ * over and ends it). Returns 0, or -1 with the reason in bmst_last_error();
+ * in a job of several ranks a failure ends every rank instead of returning. */
+int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm);
+/* `bmst_dist eval`: a checkpoint on the dataset's test split, the split
+ * shared among the ranks. */
+int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm);
 
 #endif

@@ -86,21 +86,46 @@ static void bn_apply(const struct bmst_bn_desc *d, const float *x, const float *
     }
 }
 
+/* The rows the statistics are taken over: this batch's, or every rank's. */
+static size_t bn_total_rows(const struct bmst_bn_desc *d) {
+    return d->sync ? d->rows * (size_t)d->sync->world : d->rows;
+}
+
+/* The shift for the forward sums: the first row here; with sync the mean over
+ * every rank's rows (one extra reduction), since all ranks must use one. */
+static void bn_shift(const struct bmst_bn_desc *d, const float *x, double *shift, double *t1,
+                     double *t2) {
+    const int c = d->c;
+    if (!d->sync) {
+        for (int j = 0; j < c; j++)
+            shift[j] = x[j];
+        return;
+    }
+    for (int j = 0; j < c; j++)
+        shift[j] = 0.0;
+    struct bn_partials p;
+    bn_block_sums(d, x, NULL, shift, 0, &p);
+    bn_combine(&p, c, t1, t2);
+    d->sync->allreduce_f64(d->sync->ctx, t1, (size_t)c);
+    for (int j = 0; j < c; j++)
+        shift[j] = t1[j] / (double)bn_total_rows(d);
+}
+
 void cpu_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
                       const float *gamma, const float *beta, float *y, float *save_mean,
                       float *save_invstd, float *running_mean, float *running_var) {
     (void)be;
     const int c = d->c;
-    const size_t rows = d->rows;
-    BMST_ASSERT(rows > 0);
+    const size_t rows = bn_total_rows(d);
+    BMST_ASSERT(d->rows > 0);
     double *shift = bmst_xmalloc((size_t)c * 3 * sizeof(double));
     double *t1 = shift + c, *t2 = shift + 2 * (size_t)c;
-    for (int j = 0; j < c; j++)
-        shift[j] = x[j];
+    bn_shift(d, x, shift, t1, t2);
 
     struct bn_partials p;
     bn_block_sums(d, x, NULL, shift, 0, &p);
     bn_combine(&p, c, t1, t2);
+    if (d->sync) d->sync->allreduce_f64(d->sync->ctx, t1, 2 * (size_t)c); /* t1, t2 adjoin */
 
     float *scale = bmst_xmalloc((size_t)c * sizeof(float));
     for (int j = 0; j < c; j++) {
@@ -145,7 +170,7 @@ void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const flo
                 const float *save_invstd, float *dx, float *dgamma, float *dbeta, int accumulate) {
     (void)be;
     const int c = d->c;
-    const size_t rows = d->rows;
+    const size_t rows = d->rows, total = bn_total_rows(d);
     double *mean = bmst_xmalloc((size_t)c * 3 * sizeof(double));
     double *t1 = mean + c, *t2 = mean + 2 * (size_t)c;
     for (int j = 0; j < c; j++)
@@ -154,20 +179,25 @@ void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const flo
     struct bn_partials p;
     bn_block_sums(d, x, dy, mean, 1, &p);
     bn_combine(&p, c, t1, t2);
+    /* this rank's own parameter gradients; the all-reduce adds the others' */
+    for (int j = 0; j < c; j++) {
+        dbeta[j] = (float)t1[j];
+        dgamma[j] = (float)(t2[j] * save_invstd[j]);
+    }
+    if (d->sync) d->sync->allreduce_f64(d->sync->ctx, t1, 2 * (size_t)c); /* t1, t2 adjoin */
 
-    /* dx = k * dy - k / N * dbeta - xhat * k / N * dgamma, with k = gamma * invstd;
-     * folded into dx = a * dy + b * (x - mean) + e per channel */
+    /* dx = k * dy - k / N * dbeta - xhat * k / N * dgamma, with k = gamma * invstd
+     * and the sums over all N rows (every rank's with sync); folded into
+     * dx = a * dy + b * (x - mean) + e per channel */
     float *coef = bmst_xmalloc((size_t)c * 4 * sizeof(float));
     float *ca = coef, *cb = coef + c, *ce = coef + 2 * (size_t)c, *cm = coef + 3 * (size_t)c;
     for (int j = 0; j < c; j++) {
         double invstd = save_invstd[j];
         double db = t1[j], dg = t2[j] * invstd;
         double k = gamma[j] * invstd;
-        dbeta[j] = (float)db;
-        dgamma[j] = (float)dg;
         ca[j] = (float)k;
-        cb[j] = (float)(-k / (double)rows * dg * invstd);
-        ce[j] = (float)(-k / (double)rows * db);
+        cb[j] = (float)(-k / (double)total * dg * invstd);
+        ce[j] = (float)(-k / (double)total * db);
         cm[j] = save_mean[j];
     }
 #pragma omp parallel for schedule(static) if (rows * (size_t)c > CPU_PAR_MIN)

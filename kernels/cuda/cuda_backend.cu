@@ -257,10 +257,9 @@ extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_d
                  e != cudaSuccess ? cudaGetErrorString(e) : "none found");
         return NULL;
     }
-    if (device < 0 || device >= count) {
-        snprintf(why, why_len, "GPU %d asked for, %d visible", device, count);
-        return NULL;
-    }
+    /* one process per GPU: rank k of a node takes visible GPU k; a process
+     * that sees only its own GPU (Slurm's --gpus-per-task) takes that one */
+    device %= count;
     CUDA_CHECK(cudaSetDevice(device));
     struct cuda_impl *impl = (struct cuda_impl *)calloc(1, sizeof *impl);
     struct bmst_backend *be = (struct bmst_backend *)calloc(1, sizeof *be);

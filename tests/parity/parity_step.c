@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "comm.h"
 #include "error.h"
 #include "models/models.h"
 #include "stats.h"
@@ -224,13 +223,11 @@ static int one_step(struct options *o, struct bmst_backend *be) {
         hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         status = file < 0 ? bmst_error("cannot create %s", path)
                           : write_relu_masks(file, &train, o, images, labels, scratch);
-        struct bmst_comm *comm = bmst_comm_single_create();
         double phase[BMST_PHASE_COUNT] = {0};
         struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
         struct bmst_loss_scaler scaler;
         bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
-        loss = bmst_train_step(&train, comm, &o->step, 0, &b, scratch, &scaler, phase);
-        comm->destroy(comm);
+        loss = bmst_train_step(&train, NULL, &o->step, 0, &b, scratch, &scaler, phase);
         /* the logits and gradients of that forward/backward are still in place */
         be->download_act(be, logits, bmst_graph_value(&train, train.logits), rows * classes);
         be->upload_act(be, bmst_graph_value(&eval, eval.images), images,

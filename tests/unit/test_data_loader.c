@@ -224,6 +224,44 @@ static void test_world(int world) {
     CHECK(total == N_TEST, "world %d eval: every test sample once (%d)", world, total);
 }
 
+/* Ranks of `world` with batch b at step k together hold exactly the samples
+ * of one process's step k with batch b * world (what makes a distributed run
+ * equivalent to a single one), and each batch's `samples` name the images it
+ * carries. */
+static void test_world_steps(int world) {
+    enum { B = 8 };
+    int single[MAX_N], ranks[MAX_N];
+    struct bmst_loader *one = make(BMST_SPLIT_TRAIN, B * world, 1, 0, 1, 42, 0, 1);
+    struct bmst_loader *part[4];
+    for (int r = 0; r < world; r++) part[r] = make(BMST_SPLIT_TRAIN, B, 1, 0, 1, 42, r, world);
+    size_t steps = bmst_loader_batches(one);
+    CHECK(steps == bmst_loader_batches(part[0]), "world %d: %zu steps vs %zu", world, steps,
+          bmst_loader_batches(part[0]));
+    bmst_loader_start_epoch(one, 2);
+    for (int r = 0; r < world; r++) bmst_loader_start_epoch(part[r], 2);
+    int same = 1, named = 1;
+    for (size_t k = 0; k < steps; k++) {
+        struct bmst_batch b;
+        CHECK(bmst_loader_next(one, &b) == 1, "single step %zu", k);
+        for (int i = 0; i < b.valid; i++) single[i] = (int)b.samples[i];
+        for (int r = 0; r < world; r++) {
+            CHECK(bmst_loader_next(part[r], &b) == 1, "rank %d step %zu", r, k);
+            for (int i = 0; i < b.valid; i++) {
+                ranks[r * B + i] = (int)b.samples[i];
+                named &= decode(b.images + (size_t)i * IMG, 0) == (int)b.samples[i];
+            }
+        }
+        /* the same set: every rank sample is in the single batch, no repeats */
+        int seen[MAX_N] = {0};
+        for (int i = 0; i < B * world; i++) seen[single[i]]++;
+        for (int i = 0; i < B * world; i++) same &= seen[ranks[i]]-- == 1;
+    }
+    CHECK(same, "world %d: every step's union equals the single process's batch", world);
+    CHECK(named, "world %d: samples[] names the images", world);
+    bmst_loader_free(one);
+    for (int r = 0; r < world; r++) bmst_loader_free(part[r]);
+}
+
 /* Output pixel of the crop (oy, ox) of the 4-padded image, flipped after the crop. */
 static float expected(const uint8_t *img, int y, int x, int c, int oy, int ox, int flip) {
     int sy = y + oy - 4, sx = (flip ? W - 1 - x : x) + ox - 4;
@@ -329,6 +367,8 @@ int main(void) {
     test_eval();
     test_world(2);
     test_world(3);
+    test_world_steps(2);
+    test_world_steps(4);
     test_augment();
     test_shutdown();
     bmst_dataset_close(ds);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "check.h"
-#include "comm.h"
 #include "engine.h"
 #include "error.h"
 #include "loss_scale.h"
@@ -88,17 +87,15 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
     s->batch = (struct bmst_batch){.images = s->images, .labels = s->labels, .valid = 16};
     s->sc = (struct bmst_step_config){
         .seed = 3, .mix_alpha = 1.0f, .sgd = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f}};
-    s->comm = bmst_comm_single_create();
 }
 
 static void setup_close(struct setup *s) {
-    s->comm->destroy(s->comm);
     bmst_engine_close(&s->e);
 }
 
 static float step(struct setup *s, struct bmst_loss_scaler *scaler, long i) {
     double phase[BMST_PHASE_COUNT] = {0};
-    return bmst_train_step(&s->e.train, s->comm, &s->sc, i, &s->batch, s->targets, scaler, phase);
+    return bmst_train_step(&s->e.train, NULL, &s->sc, i, &s->batch, s->targets, scaler, phase);
 }
 
 static size_t weight_bytes(const struct setup *s) {

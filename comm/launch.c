@@ -1,0 +1,62 @@
+/* Which communicator a process gets, from how it was launched, and how a
+ * failure on one rank ends the job. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "comm.h"
+#include "comm_launch.h"
+#include "error.h"
+
+/* The first of the launchers' variables that is set, as a number, or -1. */
+static int env_number(const char *const *names) {
+    for (; *names; names++) {
+        const char *v = getenv(*names);
+        if (v && *v) return atoi(v);
+    }
+    return -1;
+}
+
+int bmst_launch_rank(void) {
+    static const char *const names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+                                        "SLURM_PROCID", NULL};
+    int r = env_number(names);
+    return r < 0 ? 0 : r;
+}
+
+int bmst_launch_local_rank(void) {
+    static const char *const names[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                        "SLURM_LOCALID", NULL};
+    int r = env_number(names);
+    return r < 0 ? 0 : r;
+}
+
+/* mpirun (Open MPI, MPICH/Hydra) or an srun job step sets these; a batch
+ * script's own environment (SLURM_NTASKS without SLURM_STEP_ID) does not
+ * count, since there the program runs as one process. */
+int bmst_launch_is_mpi(int *world) {
+    static const char *const sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL};
+    int n = env_number(sizes);
+    if (n < 0 && getenv("PMIX_RANK")) n = 0; /* PMIx gives no size variable; MPI will */
+    if (n < 0 && getenv("SLURM_STEP_ID") && getenv("SLURM_PROCID")) {
+        const char *t = getenv("SLURM_STEP_NUM_TASKS");
+        n = t ? atoi(t) : 0;
+    }
+    *world = n;
+    return n >= 0;
+}
+
+struct bmst_comm *bmst_comm_open(int *argc, char ***argv) {
+    int world;
+    if (!bmst_launch_is_mpi(&world)) return bmst_comm_single_create();
+    return bmst_comm_mpi_open(argc, argv, world);
+}
+
+void bmst_comm_fail(struct bmst_comm *c, int code) {
+    if (c && c->world > 1)
+        fprintf(stderr, "bmst_dist: rank %d: error: %s\n", c->rank, bmst_last_error());
+    else
+        fprintf(stderr, "bmst_dist: error: %s\n", bmst_last_error());
+    fflush(stderr);
+    if (c) c->abort(c, code);
+    exit(code);
+}

@@ -1,0 +1,46 @@
+/* The gradient all-reduce, in buckets overlapped with backward.
+ *
+ * Parameters are registered in forward order, so backward finishes their
+ * gradients from the end of the flat gradient buffer towards its start. The
+ * buffer is cut into fixed buckets from the end; as soon as backward has
+ * finished every gradient of a bucket, its all-reduce starts and runs while
+ * backward computes the earlier layers. Before the optimizer, finish waits
+ * for the rest. */
+#ifndef BMST_GRAD_SYNC_H
+#define BMST_GRAD_SYNC_H
+
+#include <stddef.h>
+
+#include "comm.h"
+#include "model.h"
+
+struct bmst_grad_sync {
+    struct bmst_comm *comm;
+    float *grads;
+    size_t n;
+    size_t bucket_floats;
+    enum bmst_dtype wire;
+    size_t unsent; /* grads[0, unsent) have not been handed to the comm this step */
+    double first_start; /* when this step's first bucket left, or 0 */
+};
+
+/* Buckets of bucket_mib MiB of fp32 gradients, sent as `wire`. */
+void bmst_grad_sync_init(struct bmst_grad_sync *s, struct bmst_comm *comm,
+                         const struct bmst_model *m, int bucket_mib, enum bmst_dtype wire);
+/* Before backward: nothing sent yet. */
+void bmst_grad_sync_begin(struct bmst_grad_sync *s);
+/* During backward: grads[first_final, n) hold their final values; starts
+ * every bucket that lies wholly inside and lets the transfers progress.
+ * The signature of bmst_graph's on_grads_ready (ctx is the sync). */
+void bmst_grad_sync_ready(void *sync, size_t first_final);
+/* After backward: sends what is left and waits until every gradient holds
+ * the sum over the ranks (times 1 / world for the half wire types: see
+ * bmst_grad_sync_divisor). Sets *hidden to the seconds the all-reduce ran
+ * while backward still computed, *exposed to the seconds waited here. */
+void bmst_grad_sync_finish(struct bmst_grad_sync *s, double *hidden, double *exposed);
+/* What the reduced gradients must still be divided by to be the ranks'
+ * mean: world for fp32 (summed as they are), 1 for the half types (scaled
+ * by 1 / world before they travel, so that the sum cannot overflow). */
+float bmst_grad_sync_divisor(const struct bmst_grad_sync *s);
+
+#endif

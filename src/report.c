@@ -1,0 +1,202 @@
+/* Gathering, summarizing and writing the report (see report.h). */
+#include "report.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* The per-rank figures the summary and the JSON file go through by name. */
+static const struct {
+    const char *name;
+    size_t offset;
+} fields[] = {
+    {"epoch_s", offsetof(struct bmst_rank_stats, epoch_s)},
+    {"data_s", offsetof(struct bmst_rank_stats, data_s)},
+    {"forward_s", offsetof(struct bmst_rank_stats, forward_s)},
+    {"backward_s", offsetof(struct bmst_rank_stats, backward_s)},
+    {"allreduce_s", offsetof(struct bmst_rank_stats, allreduce_s)},
+    {"allreduce_hidden_s", offsetof(struct bmst_rank_stats, allreduce_hidden_s)},
+    {"optimizer_s", offsetof(struct bmst_rank_stats, optimizer_s)},
+    {"eval_s", offsetof(struct bmst_rank_stats, eval_s)},
+    {"images", offsetof(struct bmst_rank_stats, images)},
+    {"images_per_s", offsetof(struct bmst_rank_stats, images_per_s)},
+    {"peak_rss_mib", offsetof(struct bmst_rank_stats, peak_rss_mib)},
+    {"planned_mib", offsetof(struct bmst_rank_stats, planned_mib)},
+    {"device_used_mib", offsetof(struct bmst_rank_stats, device_used_mib)},
+};
+#define N_FIELDS (sizeof fields / sizeof fields[0])
+
+static double field(const struct bmst_rank_stats *s, size_t i) {
+    return *(const double *)((const char *)s + fields[i].offset);
+}
+
+struct spread {
+    double min, mean, max;
+};
+
+static struct spread spread_of(const struct bmst_rank_stats *ranks, int world, size_t i) {
+    struct spread s = {field(&ranks[0], i), 0.0, field(&ranks[0], i)};
+    for (int r = 0; r < world; r++) {
+        double v = field(&ranks[r], i);
+        if (v < s.min) s.min = v;
+        if (v > s.max) s.max = v;
+        s.mean += v / world;
+    }
+    return s;
+}
+
+void bmst_report_init(struct bmst_report *r, struct bmst_comm *comm, const char *path,
+                      const struct bmst_report_run *run) {
+    memset(r, 0, sizeof *r);
+    r->comm = comm;
+    r->path = path;
+    r->run = *run;
+}
+
+static void rank_stats(const struct bmst_comm *comm, const struct bmst_epoch_stats *e,
+                       struct bmst_rank_stats *s) {
+    memset(s, 0, sizeof *s);
+    s->rank = comm->rank;
+    s->local_rank = comm->local_rank;
+    if (gethostname(s->host, sizeof s->host - 1) != 0) snprintf(s->host, sizeof s->host, "?");
+    s->epoch_s = e->seconds;
+    s->data_s = e->phase[BMST_PHASE_DATA];
+    s->forward_s = e->phase[BMST_PHASE_FORWARD];
+    s->backward_s = e->phase[BMST_PHASE_BACKWARD];
+    s->allreduce_s = e->phase[BMST_PHASE_ALLREDUCE];
+    s->allreduce_hidden_s = e->phase[BMST_PHASE_ALLREDUCE_HIDDEN];
+    s->optimizer_s = e->phase[BMST_PHASE_OPTIMIZER];
+    s->eval_s = e->eval_seconds;
+    s->images = (double)e->images;
+    s->images_per_s = e->seconds > 0 ? (double)e->images / e->seconds : 0.0;
+    s->peak_rss_mib = e->peak_rss_mib;
+    s->planned_mib = e->planned_mib;
+    s->device_used_mib = e->device_used_mib;
+}
+
+static void print_spread(FILE *out, const struct bmst_report_epoch *e, int world) {
+    static const char *const shown[][2] = {
+        {"epoch_s", "epoch"}, {"data_s", "data"}, {"forward_s", "fwd"}, {"backward_s", "bwd"},
+        {"allreduce_s", "allreduce"}, {"allreduce_hidden_s", "hidden"},
+        {"optimizer_s", "opt"}, {"peak_rss_mib", "rss MiB"}};
+    fprintf(out, "  %d ranks, min/mean/max:", world);
+    for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
+        for (size_t i = 0; i < N_FIELDS; i++) {
+            if (strcmp(fields[i].name, shown[k][0]) != 0) continue;
+            struct spread s = spread_of(e->ranks, world, i);
+            fprintf(out, "  %s %.3g/%.3g/%.3g", shown[k][1], s.min, s.mean, s.max);
+        }
+    fprintf(out, "  global %.0f img/s\n", e->images_per_s);
+    fflush(out);
+}
+
+static void write_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void write_epoch(FILE *f, const struct bmst_report_epoch *e, int world) {
+    const struct bmst_epoch_stats *st = &e->stats;
+    fprintf(f,
+            "    {\"epoch\": %d, \"steps\": %ld, \"train_loss\": %.6g, \"lr\": %.6g, "
+            "\"test_loss\": %.6g, \"test_accuracy\": %.6g, \"images_per_s\": %.6g,\n"
+            "     \"ranks\": [\n",
+            st->epoch, e->steps, st->train_loss, (double)st->lr, st->test_loss,
+            st->test_accuracy, e->images_per_s);
+    for (int r = 0; r < world; r++) {
+        const struct bmst_rank_stats *s = &e->ranks[r];
+        fprintf(f, "      {\"rank\": %d, \"local_rank\": %d, \"host\": ", s->rank, s->local_rank);
+        write_json_string(f, s->host);
+        for (size_t i = 0; i < N_FIELDS; i++) fprintf(f, ", \"%s\": %.6g", fields[i].name, field(s, i));
+        fprintf(f, "}%s\n", r + 1 < world ? "," : "");
+    }
+    fprintf(f, "     ],\n     \"summary\": {");
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        struct spread s = spread_of(e->ranks, world, i);
+        fprintf(f, "%s\"%s\": {\"min\": %.6g, \"mean\": %.6g, \"max\": %.6g}", i ? ", " : "",
+                fields[i].name, s.min, s.mean, s.max);
+    }
+    fprintf(f, "}}");
+}
+
+/* The whole file, written beside the target and renamed over it, so a reader
+ * never sees half a report. */
+static int write_json(const struct bmst_report *r) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", r->path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return bmst_error("cannot write the report %s", r->path);
+    const struct bmst_report_run *run = &r->run;
+    int world = r->comm->world;
+    fprintf(f, "{\n  \"version\": 1,\n  \"command\": ");
+    write_json_string(f, run->command);
+    fprintf(f, ",\n  \"arch\": ");
+    write_json_string(f, run->arch);
+    fprintf(f, ",\n  \"dataset\": ");
+    write_json_string(f, run->dataset);
+    fprintf(f, ",\n  \"backend\": ");
+    write_json_string(f, run->backend);
+    fprintf(f, ",\n  \"comm\": ");
+    write_json_string(f, r->comm->name);
+    fprintf(f, ",\n  \"precision\": ");
+    write_json_string(f, run->precision);
+    fprintf(f, ",\n  \"grad_comm\": ");
+    write_json_string(f, run->grad_comm);
+    fprintf(f,
+            ",\n  \"world\": %d,\n  \"batch_per_rank\": %d,\n  \"global_batch\": %d,\n"
+            "  \"merge\": %d,\n  \"sync_bn\": %s,\n  \"epochs\": [\n",
+            world, run->batch_per_rank, run->batch_per_rank * world, run->merge,
+            run->sync_bn ? "true" : "false");
+    for (int k = 0; k < r->n_epochs; k++) {
+        write_epoch(f, &r->epochs[k], world);
+        fprintf(f, "%s\n", k + 1 < r->n_epochs ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    int failed = ferror(f) != 0;
+    if (fclose(f) != 0 || failed || rename(tmp, r->path) != 0) {
+        remove(tmp);
+        return bmst_error("cannot write the report %s", r->path);
+    }
+    return 0;
+}
+
+int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps,
+                      FILE *out) {
+    struct bmst_comm *comm = r->comm;
+    int world = comm->world;
+    struct bmst_rank_stats own;
+    rank_stats(comm, mine, &own);
+    struct bmst_rank_stats *all =
+        comm->rank == 0 ? bmst_xmalloc((size_t)world * sizeof *all) : NULL;
+    comm->gather_host(comm, &own, all, sizeof own, 0);
+    if (comm->rank != 0) return 0;
+
+    r->epochs = realloc(r->epochs, (size_t)(r->n_epochs + 1) * sizeof *r->epochs);
+    BMST_ASSERT(r->epochs);
+    struct bmst_report_epoch *e = &r->epochs[r->n_epochs++];
+    e->stats = *mine;
+    e->steps = steps;
+    e->ranks = all;
+    double images = 0.0, slowest = 0.0;
+    for (int k = 0; k < world; k++) {
+        images += all[k].images;
+        if (all[k].epoch_s > slowest) slowest = all[k].epoch_s;
+    }
+    e->images_per_s = slowest > 0 ? images / slowest : 0.0;
+    if (world > 1) print_spread(out, e, world);
+    return r->path ? write_json(r) : 0;
+}
+
+void bmst_report_free(struct bmst_report *r) {
+    for (int k = 0; k < r->n_epochs; k++) free(r->epochs[k].ranks);
+    free(r->epochs);
+    memset(r, 0, sizeof *r);
+}
