@@ -87,7 +87,17 @@ if pgrep -f "$work/d.h5" >/dev/null; then
     pkill -9 -f "$work/d.h5"
 else pass; fi
 
-# --- one process under mpirun is a normal run; a bad flag speaks once -------
+# --- a non-finite loss: --on-nan abort names the rank, skip goes on ---------
+run_ranks 2 train "${common[@]}" --batch 8 --max-steps 6 --lr 1e30 >"$work/nan.out" 2>"$work/nan.err" &&
+    fail "--on-nan abort: a diverged run exited 0"
+grep -q "rank [01]: error: the training loss is .*nan at step" "$work/nan.err" && pass ||
+    fail "--on-nan abort: $(grep error "$work/nan.err" | head -2)"
+if run_ranks 2 train "${common[@]}" --batch 8 --max-steps 6 --lr 1e30 --on-nan skip --check-replicas \
+    >"$work/skip.out" 2>&1 && grep -q "skipped)" "$work/skip.out"; then pass; else
+    fail "--on-nan skip: $(grep -E "error|skipped" "$work/skip.out" | head -2)"
+fi
+
+# --- a bad flag under mpirun: one message, from one rank --------------------
 run_ranks 2 train "${common[@]}" --batch 8 --grad-comm fp64 >"$work/flag.out" 2>"$work/flag.err"
 [[ $? -eq 2 && $(grep -c "error: --grad-comm expects" "$work/flag.err") -eq 1 ]] && pass ||
     fail "a bad flag under mpirun: $(head -c 400 "$work/flag.err")"

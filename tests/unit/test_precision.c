@@ -70,7 +70,6 @@ struct setup {
     int32_t labels[16];
     float targets[16 * 10];
     struct bmst_step_config sc;
-    struct bmst_comm *comm;
 };
 
 static void setup_open(struct setup *s, enum bmst_dtype precision) {
