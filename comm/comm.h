@@ -76,6 +76,12 @@ struct bmst_comm *bmst_comm_single_create(void);
  * returned communicator owns `mpi`. */
 struct bmst_comm *bmst_comm_nccl_create(struct bmst_comm *mpi, struct bmst_backend *be);
 
+/* The communicator for a backend's memory: `c` itself for one rank or a
+ * host-memory backend; for a GPU backend with several ranks the NCCL one
+ * built on `c` (which then owns `c`). NULL with a message where NCCL fails
+ * or this build has none (`c` stays the caller's). */
+struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend *be);
+
 /* The rank the launcher gave this process (OMPI_COMM_WORLD_RANK, PMIX_RANK,
  * PMI_RANK, SLURM_PROCID), 0 without a launcher: lets errors found before
  * MPI starts be printed by one rank only. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backend.h"
 #include "comm.h"
 #include "comm_launch.h"
 #include "error.h"
@@ -49,6 +50,19 @@ struct bmst_comm *bmst_comm_open(int *argc, char ***argv) {
     int world;
     if (!bmst_launch_is_mpi(&world)) return bmst_comm_single_create();
     return bmst_comm_mpi_open(argc, argv, world);
+}
+
+struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend *be) {
+    if (c->world == 1 || !be->stream) return c;
+    struct bmst_comm *nccl = bmst_comm_nccl_create(c, be);
+    if (nccl == c) {
+        /* MPI would be handed device pointers */
+        bmst_error("%d ranks on GPUs need NCCL, and this bmst_dist was built without it "
+                   "(rebuild where nccl.h and libnccl are found)",
+                   c->world);
+        return NULL;
+    }
+    return nccl;
 }
 
 void bmst_comm_fail(struct bmst_comm *c, int code) {

@@ -146,6 +146,9 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
         return -1;
     }
     struct bmst_backend *be = b.engine.be;
+    struct bmst_comm *backend_comm = bmst_comm_for_backend(comm, be);
+    if (!backend_comm) bmst_comm_fail(comm, 1);
+    comm = backend_comm;
     struct bmst_graph *g = &b.engine.train;
     size_t image_count = bmst_shape_count(g->values[g->images].shape);
     float *images = bmst_xmalloc(image_count * sizeof(float));

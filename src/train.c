@@ -126,12 +126,10 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank};
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
     if (bmst_engine_open(&s->engine, &ec) != 0) return -1;
-    if (comm->world > 1 && s->engine.be->stream) {
-        /* GPUs: the backend-memory collectives move onto NCCL */
-        struct bmst_comm *nccl = bmst_comm_nccl_create(comm, s->engine.be);
-        if (!nccl) return -1;
-        s->comm = nccl;
-    }
+    /* GPUs: the backend-memory collectives move onto NCCL */
+    struct bmst_comm *backend_comm = bmst_comm_for_backend(comm, s->engine.be);
+    if (!backend_comm) return -1;
+    s->comm = backend_comm;
     if (training) connect_ranks(s, cfg);
     bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;

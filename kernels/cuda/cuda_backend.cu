@@ -93,6 +93,10 @@ static size_t cuda_device_used_bytes(struct bmst_backend *be) {
     return total - free_bytes;
 }
 
+static void *cuda_stream(struct bmst_backend *be) {
+    return (void *)cuda_impl_of(be)->stream;
+}
+
 /* Pinned staging for the inputs and logits, grown on the first use. */
 static void *staging(struct cuda_impl *impl, size_t bytes) {
     size_t count = (bytes + sizeof(float) - 1) / sizeof(float);
@@ -207,6 +211,7 @@ static void fill_vtable(struct bmst_backend *be) {
     be->zero = cuda_zero;
     be->sync = cuda_sync;
     be->device_used_bytes = cuda_device_used_bytes;
+    be->stream = cuda_stream;
     be->upload_act = cuda_upload_act;
     be->download_act = cuda_download_act;
     be->cast_weights = cuda_cast_weights;
