@@ -121,28 +121,48 @@ static void test_conv(struct bmst_conv_desc d) {
     drop(&x), drop(&w), drop(&y), drop(&dy), drop(&dx), drop(&dw);
 }
 
-static void test_bn(void) {
+/* Sync-BN's all-reduce as two ranks holding the same rows would see it: the
+ * sums doubled (through the host, which also orders it with the stream). */
+static void twin_ranks_allreduce(void *ctx, double *sums, size_t count) {
+    struct bmst_backend *be = ctx;
+    double *host = malloc(count * sizeof *host);
+    be->to_host(be, host, sums, count * sizeof *host);
+    for (size_t i = 0; i < count; i++) host[i] *= 2.0;
+    be->to_device(be, sums, host, count * sizeof *host);
+    free(host);
+}
+
+/* Batch norm, alone (sync 0) or synchronized over two identical ranks. */
+static void test_bn(int sync) {
+    struct bmst_bn_sync cpu_sync = {twin_ranks_allreduce, cpu, 2};
+    struct bmst_bn_sync gpu_sync = {twin_ranks_allreduce, gpu, 2};
     struct bmst_bn_desc d = {.rows = 2 * 9 * 9, .c = 48, .eps = 1e-5f, .momentum = 0.1f};
+    struct bmst_bn_desc dc = d, dg_desc = d;
+    if (sync) dc.sync = &cpu_sync, dg_desc.sync = &gpu_sync;
     size_t n = d.rows * d.c;
     struct buf x = make(n, 1, -2, 3), y = make(n, 1, 0, 0), dy = make(n, 1, -1, 1);
     struct buf dx = make(n, 1, -1, 1), gamma = make(d.c, 0, 0.5f, 1.5f);
     struct buf beta = make(d.c, 0, -0.5f, 0.5f), mean = make(d.c, 0, 0, 0);
     struct buf invstd = make(d.c, 0, 0, 0), rmean = make(d.c, 0, -0.1f, 0.1f);
     struct buf rvar = make(d.c, 0, 0.9f, 1.1f), dg = make(d.c, 0, 0, 0), db = make(d.c, 0, 0, 0);
-    cpu->bn_fwd_train(cpu, &d, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
-    gpu->bn_fwd_train(gpu, &d, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
-    compare("bn train fwd y", &y);
-    compare("bn train fwd mean", &mean);
-    compare("bn train fwd invstd", &invstd);
-    compare("bn running mean", &rmean);
-    compare("bn running var", &rvar);
+    cpu->bn_fwd_train(cpu, &dc, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
+    gpu->bn_fwd_train(gpu, &dg_desc, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
+    const char *tag = sync ? "sync-bn" : "bn";
+    char name[64];
+#define BN_COMPARE(what, b) (snprintf(name, sizeof name, "%s %s", tag, what), compare(name, b))
+    BN_COMPARE("train fwd y", &y);
+    BN_COMPARE("train fwd mean", &mean);
+    BN_COMPARE("train fwd invstd", &invstd);
+    BN_COMPARE("running mean", &rmean);
+    BN_COMPARE("running var", &rvar);
     for (int acc = 0; acc <= 1; acc++) {
-        cpu->bn_bwd(cpu, &d, x.c, dy.c, gamma.c, mean.c, invstd.c, dx.c, dg.c, db.c, acc);
-        gpu->bn_bwd(gpu, &d, x.g, dy.g, gamma.g, mean.g, invstd.g, dx.g, dg.g, db.g, acc);
-        compare(acc ? "bn bwd dx accumulate" : "bn bwd dx", &dx);
+        cpu->bn_bwd(cpu, &dc, x.c, dy.c, gamma.c, mean.c, invstd.c, dx.c, dg.c, db.c, acc);
+        gpu->bn_bwd(gpu, &dg_desc, x.g, dy.g, gamma.g, mean.g, invstd.g, dx.g, dg.g, db.g, acc);
+        BN_COMPARE(acc ? "bwd dx accumulate" : "bwd dx", &dx);
     }
-    compare("bn bwd dgamma", &dg);
-    compare("bn bwd dbeta", &db);
+    BN_COMPARE("bwd dgamma", &dg);
+    BN_COMPARE("bwd dbeta", &db);
+#undef BN_COMPARE
     cpu->bn_fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
     gpu->bn_fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
     compare("bn eval fwd", &y);
@@ -373,7 +393,8 @@ int main(void) {
              .stride_w = 2, .pad_h = 3, .pad_w = 3},
         };
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) test_conv(shapes[s]);
-        test_bn();
+        test_bn(0);
+        test_bn(1);
         test_elementwise();
         test_pool();
         test_fc_mix_loss();
