@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bmst_dist needs, skipping those already present.
 #   launch/install_deps.sh          build and run: compilers, HDF5, MPI, BLAS, Fashion-MNIST
-#   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools
+#   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools,
+#                                   Slurm and munge (tests/slurm starts a one-node cluster)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev openmpi-bin
           libopenblas-openmp-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--tests" ]]; then
-    packages+=(hdf5-tools python3-torch python3-numpy python3-h5py)
+    packages+=(hdf5-tools python3-torch python3-numpy python3-h5py slurm-wlm munge)
 fi
 
 missing=()
