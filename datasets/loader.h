@@ -1,25 +1,33 @@
-/* The batch loader: a background thread reads samples from a dataset,
- * augments and normalizes them, and keeps the next batches ready while the
+/* The batch loader: a reader thread reads this rank's samples from the
+ * dataset (HDF5 is not thread-safe: it alone calls it), worker threads augment
+ * and normalize them, and the next `depth` batches are kept ready while the
  * training step runs. */
 #ifndef BMST_LOADER_H
 #define BMST_LOADER_H
 
+#include "augment.h"
 #include "dataset.h"
 
 struct bmst_loader_config {
     enum bmst_split split;
     int batch;   /* samples per batch */
     int shuffle; /* a new permutation every epoch, from seed and epoch */
-    int augment; /* small images: 4-pixel zero pad + random crop, random horizontal flip */
+    enum bmst_augment augment;
     /* training drops the remainder: global step k is positions
      * [k * batch * world, (k + 1) * batch * world) of the epoch's order, rank r
      * the r-th block of `batch` in it; evaluation gives each rank a contiguous
      * slice and pads the last batch (slices differ by at most one sample, so a
      * rank may end with valid = 0) */
     int drop_last;
-    int depth; /* batches prepared ahead (>= 1) */
+    int depth;   /* batches prepared ahead (>= 1) */
+    int workers; /* threads that augment (>= 1), beside the one that reads */
     uint64_t seed;
-    int rank, world; /* this process's slice of every epoch (1 process: 0, 1) */
+    int rank, world; /* this process's share of every epoch (1 process: 0, 1) */
+    /* optional: where the batches' images live (page-locked memory from the
+     * GPU backend, so their upload is asynchronous); NULL: malloc / free */
+    void *(*host_alloc)(void *ctx, size_t bytes);
+    void (*host_free)(void *ctx, void *ptr);
+    void *alloc_ctx;
 };
 
 /* One batch: normalized float images NHWC [batch, h, w, c] and labels [batch].

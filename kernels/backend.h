@@ -123,9 +123,16 @@ struct bmst_backend {
      * communication library can order its transfers with it; NULL on the CPU */
     void *(*stream)(struct bmst_backend *be);
 
-    /* host fp32 <-> activations in act_dtype (inputs in, logits out) */
+    /* host fp32 <-> activations in act_dtype (inputs in, logits out);
+     * host_src must stay unchanged until the backend's next sync (the copy may
+     * still be running until then) */
     void (*upload_act)(struct bmst_backend *be, void *dst, const float *host_src, size_t n);
     void (*download_act)(struct bmst_backend *be, float *host_dst, const void *src, size_t n);
+    /* optional: page-locked host memory for buffers upload_act reads (the
+     * loader's batches), so the copy can run asynchronously; NULL on the CPU,
+     * where the caller uses malloc/free */
+    void *(*host_alloc)(struct bmst_backend *be, size_t bytes);
+    void (*host_free)(struct bmst_backend *be, void *ptr);
     /* the compute copy of the weights: dst[i] = src[i] in act_dtype */
     void (*cast_weights)(struct bmst_backend *be, size_t n, const float *src, void *dst);
 

@@ -28,6 +28,8 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->momentum = 0.9f;
     cfg->weight_decay = 5e-4f;
     cfg->augment = -1;
+    cfg->loader_threads = 2;
+    cfg->prefetch = 4;
     cfg->device = BMST_DEVICE_CHOICE_AUTO;
     cfg->precision = BMST_F32;
     cfg->loss_scale = 65536.0f;
@@ -92,20 +94,48 @@ static void connect_ranks(struct session *s, const struct bmst_run_config *cfg) 
     }
 }
 
+static void *pinned_alloc(void *ctx, size_t bytes) {
+    struct bmst_backend *be = ctx;
+    return be->host_alloc(be, bytes);
+}
+
+static void pinned_free(void *ctx, void *ptr) {
+    struct bmst_backend *be = ctx;
+    be->host_free(be, ptr);
+}
+
+/* Small images (up to 64 px) train with pad + crop + flip and evaluate as they
+ * are; larger ones train with random resized crops and evaluate on the
+ * central crop. --augment off: every split as it is. */
+static enum bmst_augment augment_kind(const struct session *s, const struct bmst_run_config *cfg,
+                                      enum bmst_split split) {
+    int small = s->info->h <= 64 && s->info->w <= 64;
+    int on = cfg->augment < 0 ? 1 : cfg->augment;
+    if (!on) return BMST_AUGMENT_NONE;
+    if (split == BMST_SPLIT_TRAIN) return small ? BMST_AUGMENT_PAD_CROP : BMST_AUGMENT_RESIZED_CROP;
+    return small ? BMST_AUGMENT_NONE : BMST_AUGMENT_CENTER_CROP;
+}
+
 static int make_loader(struct session *s, const struct bmst_run_config *cfg, enum bmst_split split,
                        struct bmst_loader **out) {
-    int small = s->info->h <= 64 && s->info->w <= 64;
+    struct bmst_backend *be = s->engine.be;
     struct bmst_loader_config lc = {
         .split = split,
         .batch = split == BMST_SPLIT_TRAIN ? cfg->batch : cfg->eval_batch,
         .shuffle = split == BMST_SPLIT_TRAIN,
-        .augment = split == BMST_SPLIT_TRAIN && (cfg->augment < 0 ? small : cfg->augment),
+        .augment = augment_kind(s, cfg, split),
         .drop_last = split == BMST_SPLIT_TRAIN,
-        .depth = 3,
+        .depth = cfg->prefetch,
+        .workers = cfg->loader_threads,
         .seed = cfg->seed,
         .rank = s->comm->rank,
         .world = s->comm->world,
     };
+    if (be->host_alloc) { /* a GPU: batches in page-locked memory, uploaded asynchronously */
+        lc.host_alloc = pinned_alloc;
+        lc.host_free = pinned_free;
+        lc.alloc_ctx = be;
+    }
     return bmst_loader_create(s->ds, &lc, out);
 }
 

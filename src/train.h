@@ -38,7 +38,10 @@ struct bmst_run_config {
     float weight_decay;
     float label_smoothing;
     float clip_norm; /* 0: off */
-    int augment;     /* -1: automatic (on for images up to 64 px), 0 off, 1 on */
+    int augment;     /* -1 or 1: on (pad + crop + flip up to 64 px, random resized
+                        crops above), 0 off */
+    int loader_threads; /* threads that augment batches, beside the reader */
+    int prefetch;       /* batches the loader keeps ready */
     /* where and in what precision */
     enum bmst_device_choice device;
     enum bmst_dtype precision;

@@ -278,7 +278,7 @@ static void test_read_errors(void) {
           bmst_last_error());
     bmst_dataset_set_cache_limit(ds, BMST_DATASET_CACHE_BYTES);
     struct bmst_loader_config cfg = {
-        .split = BMST_SPLIT_TRAIN, .batch = 4, .depth = 2, .seed = 1, .world = 1};
+        .split = BMST_SPLIT_TRAIN, .batch = 4, .depth = 2, .workers = 2, .seed = 1, .world = 1};
     struct bmst_loader *l;
     CHECK(bmst_loader_create(ds, &cfg, &l) == 0, "%s", bmst_last_error());
     bmst_error("stale");

@@ -18,6 +18,7 @@ enum { H = 6, W = 5, C = 3, CLASSES = 10, N_TRAIN = 203, N_TEST = 77 };
 #define MAX_N N_TRAIN
 
 static char dir[64], path[128];
+static int loader_workers = 1; /* the suite runs with one worker and with three */
 static uint8_t images[2][MAX_N * IMG];
 static struct bmst_dataset *ds;
 static const struct bmst_dataset_info *info;
@@ -71,6 +72,7 @@ static struct bmst_loader *make(enum bmst_split split, int batch, int shuffle, i
                                      .augment = augment,
                                      .drop_last = drop_last,
                                      .depth = 2,
+                                     .workers = loader_workers,
                                      .seed = seed,
                                      .rank = rank,
                                      .world = world};
@@ -343,13 +345,48 @@ static void test_shutdown(void) {
     l = make(BMST_SPLIT_TRAIN, 4, 1, 1, 1, 1, 0, 1);
     CHECK(bmst_loader_next(l, &b) == -1, "next before start_epoch is an error");
     bmst_loader_free(l);
-    struct bmst_loader_config bad = {.split = BMST_SPLIT_TRAIN, .batch = 0, .depth = 1, .world = 1};
+    struct bmst_loader_config bad = {
+        .split = BMST_SPLIT_TRAIN, .batch = 0, .depth = 1, .workers = 1, .world = 1};
     CHECK(bmst_loader_create(ds, &bad, &l) == -1, "batch 0 refused");
     l = make(BMST_SPLIT_TRAIN, 1000, 1, 0, 1, 1, 0, 1);
     CHECK(bmst_loader_batches(l) == 0, "a batch larger than the split: no batches");
     bmst_loader_start_epoch(l, 0);
     CHECK(bmst_loader_next(l, &b) == 0, "an empty epoch ends at once");
     bmst_loader_free(l);
+}
+
+/* The same batches, bit for bit, whatever the number of workers. */
+static void test_workers_agree(void) {
+    int saved = loader_workers;
+    loader_workers = 1;
+    struct bmst_loader *one = make(BMST_SPLIT_TRAIN, 8, 1, 1, 1, 5, 0, 1);
+    loader_workers = 3;
+    struct bmst_loader *three = make(BMST_SPLIT_TRAIN, 8, 1, 1, 1, 5, 0, 1);
+    loader_workers = saved;
+    bmst_loader_start_epoch(one, 2);
+    bmst_loader_start_epoch(three, 2);
+    int same = 1;
+    struct bmst_batch a, b;
+    while (bmst_loader_next(one, &a) == 1) {
+        CHECK(bmst_loader_next(three, &b) == 1, "as many batches");
+        same &= a.index == b.index && memcmp(a.images, b.images, 8 * IMG * sizeof(float)) == 0 &&
+                memcmp(a.labels, b.labels, 8 * sizeof(int32_t)) == 0;
+    }
+    CHECK(same, "1 and 3 workers give the same augmented batches");
+    bmst_loader_free(one);
+    bmst_loader_free(three);
+}
+
+static void run_suite(void) {
+    test_train_epochs();
+    test_shuffle();
+    test_eval();
+    test_world(2);
+    test_world(3);
+    test_world_steps(2);
+    test_world_steps(4);
+    test_augment();
+    test_shutdown();
 }
 
 int main(void) {
@@ -362,15 +399,8 @@ int main(void) {
         return check_finish("test_data_loader");
     }
     info = bmst_dataset_get_info(ds);
-    test_train_epochs();
-    test_shuffle();
-    test_eval();
-    test_world(2);
-    test_world(3);
-    test_world_steps(2);
-    test_world_steps(4);
-    test_augment();
-    test_shutdown();
+    for (loader_workers = 1; loader_workers <= 3; loader_workers += 2) run_suite();
+    test_workers_agree();
     bmst_dataset_close(ds);
     remove(path);
     rmdir(dir);
