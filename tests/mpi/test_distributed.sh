@@ -52,6 +52,19 @@ if grep -q "rank 1's weights differ" "$work/perturb.log"; then pass; else
     fail "perturbed replica: $(grep error "$work/perturb.log" | head -2)"
 fi
 
+# --- resume: 2 ranks stopped after an epoch and resumed == 2 straight epochs
+# (a constant rate: a cosine schedule depends on the --epochs of each part) --
+run_ranks 2 train "${common[@]}" --batch 8 --epochs 2 --max-steps 3 --merge 2 --schedule constant \
+    --save "$work/straight.h5" >"$work/straight.log" 2>&1 || fail "straight: $(tail -2 "$work/straight.log")"
+run_ranks 2 train "${common[@]}" --batch 8 --epochs 1 --max-steps 3 --merge 2 --schedule constant \
+    --save "$work/part.h5" >/dev/null 2>&1 &&
+    run_ranks 2 train "${common[@]}" --batch 8 --epochs 2 --max-steps 3 --merge 2 --schedule constant \
+        --resume "$work/part.h5" --save "$work/resumed.h5" >"$work/resumed.log" 2>&1 ||
+    fail "resume under 2 ranks: $(tail -2 "$work/resumed.log")"
+if out=$($PY "$COMPARE" weights "$work/straight.h5" "$work/resumed.h5" 0); then pass; else
+    fail "2 ranks resumed differ from 2 straight epochs: $out"
+fi
+
 # --- evaluation: the test split once across ranks, the single run's figures --
 "$BMST_DIST" eval --data "$work/d.h5" --checkpoint "$work/one.h5" --device cpu --threads 1 \
     --eval-batch 16 >"$work/eval1.log" 2>&1 || fail "single eval: $(tail -1 "$work/eval1.log")"
