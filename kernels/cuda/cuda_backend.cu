@@ -1,6 +1,7 @@
-/* The CUDA backend object: device, stream and library handles, memory (one
+/* The CUDA backend object: device, streams and library handles, memory (one
  * reservation that the plan's allocations are carved from), host<->device
- * transfers, recording the training pass as a CUDA graph, and the vtable. */
+ * transfers (the inputs asynchronously from page-locked memory), recording
+ * the training pass as a CUDA graph, and the vtable. */
 #include "cuda_internal.h"
 
 #include <stdio.h>
@@ -108,10 +109,80 @@ static void *staging(struct cuda_impl *impl, size_t bytes) {
     return impl->pinned;
 }
 
-/* The host converts to the activation type into pinned memory and one copy
- * moves it; the copy is waited for, since the staging is reused. */
+/* Page-locked host memory (the loader's batches), which a copy can read
+ * while the host goes on. */
+static void *cuda_host_alloc(struct bmst_backend *be, size_t bytes) {
+    void *p = NULL;
+    /* the calling thread may not have chosen a device yet: pin for this one */
+    CUDA_CHECK(cudaSetDevice(cuda_impl_of(be)->device));
+    CUDA_CHECK(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault));
+    return p;
+}
+
+static void cuda_host_free(struct bmst_backend *be, void *ptr) {
+    (void)be;
+    if (ptr) CUDA_CHECK(cudaFreeHost(ptr));
+}
+
+/* 1 when p lies in page-locked (allocated or registered) host memory. */
+static int page_locked(const void *p) {
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        (void)cudaGetLastError(); /* not a pointer CUDA knows: pageable */
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+/* The fp32 device staging of an asynchronous upload in a half type, grown to
+ * n floats: the one device allocation outside the reservation, made by the
+ * first upload (and again only by a larger one, which first waits for the
+ * casts that may still read the old buffer). NULL when the device has not
+ * the memory. */
+static float *upload_stage(struct cuda_impl *impl, size_t n) {
+    if (n <= impl->upload_stage_count) return impl->upload_stage;
+    if (impl->upload_stage) {
+        CUDA_CHECK(cudaStreamSynchronize(impl->stream));
+        CUDA_CHECK(cudaFree(impl->upload_stage));
+        impl->upload_stage = NULL;
+        impl->upload_stage_count = 0;
+    }
+    if (cudaMalloc((void **)&impl->upload_stage, n * sizeof(float)) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory: the caller copies synchronously */
+        impl->upload_stage = NULL;
+        return NULL;
+    }
+    impl->upload_stage_count = n;
+    return impl->upload_stage;
+}
+
+/* From page-locked memory: the copy runs on the copy stream once the compute
+ * stream's earlier work is done (which may still read dst or the staging),
+ * and the compute stream's later work waits for it; fp32 lands in dst, a
+ * half type in the fp32 staging and is cast into dst on the compute stream
+ * (rounding to nearest even, as the host conversion below). The host does
+ * not wait: src must stay unchanged until the next sync. Returns 0 where it
+ * cannot (no memory for the staging). */
+static int upload_async(struct bmst_backend *be, void *dst, const float *src, size_t n) {
+    struct cuda_impl *impl = cuda_impl_of(be);
+    float *target = be->act_dtype == BMST_F32 ? (float *)dst : upload_stage(impl, n);
+    if (!target) return 0;
+    CUDA_CHECK(cudaEventRecord(impl->compute_ready, impl->stream));
+    CUDA_CHECK(cudaStreamWaitEvent(impl->copy_stream, impl->compute_ready, 0));
+    CUDA_CHECK(cudaMemcpyAsync(target, src, n * sizeof(float), cudaMemcpyHostToDevice,
+                               impl->copy_stream));
+    CUDA_CHECK(cudaEventRecord(impl->copy_done, impl->copy_stream));
+    CUDA_CHECK(cudaStreamWaitEvent(impl->stream, impl->copy_done, 0));
+    if (be->act_dtype != BMST_F32) cuda_cast_from_f32(be, be->act_dtype, n, target, dst);
+    return 1;
+}
+
+/* From page-locked memory asynchronously (upload_async); from pageable
+ * memory the host converts to the activation type into pinned staging and
+ * one copy moves it, waited for, since the staging is reused. */
 static void cuda_upload_act(struct bmst_backend *be, void *dst, const float *src, size_t n) {
     struct cuda_impl *impl = cuda_impl_of(be);
+    if (n && page_locked(src) && upload_async(be, dst, src, n)) return;
     void *stage = staging(impl, n * be->act_bytes);
     switch (be->act_dtype) {
     case BMST_F32: memcpy(stage, src, n * sizeof(float)); break;
@@ -189,13 +260,18 @@ static void cuda_destroy(struct bmst_backend *be) {
     if (!be) return;
     struct cuda_impl *impl = cuda_impl_of(be);
     CUDA_CHECK(cudaStreamSynchronize(impl->stream));
+    CUDA_CHECK(cudaStreamSynchronize(impl->copy_stream));
     cuda_conv_plans_free(impl);
     if (impl->pool) CUDA_CHECK(cudaFree(impl->pool));
     if (impl->reduce_scratch) CUDA_CHECK(cudaFree(impl->reduce_scratch));
     if (impl->cublas_workspace) CUDA_CHECK(cudaFree(impl->cublas_workspace));
     if (impl->pinned) CUDA_CHECK(cudaFreeHost(impl->pinned));
+    if (impl->upload_stage) CUDA_CHECK(cudaFree(impl->upload_stage));
     CUBLAS_CHECK(cublasDestroy(impl->cublas));
     CUDNN_CHECK(cudnnDestroy(impl->cudnn));
+    CUDA_CHECK(cudaEventDestroy(impl->compute_ready));
+    CUDA_CHECK(cudaEventDestroy(impl->copy_done));
+    CUDA_CHECK(cudaStreamDestroy(impl->copy_stream));
     CUDA_CHECK(cudaStreamDestroy(impl->stream));
     free(impl);
     free(be);
@@ -214,6 +290,8 @@ static void fill_vtable(struct bmst_backend *be) {
     be->stream = cuda_stream;
     be->upload_act = cuda_upload_act;
     be->download_act = cuda_download_act;
+    be->host_alloc = cuda_host_alloc;
+    be->host_free = cuda_host_free;
     be->cast_weights = cuda_cast_weights;
     be->capture_begin = cuda_capture_begin;
     be->capture_end = cuda_capture_end;
@@ -271,6 +349,9 @@ extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_d
     if (!impl || !be) cuda_fail("bmst", __FILE__, __LINE__, "calloc", "out of host memory");
     impl->device = device;
     CUDA_CHECK(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&impl->copy_stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&impl->compute_ready, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&impl->copy_done, cudaEventDisableTiming));
     CUDNN_CHECK(cudnnCreate(&impl->cudnn));
     CUDNN_CHECK(cudnnSetStream(impl->cudnn, impl->stream));
     CUBLAS_CHECK(cublasCreate(&impl->cublas));

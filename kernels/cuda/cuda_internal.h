@@ -5,7 +5,11 @@
  * Every kernel is launched on impl->stream and never synchronizes: a step is a
  * stream of launches that can be recorded into one CUDA graph. Nothing here
  * allocates device memory after creation except through the backend's
- * reservation (cuda_backend.cu). */
+ * reservation (cuda_backend.cu), with one exception: the fp32 staging buffer
+ * of the asynchronous input upload (upload_stage), made on the first upload
+ * from page-locked memory in a half type. The only other stream is
+ * copy_stream, which carries that upload's host-to-device copy and is never
+ * part of a recording. */
 #ifndef BMST_CUDA_INTERNAL_H
 #define BMST_CUDA_INTERNAL_H
 
@@ -33,6 +37,14 @@ struct cuda_impl {
     /* pinned host staging for upload_act / download_act */
     float *pinned;
     size_t pinned_count;
+    /* upload_act from page-locked memory: the copy runs on copy_stream, after
+     * compute_ready (recorded on stream) and before copy_done (which stream
+     * waits for); a half type is copied into upload_stage (fp32, device,
+     * outside the reservation) and cast from there on stream */
+    cudaStream_t copy_stream;
+    cudaEvent_t compute_ready, copy_done;
+    float *upload_stage;
+    size_t upload_stage_count;
     /* small device scratch made at creation: reductions (sum_squares) */
     double *reduce_scratch;
     size_t reduce_scratch_count;

@@ -1,8 +1,8 @@
 /* The CUDA backend against the CPU backend, the oracle: every op forward and
- * backward, then whole resnet18 training steps (the second one replayed from
- * the recorded CUDA graph), in fp32, fp16 and bf16, on the same inputs and
- * weights. The CPU runs the half types as floats rounded to the type, so both
- * sides start from identical half values.
+ * backward, the inputs' upload, then whole resnet18 training steps (the
+ * second one replayed from the recorded CUDA graph), in fp32, fp16 and bf16,
+ * on the same inputs and weights. The CPU runs the half types as floats
+ * rounded to the type, so both sides start from identical half values.
  *
  * Tolerances: every op within 1e-4 relative in fp32 (no TF32 on either side)
  * and 1e-2 in the half types (max difference over the largest reference
@@ -309,6 +309,42 @@ static void test_optimizer(void) {
     drop(&p), drop(&g), drop(&m), drop(&pa), drop(&flag);
 }
 
+/* The inputs' upload, from the backend's page-locked memory (asynchronous: the
+ * copy on its own stream, a half type cast on the compute stream) and from
+ * pageable memory, both bit for bit the CPU's rounding to the type (nearest
+ * even, overflow to inf). The smaller pinned upload first, so the second one
+ * grows the staging; both before one sync. */
+static void test_upload(void) {
+    static const float special[] = {0.0f, -0.0f, 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 1.0f + 0x1p-8f,
+                                    1.0f + 0x3p-8f, 1e-6f, 1e-8f, 65520.0f, -7e4f, 3e38f,
+                                    INFINITY};
+    const size_t n = 4 * 17 * 17 * 3, half = n / 2, ns = sizeof special / sizeof *special;
+    const char *type = bmst_dtype_name(gpu->act_dtype);
+    float *pinned = gpu->host_alloc(gpu, n * sizeof(float));
+    float *pageable = bmst_xmalloc(n * sizeof(float)), *got = bmst_xmalloc(n * sizeof(float));
+    float *want = cpu->alloc(cpu, n * sizeof(float));
+    void *a = gpu->alloc(gpu, n * gpu->act_bytes), *b = gpu->alloc(gpu, n * gpu->act_bytes);
+    for (size_t i = 0; i < n; i++)
+        pinned[i] = i < ns ? special[i] : 3.0f * (float)bmst_rng_normal(&rng);
+    memcpy(pageable, pinned, n * sizeof(float));
+    cpu->upload_act(cpu, want, pinned, n);
+    gpu->upload_act(gpu, a, pinned + half, n - half);
+    gpu->upload_act(gpu, b, pinned, n);
+    gpu->sync(gpu);
+    gpu->download_act(gpu, got, b, n);
+    CHECK(memcmp(got, want, n * sizeof(float)) == 0, "%s upload from pinned memory", type);
+    gpu->download_act(gpu, got, a, n - half);
+    CHECK(memcmp(got, want + half, (n - half) * sizeof(float)) == 0,
+          "%s second upload from pinned memory", type);
+    gpu->upload_act(gpu, b, pageable, n);
+    gpu->download_act(gpu, got, b, n);
+    CHECK(memcmp(got, want, n * sizeof(float)) == 0, "%s upload from pageable memory", type);
+    printf("  %-5s %-34s exact\n", type, "upload pinned / pageable");
+    gpu->host_free(gpu, pinned);
+    gpu->free(gpu, a), gpu->free(gpu, b), cpu->free(cpu, want);
+    free(pageable), free(got);
+}
+
 /* Two resnet18 steps on each backend from the same initial weights; the
  * GPU's second pass is its recorded CUDA graph replayed. */
 static void test_resnet18_steps(enum bmst_dtype precision) {
@@ -399,6 +435,7 @@ int main(void) {
         test_pool();
         test_fc_mix_loss();
         test_optimizer();
+        test_upload();
         gpu->destroy(gpu);
         cpu->destroy(cpu);
         test_resnet18_steps(precisions[i]);
