@@ -15,14 +15,35 @@
 static const char usage[] =
     "usage: bmst_data COMMAND ...\n"
     "\n"
-    "  bmst_data convert KIND DIR OUT.h5\n"
+    "  bmst_data convert KIND DIR OUT.h5 [OPTIONS]\n"
     "      convert a dataset source directory; KIND is one of %s\n"
+    "      options of flowers102 and miniimagenet (JPEG sources, stored as RGB squares):\n"
+    "        --size S            side of the stored images: the central square of each\n"
+    "                            image, resized (flowers102 128, miniimagenet 84)\n"
+    "        --threads N         decoding threads (default: one per CPU)\n"
+    "        --skip-bad          leave out images that cannot be read or decoded\n"
+    "        --split standard|swapped   flowers102: train on trnid+valid and test on\n"
+    "                            tstid (standard), or the other way round\n"
+    "        --test-per-class N  miniimagenet: test images per class (default 100)\n"
     "  bmst_data synth --shape HxWxC --classes K --train N --test M [--seed S] OUT.h5\n"
     "      write a learnable synthetic dataset (the same seed gives the same file)\n"
     "  bmst_data info FILE.h5\n"
     "      print a dataset's name, shapes, counts, classes, mean and std\n"
     "\n"
     "The file format is described in docs/dataset-format.md.\n";
+
+/* The options of `convert`; which kinds take which is in convert.c's table. */
+static const struct {
+    const char *name;
+    unsigned flag;
+} options[] = {
+    {"--size", BMST_CONVERT_SIZE},
+    {"--split", BMST_CONVERT_SPLIT},
+    {"--test-per-class", BMST_CONVERT_TEST_PER_CLASS},
+    {"--threads", BMST_CONVERT_THREADS},
+    {"--skip-bad", BMST_CONVERT_SKIP_BAD},
+};
+#define OPTION_COUNT ((int)(sizeof options / sizeof options[0]))
 
 static double now(void) {
     struct timespec t;
@@ -77,9 +98,20 @@ static int write_and_describe(struct bmst_converted *cv, const char *out, double
     return 0;
 }
 
-static int convert(const char *kind, const char *dir, const char *out) {
-    bmst_convert_fn fn = bmst_converter_find(kind);
-    if (!fn) return bmst_error("unknown source kind '%s' (known: %s)", kind, bmst_converter_kinds);
+static int convert(const char *kind, const char *dir, const char *out,
+                   const struct bmst_convert_options *opt, unsigned given) {
+    const struct bmst_converter *cv_kind = bmst_converter_find(kind);
+    if (!cv_kind)
+        return bmst_error("unknown source kind '%s' (known: %s)", kind, bmst_converter_kinds);
+    char takes[128] = "";
+    for (int f = 0; f < OPTION_COUNT; f++)
+        if (cv_kind->options & options[f].flag)
+            snprintf(takes + strlen(takes), sizeof takes - strlen(takes), "%s%s",
+                     takes[0] ? ", " : "", options[f].name);
+    for (int f = 0; f < OPTION_COUNT; f++)
+        if ((given & options[f].flag) && !(cv_kind->options & options[f].flag))
+            return bmst_error("convert %s: %s does not apply (%s takes %s)", kind, options[f].name,
+                              kind, takes[0] ? takes : "no options");
     struct stat st;
     if (stat(dir, &st) != 0) return bmst_error("%s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return bmst_error("%s: not a directory", dir);
@@ -87,7 +119,9 @@ static int convert(const char *kind, const char *dir, const char *out) {
     fflush(stdout);
     double started = now();
     struct bmst_converted cv;
-    if (fn(dir, &cv) != 0) return -1;
+    if (cv_kind->fn(dir, opt, &cv) != 0) return -1;
+    if (cv.skipped)
+        printf("skipped %zu images that could not be read or decoded (--skip-bad)\n", cv.skipped);
     return write_and_describe(&cv, out, started);
 }
 
@@ -101,6 +135,56 @@ static int parse_number(const char *opt, const char *text, long long lo, long lo
         return bmst_error("%s: '%s' is not a number in %lld..%lld", opt, text, lo, hi);
     *value = v;
     return 0;
+}
+
+/* bmst_data convert KIND DIR OUT.h5 [options], options anywhere after KIND. */
+static int convert_command(int argc, char **argv) {
+    struct bmst_convert_options opt = {0};
+    const char *pos[3];
+    int npos = 0;
+    unsigned given = 0;
+    long long v;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0') {
+            if (npos == 3) return bmst_error("convert: unexpected argument '%s'", a);
+            pos[npos++] = a;
+            continue;
+        }
+        int f = 0;
+        while (f < OPTION_COUNT && strcmp(a, options[f].name) != 0)
+            f++;
+        if (f == OPTION_COUNT) return bmst_error("convert: unknown option '%s'", a);
+        given |= options[f].flag;
+        if (options[f].flag == BMST_CONVERT_SKIP_BAD) {
+            opt.skip_bad = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return bmst_error("convert: %s needs a value", a);
+        const char *val = argv[++i];
+        switch (options[f].flag) {
+        case BMST_CONVERT_SIZE:
+            if (parse_number(a, val, 1, 4096, &v) != 0) return -1;
+            opt.size = (int)v;
+            break;
+        case BMST_CONVERT_SPLIT:
+            if (strcmp(val, "standard") != 0 && strcmp(val, "swapped") != 0)
+                return bmst_error("--split: '%s' is not 'standard' or 'swapped'", val);
+            opt.swapped = strcmp(val, "swapped") == 0;
+            break;
+        case BMST_CONVERT_TEST_PER_CLASS:
+            if (parse_number(a, val, 1, 1000000, &v) != 0) return -1;
+            opt.test_per_class = (long)v;
+            break;
+        case BMST_CONVERT_THREADS:
+            if (parse_number(a, val, 1, 256, &v) != 0) return -1;
+            opt.threads = (int)v;
+            break;
+        }
+    }
+    if (npos != 3)
+        return bmst_error("usage: bmst_data convert KIND DIR OUT.h5 [OPTIONS] (see --help)");
+    return convert(pos[0], pos[1], pos[2], &opt, given);
 }
 
 static int synth(int argc, char **argv) {
@@ -159,10 +243,7 @@ static int run(int argc, char **argv) {
         }
     if (argc < 2) return bmst_error("missing command (see bmst_data --help)");
     const char *cmd = argv[1];
-    if (strcmp(cmd, "convert") == 0) {
-        if (argc != 5) return bmst_error("usage: bmst_data convert KIND DIR OUT.h5");
-        return convert(argv[2], argv[3], argv[4]);
-    }
+    if (strcmp(cmd, "convert") == 0) return convert_command(argc - 2, argv + 2);
     if (strcmp(cmd, "synth") == 0) return synth(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0) {
         if (argc != 3) return bmst_error("usage: bmst_data info FILE.h5");

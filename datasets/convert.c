@@ -9,20 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-    const char *kind;
-    bmst_convert_fn fn;
-} converters[] = {
-    {"fashion-mnist", bmst_convert_fashion_mnist},
-    {"cifar10", bmst_convert_cifar10},
-    {"cifar100", bmst_convert_cifar100},
+enum {
+    /* what the JPEG converters take */
+    JPEG_OPTIONS = BMST_CONVERT_SIZE | BMST_CONVERT_THREADS | BMST_CONVERT_SKIP_BAD,
 };
 
-const char *const bmst_converter_kinds = "fashion-mnist, cifar10, cifar100";
+static const struct bmst_converter converters[] = {
+    {"fashion-mnist", bmst_convert_fashion_mnist, 0},
+    {"cifar10", bmst_convert_cifar10, 0},
+    {"cifar100", bmst_convert_cifar100, 0},
+    {"flowers102", bmst_convert_flowers102, JPEG_OPTIONS | BMST_CONVERT_SPLIT},
+    {"miniimagenet", bmst_convert_miniimagenet, JPEG_OPTIONS | BMST_CONVERT_TEST_PER_CLASS},
+};
 
-bmst_convert_fn bmst_converter_find(const char *kind) {
+const char *const bmst_converter_kinds = "fashion-mnist, cifar10, cifar100, flowers102, "
+                                         "miniimagenet";
+
+const struct bmst_converter *bmst_converter_find(const char *kind) {
     for (size_t i = 0; i < sizeof converters / sizeof converters[0]; i++)
-        if (strcmp(kind, converters[i].kind) == 0) return converters[i].fn;
+        if (strcmp(kind, converters[i].kind) == 0) return &converters[i];
     return NULL;
 }
 

@@ -1,7 +1,8 @@
 /* Converters from source formats to the dataset format, all of one shape: a
  * converter fills a bmst_converted (buffers plus the bmst_dataset_source that
- * points into them) from a source directory, and bmst_data writes it with
- * bmst_dataset_write. Errors name the source file and the problem. */
+ * points into them) from a source directory and the options it takes, and
+ * bmst_data writes it with bmst_dataset_write. Errors name the source file
+ * and the problem. */
 #ifndef BMST_CONVERT_H
 #define BMST_CONVERT_H
 
@@ -17,18 +18,53 @@ struct bmst_converted {
     int32_t *labels[2];        /* [count] per split */
     int32_t *coarse_labels[2]; /* [count] per split, or NULL */
     char **class_names;        /* [classes], or NULL */
+    size_t skipped;            /* images left out by --skip-bad */
 };
 
-typedef int (*bmst_convert_fn)(const char *dir, struct bmst_converted *out);
+/* The options of `bmst_data convert`. All zero means every default; a
+ * converter reads only the ones its table entry lists. */
+struct bmst_convert_options {
+    int size;            /* --size: side of the stored square images; 0: the kind's default */
+    int swapped;         /* --split swapped (1) or standard (0) */
+    long test_per_class; /* --test-per-class; 0: the kind's default */
+    int threads;         /* --threads; 0: one per online CPU */
+    int skip_bad;        /* --skip-bad: leave out images that cannot be read or decoded */
+};
 
-/* The converter for a source kind ("fashion-mnist", "cifar10", "cifar100"),
- * or NULL; `kinds` lists them for the usage text. */
-bmst_convert_fn bmst_converter_find(const char *kind);
+enum bmst_convert_option_flag {
+    BMST_CONVERT_SIZE = 1 << 0,
+    BMST_CONVERT_SPLIT = 1 << 1,
+    BMST_CONVERT_TEST_PER_CLASS = 1 << 2,
+    BMST_CONVERT_THREADS = 1 << 3,
+    BMST_CONVERT_SKIP_BAD = 1 << 4,
+};
+
+typedef int (*bmst_convert_fn)(const char *dir, const struct bmst_convert_options *opt,
+                               struct bmst_converted *out);
+
+struct bmst_converter {
+    const char *kind; /* as named on the command line, e.g. "cifar10" */
+    bmst_convert_fn fn;
+    unsigned options; /* the BMST_CONVERT_* flags it takes */
+};
+
+/* The converter for a source kind, or NULL; `kinds` lists them for the usage
+ * text. */
+const struct bmst_converter *bmst_converter_find(const char *kind);
 extern const char *const bmst_converter_kinds;
 
-int bmst_convert_fashion_mnist(const char *dir, struct bmst_converted *out);
-int bmst_convert_cifar10(const char *dir, struct bmst_converted *out);
-int bmst_convert_cifar100(const char *dir, struct bmst_converted *out);
+int bmst_convert_fashion_mnist(const char *dir, const struct bmst_convert_options *opt,
+                               struct bmst_converted *out);
+int bmst_convert_cifar10(const char *dir, const struct bmst_convert_options *opt,
+                         struct bmst_converted *out);
+int bmst_convert_cifar100(const char *dir, const struct bmst_convert_options *opt,
+                          struct bmst_converted *out);
+/* Oxford Flowers 102 (jpg/, imagelabels.mat, setid.mat) and miniImageNet
+ * (images/, train.csv, val.csv, test.csv): JPEGs stored as RGB squares. */
+int bmst_convert_flowers102(const char *dir, const struct bmst_convert_options *opt,
+                            struct bmst_converted *out);
+int bmst_convert_miniimagenet(const char *dir, const struct bmst_convert_options *opt,
+                              struct bmst_converted *out);
 
 /* Synthetic data that a network can learn: every class a random smooth
  * pattern, every sample its class's pattern plus noise; a function of seed. */
@@ -49,5 +85,24 @@ void bmst_converted_free(struct bmst_converted *cv);
 int bmst_read_class_names(const char *path, struct bmst_converted *cv);
 /* "DIR/NAME" into buf; -1 when it does not fit. */
 int bmst_join_path(char *buf, size_t cap, const char *dir, const char *name);
+
+/* One image of a JPEG source: its file under the image directory, the split
+ * it goes to and its label. */
+struct bmst_image_job {
+    const char *file;
+    int split;
+    int32_t label;
+};
+/* The JPEG sources' shared back end (convert_images.c): allocates cv for
+ * `classes` classes and size x size x 3 images, then decodes the n files
+ * image_dir/jobs[i].file on opt->threads threads, each stored as its central
+ * square resized to `size`, at its own index: the i-th job of a split is
+ * sample i of that split, whatever the thread count. A file that cannot be
+ * read or decoded is an error naming it (the first in job order), or with
+ * opt->skip_bad is left out, warned about on stderr and counted in
+ * cv->skipped. A progress bar is drawn on stderr when it is a terminal. */
+int bmst_convert_jpegs(struct bmst_converted *cv, const char *name, int classes,
+                       const char *image_dir, const struct bmst_image_job *jobs, size_t n, int size,
+                       const struct bmst_convert_options *opt);
 
 #endif

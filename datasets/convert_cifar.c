@@ -133,10 +133,14 @@ fail:
     return -1;
 }
 
-int bmst_convert_cifar10(const char *dir, struct bmst_converted *out) {
+int bmst_convert_cifar10(const char *dir, const struct bmst_convert_options *opt,
+                         struct bmst_converted *out) {
+    (void)opt; /* takes no options */
     return convert(dir, &cifar10, out);
 }
 
-int bmst_convert_cifar100(const char *dir, struct bmst_converted *out) {
+int bmst_convert_cifar100(const char *dir, const struct bmst_convert_options *opt,
+                          struct bmst_converted *out) {
+    (void)opt; /* takes no options */
     return convert(dir, &cifar100, out);
 }

@@ -119,7 +119,10 @@ static int read_split(struct idx_file *img, struct idx_file *lab, struct bmst_co
     return rc;
 }
 
-int bmst_convert_fashion_mnist(const char *dir, struct bmst_converted *out) {
+int bmst_convert_fashion_mnist(const char *dir, const struct bmst_convert_options *opt,
+                               struct bmst_converted *out) {
+    (void)opt; /* takes no options */
+
     struct idx_file files[2][2]; /* [split][images, labels] */
     memset(files, 0, sizeof files);
     memset(out, 0, sizeof *out);

@@ -1,10 +1,16 @@
 """Helpers for test_converters.sh: writes small sources in each real format,
 checks converted files against them exactly, and makes malformed HDF5 files.
 
-usage: converters.py make DIR             write sources under DIR/<kind>/
-       converters.py check KIND DIR OUT   compare OUT with the sources in DIR
+usage: converters.py make DIR             write sources under DIR/<kind>/ and
+                                          broken pieces under DIR/defects/
+       converters.py check KIND DIR OUT [--swapped] [--skip FILE,...]
+                                          compare OUT with the sources in DIR
+       converters.py same A B             A and B hold the same data and attributes
        converters.py synth A B C          A, B same seed; C another seed
        converters.py bad-hdf5 GOOD DIR    malformed copies of GOOD in DIR
+
+JPEG sources are written with PIL (Debian's python3-pil, on the same
+libjpeg-turbo) and .mat files with scipy.io.savemat (python3-scipy).
 """
 import gzip
 import os
@@ -12,6 +18,8 @@ import sys
 
 import h5py
 import numpy as np
+import scipy.io
+from PIL import Image
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot"]
@@ -83,13 +91,243 @@ def make(root):
     with open(os.path.join(d, "fine_label_names.txt"), "w") as f:
         f.write("".join("fine_%d\r\n" % k for k in range(100)))
 
+    make_flowers(os.path.join(root, "flowers"))
+    make_mini(os.path.join(root, "mini"))
+    make_defects(os.path.join(root, "defects"))
+
+
+# --- JPEG sources -------------------------------------------------------------
+# Flowers 102: 14 images, image 14 in no split (and without a file: unused).
+# Shapes (h, w) and how each is saved; square 16x16 ones are stored unresampled.
+FLOWERS_SIZE = 16
+FLOWERS_SHAPES = {1: (16, 16), 2: (16, 16), 3: (40, 27), 4: (19, 33), 5: (16, 16),
+                  6: (100, 60), 7: (7, 9), 8: (16, 16), 9: (31, 16), 10: (16, 16),
+                  11: (16, 20), 12: (64, 64), 13: (16, 16)}
+FLOWERS_GRAY = {2, 9}
+FLOWERS_SPLITS = {"trnid": [3, 1, 7], "valid": [10, 2], "tstid": [13, 4, 5, 6, 8, 9, 11, 12]}
+
+MINI_SIZE = 12
+MINI_TEST_PER_CLASS = 2
+# class -> (csv it is listed in, image count); the sorted order differs
+MINI_CLASSES = {"n03017168": ("train", 5), "n01532829": ("train", 4), "n04596742": ("val", 6),
+                "n01930112": ("test", 3), "n02074367": ("test", 4)}
+
+
+def save_jpeg(path, rng, h, w, gray=False, **kw):
+    """Random smooth-ish pixels, quality 100 without chroma subsampling unless
+    kw says otherwise."""
+    base = rng.integers(0, 256, (h, w, 3)).astype(np.float64)
+    img = (0.5 * base + 0.5 * np.roll(base, 1, axis=1)).astype(np.uint8)
+    im = Image.fromarray(img)
+    if gray:
+        im = im.convert("L")
+    opts = {"quality": 100, "subsampling": 0}
+    opts.update(kw)
+    im.save(path, "JPEG", **opts)
+
+
+def flowers_labels():
+    labels = np.random.default_rng(7).integers(1, 103, 14)
+    labels[0], labels[1] = 1, 102  # both ends of the range
+    return labels
+
+
+def make_flowers(d):
+    rng = np.random.default_rng(5)
+    os.makedirs(os.path.join(d, "jpg"))
+    for i, (h, w) in FLOWERS_SHAPES.items():
+        extra = {"quality": 90, "subsampling": 2} if i == 8 else {}  # 4:2:0 as cameras write
+        if i == 10:
+            extra = {"quality": 95, "progressive": True}
+        save_jpeg(os.path.join(d, "jpg", "image_%05d.jpg" % i), rng, h, w, i in FLOWERS_GRAY,
+                  **extra)
+    # labels as the original: double 1x8189; one list as uint16, setid compressed
+    scipy.io.savemat(os.path.join(d, "imagelabels.mat"),
+                     {"labels": flowers_labels()[None, :].astype(np.float64)})
+    ids = {k: np.array([v], dtype=np.uint16 if k == "valid" else np.float64)
+           for k, v in FLOWERS_SPLITS.items()}
+    scipy.io.savemat(os.path.join(d, "setid.mat"), ids, do_compression=True)
+
+
+def mini_files():
+    """{wnid: sorted file names}."""
+    rng = np.random.default_rng(9)
+    out = {}
+    for wnid, (_, count) in MINI_CLASSES.items():
+        numbers = sorted(rng.choice(1300, count, replace=False))
+        out[wnid] = ["%s%08d.jpg" % (wnid, k) for k in numbers]
+    return out
+
+
+def make_mini(d):
+    rng = np.random.default_rng(11)
+    os.makedirs(os.path.join(d, "images"))
+    rows = {"train": [], "val": [], "test": []}
+    odd = [(20, 14), (12, 30), (9, 9), (30, 12), (5, 12)]  # one shape per class: resampled
+    for c, (wnid, files) in enumerate(mini_files().items()):
+        for j, name in enumerate(files):
+            h, w = (MINI_SIZE, MINI_SIZE) if j % 3 else odd[c]
+            save_jpeg(os.path.join(d, "images", name), rng, h, w, gray=(c == 2 and j == 1))
+            rows[MINI_CLASSES[wnid][0]].append(name + "," + wnid)
+    save_jpeg(os.path.join(d, "images", "n09999999" + "00000001.jpg"), rng, 12, 12)  # unlisted
+    for split, lines in rows.items():
+        order = np.random.default_rng(len(lines)).permutation(len(lines))
+        with open(os.path.join(d, split + ".csv"), "w") as f:
+            f.write("filename,label\n" + "".join(lines[k] + "\n" for k in order))
+
+
+def make_defects(d):
+    """Broken pieces the shell test puts into copies of the good sources."""
+    os.makedirs(d)
+    with open(os.path.join(d, "not_jpeg.jpg"), "w") as f:
+        f.write("this is not a JPEG file\n")
+    rng = np.random.default_rng(13)
+    good = os.path.join(d, "good.jpg")
+    save_jpeg(good, rng, 16, 16)
+    data = bytearray(open(good, "rb").read())
+    sos = data.index(b"\xff\xda")
+    mid = (sos + len(data)) // 2
+    data[mid:mid + 2] = b"\xff\xd0"  # a restart marker inside the scan: damaged data
+    with open(os.path.join(d, "damaged.jpg"), "wb") as f:
+        f.write(data)
+    Image.new("CMYK", (16, 16), (10, 20, 30, 40)).save(os.path.join(d, "cmyk.jpg"), "JPEG")
+    labels = flowers_labels()[None, :].astype(np.float64)
+    labels[0, 4] = 103
+    scipy.io.savemat(os.path.join(d, "labels_103.mat"), {"labels": labels})
+    splits = {k: np.array([v], dtype=np.float64) for k, v in FLOWERS_SPLITS.items()}
+
+    def setid(name, **change):
+        scipy.io.savemat(os.path.join(d, name), {k: v for k, v in dict(splits, **change).items()
+                                                 if v is not None})
+    setid("setid_no_valid.mat", valid=None)
+    setid("setid_overlap.mat", tstid=np.array([[13, 4, 5, 6, 8, 9, 11, 12, 7]], dtype=np.float64))
+    setid("setid_twice.mat", trnid=np.array([[3, 1, 7, 1]], dtype=np.float64))
+    setid("setid_range.mat", tstid=np.array([[13, 15]], dtype=np.float64))
+    setid("setid_fraction.mat", valid=np.array([[10, 2.5]]))
+
+
+def pil_reference(path, size):
+    """What the converter must store for the JPEG at path: exactly PIL's
+    decode when the central square is already size x size (exact=True), else
+    the central square resized by PIL's antialiased bilinear filter, which
+    rounds differently (exact=False: within 1)."""
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    im = im.crop((left, top, left + side, top + side))
+    if side == size:
+        return np.asarray(im), True
+    return np.asarray(im.resize((size, size), Image.BILINEAR)), False
+
+
+def compare_pixels(what, got, path, size):
+    ref, exact = pil_reference(path, size)
+    diff = np.abs(got.astype(np.int32) - ref.astype(np.int32))
+    if exact and diff.max() != 0:
+        fail("%s: %s differs from its decode by up to %d" % (what, path, diff.max()))
+    if not exact and (diff.max() > 1 or diff.mean() > 0.5):
+        fail("%s: %s differs from PIL's resize by up to %d (mean %.3f)" %
+             (what, path, diff.max(), diff.mean()))
+    return exact
+
+
+def check_common(f, name, classes, size):
+    if f.attrs["format"] != "bmst_dataset" or int(f.attrs["version"]) != 1:
+        fail("format/version attributes")
+    if f.attrs["name"] != name or int(f.attrs["classes"]) != classes:
+        fail("name %r classes %r" % (f.attrs["name"], f.attrs["classes"]))
+    for split in ("train", "test"):
+        images = f[split + "/images"]
+        if images.dtype != np.uint8 or images.shape[1:] != (size, size, 3):
+            fail("%s images %s %s" % (split, images.dtype, images.shape))
+        if f[split + "/labels"].dtype != np.int32:
+            fail("%s labels dtype" % split)
+    x = f["train/images"][:].astype(np.float64) / 255.0
+    if not (np.allclose(f.attrs["mean"], x.mean(axis=(0, 1, 2)), atol=1e-6, rtol=0) and
+            np.allclose(f.attrs["std"], x.std(axis=(0, 1, 2)), atol=1e-6, rtol=0)):
+        fail("mean/std %r %r vs %r %r" % (f.attrs["mean"], f.attrs["std"],
+                                          x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))))
+
+
+def check_samples(f, split, files, labels, size):
+    """The split holds files (paths) with labels, in this order."""
+    images, got = f[split + "/images"][:], f[split + "/labels"][:]
+    if len(images) != len(files) or not np.array_equal(got, np.array(labels, dtype=np.int32)):
+        fail("%s labels %r, expected %r" % (split, list(got), list(labels)))
+    return sum(compare_pixels(split, images[k], path, size) for k, path in enumerate(files))
+
+
+def check_flowers(root, out, swapped, skip):
+    d = os.path.join(root, "flowers")
+    f = h5py.File(out, "r")
+    check_common(f, "flowers102-swapped" if swapped else "flowers102", 102, FLOWERS_SIZE)
+    if "class_names" in f.attrs:
+        fail("flowers102 has no class names")
+    labels = flowers_labels()
+    lists = {"train": FLOWERS_SPLITS["trnid"] + FLOWERS_SPLITS["valid"],
+             "test": FLOWERS_SPLITS["tstid"]}
+    if swapped:
+        lists = {"train": lists["test"], "test": lists["train"]}
+    exact = 0
+    for split, ids in lists.items():
+        names = ["image_%05d.jpg" % i for i in ids]
+        keep = [k for k, n in enumerate(names) if n not in skip]
+        exact += check_samples(f, split, [os.path.join(d, "jpg", names[k]) for k in keep],
+                               [labels[ids[k] - 1] - 1 for k in keep], FLOWERS_SIZE)
+    print("ok flowers102%s (%d images compared exactly)" % (" swapped" if swapped else "", exact))
+
+
+def check_mini(root, out):
+    d = os.path.join(root, "mini")
+    f = h5py.File(out, "r")
+    wnids = sorted(MINI_CLASSES)
+    check_common(f, "miniimagenet", len(wnids), MINI_SIZE)
+    if [str(s) for s in f.attrs["class_names"]] != wnids:
+        fail("class names %r" % list(f.attrs["class_names"]))
+    files = mini_files()
+    exact = 0
+    for split in ("train", "test"):
+        paths, labels = [], []
+        for c, wnid in enumerate(wnids):
+            n = len(files[wnid]) - MINI_TEST_PER_CLASS
+            chosen = files[wnid][:n] if split == "train" else files[wnid][n:]
+            paths += [os.path.join(d, "images", name) for name in chosen]
+            labels += [c] * len(chosen)
+        exact += check_samples(f, split, paths, labels, MINI_SIZE)
+    print("ok miniimagenet (%d images compared exactly)" % exact)
+
+
+def same(a, b):
+    fa, fb = h5py.File(a, "r"), h5py.File(b, "r")
+    if sorted(fa.attrs) != sorted(fb.attrs):
+        fail("attribute names differ")
+    for k in fa.attrs:
+        if not np.array_equal(np.asarray(fa.attrs[k]), np.asarray(fb.attrs[k])):
+            fail("attribute %s differs" % k)
+    for split in ("train", "test"):
+        if sorted(fa[split]) != sorted(fb[split]):
+            fail("%s datasets differ" % split)
+        for key in fa[split]:
+            x, y = fa[split][key], fb[split][key]
+            if x.dtype != y.dtype or x.chunks != y.chunks or not np.array_equal(x[:], y[:]):
+                fail("%s/%s differs" % (split, key))
+    print("ok same")
+
 
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
 
 
-def check(kind, root, out):
+def check(kind, root, out, *opts):
+    if kind in ("flowers102", "miniimagenet"):
+        skip = opts[opts.index("--skip") + 1].split(",") if "--skip" in opts else []
+        if kind == "flowers102":
+            check_flowers(root, out, "--swapped" in opts, skip)
+        else:
+            check_mini(root, out)
+        return
     key = {"fashion-mnist": "fashion", "cifar10": "cifar10", "cifar100": "cifar100"}[kind]
     src = sources(key)
     f = h5py.File(out, "r")
@@ -179,7 +417,9 @@ if __name__ == "__main__":
     if cmd == "make":
         make(sys.argv[2])
     elif cmd == "check":
-        check(*sys.argv[2:5])
+        check(*sys.argv[2:])
+    elif cmd == "same":
+        same(*sys.argv[2:4])
     elif cmd == "synth":
         synth(*sys.argv[2:5])
     elif cmd == "bad-hdf5":

@@ -1,8 +1,10 @@
 #!/bin/bash
 # bmst_data end to end: small sources in each real format (idx gzipped and
-# plain, CIFAR-10 batches + meta, CIFAR-100 with coarse labels) convert to
-# exactly the expected files; synthetic data is deterministic and learnable;
-# every bad input ends with exit code 1, one "error:" line, and no output.
+# plain, CIFAR-10 batches + meta, CIFAR-100 with coarse labels, Flowers 102
+# JPEGs + .mat files, miniImageNet JPEGs + split CSVs) convert to exactly the
+# expected files, the same for any thread count; synthetic data is
+# deterministic and learnable; every bad input ends with exit code 1, one
+# "error:" line, and no output.
 set -u
 BMST_DATA=${BMST_DATA:?set BMST_DATA to the bmst_data executable}
 PY=/usr/bin/python3 # the system Python, which has h5py and numpy
@@ -59,7 +61,30 @@ grep -q '^shape: *32x32x3' "$WORK/out.txt" && grep -q '^train: *17$' "$WORK/out.
     grep -q '^test: *6$' "$WORK/out.txt" && grep -q '^classes: *10$' "$WORK/out.txt" &&
     grep -q '^names: *c10_0, c10_1' "$WORK/out.txt" && ok || bad "info output: $(cat "$WORK/out.txt")"
 expect_ok "help" "$BMST_DATA" --help
-grep -q 'usage: bmst_data' "$WORK/out.txt" && ok || bad "help text"
+grep -q 'usage: bmst_data' "$WORK/out.txt" && grep -q -- '--test-per-class N' "$WORK/out.txt" &&
+    ok || bad "help text"
+
+# --- JPEG sources: pixels against PIL's decode of the same files -------------
+FL=(--size 16)
+MI=(--size 12 --test-per-class 2)
+expect_ok "convert flowers102" "$BMST_DATA" convert flowers102 "$SRC/flowers" "$WORK/fl.h5" "${FL[@]}"
+expect_ok "check flowers102" $PY "$HELPER" check flowers102 "$SRC" "$WORK/fl.h5"
+grep -q '^ok' "$WORK/out.txt" || bad "check flowers102: $(cat "$WORK/out.txt")"
+expect_ok "convert flowers102 swapped" "$BMST_DATA" convert flowers102 "$SRC/flowers" \
+    "$WORK/fl_sw.h5" --split swapped "${FL[@]}" --threads 1
+expect_ok "check flowers102 swapped" $PY "$HELPER" check flowers102 "$SRC" "$WORK/fl_sw.h5" --swapped
+grep -q '^ok' "$WORK/out.txt" || bad "check flowers102 swapped: $(cat "$WORK/out.txt")"
+expect_ok "convert miniimagenet" "$BMST_DATA" convert miniimagenet "$SRC/mini" "$WORK/mi.h5" \
+    --threads 1 "${MI[@]}"
+expect_ok "check miniimagenet" $PY "$HELPER" check miniimagenet "$SRC" "$WORK/mi.h5"
+grep -q '^ok' "$WORK/out.txt" || bad "check miniimagenet: $(cat "$WORK/out.txt")"
+# the same files for any thread count
+expect_ok "flowers102 3 threads" "$BMST_DATA" convert flowers102 "$SRC/flowers" "$WORK/fl3.h5" \
+    "${FL[@]}" --threads 3
+expect_ok "miniimagenet 3 threads" "$BMST_DATA" convert miniimagenet "$SRC/mini" "$WORK/mi3.h5" \
+    "${MI[@]}" --threads 3
+expect_ok "same flowers102" $PY "$HELPER" same "$WORK/fl.h5" "$WORK/fl3.h5"
+expect_ok "same miniimagenet" $PY "$HELPER" same "$WORK/mi.h5" "$WORK/mi3.h5"
 
 # --- synthetic data ----------------------------------------------------------
 synth() { "$BMST_DATA" synth --shape 8x6x2 --classes 5 --train 200 --test 50 "$@"; }
@@ -119,6 +144,109 @@ fresh cifar100
 printf '\x14' | dd of="$BAD/train.bin" conv=notrunc status=none
 expect_fail "cifar100 coarse" "$OUT" "record 0 has coarse label 20" \
     "$BMST_DATA" convert cifar100 "$BAD" "$OUT"
+
+# Flowers 102: .mat files, splits, image files
+DEF=$SRC/defects
+conv_fl() { "$BMST_DATA" convert flowers102 "$BAD" "$OUT" "${FL[@]}" "$@"; }
+fresh flowers
+rm "$BAD/imagelabels.mat"
+expect_fail "flowers missing .mat" "$OUT" "$BAD/imagelabels.mat: No such file or directory" conv_fl
+fresh flowers
+cp "$DEF/setid_no_valid.mat" "$BAD/setid.mat"
+expect_fail "flowers missing variable" "$OUT" "setid.mat: has no variable 'valid' \(it has trnid, tstid\)" conv_fl
+fresh flowers
+head -c 200 "$SRC/flowers/imagelabels.mat" >"$BAD/imagelabels.mat"
+expect_fail "flowers truncated .mat" "$OUT" "imagelabels.mat: truncated: the element at byte 128 ends at byte [0-9]+, the file has 200 bytes" conv_fl
+fresh flowers
+cp "$DEF/not_jpeg.jpg" "$BAD/setid.mat"
+expect_fail "flowers not a .mat" "$OUT" "setid.mat: not a MATLAB .mat file" conv_fl
+fresh flowers
+cp "$DEF/labels_103.mat" "$BAD/imagelabels.mat"
+expect_fail "flowers label range" "$OUT" "imagelabels.mat: labels\(5\) = 103 is not a whole number in 1..102" conv_fl
+fresh flowers
+cp "$DEF/setid_range.mat" "$BAD/setid.mat"
+expect_fail "flowers id range" "$OUT" "setid.mat: tstid\(2\) = 15 is not a whole number in 1..14" conv_fl
+fresh flowers
+cp "$DEF/setid_fraction.mat" "$BAD/setid.mat"
+expect_fail "flowers id fraction" "$OUT" "setid.mat: valid\(2\) = 2.5 is not a whole number" conv_fl
+fresh flowers
+cp "$DEF/setid_overlap.mat" "$BAD/setid.mat"
+expect_fail "flowers overlap" "$OUT" "setid.mat: image 7 is in both trnid and tstid" conv_fl
+fresh flowers
+cp "$DEF/setid_twice.mat" "$BAD/setid.mat"
+expect_fail "flowers listed twice" "$OUT" "setid.mat: image 1 is listed twice in trnid" conv_fl
+fresh flowers
+rm "$BAD/jpg/image_00007.jpg"
+expect_fail "flowers missing image" "$OUT" "jpg/image_00007.jpg: No such file or directory" conv_fl
+fresh flowers
+cp "$DEF/not_jpeg.jpg" "$BAD/jpg/image_00010.jpg"
+expect_fail "not a JPEG" "$OUT" "image_00010.jpg: corrupt JPEG: Not a JPEG file" conv_fl
+fresh flowers
+truncate -s -40 "$BAD/jpg/image_00005.jpg"
+expect_fail "truncated JPEG" "$OUT" "image_00005.jpg: corrupt JPEG: Premature end of JPEG file" conv_fl
+fresh flowers
+cp "$DEF/damaged.jpg" "$BAD/jpg/image_00004.jpg"
+expect_fail "damaged JPEG" "$OUT" "image_00004.jpg: corrupt JPEG: Corrupt JPEG data" conv_fl
+fresh flowers
+cp "$DEF/cmyk.jpg" "$BAD/jpg/image_00013.jpg"
+expect_fail "CMYK JPEG" "$OUT" "image_00013.jpg: CMYK JPEG is not supported" conv_fl
+# several bad images: the first in job order is named, for any thread count
+fresh flowers
+cp "$DEF/not_jpeg.jpg" "$BAD/jpg/image_00012.jpg"
+cp "$DEF/damaged.jpg" "$BAD/jpg/image_00002.jpg"
+rm "$BAD/jpg/image_00008.jpg"
+for t in 1 3; do
+    expect_fail "first bad image, $t threads" "$OUT" "image_00002.jpg: corrupt JPEG" conv_fl --threads $t
+done
+# --skip-bad leaves out exactly those three, keeps the order, and says so
+conv_fl --skip-bad --threads 3 >"$WORK/out.txt" 2>"$WORK/err.txt" && ok || bad "skip-bad: $(cat "$WORK/err.txt")"
+grep -q '^skipped 3 images that could not be read or decoded' "$WORK/out.txt" && ok ||
+    bad "skip-bad count: $(cat "$WORK/out.txt")"
+[ "$(grep -c '^bmst_data: warning: skipped .*image_000' "$WORK/err.txt")" -eq 3 ] && ok ||
+    bad "skip-bad warnings: $(cat "$WORK/err.txt")"
+expect_ok "check skip-bad" $PY "$HELPER" check flowers102 "$SRC" "$OUT" \
+    --skip image_00012.jpg,image_00002.jpg,image_00008.jpg
+grep -q '^ok' "$WORK/out.txt" || bad "check skip-bad: $(cat "$WORK/out.txt")"
+rm -f "$OUT"
+
+# miniImageNet: split files
+conv_mi() { "$BMST_DATA" convert miniimagenet "$BAD" "$OUT" "${MI[@]}" "$@"; }
+fresh mini
+rm "$BAD/val.csv"
+expect_fail "mini missing csv" "$OUT" "$BAD/val.csv: No such file or directory" conv_mi
+fresh mini
+sed -i '1s/.*/file,label/' "$BAD/test.csv"
+expect_fail "mini header" "$OUT" "test.csv:1: header is 'file,label', expected 'filename,label'" conv_mi
+fresh mini
+echo "extra.jpg,cat" >>"$BAD/val.csv"
+expect_fail "mini label" "$OUT" "val.csv:8: label 'cat' is not a WordNet id" conv_mi
+fresh mini
+sed -n 3p "$BAD/train.csv" >>"$BAD/test.csv"
+expect_fail "mini listed twice" "$OUT" "is listed twice \(train.csv line 3 and test.csv line 9\)" conv_mi
+fresh mini
+expect_fail "mini test-per-class" "$OUT" "class n01532829 has 4 images; --test-per-class 100 leaves none" \
+    "$BMST_DATA" convert miniimagenet "$BAD" "$OUT" --size 12
+fresh mini
+rm "$BAD/images/$(sed -n 2p "$BAD/val.csv" | cut -d, -f1)"
+expect_fail "mini missing image" "$OUT" "images/n04596742[0-9]{8}.jpg: No such file or directory" conv_mi
+
+# options that do not apply, or bad values
+expect_fail "option for cifar10" "$OUT" "convert cifar10: --size does not apply" \
+    "$BMST_DATA" convert cifar10 "$SRC/cifar10" "$OUT" --size 32
+expect_fail "split for miniimagenet" "$OUT" "convert miniimagenet: --split does not apply" \
+    "$BMST_DATA" convert miniimagenet "$SRC/mini" "$OUT" --split swapped
+expect_fail "test-per-class for flowers" "$OUT" "convert flowers102: --test-per-class does not apply" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --test-per-class 3
+expect_fail "bad split" "$OUT" "--split: 'random' is not 'standard' or 'swapped'" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --split random
+expect_fail "bad size" "$OUT" "--size: '0' is not a number in 1..4096" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --size 0
+expect_fail "bad threads" "$OUT" "--threads: 'x' is not a number" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --threads x
+expect_fail "unknown option" "$OUT" "convert: unknown option '--sizes'" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --sizes 3
+expect_fail "missing value" "$OUT" "convert: --size needs a value" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --size
 
 expect_fail "missing directory" "$OUT" "$WORK/nowhere: No such file or directory" \
     "$BMST_DATA" convert cifar10 "$WORK/nowhere" "$OUT"
