@@ -181,6 +181,11 @@ static int open_file(struct bmst_dataset *ds) {
     H5_TRY(fapl, ds->path);
     /* closing the file then closes every object still open in it */
     H5_TRY(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), ds->path);
+    /* Every rank only reads the dataset, so HDF5's file lock protects nothing
+     * here, and on shared file systems without working flock (NFS, some
+     * Lustre mounts) taking it fails or hangs. It is off for datasets unless
+     * HDF5_USE_FILE_LOCKING says otherwise (HDF5 lets that variable win). */
+    H5_TRY(H5Pset_file_locking(fapl, 0, 1), ds->path);
     ds->file = H5Fopen(ds->path, H5F_ACC_RDONLY, fapl);
     if (ds->file < 0) {
         char detail[H5_DETAIL_BYTES];
