@@ -168,8 +168,7 @@ static int write_json(const struct bmst_report *r) {
     return 0;
 }
 
-int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps,
-                      FILE *out) {
+int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps) {
     struct bmst_comm *comm = r->comm;
     int world = comm->world;
     struct bmst_rank_stats own;
@@ -191,8 +190,17 @@ int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine
         if (all[k].epoch_s > slowest) slowest = all[k].epoch_s;
     }
     e->images_per_s = slowest > 0 ? images / slowest : 0.0;
-    if (world > 1) print_spread(out, e, world);
+    e->slowest_s = slowest;
     return r->path ? write_json(r) : 0;
+}
+
+const struct bmst_report_epoch *bmst_report_last(const struct bmst_report *r) {
+    return r->n_epochs > 0 ? &r->epochs[r->n_epochs - 1] : NULL;
+}
+
+void bmst_report_print_spread(const struct bmst_report *r, FILE *out) {
+    const struct bmst_report_epoch *e = bmst_report_last(r);
+    if (e && r->comm->world > 1) print_spread(out, e, r->comm->world);
 }
 
 void bmst_report_free(struct bmst_report *r) {

@@ -29,6 +29,7 @@ struct bmst_report_epoch {
     struct bmst_epoch_stats stats; /* rank 0's, with the loss averaged over ranks */
     long steps;
     double images_per_s; /* all ranks' images over the slowest rank's time */
+    double slowest_s;    /* the slowest rank's epoch_s */
     struct bmst_rank_stats *ranks; /* [world] */
 };
 
@@ -43,11 +44,14 @@ struct bmst_report {
 void bmst_report_init(struct bmst_report *r, struct bmst_comm *comm, const char *path,
                       const struct bmst_report_run *run);
 /* Collective: every rank calls it after each epoch with its own figures.
- * Rank 0 prints the across-ranks line to `out` (several ranks only) and
- * rewrites the JSON file. Returns -1 with a message when the file cannot be
- * written. */
-int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps,
-                      FILE *out);
+ * Rank 0 keeps them and rewrites the JSON file. Returns -1 with a message when
+ * the file cannot be written. */
+int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps);
+/* Rank 0: the epoch just gathered (NULL on other ranks). */
+const struct bmst_report_epoch *bmst_report_last(const struct bmst_report *r);
+/* Rank 0: min / mean / max across the ranks of the last epoch's phases and
+ * peak RSS, and the global images/s, as one line (several ranks only). */
+void bmst_report_print_spread(const struct bmst_report *r, FILE *out);
 void bmst_report_free(struct bmst_report *r);
 
 #endif

@@ -364,13 +364,18 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         st.device_used_mib = device_used_mib(s);
         st.skipped_steps = s->scaler.skipped;
         st.loss_scale = s->scaler.scale;
-        /* the terminal line and CSV speak for the job: every rank's images */
-        struct bmst_epoch_stats job = st;
-        job.images *= s->comm->world;
-        if (s->out) bmst_stats_print_epoch(s->out, &job, cfg->epochs);
-        if (csv) bmst_stats_csv_row(csv, &job);
-        status = bmst_report_epoch(&report, &st, per_epoch, stdout);
-        total_seconds += st.seconds;
+        status = bmst_report_epoch(&report, &st, per_epoch);
+        if (s->out) {
+            /* the terminal line and CSV speak for the job: every rank's
+             * images over the slowest rank's time */
+            struct bmst_epoch_stats job = st;
+            job.images *= s->comm->world;
+            job.seconds = bmst_report_last(&report)->slowest_s;
+            bmst_stats_print_epoch(s->out, &job, cfg->epochs);
+            bmst_report_print_spread(&report, s->out);
+            if (csv) bmst_stats_csv_row(csv, &job);
+        }
+        if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;
         if (status == 0 && cfg->save_path && s->out) {
             fill_meta(s, cfg, epoch + 1, step, &meta);
