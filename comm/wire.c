@@ -1,5 +1,5 @@
 /* fp16 through the compiler's _Float16 (IEEE binary16 with correct rounding);
- * bf16 by hand: the high half of the float, rounded to nearest even. */
+ * bf16 through the base library's bit conversion. */
 #include "wire.h"
 
 #include <string.h>
@@ -17,30 +17,12 @@ static float f16_value(uint16_t u) {
     return (float)h;
 }
 
-static uint16_t bf16_bits(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    if ((u & 0x7f800000u) == 0x7f800000u) {
-        if (u & 0x007fffffu) u |= 0x00400000u; /* a NaN stays a NaN after truncation */
-    } else {
-        u += 0x7fffu + ((u >> 16) & 1u); /* overflows to inf, as it should */
-    }
-    return (uint16_t)(u >> 16);
-}
-
-static float bf16_value(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 static uint16_t to_bits(enum bmst_dtype wire, float v) {
-    return wire == BMST_F16 ? f16_bits(v) : bf16_bits(v);
+    return wire == BMST_F16 ? f16_bits(v) : bmst_bf16_bits(v);
 }
 
 static float from_bits(enum bmst_dtype wire, uint16_t u) {
-    return wire == BMST_F16 ? f16_value(u) : bf16_value(u);
+    return wire == BMST_F16 ? f16_value(u) : bmst_bf16_value(u);
 }
 
 void bmst_wire_pack(enum bmst_dtype wire, const float *src, uint16_t *dst, size_t n,

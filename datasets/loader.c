@@ -49,6 +49,7 @@ struct bmst_loader {
     int nslots;
     struct slot *slots;
     pthread_t reader;
+    int reader_started;
     pthread_t *workers;
     int n_workers;
     pthread_mutex_t mu;
@@ -204,15 +205,16 @@ static void images_free(const struct bmst_loader *l, void *p) {
     else free(p);
 }
 
-/* Stops and joins every thread started so far. */
-static void stop_threads(struct bmst_loader *l, int reader_started) {
+/* Stops and joins every thread started so far (once). */
+static void stop_threads(struct bmst_loader *l) {
     pthread_mutex_lock(&l->mu);
     l->quit = 1;
     pthread_cond_broadcast(&l->wake_reader);
     pthread_cond_broadcast(&l->wake_workers);
     pthread_mutex_unlock(&l->mu);
-    if (reader_started) pthread_join(l->reader, NULL);
+    if (l->reader_started) pthread_join(l->reader, NULL);
     for (int i = 0; i < l->n_workers; i++) pthread_join(l->workers[i], NULL);
+    l->reader_started = 0;
     l->n_workers = 0;
 }
 
@@ -250,10 +252,9 @@ int bmst_loader_create(struct bmst_dataset *ds, const struct bmst_loader_config 
     pthread_cond_init(&l->wake_workers, NULL);
     pthread_cond_init(&l->wake_consumer, NULL);
     l->workers = bmst_xcalloc((size_t)cfg->workers, sizeof *l->workers);
-    int reader_started = 0;
     if (status == 0) {
-        reader_started = pthread_create(&l->reader, NULL, reader_main, l) == 0;
-        if (!reader_started) status = bmst_error("loader: cannot start the reader thread");
+        l->reader_started = pthread_create(&l->reader, NULL, reader_main, l) == 0;
+        if (!l->reader_started) status = bmst_error("loader: cannot start the reader thread");
     }
     while (status == 0 && l->n_workers < cfg->workers) {
         if (pthread_create(&l->workers[l->n_workers], NULL, worker_main, l) != 0)
@@ -262,8 +263,6 @@ int bmst_loader_create(struct bmst_dataset *ds, const struct bmst_loader_config 
             l->n_workers++;
     }
     if (status != 0) {
-        stop_threads(l, reader_started);
-        l->quit = 2; /* joined already */
         bmst_loader_free(l);
         return -1;
     }
@@ -273,7 +272,7 @@ int bmst_loader_create(struct bmst_dataset *ds, const struct bmst_loader_config 
 
 void bmst_loader_free(struct bmst_loader *l) {
     if (!l) return;
-    if (l->quit != 2) stop_threads(l, 1);
+    stop_threads(l);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->wake_reader);
     pthread_cond_destroy(&l->wake_workers);

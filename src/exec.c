@@ -199,11 +199,11 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
 /* Where node n's trainable parameters begin in the flat gradient buffer, or
  * SIZE_MAX for a node without any. */
 static size_t grads_begin(const struct bmst_graph *g, const struct bmst_node *n) {
-    int count = n->kind == BMST_OP_CONV ? 1 : n->kind == BMST_OP_BN || n->kind == BMST_OP_FC ? 2 : 0;
     size_t begin = SIZE_MAX;
-    for (int i = 0; i < count; i++) {
-        size_t offset = g->model->params[n->param[i]].offset;
-        if (offset < begin) begin = offset;
+    for (int i = 0; i < 4; i++) {
+        if (n->param[i] < 0) continue;
+        const struct bmst_param *p = &g->model->params[n->param[i]];
+        if (p->role == BMST_PARAM_WEIGHT && p->offset < begin) begin = p->offset;
     }
     return begin;
 }

@@ -3,17 +3,8 @@
 
 #include "stats.h"
 
-void bmst_grad_sync_init(struct bmst_grad_sync *s, struct bmst_comm *comm,
-                         const struct bmst_model *m, int bucket_mib, enum bmst_dtype wire) {
-    s->comm = comm;
-    s->grads = m->grads;
-    s->n = m->n_weights;
-    s->bucket_floats = ((size_t)bucket_mib << 20) / sizeof(float);
-    s->wire = wire;
-    bmst_grad_sync_begin(s);
-}
-
-void bmst_grad_sync_begin(struct bmst_grad_sync *s) {
+/* Before backward: nothing sent yet. */
+static void begin(struct bmst_grad_sync *s) {
     s->unsent = s->n;
     s->first_start = 0.0;
 }
@@ -22,34 +13,49 @@ static float prescale(const struct bmst_grad_sync *s) {
     return s->wire == BMST_F32 ? 1.0f : 1.0f / (float)s->comm->world;
 }
 
-/* Hands grads[begin, unsent) to the comm as one bucket. */
-static void send(struct bmst_grad_sync *s, size_t begin) {
-    if (s->first_start == 0.0) s->first_start = bmst_now();
-    s->comm->bucket_start(s->comm, s->grads + begin, s->unsent - begin, s->wire, prescale(s));
-    s->unsent = begin;
+/* Where the next bucket begins: B floats below the unsent end, or 0. */
+static size_t next_begin(const struct bmst_grad_sync *s) {
+    return s->unsent > s->bucket_floats ? s->unsent - s->bucket_floats : 0;
 }
 
-void bmst_grad_sync_ready(void *sync, size_t first_final) {
+/* Hands grads[next_begin, unsent) to the comm as one bucket. */
+static void send_next(struct bmst_grad_sync *s) {
+    size_t from = next_begin(s);
+    if (s->first_start == 0.0) s->first_start = bmst_now();
+    s->comm->bucket_start(s->comm, s->grads + from, s->unsent - from, s->wire, prescale(s));
+    s->unsent = from;
+}
+
+/* The graph's on_grads_ready: grads[first_final, n) are final; sends every
+ * bucket that lies wholly inside and lets the transfers progress. */
+static void grads_ready(void *sync, size_t first_final) {
     struct bmst_grad_sync *s = sync;
-    if (s->comm->world == 1) return;
-    /* bucket k covers [n - (k + 1) * B, n - k * B), the first one clipped at 0 */
-    while (s->unsent > 0) {
-        size_t begin = s->unsent > s->bucket_floats ? s->unsent - s->bucket_floats : 0;
-        if (first_final > begin) break;
-        send(s, begin);
-    }
+    while (s->unsent > 0 && first_final <= next_begin(s)) send_next(s);
     s->comm->bucket_progress(s->comm);
 }
 
+struct bmst_grad_sync *bmst_grad_sync_attach(struct bmst_grad_sync *s, struct bmst_comm *comm,
+                                             struct bmst_graph *g, int bucket_mib,
+                                             enum bmst_dtype wire) {
+    if (comm->world == 1) return NULL;
+    s->comm = comm;
+    s->grads = g->model->grads;
+    s->n = g->model->n_weights;
+    s->bucket_floats = ((size_t)bucket_mib << 20) / sizeof(float);
+    s->wire = wire;
+    begin(s);
+    g->on_grads_ready = grads_ready;
+    g->on_grads_ctx = s;
+    return s;
+}
+
 void bmst_grad_sync_finish(struct bmst_grad_sync *s, double *hidden, double *exposed) {
-    *hidden = *exposed = 0.0;
-    if (s->comm->world == 1) return;
     double t = bmst_now();
-    if (s->first_start != 0.0) *hidden = t - s->first_start;
-    while (s->unsent > 0) send(s, s->unsent > s->bucket_floats ? s->unsent - s->bucket_floats : 0);
+    *hidden = s->first_start != 0.0 ? t - s->first_start : 0.0;
+    while (s->unsent > 0) send_next(s);
     s->comm->bucket_wait(s->comm);
     *exposed = bmst_now() - t;
-    bmst_grad_sync_begin(s);
+    begin(s);
 }
 
 float bmst_grad_sync_divisor(const struct bmst_grad_sync *s) {

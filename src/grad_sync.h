@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "comm.h"
-#include "model.h"
+#include "graph.h"
 
 struct bmst_grad_sync {
     struct bmst_comm *comm;
@@ -24,15 +24,13 @@ struct bmst_grad_sync {
     double first_start; /* when this step's first bucket left, or 0 */
 };
 
-/* Buckets of bucket_mib MiB of fp32 gradients, sent as `wire`. */
-void bmst_grad_sync_init(struct bmst_grad_sync *s, struct bmst_comm *comm,
-                         const struct bmst_model *m, int bucket_mib, enum bmst_dtype wire);
-/* Before backward: nothing sent yet. */
-void bmst_grad_sync_begin(struct bmst_grad_sync *s);
-/* During backward: grads[first_final, n) hold their final values; starts
- * every bucket that lies wholly inside and lets the transfers progress.
- * The signature of bmst_graph's on_grads_ready (ctx is the sync). */
-void bmst_grad_sync_ready(void *sync, size_t first_final);
+/* Wires the all-reduce into training graph g for comm, in buckets of
+ * bucket_mib MiB of fp32 gradients sent as `wire`: g then reports its
+ * finished gradients to s after every backward op. Returns s, or NULL for a
+ * job of one rank, where there is nothing to reduce and g is left alone. */
+struct bmst_grad_sync *bmst_grad_sync_attach(struct bmst_grad_sync *s, struct bmst_comm *comm,
+                                             struct bmst_graph *g, int bucket_mib,
+                                             enum bmst_dtype wire);
 /* After backward: sends what is left and waits until every gradient holds
  * the sum over the ranks (times 1 / world for the half wire types: see
  * bmst_grad_sync_divisor). Sets *hidden to the seconds the all-reduce ran

@@ -164,14 +164,9 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     bmst_loss_scaler_init(&scaler, cli->run.precision, cli->run.loss_scale,
                           cli->run.loss_scale_window);
     double phase[BMST_PHASE_COUNT] = {0};
-    struct bmst_grad_sync grad_sync, *sync = NULL;
-    if (comm->world > 1) {
-        bmst_grad_sync_init(&grad_sync, comm, &b.engine.model, cli->run.bucket_mib,
-                            cli->run.grad_comm);
-        sync = &grad_sync;
-        g->on_grads_ready = bmst_grad_sync_ready;
-        g->on_grads_ctx = sync;
-    }
+    struct bmst_grad_sync grad_sync;
+    struct bmst_grad_sync *sync =
+        bmst_grad_sync_attach(&grad_sync, comm, g, cli->run.bucket_mib, cli->run.grad_comm);
     long step = 0;
     for (int i = 0; i < cli->warmup; i++)
         bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
@@ -193,22 +188,22 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     double conv_seconds = profile[BMST_OP_CONV] + profile[BMST_OP_KIND_COUNT + BMST_OP_CONV];
     double conv_gflops = conv_step_flops(g) * profiled / conv_seconds / 1e9;
     double gemm = gemm_gflops(be);
-    if (comm->rank != 0) goto done;
-    printf("per step (ms, ops synchronized):");
-    for (int k = 0; k < BMST_OP_KIND_COUNT; k++) {
-        double s = profile[k] + profile[BMST_OP_KIND_COUNT + k];
-        if (s > 0) printf(" %s %.2f", bmst_op_name(k), 1e3 * s / profiled);
+    if (comm->rank == 0) { /* one report for the job */
+        printf("per step (ms, ops synchronized):");
+        for (int k = 0; k < BMST_OP_KIND_COUNT; k++) {
+            double s = profile[k] + profile[BMST_OP_KIND_COUNT + k];
+            if (s > 0) printf(" %s %.2f", bmst_op_name(k), 1e3 * s / profiled);
+        }
+        printf("\nbench: net=%s shape=%dx%dx%d batch=%d merge=%d device=%s precision=%s graph=%s "
+               "ranks=%d steps=%d images_per_s=%.1f step_ms=%.2f planned_mib=%.1f "
+               "device_used_mib=%.1f peak_rss_mib=%.1f skipped_steps=%ld conv_gflops=%.2f "
+               "gemm_gflops=%.2f\n",
+               b.spec.arch, b.spec.h, b.spec.w, b.spec.c, g->batch, g->merge, be->name,
+               bmst_dtype_name(be->act_dtype), recorded ? "on" : "off", comm->world, cli->steps,
+               (double)g->batch * comm->world * cli->steps / seconds, 1e3 * seconds / cli->steps,
+               mib(bmst_engine_planned_bytes(&b.engine)), device_mib, bmst_peak_rss_mib(),
+               scaler.skipped, conv_gflops, gemm);
     }
-    printf("\nbench: net=%s shape=%dx%dx%d batch=%d merge=%d device=%s precision=%s graph=%s "
-           "ranks=%d steps=%d images_per_s=%.1f step_ms=%.2f planned_mib=%.1f "
-           "device_used_mib=%.1f peak_rss_mib=%.1f skipped_steps=%ld conv_gflops=%.2f "
-           "gemm_gflops=%.2f\n",
-           b.spec.arch, b.spec.h, b.spec.w, b.spec.c, g->batch, g->merge, be->name,
-           bmst_dtype_name(be->act_dtype), recorded ? "on" : "off", comm->world, cli->steps,
-           (double)g->batch * comm->world * cli->steps / seconds, 1e3 * seconds / cli->steps,
-           mib(bmst_engine_planned_bytes(&b.engine)), device_mib, bmst_peak_rss_mib(),
-           scaler.skipped, conv_gflops, gemm);
-done:
     comm->destroy(comm);
     free(images), free(labels), free(targets);
     bmst_engine_close(&b.engine);

@@ -50,7 +50,7 @@ struct session {
     struct bmst_loader *train_loader, *test_loader;
     float *host_targets, *host_logits;
     struct bmst_loss_scaler scaler;
-    struct bmst_grad_sync grad_sync;
+    struct bmst_grad_sync grad_sync, *sync; /* sync: NULL for one rank */
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
 };
@@ -83,12 +83,8 @@ static void bn_allreduce(void *ctx, double *sums, size_t count) {
  * all-reduce, and synchronized batch norm when asked. */
 static void connect_ranks(struct session *s, const struct bmst_run_config *cfg) {
     struct bmst_graph *g = &s->engine.train;
-    bmst_grad_sync_init(&s->grad_sync, s->comm, &s->engine.model, cfg->bucket_mib,
-                        cfg->grad_comm);
-    if (s->comm->world == 1) return;
-    g->on_grads_ready = bmst_grad_sync_ready;
-    g->on_grads_ctx = &s->grad_sync;
-    if (cfg->sync_bn) {
+    s->sync = bmst_grad_sync_attach(&s->grad_sync, s->comm, g, cfg->bucket_mib, cfg->grad_comm);
+    if (s->sync && cfg->sync_bn) {
         s->bn_sync = (struct bmst_bn_sync){bn_allreduce, s->comm, s->comm->world};
         bmst_graph_sync_bn(g, &s->bn_sync);
     }
@@ -250,7 +246,6 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     struct bmst_progress progress;
     bmst_progress_begin(&progress, s->out ? stderr : NULL, label, batches);
     struct bmst_comm *comm = s->comm;
-    struct bmst_grad_sync *sync = comm->world > 1 ? &s->grad_sync : NULL;
 
     double loss_sum = 0.0, start = bmst_now();
     bmst_loader_start_epoch(s->train_loader, epoch);
@@ -263,7 +258,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         BMST_ASSERT(status == 1);
         if (inject_fault(s, &cfg->fault, *step) != 0) return -1;
         sc.sgd.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
-        float loss = bmst_train_step(&s->engine.train, sync, &sc, *step, &b, s->host_targets,
+        float loss = bmst_train_step(&s->engine.train, s->sync, &sc, *step, &b, s->host_targets,
                                      &s->scaler, st->phase);
         if (!isfinite(loss) && !cfg->skip_nonfinite)
             return bmst_error("the training loss is %f at step %ld: lower --lr, add --clip-norm "

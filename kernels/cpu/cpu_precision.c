@@ -19,19 +19,6 @@
 #include <stdint.h>
 #include <string.h>
 
-static float round_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    if ((u & 0x7f800000u) == 0x7f800000u) {
-        if (u & 0x007fffffu) u |= 0x00400000u; /* NaN stays NaN after truncation */
-    } else {
-        u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even; overflows to inf */
-    }
-    u &= 0xffff0000u;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n) {
     switch (dtype) {
     case BMST_F32: break;
@@ -43,7 +30,7 @@ void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n) {
     case BMST_BF16:
 #pragma omp parallel for schedule(static) if (n > CPU_PAR_MIN)
         for (size_t i = 0; i < n; i++)
-            x[i] = round_bf16(x[i]);
+            x[i] = bmst_bf16_value(bmst_bf16_bits(x[i]));
         break;
     }
 }

@@ -84,10 +84,9 @@ static void test_buckets(void) {
                                     .bucket_wait = rec_wait},
                            .base = pair.model.grads};
     struct bmst_grad_sync sync;
-    bmst_grad_sync_init(&sync, &rec.comm, &pair.model, 1, BMST_F32);
+    CHECK(bmst_grad_sync_attach(&sync, &rec.comm, &pair.train, 1, BMST_F32) == &sync,
+          "two ranks attach");
     sync.bucket_floats = 3001; /* many buckets, none aligned with a layer */
-    pair.train.on_grads_ready = bmst_grad_sync_ready;
-    pair.train.on_grads_ctx = &sync;
     bmst_train_step(&pair.train, &sync, &sc, 0, &batch, targets, &scaler, phase);
 
     size_t expected_buckets = (n + 3000) / 3001, end = n;
