@@ -1,80 +1,136 @@
 #!/usr/bin/env bash
-# The GPU benchmark, in one call on the device machine: builds for sm_90, runs
-# the GPU test suite (the CUDA backend against the CPU oracle), then the seed
-# project's CIFAR-10 table: resnet18/50/101/152 x fp32, fp16, BMST (c2, merge
-# 2), BMST-fp16 at batch 128 on CIFAR-shaped synthetic data (seconds per
-# 50,000-image epoch, speed-up against our fp32, planned and device-used MiB),
-# and beside it the device's PyTorch on the same models and batch (fp32,
-# eager AMP + channels_last, torch.compile), timed the same way.
-# Writes every raw log, results.md and a results file under bench/results/.
-#   bench/gpu_table.sh [--steps N] [--warmup N] [--models "resnet18 resnet50"]
-#                      [--no-compile] [--out DIR]
+# The GPU benchmark: the GPU test suite (the CUDA backend against the CPU
+# oracle: every op, whole resnet18 steps in fp32, fp16 and bf16, with and
+# without the CUDA graph), then the seed project's table: for each case
+# (network and input shape) bmst_dist in fp32, fp16, BMST (--merge 2 --mix-at
+# c2) and BMST-fp16 at batch 128 on synthetic data, and beside it the
+# device's PyTorch on the same network and batch (fp32 with TF32 off, eager
+# AMP with channels_last, torch.compile), timed the same way.
+#
+#   bench/gpu_table.sh [--bin RUN] [--cases "resnet18:32x32x3 ..."]
+#                      [--pytorch "fp32 amp compile"] [--steps N] [--warmup N]
+#                      [--budget SECONDS] [--out DIR]
+#
+# --bin: the `run` of an unpacked bundle (launch/bundle.sh), whose programs
+# are used as they are; without it the tree is built here for sm_90 (needs the
+# build's dependencies). --budget: runs that would start after that many
+# seconds are listed as not run, so the whole call ends in time.
+#
+# Writes to DIR (default bench/results/gpu-DATE), line by line as it goes, so
+# that a call cut off still leaves what it measured: results.md (device,
+# driver, date, commit, command, the suite's status, the table), suite.log,
+# ours.log and pytorch.log (every run's full output). A failed GPU suite, or
+# one that skipped where a GPU must be, makes the exit status 1.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-steps=50 warmup=10 models="resnet18 resnet50 resnet101 resnet152" compile=1 out=""
+steps=50 warmup=10 bin="" out="" budget=0
+cases="resnet18:32x32x3 resnet50:32x32x3 resnet101:32x32x3 resnet152:32x32x3"
+pytorch_modes="fp32 amp compile"
 while (($#)); do
     case $1 in
-        --steps) steps=$2; shift 2 ;;
-        --warmup) warmup=$2; shift 2 ;;
-        --models) models=$2; shift 2 ;;
-        --no-compile) compile=0; shift ;;
-        --out) out=$2; shift 2 ;;
-        *) echo "gpu_table.sh: error: unknown option '$1'" >&2; exit 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --cases) cases=$2; shift 2 ;;
+    --pytorch) pytorch_modes=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --budget) budget=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "gpu_table.sh: error: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
 out=${out:-$root/bench/results/gpu-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 python=${PYTHON:-python3}
+started=$SECONDS
 
-build=$root/build-gpu
-BUILD_DIR=$build "$root/launch/build.sh" -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/build.log" 2>&1 ||
-    { tail -30 "$out/build.log"; exit 1; }
-(cd "$build" && ctest -L gpu --output-on-failure) > "$out/gpu_tests.log" 2>&1
-tests_status=$?
-grep -q "Skipped\|SKIP" "$out/gpu_tests.log" && tests_status=77
+if [[ -z $bin ]]; then
+    build=$root/build-gpu
+    echo "== building for sm_90 into $build" >&2
+    BUILD_DIR=$build "$root/launch/build.sh" -DBMST_REQUIRE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+        > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+    dist=("$build/bmst_dist") suite_test=("$build/tests/test_gpu_backend")
+else
+    dist=("$bin" bmst_dist) suite_test=("$bin" test_gpu_backend)
+fi
 
+# seconds left of the budget (a large number without one)
+left() { ((budget > 0)) && echo $((budget - (SECONDS - started))) || echo 100000; }
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
-epoch_s() { "$python" -c "print(f'{50000 / $1:.2f}')"; }
-ratio() { "$python" -c "print(f'{$1 / $2:.2f}')"; }
-{
-    echo "# GPU: bmst_dist and PyTorch, CIFAR-shaped synthetic data, batch 128"
-    echo
-    echo "- device: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
-    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "- torch: $("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
-    echo "- command: bench/gpu_table.sh --steps $steps --warmup $warmup --models \"$models\""
-    echo "- GPU test suite (ctest -L gpu): exit $tests_status (0 pass, 77 skipped), log gpu_tests.log"
-    echo "- $steps timed steps after $warmup untimed; s/epoch = 50,000 / images per second"
-    echo
-    echo "| model | mode | s/epoch | img/s | vs our fp32 | planned MiB | device used MiB |"
-    echo "|---|---|---|---|---|---|---|"
-} > "$out/results.md"
+calc() { "$python" -c "print(f'{$1:.2f}')"; }
+results=$out/results.md
 
-for net in $models; do
+{
+    echo "# GPU: bmst_dist and PyTorch, synthetic data, batch 128"
+    echo
+    echo "- device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2> /dev/null | head -1)"
+    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "- commit: $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo "not a git checkout")"
+    [[ -n $bin ]] && echo "- bundle: $(sed -n 's/^commit: //p' "$(dirname "$bin")/BUILD_INFO")"
+    echo "- torch: $("$python" -c 'import torch; print(torch.__version__, "cuDNN", torch.backends.cudnn.version())' 2> /dev/null)"
+    echo "- command: bench/gpu_table.sh --cases \"$cases\" --pytorch \"$pytorch_modes\" --steps $steps --warmup $warmup --budget $budget"
+    echo "- $steps timed steps after $warmup untimed; s/epoch = 50,000 / images per second"
+} > "$results"
+
+echo "== the GPU suite" >&2
+BMST_GPU_REQUIRED=1 timeout -k 5 "$(left)" "${suite_test[@]}" > "$out/suite.log" 2>&1
+suite=$?
+case $suite in
+0) verdict="passed" ;;
+124 | 137) verdict="cut off by the time budget" ;;
+*) verdict="FAILED (exit $suite)" ;;
+esac
+{
+    echo "- GPU test suite (test_gpu_backend, a skip counts as a failure): $verdict; $(grep -c '^  ' "$out/suite.log") comparisons, $(grep -c '^FAIL' "$out/suite.log") failures (suite.log)"
+    echo
+    echo "| model | input | mode | s/epoch | img/s | vs our fp32 | planned MiB | device used MiB |"
+    echo "|---|---|---|---|---|---|---|---|"
+} >> "$results"
+
+# One row of the table.
+row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 |" >> "$results"; }
+for case in $cases; do
+    net=${case%%:*} shape=${case#*:}
     base=""
     for mode in fp32 fp16 bmst bmst-fp16; do
-        args=(--device cuda --net "$net" --shape 32x32x3 --classes 10 --batch 128
-              --steps "$steps" --warmup "$warmup")
+        args=(--device cuda --net "$net" --shape "$shape" --classes 10 --batch 128
+            --steps "$steps" --warmup "$warmup")
         [[ $mode == *fp16 ]] && args+=(--precision fp16)
         [[ $mode == bmst* ]] && args+=(--merge 2 --mix-at c2)
-        log=$out/ours-$net-$mode.log
-        echo "== ours $net $mode" >&2
-        "$build/bmst_dist" bench "${args[@]}" > "$log" 2>&1 || { echo "| $net | ours $mode | failed: see $(basename "$log") | | | | |" >> "$out/results.md"; continue; }
+        if (($(left) < 30)); then row "$net" "$shape" "ours $mode" "not run: time budget" "" "" "" ""; continue; fi
+        echo "== ours $net $shape $mode" >&2
+        log=$(mktemp)
+        timeout -k 5 "$(left)" "${dist[@]}" bench "${args[@]}" > "$log" 2>&1
+        status=$?
+        { echo "== ours $net $shape $mode: bmst_dist bench ${args[*]} (exit $status)"; cat "$log"; } >> "$out/ours.log"
         ips=$(field images_per_s "$log")
-        [[ -z $base ]] && base=$ips
-        echo "| $net | ours $mode | $(epoch_s "$ips") | $ips | $(ratio "$ips" "$base") | $(field planned_mib "$log") | $(field device_used_mib "$log") |" >> "$out/results.md"
+        if ((status != 0)) || [[ -z $ips ]]; then
+            row "$net" "$shape" "ours $mode" "failed (exit $status): ours.log" "" "" "" ""
+        else
+            [[ -z $base ]] && base=$ips
+            row "$net" "$shape" "ours $mode" "$(calc "50000 / $ips")" "$ips" "$(calc "$ips / $base")" \
+                "$(field planned_mib "$log")" "$(field device_used_mib "$log")"
+        fi
+        rm -f "$log"
     done
-    modes="fp32 amp"
-    ((compile)) && modes="$modes compile"
-    for mode in $modes; do
-        log=$out/pytorch-$net-$mode.log
-        echo "== pytorch $net $mode" >&2
-        "$python" "$root/bench/pytorch_gpu.py" --net "$net" --batch 128 --mode "$mode" \
-            --steps "$steps" --warmup "$warmup" > "$log" 2>&1 ||
-            { echo "| $net | PyTorch $mode | failed: see $(basename "$log") | | | | |" >> "$out/results.md"; continue; }
+    for mode in $pytorch_modes; do
+        if (($(left) < 40)); then row "$net" "$shape" "PyTorch $mode" "not run: time budget" "" "" "" ""; continue; fi
+        echo "== pytorch $net $shape $mode" >&2
+        log=$(mktemp)
+        timeout -k 5 "$(left)" "$python" "$root/bench/pytorch_gpu.py" --net "$net" --shape "$shape" \
+            --batch 128 --mode "$mode" --steps "$steps" --warmup "$warmup" > "$log" 2>&1
+        status=$?
+        { echo "== pytorch $net $shape $mode (exit $status)"; cat "$log"; } >> "$out/pytorch.log"
         ips=$(field images_per_s "$log")
-        echo "| $net | PyTorch $mode | $(epoch_s "$ips") | $ips | $(ratio "$ips" "${base:-$ips}") | max allocated $(field max_allocated_mib "$log") | $(field device_used_mib "$log") |" >> "$out/results.md"
+        if ((status != 0)) || [[ -z $ips ]]; then
+            row "$net" "$shape" "PyTorch $mode" "failed (exit $status): pytorch.log" "" "" "" ""
+        else
+            row "$net" "$shape" "PyTorch $mode" "$(calc "50000 / $ips")" "$ips" \
+                "$([[ -n $base ]] && calc "$ips / $base")" \
+                "max allocated $(field max_allocated_mib "$log")" "$(field device_used_mib "$log")"
+        fi
+        rm -f "$log"
     done
 done
-cat "$out/results.md"
+echo "- wall time of the call: $((SECONDS - started)) s" >> "$results"
+cat "$results"
+[[ $suite -eq 0 ]]

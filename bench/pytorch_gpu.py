@@ -41,7 +41,7 @@ def main():
     if half:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    scaler = torch.cuda.amp.GradScaler(enabled=half)
+    scaler = torch.amp.GradScaler("cuda", enabled=half)
     x = torch.randn(a.batch, c, h, w, device=dev)
     if half:
         x = x.to(memory_format=torch.channels_last)

@@ -29,6 +29,9 @@ struct bmst_comm {
     const char *name; /* "single", "mpi", "nccl" */
     int rank, world;
     int local_rank; /* among the ranks on this node: picks the GPU */
+    /* MPI runs with MPI_THREAD_MULTIPLE, so any thread may call MPI (the NCCL
+     * watchdog's abort); 0 with MPI_THREAD_FUNNELED or without MPI */
+    int mpi_thread_multiple;
     void *impl;
 
     /* host memory, blocking */
@@ -62,10 +65,13 @@ struct bmst_comm {
 
 /* The communicator the launch asks for: MPI when the process was started by
  * mpirun or srun (and the program was built with MPI), else one process.
- * Called once, early in main, before any thread starts. Returns NULL with the
- * reason in bmst_last_error() when the launch wants several processes and
- * this build cannot join them. */
-struct bmst_comm *bmst_comm_open(int *argc, char ***argv);
+ * Called once, early in main, before any thread starts. `gpu_possible`: the
+ * run may train on GPUs, whose NCCL watchdog ends the job from its own
+ * thread, so MPI is asked for MPI_THREAD_MULTIPLE (else MPI_THREAD_FUNNELED:
+ * only the main thread calls MPI). Returns NULL with the reason in
+ * bmst_last_error() when the launch wants several processes and this build
+ * cannot join them. */
+struct bmst_comm *bmst_comm_open(int *argc, char ***argv, int gpu_possible);
 
 /* One process: collectives are copies or no-ops. */
 struct bmst_comm *bmst_comm_single_create(void);

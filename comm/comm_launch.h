@@ -14,6 +14,7 @@ int bmst_launch_is_mpi(int *world);
 /* The MPI communicator (mpi.c), or where the build has no MPI (mpi_absent.c)
  * a one-process one when the launcher started one process and NULL with a
  * message when it started several. */
-struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world);
+struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world,
+                                     int thread_multiple);
 
 #endif

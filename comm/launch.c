@@ -46,10 +46,10 @@ int bmst_launch_is_mpi(int *world) {
     return n >= 0;
 }
 
-struct bmst_comm *bmst_comm_open(int *argc, char ***argv) {
+struct bmst_comm *bmst_comm_open(int *argc, char ***argv, int gpu_possible) {
     int world;
     if (!bmst_launch_is_mpi(&world)) return bmst_comm_single_create();
-    return bmst_comm_mpi_open(argc, argv, world);
+    return bmst_comm_mpi_open(argc, argv, world, gpu_possible);
 }
 
 struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend *be) {

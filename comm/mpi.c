@@ -196,17 +196,20 @@ static int local_rank_of(MPI_Comm world, int rank) {
     return local;
 }
 
-struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world) {
+struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world,
+                                     int thread_multiple) {
     (void)launcher_world;
-    /* only the main thread calls MPI (the loader's threads never do) */
-    int provided;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    /* the main thread makes every MPI call (the loader's threads never do)
+     * but one: the NCCL watchdog's MPI_Abort, which needs MULTIPLE */
+    int wanted = thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED, provided;
+    if (MPI_Init_thread(argc, argv, wanted, &provided) != MPI_SUCCESS) {
         bmst_error("MPI_Init_thread failed: cannot join the job's other processes");
         return NULL;
     }
     struct mpi_impl *m = bmst_xcalloc(1, sizeof *m);
     struct bmst_comm *c = bmst_xcalloc(1, sizeof *c);
     c->impl = m;
+    c->mpi_thread_multiple = provided >= MPI_THREAD_MULTIPLE;
     /* a private duplicate, with errors returned to us instead of aborting
      * silently inside MPI */
     MPI_Comm_dup(MPI_COMM_WORLD, &m->world);

@@ -15,7 +15,10 @@
  * call is checked and a failure ends the job through MPI, and a watchdog
  * thread ends it when NCCL reports an asynchronous error or a collective has
  * not completed within BMST_NCCL_TIMEOUT_S seconds (a peer died or hangs),
- * where the ranks would otherwise wait forever. */
+ * where the ranks would otherwise wait forever. The watchdog calls MPI_Abort
+ * itself (the main thread may be the one stuck), so MPI must have been
+ * started with MPI_THREAD_MULTIPLE (bmst_comm_open's gpu_possible); without
+ * it there is no NCCL communicator. */
 #include <cuda_runtime.h>
 #include <errno.h>
 #include <math.h>
@@ -359,6 +362,12 @@ static void nccl_destroy(struct bmst_comm *c) {
 
 struct bmst_comm *bmst_comm_nccl_create(struct bmst_comm *mpi, struct bmst_backend *be) {
     BMST_ASSERT(strcmp(mpi->name, "mpi") == 0 && be->stream);
+    if (!mpi->mpi_thread_multiple) {
+        bmst_error("NCCL's watchdog ends a stuck job from its own thread, which needs "
+                   "MPI_THREAD_MULTIPLE, and this MPI library does not provide it "
+                   "(Open MPI built with thread support does)");
+        return NULL;
+    }
     double timeout_s;
     if (read_timeout(&timeout_s) != 0) return NULL;
     struct nccl_impl *n = bmst_xcalloc(1, sizeof *n);
@@ -387,6 +396,7 @@ struct bmst_comm *bmst_comm_nccl_create(struct bmst_comm *mpi, struct bmst_backe
         .rank = mpi->rank,
         .world = mpi->world,
         .local_rank = mpi->local_rank,
+        .mpi_thread_multiple = 1,
         .impl = n,
         .allreduce_host_f64 = nccl_allreduce_host_f64,
         .broadcast_host = nccl_broadcast_host,

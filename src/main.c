@@ -68,7 +68,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     /* before any thread starts: MPI wants to be initialized first */
-    struct bmst_comm *comm = bmst_comm_open(&argc, &argv);
+    struct bmst_comm *comm =
+        bmst_comm_open(&argc, &argv, cli.run.device != BMST_DEVICE_CHOICE_CPU);
     if (!comm) {
         bmst_report_error("bmst_dist");
         return 1;

@@ -146,6 +146,7 @@ static int write_json(const struct bmst_report *r) {
     write_json_string(f, run->backend);
     fprintf(f, ",\n  \"comm\": ");
     write_json_string(f, r->comm->name);
+    fprintf(f, ",\n  \"mpi_thread_multiple\": %s", r->comm->mpi_thread_multiple ? "true" : "false");
     fprintf(f, ",\n  \"precision\": ");
     write_json_string(f, run->precision);
     fprintf(f, ",\n  \"grad_comm\": ");

@@ -15,7 +15,10 @@
  * that.
  *
  * Without a usable GPU it prints why and exits 77, which CTest reports as
- * skipped. */
+ * skipped; but where a GPU is visible (an NVIDIA device node or driver entry)
+ * or BMST_GPU_REQUIRED=1 says one must be, not being able to use it is a
+ * failure: a build without CUDA, or a broken driver, must not pass as a skip. */
+#include <glob.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +409,20 @@ static void test_resnet18_steps(enum bmst_dtype precision) {
     bmst_engine_close(&e[1]);
 }
 
+/* Why this machine should have a usable GPU, or NULL where nothing says so. */
+static const char *gpu_expected(void) {
+    const char *required = getenv("BMST_GPU_REQUIRED");
+    if (required && strcmp(required, "1") == 0) return "BMST_GPU_REQUIRED=1";
+    static const char *const traces[] = {"/dev/nvidia[0-9]*", "/proc/driver/nvidia/gpus/*"};
+    for (size_t i = 0; i < sizeof traces / sizeof *traces; i++) {
+        glob_t g;
+        int found = glob(traces[i], 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        globfree(&g);
+        if (found) return "an NVIDIA GPU is visible";
+    }
+    return NULL;
+}
+
 int main(void) {
     enum bmst_dtype precisions[3] = {BMST_F32, BMST_F16, BMST_BF16};
     rng = bmst_rng_make(2024, BMST_RNG_AUGMENT, 0);
@@ -413,6 +430,11 @@ int main(void) {
         char why[256] = "";
         gpu = bmst_backend_cuda_create(0, precisions[i], why, sizeof why);
         if (!gpu) {
+            const char *expected = gpu_expected();
+            if (expected) {
+                printf("FAIL: %s, but the CUDA backend cannot use it: %s\n", expected, why);
+                return 1;
+            }
             printf("SKIP: no GPU to test the CUDA backend on: %s\n", why);
             return SKIP;
         }

@@ -81,6 +81,14 @@ if out=$($PY "$COMPARE" report "$work/report.json" 4 2); then pass; else fail "r
 grep -q "4 ranks, min/mean/max" "$work/report.log" && pass || fail "no across-ranks line printed"
 [[ $(grep -c "^epoch 2/2  train loss" "$work/report.log") -eq 1 ]] && pass ||
     fail "the epoch line is not printed once (rank 0 alone)"
+# MPI's thread level: FUNNELED for a CPU run; MULTIPLE where GPUs may be used
+# (--device auto or cuda), since the NCCL watchdog aborts from its own thread
+grep -q '"mpi_thread_multiple": false' "$work/report.json" && pass ||
+    fail "a --device cpu run asked MPI for more than MPI_THREAD_FUNNELED"
+run_ranks 2 train "${common[@]}" --device auto --batch 8 --max-steps 2 --report "$work/auto.json" \
+    >"$work/auto.log" 2>&1 || fail "--device auto under 2 ranks: $(tail -2 "$work/auto.log")"
+grep -q '"mpi_thread_multiple": true' "$work/auto.json" && pass ||
+    fail "a --device auto run did not get MPI_THREAD_MULTIPLE"
 
 # --- failure: rank 2 of 4 fails at step 3; the job ends within 30 s ---------
 start=$SECONDS
