@@ -53,8 +53,13 @@ else
     dist=("$bin" bmst_dist) suite_test=("$bin" test_gpu_backend)
 fi
 
-# seconds left of the budget (a large number without one)
-left() { ((budget > 0)) && echo $((budget - (SECONDS - started))) || echo 100000; }
+# seconds left of the budget, at least 1 (timeout 0 would mean none); a large
+# number without a budget
+left() {
+    ((budget > 0)) || { echo 100000; return; }
+    local l=$((budget - (SECONDS - started)))
+    echo $((l > 1 ? l : 1))
+}
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 calc() { "$python" -c "print(f'{$1:.2f}')"; }
 results=$out/results.md
