@@ -136,12 +136,20 @@ struct bmst_backend {
     /* the compute copy of the weights: dst[i] = src[i] in act_dtype */
     void (*cast_weights)(struct bmst_backend *be, size_t n, const float *src, void *dst);
 
-    /* optional (NULL where unsupported): record every call made between
-     * capture_begin and capture_end without running it, and replay the record
-     * later with the memory contents of that moment (a CUDA graph). capture_end
-     * returns NULL when the calls could not be recorded. */
-    int (*capture_begin)(struct bmst_backend *be);
-    void *(*capture_end)(struct bmst_backend *be);
+    /* optional (NULL where unsupported, as on the CPU): record every call made
+     * between capture_begin and capture_end without running it, and replay the
+     * record later with the memory contents of that moment (a CUDA graph).
+     * Nothing runs while recording, whether or not the recording succeeds.
+     * capture_begin returns 0, or -1 with a one-line reason in why[] when no
+     * recording could start. While recording, a call the device library
+     * refuses does not end the process: the first such failure is kept and
+     * capture_end returns NULL with it (the library, the call and the
+     * library's message) in why[], leaving the backend usable for eager work;
+     * capture_end also returns NULL with a reason when the finished recording
+     * cannot be made replayable. Failures of the backend's own invariants
+     * stay fatal. */
+    int (*capture_begin)(struct bmst_backend *be, char *why, size_t why_len);
+    void *(*capture_end)(struct bmst_backend *be, char *why, size_t why_len);
     void (*replay)(struct bmst_backend *be, void *recording);
     void (*capture_free)(struct bmst_backend *be, void *recording);
 

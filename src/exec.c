@@ -234,22 +234,37 @@ void bmst_graph_sync_bn(struct bmst_graph *g, const struct bmst_bn_sync *sync) {
 
 /* Records forward and backward once the first pass has run eagerly (which
  * is when the backend settles its lazy choices, such as convolution
- * algorithms); returns 1 when the pass now has a recording to replay. */
+ * algorithms); returns 1 when the pass now has a recording to replay.
+ *
+ * A recording that fails (a call the device libraries refuse while
+ * recording, say) is given up for the run: nothing of it ran, so the caller
+ * runs this same pass op by op on the same inputs, and every later pass too,
+ * with one line saying why. The host-side state the recorded pass went
+ * through is set again by that eager pass (backward clears grad_written
+ * first); the all-reduce hook, which would have been told about gradients
+ * that were never computed, is never set here. */
 static int record_pass(struct bmst_graph *g) {
     struct bmst_backend *be = g->be;
     /* the bucketed all-reduce runs host code between backward ops, which a
      * recording cannot replay */
     if (!g->capture || g->passes_run < 1 || g->profile || !be->capture_begin || g->on_grads_ready)
         return 0;
-    if (be->capture_begin(be) != 0) {
-        g->capture = 0;
-        return 0;
+    char why[256] = "the backend gave no reason";
+    if (be->capture_begin(be, why, sizeof why) == 0) {
+        bmst_graph_forward(g);
+        graph_backward(g);
+        g->recording = be->capture_end(be, why, sizeof why);
+        if (g->recording) return 1;
     }
-    bmst_graph_forward(g);
-    graph_backward(g);
-    g->recording = be->capture_end(be);
-    if (!g->recording) g->capture = 0; /* nothing ran: the caller runs the pass eagerly */
-    return g->recording != NULL;
+    g->capture = 0;
+    if (g->notes) {
+        fprintf(g->notes,
+                "bmst_dist: note: the training pass could not be recorded as a CUDA graph (%s); "
+                "running it op by op\n",
+                why);
+        fflush(g->notes);
+    }
+    return 0;
 }
 
 void bmst_graph_upload_scalars(struct bmst_graph *g) {

@@ -20,6 +20,7 @@ void bmst_graph_init(struct bmst_graph *g, struct bmst_model *model, int trainin
     g->merge = training ? merge : 1;
     g->classes = classes;
     g->images = g->targets = g->logits = g->loss_node = -1;
+    g->notes = stdout;
     g->host_scalars[BMST_SCALAR_MIX] = 1.0f;
     g->host_scalars[BMST_SCALAR_LOSS_SCALE] = 1.0f;
 }

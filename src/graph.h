@@ -6,6 +6,7 @@
 #define BMST_GRAPH_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "backend.h"
 #include "model.h"
@@ -90,11 +91,14 @@ struct bmst_graph {
     float loss; /* mean loss of the last training pass, read back */
 
     /* capture: when set and the backend can, the second training pass is
-     * recorded and every later one replays the record */
+     * recorded and every later one replays the record. Where the recording
+     * fails, capture is cleared, that pass and every later one run op by op,
+     * and one line saying why goes to `notes` */
     int capture;
     int passes_run;
     void *recording;
     double forward_share; /* of an eager pass's time, to apportion a replayed one */
+    FILE *notes;          /* the run's notices: stdout, or NULL (ranks other than 0) */
 
     /* optional: called after every backward op with where the final part of
      * the model's gradient buffer begins (grads[first_final, n_weights) will

@@ -150,6 +150,7 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     if (!backend_comm) bmst_comm_fail(comm, 1);
     comm = backend_comm;
     struct bmst_graph *g = &b.engine.train;
+    g->notes = comm->rank == 0 ? stdout : NULL; /* one notice for the job */
     size_t image_count = bmst_shape_count(g->values[g->images].shape);
     float *images = bmst_xmalloc(image_count * sizeof(float));
     int32_t *labels = bmst_xmalloc((size_t)g->batch * sizeof(int32_t));

@@ -156,7 +156,10 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     struct bmst_comm *backend_comm = bmst_comm_for_backend(comm, s->engine.be);
     if (!backend_comm) return -1;
     s->comm = backend_comm;
-    if (training) connect_ranks(s, cfg);
+    if (training) {
+        connect_ranks(s, cfg);
+        s->engine.train.notes = s->out; /* one notice for the job */
+    }
     bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
     if (make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader) != 0) return -1;

@@ -1,7 +1,7 @@
 /* The CUDA backend object: device, streams and library handles, memory (one
  * reservation that the plan's allocations are carved from), host<->device
- * transfers (the inputs asynchronously from page-locked memory), recording
- * the training pass as a CUDA graph, and the vtable. */
+ * transfers (the inputs asynchronously from page-locked memory), and the
+ * vtable. Recording a CUDA graph is cuda_capture.cu's. */
 #include "cuda_internal.h"
 
 #include <stdio.h>
@@ -60,15 +60,28 @@ static void cuda_free(struct bmst_backend *be, void *ptr) {
     CUDA_CHECK(cudaFree(ptr));
 }
 
+/* Transfers with the host stay out of recordings: nothing runs while
+ * recording, so one the host waits for would bring nothing back, and one it
+ * does not wait for would read the host memory as it is at each replay. The
+ * executor makes none there, so one is a bug that ends the process, unlike
+ * a call the libraries refuse while recording, which only gives the
+ * recording up (cuda_capture.cu). */
+static void not_recording(const struct cuda_impl *impl, const char *what) {
+    if (impl->capturing)
+        cuda_fail("bmst", __FILE__, __LINE__, what, "a host transfer while recording");
+}
+
 /* Host to device in stream order; from pageable memory CUDA has copied the
  * source out by the time the call returns, so the caller may reuse it. */
 static void cuda_to_device(struct bmst_backend *be, void *dst, const void *src, size_t bytes) {
+    not_recording(cuda_impl_of(be), "to_device");
     if (!bytes) return;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_impl_of(be)->stream));
 }
 
 static void cuda_to_host(struct bmst_backend *be, void *dst, const void *src, size_t bytes) {
     struct cuda_impl *impl = cuda_impl_of(be);
+    not_recording(impl, "to_host");
     if (!bytes) return;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl->stream));
     CUDA_CHECK(cudaStreamSynchronize(impl->stream));
@@ -182,6 +195,7 @@ static int upload_async(struct bmst_backend *be, void *dst, const float *src, si
  * one copy moves it, waited for, since the staging is reused. */
 static void cuda_upload_act(struct bmst_backend *be, void *dst, const float *src, size_t n) {
     struct cuda_impl *impl = cuda_impl_of(be);
+    not_recording(impl, "upload_act");
     if (n && page_locked(src) && upload_async(be, dst, src, n)) return;
     void *stage = staging(impl, n * be->act_bytes);
     switch (be->act_dtype) {
@@ -199,6 +213,7 @@ static void cuda_upload_act(struct bmst_backend *be, void *dst, const float *src
 
 static void cuda_download_act(struct bmst_backend *be, float *dst, const void *src, size_t n) {
     struct cuda_impl *impl = cuda_impl_of(be);
+    not_recording(impl, "download_act");
     void *stage = staging(impl, n * be->act_bytes);
     cuda_to_host(be, stage, src, n * be->act_bytes);
     switch (be->act_dtype) {
@@ -214,46 +229,6 @@ static void cuda_download_act(struct bmst_backend *be, float *dst, const void *s
 
 static void cuda_cast_weights(struct bmst_backend *be, size_t n, const float *src, void *dst) {
     cuda_cast_from_f32(be, be->act_dtype, n, src, dst);
-}
-
-/* Recording: every launch on the stream between begin and end becomes one
- * CUDA graph; the libraries write only into memory we gave them (cuBLAS its
- * workspace, cuDNN the plan's), so the graph replays without allocating. */
-static int cuda_capture_begin(struct bmst_backend *be) {
-    struct cuda_impl *impl = cuda_impl_of(be);
-    if (cudaStreamBeginCapture(impl->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return -1;
-    }
-    impl->capturing = 1;
-    return 0;
-}
-
-static void *cuda_capture_end(struct bmst_backend *be) {
-    struct cuda_impl *impl = cuda_impl_of(be);
-    cudaGraph_t graph = NULL;
-    cudaGraphExec_t exec = NULL;
-    impl->capturing = 0;
-    if (cudaStreamEndCapture(impl->stream, &graph) != cudaSuccess || !graph) {
-        (void)cudaGetLastError();
-        return NULL;
-    }
-    cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
-    CUDA_CHECK(cudaGraphDestroy(graph));
-    if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        return NULL;
-    }
-    return exec;
-}
-
-static void cuda_replay(struct bmst_backend *be, void *recording) {
-    CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)recording, cuda_impl_of(be)->stream));
-}
-
-static void cuda_capture_free(struct bmst_backend *be, void *recording) {
-    (void)be;
-    CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)recording));
 }
 
 static void cuda_destroy(struct bmst_backend *be) {

@@ -50,7 +50,10 @@ struct cuda_impl {
     size_t reduce_scratch_count;
     struct cuda_conv_plan *conv_plans;
     int n_conv_plans, cap_conv_plans;
+    /* a recording is in progress (cuda_capture.cu), and the first library
+     * failure it met: the reason capture_end gives, empty while there is none */
     int capturing;
+    char capture_failure[256];
 };
 
 static inline struct cuda_impl *cuda_impl_of(struct bmst_backend *be) {
@@ -58,27 +61,36 @@ static inline struct cuda_impl *cuda_impl_of(struct bmst_backend *be) {
 }
 
 /* Checked calls: a failure ends the process with the file, the line, the call
- * and the library's own message (cuda_backend.cu). */
-void cuda_fail(const char *lib, const char *file, int line, const char *call, const char *msg);
-#define CUDA_CHECK(call)                                                                           \
+ * and the library's own message, except on a thread that is recording a CUDA
+ * graph (cuda_capture.cu): there the first failure becomes the reason the
+ * recording fails and the code goes on, since what follows is only recorded,
+ * never run, and the recording is thrown away. cuda_fail always ends the
+ * process: it also reports our own invariants, which no recording excuses. */
+[[noreturn]] void cuda_fail(const char *lib, const char *file, int line, const char *call,
+                            const char *msg);
+void cuda_call_failed(const char *lib, const char *file, int line, const char *call,
+                      const char *msg);
+#define CUDA_CHECK_AS(call, what)                                                                  \
     do {                                                                                           \
         cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) cuda_fail("CUDA", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+        if (e_ != cudaSuccess)                                                                     \
+            cuda_call_failed("CUDA", __FILE__, __LINE__, what, cudaGetErrorString(e_));            \
     } while (0)
+#define CUDA_CHECK(call) CUDA_CHECK_AS(call, #call)
 #define CUDNN_CHECK(call)                                                                          \
     do {                                                                                           \
         cudnnStatus_t s_ = (call);                                                                 \
         if (s_ != CUDNN_STATUS_SUCCESS)                                                            \
-            cuda_fail("cuDNN", __FILE__, __LINE__, #call, cudnnGetErrorString(s_));                \
+            cuda_call_failed("cuDNN", __FILE__, __LINE__, #call, cudnnGetErrorString(s_));         \
     } while (0)
 #define CUBLAS_CHECK(call)                                                                         \
     do {                                                                                           \
         cublasStatus_t s_ = (call);                                                                \
         if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            cuda_fail("cuBLAS", __FILE__, __LINE__, #call, cublasGetStatusString(s_));             \
+            cuda_call_failed("cuBLAS", __FILE__, __LINE__, #call, cublasGetStatusString(s_));      \
     } while (0)
 /* after a kernel launch: launch-configuration errors, without synchronizing */
-#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+#define CUDA_CHECK_LAUNCH() CUDA_CHECK_AS(cudaGetLastError(), "kernel launch")
 
 /* Element access in fp32 whatever the stored type. */
 __device__ __forceinline__ float to_f32(float v) { return v; }
@@ -129,6 +141,12 @@ static inline unsigned cuda_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;
     return (unsigned)(b < 65535 * 8 ? (b ? b : 1) : 65535 * 8);
 }
+
+/* cuda_capture.cu: the vtable's recording entries */
+int cuda_capture_begin(struct bmst_backend *be, char *why, size_t why_len);
+void *cuda_capture_end(struct bmst_backend *be, char *why, size_t why_len);
+void cuda_replay(struct bmst_backend *be, void *recording);
+void cuda_capture_free(struct bmst_backend *be, void *recording);
 
 /* cuda_conv.cu */
 size_t cuda_conv_workspace_bytes(struct bmst_backend *be, const struct bmst_conv_desc *d);

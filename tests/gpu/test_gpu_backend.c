@@ -1,8 +1,10 @@
 /* The CUDA backend against the CPU backend, the oracle: every op forward and
- * backward, the inputs' upload, then whole resnet18 training steps (the
- * second one replayed from the recorded CUDA graph), in fp32, fp16 and bf16,
- * on the same inputs and weights. The CPU runs the half types as floats
- * rounded to the type, so both sides start from identical half values.
+ * backward, the inputs' upload, a recording broken on purpose, then whole
+ * resnet18 training steps (the second one recorded as a CUDA graph and
+ * replayed, or run op by op with recording off, or with its recording broken
+ * on purpose), in fp32, fp16 and bf16, on the same inputs and weights. The
+ * CPU runs the half types as floats rounded to the type, so both sides start
+ * from identical half values.
  *
  * Tolerances: every op within 1e-4 relative in fp32 (no TF32 on either side)
  * and 1e-2 in the half types (max difference over the largest reference
@@ -348,65 +350,177 @@ static void test_upload(void) {
     free(pageable), free(got);
 }
 
-/* Two resnet18 steps on each backend from the same initial weights; the
- * GPU's second pass is its recorded CUDA graph replayed. */
-static void test_resnet18_steps(enum bmst_dtype precision) {
-    const int batch = 16, h = 32;
-    struct bmst_engine e[2];
-    enum bmst_device_choice where[2] = {BMST_DEVICE_CHOICE_CPU, BMST_DEVICE_CHOICE_CUDA};
-    for (int k = 0; k < 2; k++) {
-        struct bmst_engine_config ec = {
-            .device = where[k], .precision = precision, .threads = 0, .capture = 1,
-            .spec = {.arch = "resnet18", .h = h, .w = h, .c = 3, .classes = 10, .mix_at = 2},
-            .train_batch = batch, .merge = 2, .seed = 11};
-        CHECK(bmst_engine_open(&e[k], &ec) == 0, "%s", bmst_last_error());
-    }
-    size_t ni = (size_t)batch * h * h * 3;
-    float *images = bmst_xmalloc(ni * sizeof(float)), targets[16 * 10];
-    int32_t labels[16];
-    for (size_t i = 0; i < ni; i++) images[i] = (float)bmst_rng_normal(&rng);
-    for (int i = 0; i < batch; i++) labels[i] = i % 10;
-    struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
+/* A recording broken on purpose (waiting for the stream while recording,
+ * which CUDA refuses) is given up with the refused call as the reason;
+ * nothing recorded ran, and the backend works on: eager ops match the CPU,
+ * and a recording made after it replays. */
+static void test_broken_recording(void) {
+    const size_t n = 4099;
+    const char *type = bmst_dtype_name(gpu->act_dtype);
+    struct buf x = make(n, 1, -1, 1), y = make(n, 1, 0, 0), dx = make(n, 1, -1, 1);
+    char why[256] = "";
+    CHECK(gpu->capture_begin(gpu, why, sizeof why) == 0, "%s capture_begin: %s", type, why);
+    gpu->relu_fwd(gpu, n, x.g, y.g);
+    gpu->sync(gpu);
+    gpu->relu_fwd(gpu, n, x.g, y.g);
+    void *recording = gpu->capture_end(gpu, why, sizeof why);
+    CHECK(recording == NULL && strstr(why, "cudaStreamSynchronize") != NULL,
+          "%s a recording that synchronizes the stream: %s, reason '%s'", type,
+          recording ? "kept" : "given up", why);
+    printf("  %-5s broken recording given up: %s\n", type, why);
+    if (recording) gpu->capture_free(gpu, recording);
+    compare("relu fwd recorded, never run", &y);
+    cpu->relu_fwd(cpu, n, x.c, y.c), gpu->relu_fwd(gpu, n, x.g, y.g);
+    compare("relu fwd after a broken recording", &y);
+    CHECK(gpu->capture_begin(gpu, why, sizeof why) == 0, "%s capture_begin again: %s", type, why);
+    gpu->relu_bwd(gpu, n, y.g, x.g, dx.g, 1);
+    recording = gpu->capture_end(gpu, why, sizeof why);
+    CHECK(recording != NULL, "%s a recording after a broken one: %s", type, why);
+    if (recording) gpu->replay(gpu, recording);
+    cpu->relu_bwd(cpu, n, y.c, x.c, dx.c, 1);
+    compare("relu bwd recorded after it, replayed", &dx);
+    if (recording) gpu->capture_free(gpu, recording);
+    drop(&x), drop(&y), drop(&dx);
+}
+
+enum recording { RECORDING_OFF, RECORDING_ON, RECORDING_BROKEN };
+static const char *const recording_names[] = {"recording off", "recorded", "recording broken"};
+
+/* RECORDING_BROKEN: the GPU backend's relu forward also waits for the stream
+ * while a recording is in progress, which CUDA refuses. */
+static int (*real_capture_begin)(struct bmst_backend *be, char *why, size_t why_len);
+static void *(*real_capture_end)(struct bmst_backend *be, char *why, size_t why_len);
+static void (*real_relu_fwd)(struct bmst_backend *be, size_t n, const void *x, void *y);
+static int breaking;
+
+static int breaking_capture_begin(struct bmst_backend *be, char *why, size_t why_len) {
+    int status = real_capture_begin(be, why, why_len);
+    breaking = status == 0;
+    return status;
+}
+
+static void *breaking_capture_end(struct bmst_backend *be, char *why, size_t why_len) {
+    breaking = 0;
+    return real_capture_end(be, why, why_len);
+}
+
+static void breaking_relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y) {
+    real_relu_fwd(be, n, x, y);
+    if (breaking) be->sync(be);
+}
+
+static void break_recording(struct bmst_backend *be) {
+    real_capture_begin = be->capture_begin, be->capture_begin = breaking_capture_begin;
+    real_capture_end = be->capture_end, be->capture_end = breaking_capture_end;
+    real_relu_fwd = be->relu_fwd, be->relu_fwd = breaking_relu_fwd;
+}
+
+/* What the GPU engine's training graph did with its second pass: kept a
+ * recording, or not; and the notes it printed (a broken recording's one
+ * line). */
+static void check_recording(struct bmst_graph *g, enum bmst_dtype precision, enum recording mode) {
+    const char *type = bmst_dtype_name(precision);
+    CHECK((g->recording != NULL) == (mode == RECORDING_ON), "%s %s: the training pass was%s "
+          "recorded", type, recording_names[mode], g->recording ? "" : " not");
+    char notes[1024];
+    rewind(g->notes);
+    size_t got = fread(notes, 1, sizeof notes - 1, g->notes);
+    notes[got] = '\0';
+    int lines = 0;
+    for (const char *c = notes; *c; c++) lines += *c == '\n';
+    int broken = mode == RECORDING_BROKEN;
+    CHECK(lines == broken && (!broken || strstr(notes, "cudaStreamSynchronize") != NULL),
+          "%s %s: notes '%s'", type, recording_names[mode], notes);
+    if (broken) printf("  %-5s %s", type, notes);
+}
+
+#define STEPS_BATCH 16
+#define STEPS_SIDE 32
+#define STEPS_CLASSES 10
+
+/* What two resnet18 steps leave behind, on the host: the losses, the second
+ * step's gradients and the weights after it. */
+struct two_steps {
+    float loss[2];
+    float *grads, *weights;
+    size_t n;
+};
+
+/* Two resnet18 steps from the seed's initial weights on one backend; on the
+ * GPU the second pass is recorded and replayed, or run op by op (recording
+ * off), or run op by op after its recording was broken on purpose. */
+static void run_two_steps(enum bmst_device_choice where, enum bmst_dtype precision,
+                          enum recording mode, const struct bmst_batch *b, struct two_steps *out) {
+    struct bmst_engine e;
+    struct bmst_engine_config ec = {
+        .device = where, .precision = precision, .threads = 0, .capture = mode != RECORDING_OFF,
+        .spec = {.arch = "resnet18", .h = STEPS_SIDE, .w = STEPS_SIDE, .c = 3,
+                 .classes = STEPS_CLASSES, .mix_at = 2},
+        .train_batch = STEPS_BATCH, .merge = 2, .seed = 11};
+    CHECK(bmst_engine_open(&e, &ec) == 0, "%s", bmst_last_error());
+    int on_gpu = where == BMST_DEVICE_CHOICE_CUDA;
+    if (on_gpu && mode == RECORDING_BROKEN) break_recording(e.be);
+    e.train.notes = tmpfile();
+    BMST_ASSERT(e.train.notes != NULL);
+    float targets[STEPS_BATCH * STEPS_CLASSES];
     struct bmst_step_config sc = {.seed = 5, .mix_alpha = 1.0f,
                                   .sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f}};
-    float loss[2][2];
-    for (int k = 0; k < 2; k++) {
-        struct bmst_loss_scaler s;
-        bmst_loss_scaler_init(&s, precision, 1024.0f, 2000);
-        double phase[BMST_PHASE_COUNT] = {0};
-        for (int step = 0; step < 2; step++)
-            loss[k][step] = bmst_train_step(&e[k].train, NULL, &sc, step, &b, targets, &s, phase);
-    }
-    CHECK(e[1].train.recording != NULL, "%s: the GPU's training pass was not recorded",
-          bmst_dtype_name(precision));
-    double step_tol = precision == BMST_F32 ? 1e-4 : 1e-2;
+    struct bmst_loss_scaler s;
+    bmst_loss_scaler_init(&s, precision, 1024.0f, 2000);
+    double phase[BMST_PHASE_COUNT] = {0};
     for (int step = 0; step < 2; step++)
-        CHECK(fabsf(loss[0][step] - loss[1][step]) <= step_tol * fabsf(loss[0][step]),
-              "%s step %d loss: gpu %.6f, cpu %.6f", bmst_dtype_name(precision), step,
-              loss[1][step], loss[0][step]);
-    size_t nw = e[0].model.n_weights;
-    float *gg = bmst_xmalloc(nw * sizeof(float)), *gw = bmst_xmalloc(nw * sizeof(float));
-    gpu = e[1].be;
-    gpu->to_host(gpu, gg, e[1].model.grads, nw * sizeof(float));
-    gpu->to_host(gpu, gw, e[1].model.weights, nw * sizeof(float));
-    double dg = 0, ng = 0, dw = 0, nw2 = 0;
-    for (size_t i = 0; i < nw; i++) {
-        double a = e[0].model.grads[i], c = e[0].model.weights[i];
-        dg += (gg[i] - a) * (gg[i] - a), ng += a * a;
-        dw += (gw[i] - c) * (gw[i] - c), nw2 += c * c;
-    }
-    double grad_rel = sqrt(dg / ng), weight_rel = sqrt(dw / nw2);
+        out->loss[step] = bmst_train_step(&e.train, NULL, &sc, step, b, targets, &s, phase);
+    if (on_gpu) check_recording(&e.train, precision, mode);
+    fclose(e.train.notes);
+    e.train.notes = NULL;
+    out->n = e.model.n_weights;
+    out->grads = bmst_xmalloc(out->n * sizeof(float));
+    out->weights = bmst_xmalloc(out->n * sizeof(float));
+    e.be->to_host(e.be, out->grads, e.model.grads, out->n * sizeof(float));
+    e.be->to_host(e.be, out->weights, e.model.weights, out->n * sizeof(float));
+    bmst_engine_close(&e);
+}
+
+/* Two resnet18 steps on the GPU, recorded, not recorded and with a broken
+ * recording, each against the same two steps on the CPU from the same
+ * initial weights and inputs. */
+static void test_resnet18_steps(enum bmst_dtype precision) {
+    const char *type = bmst_dtype_name(precision);
+    size_t ni = (size_t)STEPS_BATCH * STEPS_SIDE * STEPS_SIDE * 3;
+    float *images = bmst_xmalloc(ni * sizeof(float));
+    int32_t labels[STEPS_BATCH];
+    for (size_t i = 0; i < ni; i++) images[i] = (float)bmst_rng_normal(&rng);
+    for (int i = 0; i < STEPS_BATCH; i++) labels[i] = i % STEPS_CLASSES;
+    struct bmst_batch b = {.images = images, .labels = labels, .valid = STEPS_BATCH};
+    struct two_steps want, got;
+    run_two_steps(BMST_DEVICE_CHOICE_CPU, precision, RECORDING_OFF, &b, &want);
+    double step_tol = precision == BMST_F32 ? 1e-4 : 1e-2;
     double grad_tol = precision == BMST_F32 ? 1e-3 : 0.1;
-    CHECK(grad_rel <= grad_tol, "%s resnet18 second step's gradients: relative L2 %.3g",
-          bmst_dtype_name(precision), grad_rel);
-    CHECK(weight_rel <= step_tol, "%s resnet18 weights after two steps: relative L2 %.3g",
-          bmst_dtype_name(precision), weight_rel);
-    printf("  %-5s resnet18 two steps: loss %.6f/%.6f vs %.6f/%.6f, gradients %.2e, weights %.2e\n",
-           bmst_dtype_name(precision), loss[1][0], loss[1][1], loss[0][0], loss[0][1], grad_rel,
-           weight_rel);
-    free(images), free(gg), free(gw);
-    bmst_engine_close(&e[0]);
-    bmst_engine_close(&e[1]);
+    for (int mode = RECORDING_OFF; mode <= RECORDING_BROKEN; mode++) {
+        const char *how = recording_names[mode];
+        run_two_steps(BMST_DEVICE_CHOICE_CUDA, precision, mode, &b, &got);
+        for (int step = 0; step < 2; step++)
+            CHECK(fabsf(want.loss[step] - got.loss[step]) <= step_tol * fabsf(want.loss[step]),
+                  "%s %s step %d loss: gpu %.6f, cpu %.6f", type, how, step, got.loss[step],
+                  want.loss[step]);
+        double dg = 0, ng = 0, dw = 0, nw2 = 0;
+        for (size_t i = 0; i < want.n; i++) {
+            double a = want.grads[i], c = want.weights[i];
+            dg += (got.grads[i] - a) * (got.grads[i] - a), ng += a * a;
+            dw += (got.weights[i] - c) * (got.weights[i] - c), nw2 += c * c;
+        }
+        double grad_rel = sqrt(dg / ng), weight_rel = sqrt(dw / nw2);
+        CHECK(grad_rel <= grad_tol, "%s %s resnet18 second step's gradients: relative L2 %.3g",
+              type, how, grad_rel);
+        CHECK(weight_rel <= step_tol, "%s %s resnet18 weights after two steps: relative L2 %.3g",
+              type, how, weight_rel);
+        printf("  %-5s resnet18 two steps, %s: loss %.6f/%.6f vs %.6f/%.6f, gradients %.2e, "
+               "weights %.2e\n",
+               type, how, got.loss[0], got.loss[1], want.loss[0], want.loss[1], grad_rel,
+               weight_rel);
+        free(got.grads), free(got.weights);
+    }
+    free(want.grads), free(want.weights), free(images);
 }
 
 /* Why this machine should have a usable GPU, or NULL where nothing says so. */
@@ -458,6 +572,7 @@ int main(void) {
         test_fc_mix_loss();
         test_optimizer();
         test_upload();
+        test_broken_recording();
         gpu->destroy(gpu);
         cpu->destroy(cpu);
         test_resnet18_steps(precisions[i]);
