@@ -2,7 +2,8 @@
  * backward, the inputs' upload, then whole resnet18 training steps (the
  * second one replayed from the recorded CUDA graph), in fp32, fp16 and bf16,
  * on the same inputs and weights. The CPU runs the half types as floats
- * rounded to the type, so both sides start from identical half values.
+ * rounded to the type, so both sides start from identical half values. Each
+ * convolution test plans the passes it runs, as the graph planner does.
  *
  * Tolerances: every op within 1e-4 relative in fp32 (no TF32 on either side)
  * and 1e-2 in the half types (max difference over the largest reference
@@ -96,8 +97,15 @@ static void test_conv(struct bmst_conv_desc d) {
     size_t ny = (size_t)d.n * d.out_h * d.out_w * d.k;
     struct buf x = make(nx, 1, -1, 1), w = make(nw, 1, -0.5f, 0.5f), y = make(ny, 1, 0, 0);
     struct buf dy = make(ny, 1, -1, 1), dx = make(nx, 1, -1, 1), dw = make(nw, 0, 0, 0);
-    void *wg, *wc = ws_pair(cpu->conv_workspace_bytes(cpu, &d), &wg);
-    void *vg, *vc = ws_pair(gpu->conv_workspace_bytes(gpu, &d), &vg);
+    /* each backend plans the three passes this test runs */
+    size_t cpu_ws = 0, gpu_ws = 0;
+    char why[384];
+    CHECK(cpu->conv_plan(cpu, &d, BMST_CONV_ALL_PASSES, &cpu_ws, why, sizeof why) == 0, "%s", why);
+    CHECK(gpu->conv_plan(gpu, &d, BMST_CONV_ALL_PASSES, &gpu_ws, why, sizeof why) == 0,
+          "%s conv %dx%d/%d %d->%d: %s", bmst_dtype_name(gpu->act_dtype), d.r, d.s, d.stride_h,
+          d.c, d.k, why);
+    void *wg, *wc = ws_pair(cpu_ws, &wg);
+    void *vg, *vc = ws_pair(gpu_ws, &vg);
     char name[96];
     snprintf(name, sizeof name, "conv %dx%d/%d %d->%d fwd", d.r, d.s, d.stride_h, d.c, d.k);
     cpu->conv_fwd(cpu, &d, x.c, w.c, y.c, wc);
@@ -411,7 +419,7 @@ int main(void) {
     rng = bmst_rng_make(2024, BMST_RNG_AUGMENT, 0);
     for (int i = 0; i < 3; i++) {
         char why[256] = "";
-        gpu = bmst_backend_cuda_create(0, precisions[i], why, sizeof why);
+        gpu = bmst_backend_cuda_create(0, precisions[i], 0, why, sizeof why);
         if (!gpu) {
             printf("SKIP: no GPU to test the CUDA backend on: %s\n", why);
             return SKIP;
