@@ -38,7 +38,8 @@ static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int
     if (spec_from_cli(cli, &b->spec) != 0) return -1;
     struct bmst_engine_config ec = {
         .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
-        .capture = cli->run.capture, .spec = b->spec, .train_batch = cli->run.batch,
+        .capture = cli->run.capture, .deterministic = cli->run.deterministic,
+        .spec = b->spec, .train_batch = cli->run.batch,
         .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
         .seed = cli->run.seed, .gpu = gpu};
     return bmst_engine_open(&b->engine, &ec);

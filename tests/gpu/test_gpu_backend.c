@@ -3,7 +3,9 @@
  * second one replayed from the recorded CUDA graph), in fp32, fp16 and bf16,
  * on the same inputs and weights. The CPU runs the half types as floats
  * rounded to the type, so both sides start from identical half values. Each
- * convolution test plans the passes it runs, as the graph planner does.
+ * convolution test plans the passes it runs, as the graph planner does. With
+ * the deterministic option, the same resnet18 steps run twice on the GPU
+ * must give the same bits.
  *
  * Tolerances: every op within 1e-4 relative in fp32 (no TF32 on either side)
  * and 1e-2 in the half types (max difference over the largest reference
@@ -353,34 +355,55 @@ static void test_upload(void) {
     free(pageable), free(got);
 }
 
-/* Two resnet18 steps on each backend from the same initial weights; the
- * GPU's second pass is its recorded CUDA graph replayed. */
-static void test_resnet18_steps(enum bmst_dtype precision) {
-    const int batch = 16, h = 32;
-    struct bmst_engine e[2];
-    enum bmst_device_choice where[2] = {BMST_DEVICE_CHOICE_CPU, BMST_DEVICE_CHOICE_CUDA};
-    for (int k = 0; k < 2; k++) {
-        struct bmst_engine_config ec = {
-            .device = where[k], .precision = precision, .threads = 0, .capture = 1,
-            .spec = {.arch = "resnet18", .h = h, .w = h, .c = 3, .classes = 10, .mix_at = 2},
-            .train_batch = batch, .merge = 2, .seed = 11};
-        CHECK(bmst_engine_open(&e[k], &ec) == 0, "%s", bmst_last_error());
-    }
-    size_t ni = (size_t)batch * h * h * 3;
-    float *images = bmst_xmalloc(ni * sizeof(float)), targets[16 * 10];
-    int32_t labels[16];
-    for (size_t i = 0; i < ni; i++) images[i] = (float)bmst_rng_normal(&rng);
-    for (int i = 0; i < batch; i++) labels[i] = i % 10;
-    struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
+#define STEP_BATCH 16
+#define STEP_SIZE 32
+
+/* A resnet18 training engine with BMST (merge 2 after the stem), the same
+ * initial weights every time; on the GPU with the deterministic option or
+ * without. */
+static void open_resnet18(struct bmst_engine *e, enum bmst_device_choice where,
+                          enum bmst_dtype precision, int deterministic) {
+    struct bmst_engine_config ec = {
+        .device = where, .precision = precision, .threads = 0, .capture = 1,
+        .deterministic = deterministic,
+        .spec = {.arch = "resnet18", .h = STEP_SIZE, .w = STEP_SIZE, .c = 3, .classes = 10,
+                 .mix_at = 2},
+        .train_batch = STEP_BATCH, .merge = 2, .seed = 11};
+    CHECK(bmst_engine_open(e, &ec) == 0, "%s", bmst_last_error());
+}
+
+/* Two training steps on one batch of images (labels i % 10); the GPU's
+ * second pass is its recorded CUDA graph replayed. */
+static void two_steps(struct bmst_engine *e, enum bmst_dtype precision, float *images,
+                      float loss[2]) {
+    float targets[STEP_BATCH * 10];
+    int32_t labels[STEP_BATCH];
+    for (int i = 0; i < STEP_BATCH; i++) labels[i] = i % 10;
+    struct bmst_batch b = {.images = images, .labels = labels, .valid = STEP_BATCH};
     struct bmst_step_config sc = {.seed = 5, .mix_alpha = 1.0f,
                                   .sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f}};
-    float loss[2][2];
+    struct bmst_loss_scaler s;
+    bmst_loss_scaler_init(&s, precision, 1024.0f, 2000);
+    double phase[BMST_PHASE_COUNT] = {0};
+    for (int step = 0; step < 2; step++)
+        loss[step] = bmst_train_step(&e->train, NULL, &sc, step, &b, targets, &s, phase);
+}
+
+static float *random_images(void) {
+    size_t n = (size_t)STEP_BATCH * STEP_SIZE * STEP_SIZE * 3;
+    float *images = bmst_xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) images[i] = (float)bmst_rng_normal(&rng);
+    return images;
+}
+
+/* Two resnet18 steps on each backend from the same initial weights. */
+static void test_resnet18_steps(enum bmst_dtype precision) {
+    struct bmst_engine e[2];
+    enum bmst_device_choice where[2] = {BMST_DEVICE_CHOICE_CPU, BMST_DEVICE_CHOICE_CUDA};
+    float *images = random_images(), loss[2][2];
     for (int k = 0; k < 2; k++) {
-        struct bmst_loss_scaler s;
-        bmst_loss_scaler_init(&s, precision, 1024.0f, 2000);
-        double phase[BMST_PHASE_COUNT] = {0};
-        for (int step = 0; step < 2; step++)
-            loss[k][step] = bmst_train_step(&e[k].train, NULL, &sc, step, &b, targets, &s, phase);
+        open_resnet18(&e[k], where[k], precision, 0);
+        two_steps(&e[k], precision, images, loss[k]);
     }
     CHECK(e[1].train.recording != NULL, "%s: the GPU's training pass was not recorded",
           bmst_dtype_name(precision));
@@ -412,6 +435,44 @@ static void test_resnet18_steps(enum bmst_dtype precision) {
     free(images), free(gg), free(gw);
     bmst_engine_close(&e[0]);
     bmst_engine_close(&e[1]);
+}
+
+/* --deterministic: the same two steps twice on the GPU, each time on a new
+ * backend that plans its convolutions anew, from the same weights, give
+ * bitwise the same weights, momentum and gradients. cuDNN's heuristics pick
+ * the same deterministic algorithms both times; every kernel of ours reduces
+ * in a fixed order, and cuBLAS runs on its own workspace. */
+static void test_deterministic_steps(enum bmst_dtype precision) {
+    struct bmst_engine e[2];
+    float *images = random_images(), loss[2][2];
+    size_t nw = 0;
+    float *host[2][3];
+    for (int k = 0; k < 2; k++) {
+        open_resnet18(&e[k], BMST_DEVICE_CHOICE_CUDA, precision, 1);
+        two_steps(&e[k], precision, images, loss[k]);
+        struct bmst_backend *be = e[k].be;
+        const float *device[3] = {e[k].model.weights, e[k].model.momentum, e[k].model.grads};
+        nw = e[k].model.n_weights;
+        for (int b = 0; b < 3; b++) {
+            host[k][b] = bmst_xmalloc(nw * sizeof(float));
+            be->to_host(be, host[k][b], device[b], nw * sizeof(float));
+        }
+        bmst_engine_close(&e[k]);
+    }
+    const char *what[3] = {"weights", "momentum", "gradients"};
+    for (int b = 0; b < 3; b++) {
+        size_t differ = 0;
+        for (size_t i = 0; i < nw; i++)
+            differ += memcmp(&host[0][b][i], &host[1][b][i], sizeof(float)) != 0;
+        CHECK(differ == 0, "%s --deterministic: %zu of %zu %s differ between two runs",
+              bmst_dtype_name(precision), differ, nw, what[b]);
+        free(host[0][b]), free(host[1][b]);
+    }
+    CHECK(memcmp(loss[0], loss[1], sizeof loss[0]) == 0,
+          "%s --deterministic: losses %.9g/%.9g then %.9g/%.9g", bmst_dtype_name(precision),
+          loss[0][0], loss[0][1], loss[1][0], loss[1][1]);
+    printf("  %-5s resnet18 deterministic: two runs bitwise equal\n", bmst_dtype_name(precision));
+    free(images);
 }
 
 int main(void) {
@@ -447,6 +508,7 @@ int main(void) {
         gpu->destroy(gpu);
         cpu->destroy(cpu);
         test_resnet18_steps(precisions[i]);
+        test_deterministic_steps(precisions[i]);
     }
     return check_finish("gpu_backend");
 }
