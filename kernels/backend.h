@@ -26,6 +26,22 @@ extern "C" {
 
 struct bmst_backend;
 
+/* The passes of a convolution, as bits of conv_plan's mask. */
+enum bmst_conv_pass {
+    BMST_CONV_FWD = 1u << 0,
+    BMST_CONV_BWD_DATA = 1u << 1,   /* the input's gradient */
+    BMST_CONV_BWD_FILTER = 1u << 2, /* the filters' gradient */
+};
+#define BMST_CONV_ALL_PASSES (BMST_CONV_FWD | BMST_CONV_BWD_DATA | BMST_CONV_BWD_FILTER)
+
+/* Backend options beyond the device and precision (bmst_backend_cuda_create). */
+enum bmst_backend_flag {
+    /* every run gives the same bits: on the GPU, cuDNN only through
+     * deterministic algorithms, chosen by its heuristics rather than by
+     * timing (which can rank differently from one run to the next) */
+    BMST_BACKEND_DETERMINISTIC = 1u << 0,
+};
+
 /* A 2-D convolution without bias. Input [n, h, w, c], filters [k, r, s, c],
  * output [n, out_h, out_w, k] with out = (in + 2*pad - kernel) / stride + 1. */
 struct bmst_conv_desc {
@@ -153,9 +169,16 @@ struct bmst_backend {
     void (*replay)(struct bmst_backend *be, void *recording);
     void (*capture_free)(struct bmst_backend *be, void *recording);
 
-    /* convolution; `ws` is scratch of conv_workspace_bytes(desc) bytes; x, w, y,
-     * dy, dx in act_dtype; dw is fp32 (the gradient buffer) */
-    size_t (*conv_workspace_bytes)(struct bmst_backend *be, const struct bmst_conv_desc *d);
+    /* convolution; x, w, y, dy, dx in act_dtype; dw is fp32 (the gradient
+     * buffer); `ws` is scratch of the bytes conv_plan gave for the passes.
+     * conv_plan prepares the passes in `passes` (enum bmst_conv_pass bits) of
+     * one shape, before any of them runs and outside a recording: the CUDA
+     * backend chooses each pass's cuDNN algorithm here. Planning a shape again
+     * adds passes; *ws_bytes is what the passes asked for need. Running a pass
+     * that was not planned ends the process as a bug. Returns -1 with a
+     * one-line reason in why[] where a pass has no usable algorithm. */
+    int (*conv_plan)(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                     size_t *ws_bytes, char *why, size_t why_len);
     void (*conv_fwd)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
                      const void *w, void *y, void *ws);
     void (*conv_bwd_data)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
@@ -250,11 +273,11 @@ struct bmst_backend {
 struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dtype);
 
 /* The CUDA backend on visible GPU `device` modulo the number visible (the
- * node-local rank goes here: one process per GPU). Returns
- * NULL and a one-line reason in why[] where there is no usable GPU or the
- * program was built without CUDA. */
-struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype, char *why,
-                                              size_t why_len);
+ * node-local rank goes here: one process per GPU); `flags` are enum
+ * bmst_backend_flag bits. Returns NULL and a one-line reason in why[] where
+ * there is no usable GPU or the program was built without CUDA. */
+struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype,
+                                              unsigned flags, char *why, size_t why_len);
 
 /* Call first in main(): where OpenBLAS did not recognize the CPU and fell back
  * to its generic kernels, re-executes the program with OPENBLAS_CORETYPE set

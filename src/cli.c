@@ -76,6 +76,8 @@ static const struct option options[] = {
     {"gpu", "gpu", GPU_ALIAS, ALL, 0, 0, "  alias of --device cuda"},
     {"cuda-graph", NULL, ON_OFF, TRAIN | BENCH, RUN(capture), 0,
      "on|off  replay the training pass as one CUDA graph (on)"},
+    {"deterministic", NULL, FLAG, TRAIN | BENCH, RUN(deterministic), 0,
+     "  GPU: the same bits every run (deterministic cuDNN algorithms)"},
     {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, "  batch-norm statistics over all ranks"},
     {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
     {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, "N  gradient all-reduce bucket (25)"},

@@ -5,20 +5,25 @@
 
 #include "error.h"
 
-struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, int gpu,
-                                       enum bmst_dtype precision, int threads) {
-    if (device == BMST_DEVICE_CHOICE_CPU) return bmst_backend_cpu_create(threads, precision);
+/* The CPU backend takes no determinism flag: it gives the same bits on every
+ * run with the same thread count already (fixed-order reductions, no atomics,
+ * OpenBLAS splitting no sum between threads). */
+struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c) {
+    if (c->device == BMST_DEVICE_CHOICE_CPU)
+        return bmst_backend_cpu_create(c->threads, c->precision);
     char why[256] = "";
-    struct bmst_backend *be = bmst_backend_cuda_create(gpu, precision, why, sizeof why);
+    unsigned flags = c->deterministic ? BMST_BACKEND_DETERMINISTIC : 0;
+    struct bmst_backend *be =
+        bmst_backend_cuda_create(c->gpu, c->precision, flags, why, sizeof why);
     if (be) return be;
-    if (device == BMST_DEVICE_CHOICE_CUDA) {
+    if (c->device == BMST_DEVICE_CHOICE_CUDA) {
         bmst_error("--device cuda: %s", why);
         return NULL;
     }
     /* information, not an error: stdout, beside the run's other report lines */
     printf("bmst_dist: no GPU (%s); running on the CPU\n", why);
     fflush(stdout);
-    return bmst_backend_cpu_create(threads, precision);
+    return bmst_backend_cpu_create(c->threads, c->precision);
 }
 
 /* What the plan's allocations may lose to alignment when carved from the
@@ -28,7 +33,7 @@ struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, int gpu,
 
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
     memset(e, 0, sizeof *e);
-    e->be = bmst_backend_open(c->device, c->gpu, c->precision, c->threads);
+    e->be = bmst_backend_open(c);
     if (!e->be) return -1;
     bmst_model_init(&e->model, e->be, c->spec.arch);
     if (c->train_batch > 0) {
@@ -40,8 +45,8 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
         bmst_graph_init(&e->eval, &e->model, 0, c->eval_batch, 1, c->spec.classes);
         if (bmst_network_build(&e->eval, &c->spec) != 0) return -1;
     }
-    if (e->train.nodes) bmst_graph_plan(&e->train);
-    if (e->eval.nodes) bmst_graph_plan(&e->eval);
+    if (e->train.nodes && bmst_graph_plan(&e->train) != 0) return -1;
+    if (e->eval.nodes && bmst_graph_plan(&e->eval) != 0) return -1;
     if (e->be->reserve) {
         size_t bytes = bmst_engine_planned_bytes(e) + ALIGNMENT_SLACK;
         if (e->be->reserve(e->be, bytes) != 0)

@@ -20,9 +20,10 @@ enum bmst_device_choice {
 struct bmst_engine_config {
     enum bmst_device_choice device;
     enum bmst_dtype precision;
-    int threads; /* CPU threads; <= 0: OpenMP's default */
-    int gpu;     /* the node-local rank: which visible GPU (modulo their number) */
-    int capture; /* record the training pass once and replay it (CUDA graph) */
+    int threads;       /* CPU threads; <= 0: OpenMP's default */
+    int gpu;           /* the node-local rank: which visible GPU (modulo their number) */
+    int capture;       /* record the training pass once and replay it (CUDA graph) */
+    int deterministic; /* --deterministic: the GPU gives the same bits every run */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph */
     int merge;
@@ -36,10 +37,10 @@ struct bmst_engine {
     struct bmst_graph train, eval;
 };
 
-/* The backend for a device choice and precision: NULL with the reason in
- * bmst_last_error() when --device cuda has no usable GPU. */
-struct bmst_backend *bmst_backend_open(enum bmst_device_choice device, int gpu,
-                                       enum bmst_dtype precision, int threads);
+/* The backend for c's device choice, precision, threads, GPU and
+ * determinism: NULL with the reason in bmst_last_error() when --device cuda
+ * has no usable GPU. */
+struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c);
 
 /* Builds, plans, reserves, allocates and initializes. Returns -1 with the
  * reason in bmst_last_error(); bmst_engine_close releases what was made. */

@@ -121,9 +121,12 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
     switch (n->kind) {
     case BMST_OP_INPUT: break;
     case BMST_OP_CONV: {
+        /* the passes the plan gave the backend (graph.c's conv_passes) */
         be->conv_bwd_filter(be, &n->desc.conv, x, dy, param_grad(g, n, 0), g->workspace);
-        void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->conv_bwd_data(be, &n->desc.conv, dy, weight(g, n), dx, acc, g->workspace);
+        if (n->conv_passes & BMST_CONV_BWD_DATA) {
+            void *dx = input_grad(g, n, 0, written, &acc);
+            be->conv_bwd_data(be, &n->desc.conv, dy, weight(g, n), dx, acc, g->workspace);
+        }
         break;
     }
     case BMST_OP_BN: {
@@ -233,8 +236,9 @@ void bmst_graph_sync_bn(struct bmst_graph *g, const struct bmst_bn_sync *sync) {
 }
 
 /* Records forward and backward once the first pass has run eagerly (which
- * is when the backend settles its lazy choices, such as convolution
- * algorithms); returns 1 when the pass now has a recording to replay.
+ * is when the backend and its libraries settle their lazy state; the
+ * convolution algorithms were chosen at planning); returns 1 when the pass
+ * now has a recording to replay.
  *
  * A recording that fails (a call the device libraries refuse while
  * recording, say) is given up for the run: nothing of it ran, so the caller

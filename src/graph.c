@@ -139,13 +139,45 @@ static void mark_gradients(struct bmst_graph *g) {
     }
 }
 
+/* What executing conv node n runs: forward always; in a training graph the
+ * filter gradient, and the input gradient where one flows into the input
+ * (not into the images, at the stem). exec.c runs exactly these. */
+static unsigned conv_passes(const struct bmst_graph *g, const struct bmst_node *n) {
+    if (!g->training) return BMST_CONV_FWD;
+    unsigned passes = BMST_CONV_FWD | BMST_CONV_BWD_FILTER;
+    if (g->values[n->in[0]].needs_grad) passes |= BMST_CONV_BWD_DATA;
+    return passes;
+}
+
+/* Plans every convolution's passes with the backend; workspace_bytes is the
+ * largest scratch any of them needs (one conv runs at a time). */
+static int plan_convolutions(struct bmst_graph *g) {
+    size_t workspace = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct bmst_node *n = &g->nodes[i];
+        if (n->kind != BMST_OP_CONV) continue;
+        const struct bmst_conv_desc *d = &n->desc.conv;
+        size_t bytes = 0;
+        char why[384] = "";
+        n->conv_passes = conv_passes(g, n);
+        if (g->be->conv_plan(g->be, d, n->conv_passes, &bytes, why, sizeof why) != 0)
+            return bmst_error("conv %s (%dx%d, stride %dx%d, pad %dx%d, input %dx%dx%dx%d NHWC, "
+                              "%d filters) cannot run on %s: %s",
+                              n->name, d->r, d->s, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
+                              d->n, d->h, d->w, d->c, d->k, g->be->name, why);
+        if (bytes > workspace) workspace = bytes;
+    }
+    g->workspace_bytes = workspace;
+    return 0;
+}
+
 size_t bmst_graph_value_bytes(const struct bmst_graph *g, int value) {
     const struct bmst_value *v = &g->values[value];
     size_t elem = v->dtype == BMST_F32 ? sizeof(float) : g->be->act_bytes;
     return bmst_shape_count(v->shape) * elem;
 }
 
-void bmst_graph_plan(struct bmst_graph *g) {
+int bmst_graph_plan(struct bmst_graph *g) {
     int steps = g->training ? 2 * g->n_nodes : g->n_nodes;
     /* the step at which each value is last needed, and its last forward reader */
     int *last_use = bmst_xmalloc((size_t)g->n_values * sizeof(int));
@@ -168,6 +200,11 @@ void bmst_graph_plan(struct bmst_graph *g) {
         }
     }
     if (g->logits >= 0) last_use[g->logits] = steps - 1; /* read by the host after the step */
+    if (plan_convolutions(g) != 0) {
+        free(last_use);
+        free(last_reader);
+        return -1;
+    }
 
     struct interval *items = bmst_xcalloc((size_t)(2 * g->n_values + g->n_nodes), sizeof *items);
     int n_items = 0;
@@ -186,7 +223,6 @@ void bmst_graph_plan(struct bmst_graph *g) {
             naive += bytes;
         }
     }
-    size_t workspace = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         struct bmst_node *n = &g->nodes[i];
         if (n->scratch_bytes) {
@@ -195,19 +231,15 @@ void bmst_graph_plan(struct bmst_graph *g) {
             items[n_items++] = (struct interval){bytes, i, last, &n->scratch_offset};
             naive += bytes;
         }
-        if (n->kind == BMST_OP_CONV) {
-            size_t ws = g->be->conv_workspace_bytes(g->be, &n->desc.conv);
-            if (ws > workspace) workspace = ws;
-        }
     }
     g->arena_bytes = pack_intervals(items, n_items);
     g->naive_bytes = naive;
-    g->workspace_bytes = workspace;
     free(items);
     free(last_use);
     free(last_reader);
 
     g->grad_written = bmst_xcalloc((size_t)g->n_values, 1);
+    return 0;
 }
 
 /* The scalars sit after the planned blocks, in the same allocation. */

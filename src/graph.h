@@ -56,6 +56,7 @@ struct bmst_node {
     } desc;
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;
+    unsigned conv_passes; /* conv: the passes planned (enum bmst_conv_pass), which exec runs */
 };
 
 struct bmst_graph {
@@ -122,9 +123,13 @@ int bmst_graph_add_value(struct bmst_graph *g, struct bmst_shape shape, int prod
 struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind kind,
                                       const char *name);
 
-/* The liveness plan: offsets, arena_bytes and workspace_bytes (the backend
- * chooses its convolution algorithms here). */
-void bmst_graph_plan(struct bmst_graph *g);
+/* The liveness plan: offsets, arena_bytes and workspace_bytes. Every
+ * convolution is planned with the backend for the passes this graph runs
+ * (the backend chooses its algorithms here): forward, and in a training
+ * graph the filter gradient and, where the input takes a gradient, the input
+ * gradient. Returns -1 with a one-line reason naming the layer and its shape
+ * in bmst_last_error() when the backend cannot run one. */
+int bmst_graph_plan(struct bmst_graph *g);
 /* Device bytes bmst_graph_allocate takes, alignment included. */
 size_t bmst_graph_device_bytes(const struct bmst_graph *g);
 /* The arena (with the scalars) and the workspace. Returns -1 when out of memory. */

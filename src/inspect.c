@@ -38,7 +38,8 @@ static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int
     if (spec_from_cli(cli, &b->spec) != 0) return -1;
     struct bmst_engine_config ec = {
         .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
-        .capture = cli->run.capture, .spec = b->spec, .train_batch = cli->run.batch,
+        .capture = cli->run.capture, .deterministic = cli->run.deterministic,
+        .spec = b->spec, .train_batch = cli->run.batch,
         .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
         .seed = cli->run.seed, .gpu = gpu};
     return bmst_engine_open(&b->engine, &ec);
@@ -92,7 +93,8 @@ int bmst_info(const struct bmst_cli *cli) {
     return status;
 }
 
-/* Multiply-adds x2 of every convolution pass in one training step. */
+/* Multiply-adds x2 of every convolution pass in one training step: the
+ * passes the plan gave each conv, each as costly as the forward. */
 static double conv_step_flops(const struct bmst_graph *g) {
     double flops = 0.0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -100,20 +102,22 @@ static double conv_step_flops(const struct bmst_graph *g) {
         if (n->kind != BMST_OP_CONV) continue;
         const struct bmst_conv_desc *d = &n->desc.conv;
         double pass = 2.0 * d->n * d->out_h * d->out_w * d->k * d->r * d->s * d->c;
-        flops += pass * (g->values[n->in[0]].needs_grad ? 3.0 : 2.0);
+        flops += pass * __builtin_popcount(n->conv_passes);
     }
     return flops;
 }
 
 /* The backend's matrix-multiply rate in the activation type, measured as a
  * 1x1 convolution over 1x1 images: one [n, c] x [c, k] product, no im2col.
- * Its buffers come after the plan's, outside the reservation. */
+ * Its buffers come after the plan's, outside the reservation. 0 where the
+ * backend cannot plan it. */
 static double gemm_gflops(struct bmst_backend *be) {
     const int n = 1024;
     struct bmst_conv_desc d = {.n = n, .h = 1, .w = 1, .c = n, .k = n, .r = 1, .s = 1,
                                .stride_h = 1, .stride_w = 1, .out_h = 1, .out_w = 1};
-    size_t bytes = (size_t)n * n * be->act_bytes;
-    size_t ws_bytes = be->conv_workspace_bytes(be, &d);
+    size_t bytes = (size_t)n * n * be->act_bytes, ws_bytes = 0;
+    char why[256];
+    if (be->conv_plan(be, &d, BMST_CONV_FWD, &ws_bytes, why, sizeof why) != 0) return 0.0;
     void *a = be->alloc(be, bytes), *w = be->alloc(be, bytes), *y = be->alloc(be, bytes);
     void *ws = ws_bytes ? be->alloc(be, ws_bytes) : NULL;
     double rate = 0.0;

@@ -145,7 +145,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     s->info = bmst_dataset_get_info(s->ds);
     struct bmst_engine_config ec = {
         .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
-        .capture = cfg->capture,
+        .capture = cfg->capture, .deterministic = cfg->deterministic,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge,

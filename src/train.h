@@ -48,6 +48,7 @@ struct bmst_run_config {
     float loss_scale;      /* fp16: the first scale */
     int loss_scale_window; /* fp16: clean steps before the scale doubles */
     int capture;           /* replay the training pass as one recording (CUDA graph) */
+    int deterministic;     /* GPU: the same bits on every run (cuDNN's deterministic algorithms) */
     /* several processes (docs/distributed.md) */
     int sync_bn;               /* batch-norm statistics over every rank's batch */
     enum bmst_dtype grad_comm; /* what gradients travel as */

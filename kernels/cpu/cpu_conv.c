@@ -30,12 +30,17 @@ static int conv_chunk_images(const struct bmst_conv_desc *d) {
     return (int)nb;
 }
 
-size_t cpu_conv_workspace_bytes(struct bmst_backend *be, const struct bmst_conv_desc *d) {
-    (void)be;
+/* Nothing to choose and nothing that can fail: the scratch is the column
+ * buffer or the direct kernels' padded copy, one size for every pass. */
+int cpu_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                  size_t *ws_bytes, char *why, size_t why_len) {
+    (void)be, (void)passes, (void)why, (void)why_len;
+    *ws_bytes = 0;
     if (conv_is_pointwise(d) || d->n <= 0) return 0;
     size_t columns = (size_t)conv_chunk_images(d) * conv_col_bytes_per_image(d);
     size_t direct = cpu_conv_direct_workspace_bytes(d);
-    return direct > columns ? direct : columns;
+    *ws_bytes = direct > columns ? direct : columns;
+    return 0;
 }
 
 void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,

@@ -28,7 +28,8 @@ struct cpu_impl {
 };
 
 /* cpu_conv.c */
-size_t cpu_conv_workspace_bytes(struct bmst_backend *be, const struct bmst_conv_desc *d);
+int cpu_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                  size_t *ws_bytes, char *why, size_t why_len);
 void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
                   const float *w, float *y, void *ws);
 void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *dy,

@@ -226,7 +226,7 @@ void cpu_fill_vtable(struct bmst_backend *be) {
     be->upload_act = vt_upload_act;
     be->download_act = vt_download_act;
     be->cast_weights = vt_cast_weights;
-    be->conv_workspace_bytes = cpu_conv_workspace_bytes;
+    be->conv_plan = cpu_conv_plan;
     be->conv_fwd = vt_conv_fwd;
     be->conv_bwd_data = vt_conv_bwd_data;
     be->conv_bwd_filter = vt_conv_bwd_filter;

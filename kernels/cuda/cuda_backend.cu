@@ -272,7 +272,7 @@ static void fill_vtable(struct bmst_backend *be) {
     be->capture_end = cuda_capture_end;
     be->replay = cuda_replay;
     be->capture_free = cuda_capture_free;
-    be->conv_workspace_bytes = cuda_conv_workspace_bytes;
+    be->conv_plan = cuda_conv_plan;
     be->conv_fwd = cuda_conv_fwd;
     be->conv_bwd_data = cuda_conv_bwd_data;
     be->conv_bwd_filter = cuda_conv_bwd_filter;
@@ -306,7 +306,8 @@ static void fill_vtable(struct bmst_backend *be) {
 }
 
 extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype,
-                                                         char *why, size_t why_len) {
+                                                         unsigned flags, char *why,
+                                                         size_t why_len) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
@@ -323,6 +324,7 @@ extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_d
     struct bmst_backend *be = (struct bmst_backend *)calloc(1, sizeof *be);
     if (!impl || !be) cuda_fail("bmst", __FILE__, __LINE__, "calloc", "out of host memory");
     impl->device = device;
+    impl->deterministic = (flags & BMST_BACKEND_DETERMINISTIC) != 0;
     CUDA_CHECK(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&impl->copy_stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&impl->compute_ready, cudaEventDisableTiming));
@@ -331,6 +333,9 @@ extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_d
     CUDNN_CHECK(cudnnSetStream(impl->cudnn, impl->stream));
     CUBLAS_CHECK(cublasCreate(&impl->cublas));
     CUBLAS_CHECK(cublasSetStream(impl->cublas, impl->stream));
+    /* a workspace of its own on its one stream also keeps cuBLAS's results
+     * the same bits on every run (its documented reproducibility holds), with
+     * or without --deterministic */
     impl->cublas_workspace_bytes = CUBLAS_WORKSPACE_BYTES;
     CUDA_CHECK(cudaMalloc(&impl->cublas_workspace, impl->cublas_workspace_bytes));
     CUBLAS_CHECK(cublasSetWorkspace(impl->cublas, impl->cublas_workspace,

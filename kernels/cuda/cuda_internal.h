@@ -50,6 +50,7 @@ struct cuda_impl {
     size_t reduce_scratch_count;
     struct cuda_conv_plan *conv_plans;
     int n_conv_plans, cap_conv_plans;
+    int deterministic; /* BMST_BACKEND_DETERMINISTIC: cuDNN's deterministic algorithms only */
     /* a recording is in progress (cuda_capture.cu), and the first library
      * failure it met: the reason capture_end gives, empty while there is none */
     int capturing;
@@ -149,7 +150,8 @@ void cuda_replay(struct bmst_backend *be, void *recording);
 void cuda_capture_free(struct bmst_backend *be, void *recording);
 
 /* cuda_conv.cu */
-size_t cuda_conv_workspace_bytes(struct bmst_backend *be, const struct bmst_conv_desc *d);
+int cuda_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                   size_t *ws_bytes, char *why, size_t why_len);
 void cuda_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
                    const void *w, void *y, void *ws);
 void cuda_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,

@@ -24,6 +24,9 @@ expect_error "bad mix point" "--mix-at expects" "${train[@]}" --mix-at c9
 expect_error "unknown precision" "--precision expects fp32, fp16 or bf16" "${train[@]}" --precision fp8
 expect_error "unknown device" "--device expects cpu, cuda or auto" "${train[@]}" --device tpu
 expect_error "bad graph switch" "--cuda-graph expects on or off" "${train[@]}" --cuda-graph maybe
+expect_error "determinism for a command that does not train" \
+    "option '--deterministic' does not apply to eval" \
+    "$BMST_DIST" eval --data "$data" --checkpoint "$work/none.h5" --deterministic
 expect_error "loss scale below 1" "--loss-scale must be at least 1" "${train[@]}" --loss-scale 0.5
 # with every GPU hidden, asking for one is an error, not a silent CPU run
 expect_error "gpu without a GPU" "--device cuda: " env CUDA_VISIBLE_DEVICES= "${train[@]}" -gpu

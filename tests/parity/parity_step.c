@@ -180,8 +180,7 @@ static int build(const struct options *o, struct bmst_backend *be, int batch, in
     bmst_graph_init(train, model, 1, batch, o->merge, o->meta.classes);
     bmst_graph_init(eval, model, 0, eval_batch, 1, o->meta.classes);
     if (bmst_network_build(train, &spec) != 0 || bmst_network_build(eval, &spec) != 0) return -1;
-    bmst_graph_plan(train);
-    bmst_graph_plan(eval);
+    if (bmst_graph_plan(train) != 0 || bmst_graph_plan(eval) != 0) return -1;
     if (bmst_model_allocate(model) != 0 || bmst_graph_allocate(train) != 0 ||
         bmst_graph_allocate(eval) != 0)
         return -1;

@@ -23,8 +23,7 @@ static int net_build(struct net *n, const char *arch, int training, int batch, i
     snprintf(spec.arch, sizeof spec.arch, "%s", arch);
     bmst_model_init(&n->model, be, arch);
     bmst_graph_init(&n->g, &n->model, training, batch, merge, 5);
-    if (bmst_network_build(&n->g, &spec) != 0) return -1;
-    bmst_graph_plan(&n->g);
+    if (bmst_network_build(&n->g, &spec) != 0 || bmst_graph_plan(&n->g) != 0) return -1;
     if (bmst_model_allocate(&n->model) != 0 || bmst_graph_allocate(&n->g) != 0) return -1;
     bmst_model_initialize(&n->model, 3);
     return 0;

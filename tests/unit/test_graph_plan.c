@@ -68,7 +68,7 @@ static void check_plan(const char *arch, int merge) {
     bmst_model_init(&model, be, arch);
     bmst_graph_init(&g, &model, 1, 16, merge, 10);
     CHECK(bmst_network_build(&g, &spec) == 0, "%s", bmst_last_error());
-    bmst_graph_plan(&g);
+    CHECK(bmst_graph_plan(&g) == 0, "%s", bmst_last_error());
 
     struct block *blocks = bmst_xmalloc((size_t)(2 * g.n_values + g.n_nodes) * sizeof *blocks);
     int n = collect(&g, blocks), outside = 0, overlaps = 0;

@@ -147,7 +147,9 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
     d.out_w = (w + 2 * pad - s) / stride + 1;
     size_t nx = (size_t)n * h * w * c, nw = (size_t)k * r * s * c;
     size_t ny = (size_t)n * d.out_h * d.out_w * k;
-    size_t ws_bytes = be->conv_workspace_bytes(be, &d);
+    size_t ws_bytes = 0;
+    char why[128];
+    CHECK(be->conv_plan(be, &d, BMST_CONV_ALL_PASSES, &ws_bytes, why, sizeof why) == 0, "%s", why);
     struct fd_op op = {.be = be, .forward = conv_forward, .conv = &d, .ny = ny};
     op.x = rand_array(nx, -1, 1);
     op.w = rand_array(nw, -1, 1);

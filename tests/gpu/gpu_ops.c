@@ -1,0 +1,407 @@
+/* The GPU suite's op group: every op of the CUDA backend forward and backward
+ * against the CPU backend on the same inputs (the CPU runs the half types as
+ * floats rounded to the type, so both sides start from identical half values),
+ * the inputs' upload from page-locked and pageable memory, and a recording
+ * broken on purpose. Each convolution plans the passes it runs, as the graph
+ * planner does.
+ *
+ * Tolerance: within 1e-4 relative in fp32 (no TF32 on either side) and 1e-2 in
+ * the half types (max difference over the largest reference value). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "check.h"
+#include "error.h"
+#include "gpu_suite.h"
+#include "rng.h"
+#include "step.h"
+
+static struct bmst_backend *cpu, *gpu;
+static double tol;
+static struct bmst_rng rng;
+
+/* One tensor on both backends, from the same host values. */
+struct buf {
+    size_t n;
+    int act; /* in act_dtype (else fp32) */
+    float *host;
+    void *c, *g;
+};
+
+static struct buf make(size_t n, int act, float lo, float hi) {
+    struct buf b = {.n = n, .act = act, .host = bmst_xmalloc((n ? n : 1) * sizeof(float))};
+    for (size_t i = 0; i < n; i++) b.host[i] = lo + (hi - lo) * (float)bmst_rng_uniform(&rng);
+    b.c = cpu->alloc(cpu, (n ? n : 1) * sizeof(float));
+    b.g = gpu->alloc(gpu, (n ? n : 1) * (act ? gpu->act_bytes : sizeof(float)));
+    if (act) {
+        cpu->upload_act(cpu, b.c, b.host, n); /* rounds to the type */
+        memcpy(b.host, b.c, n * sizeof(float));
+        gpu->upload_act(gpu, b.g, b.host, n); /* exact: already in the type */
+    } else {
+        memcpy(b.c, b.host, n * sizeof(float));
+        gpu->to_device(gpu, b.g, b.host, n * sizeof(float));
+    }
+    return b;
+}
+
+static void drop(struct buf *b) {
+    cpu->free(cpu, b->c);
+    gpu->free(gpu, b->g);
+    free(b->host);
+}
+
+/* max |gpu - cpu| over max |cpu|, within tol */
+static void compare(const char *what, const struct buf *b) {
+    float *got = bmst_xmalloc((b->n ? b->n : 1) * sizeof(float));
+    if (b->act) gpu->download_act(gpu, got, b->g, b->n);
+    else gpu->to_host(gpu, got, b->g, b->n * sizeof(float));
+    const float *want = b->c;
+    double diff = 0.0, scale = 0.0;
+    int nonfinite = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (isfinite(want[i]) != isfinite(got[i])) nonfinite++;
+        if (!isfinite(want[i]) || !isfinite(got[i])) continue;
+        double d = fabs((double)got[i] - want[i]);
+        diff = d > diff ? d : diff;
+        scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    }
+    double rel = scale > 0 ? diff / scale : diff;
+    CHECK(nonfinite == 0 && rel <= tol, "%s %s: relative difference %.3g (tolerance %.0e), %d "
+          "inf/NaN mismatches", bmst_dtype_name(gpu->act_dtype), what, rel, tol, nonfinite);
+    printf("  %-5s %-34s %.2e\n", bmst_dtype_name(gpu->act_dtype), what, rel);
+    free(got);
+}
+
+static void *ws_pair(size_t bytes, void **g) {
+    *g = bytes ? gpu->alloc(gpu, bytes) : NULL;
+    return bytes ? cpu->alloc(cpu, bytes) : NULL;
+}
+
+static void test_conv(struct bmst_conv_desc d) {
+    d.out_h = (d.h + 2 * d.pad_h - d.r) / d.stride_h + 1;
+    d.out_w = (d.w + 2 * d.pad_w - d.s) / d.stride_w + 1;
+    size_t nx = (size_t)d.n * d.h * d.w * d.c, nw = (size_t)d.k * d.r * d.s * d.c;
+    size_t ny = (size_t)d.n * d.out_h * d.out_w * d.k;
+    struct buf x = make(nx, 1, -1, 1), w = make(nw, 1, -0.5f, 0.5f), y = make(ny, 1, 0, 0);
+    struct buf dy = make(ny, 1, -1, 1), dx = make(nx, 1, -1, 1), dw = make(nw, 0, 0, 0);
+    /* each backend plans the three passes this test runs */
+    size_t cpu_ws = 0, gpu_ws = 0;
+    char why[384];
+    CHECK(cpu->conv_plan(cpu, &d, BMST_CONV_ALL_PASSES, &cpu_ws, why, sizeof why) == 0, "%s", why);
+    CHECK(gpu->conv_plan(gpu, &d, BMST_CONV_ALL_PASSES, &gpu_ws, why, sizeof why) == 0,
+          "%s conv %dx%d/%d %d->%d: %s", bmst_dtype_name(gpu->act_dtype), d.r, d.s, d.stride_h,
+          d.c, d.k, why);
+    void *wg, *wc = ws_pair(cpu_ws, &wg);
+    void *vg, *vc = ws_pair(gpu_ws, &vg);
+    char name[96];
+    snprintf(name, sizeof name, "conv %dx%d/%d %d->%d fwd", d.r, d.s, d.stride_h, d.c, d.k);
+    cpu->conv_fwd(cpu, &d, x.c, w.c, y.c, wc);
+    gpu->conv_fwd(gpu, &d, x.g, w.g, y.g, vg);
+    compare(name, &y);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->conv_bwd_data(cpu, &d, dy.c, w.c, dx.c, acc, wc);
+        gpu->conv_bwd_data(gpu, &d, dy.g, w.g, dx.g, acc, vg);
+        snprintf(name, sizeof name, "conv %dx%d/%d bwd data%s", d.r, d.s, d.stride_h,
+                 acc ? " accumulate" : "");
+        compare(name, &dx);
+    }
+    cpu->conv_bwd_filter(cpu, &d, x.c, dy.c, dw.c, wc);
+    gpu->conv_bwd_filter(gpu, &d, x.g, dy.g, dw.g, vg);
+    snprintf(name, sizeof name, "conv %dx%d/%d bwd filter", d.r, d.s, d.stride_h);
+    compare(name, &dw);
+    if (wc) cpu->free(cpu, wc);
+    if (vc) cpu->free(cpu, vc);
+    if (wg) gpu->free(gpu, wg);
+    if (vg) gpu->free(gpu, vg);
+    drop(&x), drop(&w), drop(&y), drop(&dy), drop(&dx), drop(&dw);
+}
+
+/* Sync-BN's all-reduce as two ranks holding the same rows would see it: the
+ * sums doubled (through the host, which also orders it with the stream). */
+static void twin_ranks_allreduce(void *ctx, double *sums, size_t count) {
+    struct bmst_backend *be = ctx;
+    double *host = malloc(count * sizeof *host);
+    be->to_host(be, host, sums, count * sizeof *host);
+    for (size_t i = 0; i < count; i++) host[i] *= 2.0;
+    be->to_device(be, sums, host, count * sizeof *host);
+    free(host);
+}
+
+/* Batch norm, alone (sync 0) or synchronized over two identical ranks. */
+static void test_bn(int sync) {
+    struct bmst_bn_sync cpu_sync = {twin_ranks_allreduce, cpu, 2};
+    struct bmst_bn_sync gpu_sync = {twin_ranks_allreduce, gpu, 2};
+    struct bmst_bn_desc d = {.rows = 2 * 9 * 9, .c = 48, .eps = 1e-5f, .momentum = 0.1f};
+    struct bmst_bn_desc dc = d, dg_desc = d;
+    if (sync) dc.sync = &cpu_sync, dg_desc.sync = &gpu_sync;
+    size_t n = d.rows * d.c;
+    struct buf x = make(n, 1, -2, 3), y = make(n, 1, 0, 0), dy = make(n, 1, -1, 1);
+    struct buf dx = make(n, 1, -1, 1), gamma = make(d.c, 0, 0.5f, 1.5f);
+    struct buf beta = make(d.c, 0, -0.5f, 0.5f), mean = make(d.c, 0, 0, 0);
+    struct buf invstd = make(d.c, 0, 0, 0), rmean = make(d.c, 0, -0.1f, 0.1f);
+    struct buf rvar = make(d.c, 0, 0.9f, 1.1f), dg = make(d.c, 0, 0, 0), db = make(d.c, 0, 0, 0);
+    cpu->bn_fwd_train(cpu, &dc, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
+    gpu->bn_fwd_train(gpu, &dg_desc, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
+    const char *tag = sync ? "sync-bn" : "bn";
+    char name[64];
+#define BN_COMPARE(what, b) (snprintf(name, sizeof name, "%s %s", tag, what), compare(name, b))
+    BN_COMPARE("train fwd y", &y);
+    BN_COMPARE("train fwd mean", &mean);
+    BN_COMPARE("train fwd invstd", &invstd);
+    BN_COMPARE("running mean", &rmean);
+    BN_COMPARE("running var", &rvar);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->bn_bwd(cpu, &dc, x.c, dy.c, gamma.c, mean.c, invstd.c, dx.c, dg.c, db.c, acc);
+        gpu->bn_bwd(gpu, &dg_desc, x.g, dy.g, gamma.g, mean.g, invstd.g, dx.g, dg.g, db.g, acc);
+        BN_COMPARE(acc ? "bwd dx accumulate" : "bwd dx", &dx);
+    }
+    BN_COMPARE("bwd dgamma", &dg);
+    BN_COMPARE("bwd dbeta", &db);
+#undef BN_COMPARE
+    cpu->bn_fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
+    gpu->bn_fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
+    compare("bn eval fwd", &y);
+    struct buf *all[] = {&x, &y, &dy, &dx, &gamma, &beta, &mean, &invstd, &rmean, &rvar, &dg, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
+}
+
+static void test_elementwise(void) {
+    const size_t n = 70001;
+    struct buf a = make(n, 1, -1, 1), b = make(n, 1, -1, 1), y = make(n, 1, 0, 0);
+    struct buf d = make(n, 1, -1, 1);
+    cpu->relu_fwd(cpu, n, a.c, y.c), gpu->relu_fwd(gpu, n, a.g, y.g);
+    compare("relu fwd", &y);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->relu_bwd(cpu, n, y.c, b.c, d.c, acc), gpu->relu_bwd(gpu, n, y.g, b.g, d.g, acc);
+        compare(acc ? "relu bwd accumulate" : "relu bwd", &d);
+        cpu->pass_grad(cpu, n, b.c, d.c, acc), gpu->pass_grad(gpu, n, b.g, d.g, acc);
+        compare(acc ? "add bwd accumulate" : "add bwd", &d);
+    }
+    cpu->add_fwd(cpu, n, a.c, b.c, y.c), gpu->add_fwd(gpu, n, a.g, b.g, y.g);
+    compare("add fwd", &y);
+    /* concat of 3 channels into [rows, 10] at offset 4 */
+    const size_t rows = 999;
+    struct buf part = make(rows * 3, 1, -1, 1), whole = make(rows * 10, 1, -1, 1);
+    cpu->concat_fwd(cpu, rows, 10, 4, 3, part.c, whole.c);
+    gpu->concat_fwd(gpu, rows, 10, 4, 3, part.g, whole.g);
+    compare("concat fwd", &whole);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->concat_bwd(cpu, rows, 10, 4, 3, whole.c, part.c, acc);
+        gpu->concat_bwd(gpu, rows, 10, 4, 3, whole.g, part.g, acc);
+        compare(acc ? "concat bwd accumulate" : "concat bwd", &part);
+    }
+    drop(&a), drop(&b), drop(&y), drop(&d), drop(&part), drop(&whole);
+}
+
+static void test_pool(void) {
+    struct bmst_pool_desc d = {.n = 2, .h = 13, .w = 11, .c = 24, .kh = 3, .kw = 3,
+                               .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+    d.out_h = (d.h + 2 * d.pad_h - d.kh) / d.stride_h + 1;
+    d.out_w = (d.w + 2 * d.pad_w - d.kw) / d.stride_w + 1;
+    size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.out_h * d.out_w * d.c;
+    struct buf x = make(nx, 1, -1, 1), y = make(ny, 1, 0, 0), dy = make(ny, 1, -1, 1);
+    struct buf dx = make(nx, 1, -1, 1);
+    cpu->maxpool_fwd(cpu, &d, x.c, y.c), gpu->maxpool_fwd(gpu, &d, x.g, y.g);
+    compare("maxpool fwd", &y);
+    cpu->maxpool_bwd(cpu, &d, x.c, dy.c, dx.c, 1), gpu->maxpool_bwd(gpu, &d, x.g, dy.g, dx.g, 1);
+    compare("maxpool bwd accumulate", &dx);
+    cpu->avgpool_fwd(cpu, &d, x.c, y.c), gpu->avgpool_fwd(gpu, &d, x.g, y.g);
+    compare("avgpool fwd", &y);
+    cpu->avgpool_bwd(cpu, &d, dy.c, dx.c, 0), gpu->avgpool_bwd(gpu, &d, dy.g, dx.g, 0);
+    compare("avgpool bwd", &dx);
+    struct buf g = make((size_t)d.n * d.c, 1, 0, 0), dg = make((size_t)d.n * d.c, 1, -1, 1);
+    cpu->gap_fwd(cpu, d.n, d.h * d.w, d.c, x.c, g.c);
+    gpu->gap_fwd(gpu, d.n, d.h * d.w, d.c, x.g, g.g);
+    compare("global avgpool fwd", &g);
+    cpu->gap_bwd(cpu, d.n, d.h * d.w, d.c, dg.c, dx.c, 1);
+    gpu->gap_bwd(gpu, d.n, d.h * d.w, d.c, dg.g, dx.g, 1);
+    compare("global avgpool bwd accumulate", &dx);
+    drop(&x), drop(&y), drop(&dy), drop(&dx), drop(&g), drop(&dg);
+}
+
+static void test_fc_mix_loss(void) {
+    const int n = 12, in = 200, out = 10, m = 3;
+    struct buf x = make((size_t)n * in, 1, -1, 1), w = make((size_t)out * in, 1, -0.1f, 0.1f);
+    struct buf b = make(out, 0, -0.1f, 0.1f), y = make((size_t)n * out, 1, 0, 0);
+    struct buf dy = make((size_t)n * out, 1, -1, 1), dx = make((size_t)n * in, 1, -1, 1);
+    struct buf dw = make((size_t)out * in, 0, 0, 0), db = make(out, 0, 0, 0);
+    cpu->fc_fwd(cpu, n, in, out, x.c, w.c, b.c, y.c), gpu->fc_fwd(gpu, n, in, out, x.g, w.g, b.g, y.g);
+    compare("fc fwd", &y);
+    cpu->fc_bwd_data(cpu, n, in, out, dy.c, w.c, dx.c, 1);
+    gpu->fc_bwd_data(gpu, n, in, out, dy.g, w.g, dx.g, 1);
+    compare("fc bwd data accumulate", &dx);
+    cpu->fc_bwd_filter(cpu, n, in, out, x.c, dy.c, dw.c, db.c);
+    gpu->fc_bwd_filter(gpu, n, in, out, x.g, dy.g, dw.g, db.g);
+    compare("fc bwd filter dw", &dw);
+    compare("fc bwd filter db", &db);
+
+    /* the mix, with its weights in device memory as the step keeps them */
+    struct buf coef = make(m, 0, 0, 0);
+    float lam[BMST_MAX_MIX];
+    bmst_mix_coefficients(m, 0.3f, lam);
+    memcpy(coef.c, lam, m * sizeof(float));
+    gpu->to_device(gpu, coef.g, lam, m * sizeof(float));
+    const size_t chunk = 777;
+    struct buf mx = make(chunk * m, 1, -1, 1), my = make(chunk, 1, 0, 0);
+    struct buf mt = make(chunk * m, 0, 0, 1), mty = make(chunk, 0, 0, 0);
+    cpu->mix_fwd(cpu, cpu->act_dtype, m, chunk, coef.c, mx.c, my.c);
+    gpu->mix_fwd(gpu, gpu->act_dtype, m, chunk, coef.g, mx.g, my.g);
+    compare("mix fwd", &my);
+    cpu->mix_fwd(cpu, BMST_F32, m, chunk, coef.c, mt.c, mty.c);
+    gpu->mix_fwd(gpu, BMST_F32, m, chunk, coef.g, mt.g, mty.g);
+    compare("mix fwd (fp32 targets)", &mty);
+    cpu->mix_bwd(cpu, m, chunk, coef.c, my.c, mx.c, 1);
+    gpu->mix_bwd(gpu, m, chunk, coef.g, my.g, mx.g, 1);
+    compare("mix bwd accumulate", &mx);
+
+    /* cross-entropy on the fc's logits, with a loss scale */
+    struct buf t = make((size_t)n * out, 0, 0, 1), probs = make((size_t)n * out, 0, 0, 0);
+    float *rows = t.c; /* each row of targets normalized to sum 1 */
+    for (int i = 0; i < n; i++) {
+        float s = 0;
+        for (int k = 0; k < out; k++) s += rows[i * out + k];
+        for (int k = 0; k < out; k++) rows[i * out + k] /= s;
+    }
+    gpu->to_device(gpu, t.g, t.c, (size_t)n * out * sizeof(float));
+    struct buf loss = make(1, 0, 0, 0), scale = make(1, 0, 256, 256);
+    cpu->xent_fwd(cpu, n, out, y.c, t.c, probs.c, loss.c);
+    gpu->xent_fwd(gpu, n, out, y.g, t.g, probs.g, loss.g);
+    compare("xent loss", &loss);
+    compare("xent probs", &probs);
+    cpu->xent_bwd(cpu, n, out, probs.c, t.c, scale.c, dy.c);
+    gpu->xent_bwd(gpu, n, out, probs.g, t.g, scale.g, dy.g);
+    compare("xent bwd (scaled)", &dy);
+    struct buf *all[] = {&x, &w, &b, &y, &dy, &dx, &dw, &db, &coef, &mx, &my, &mt, &mty, &t,
+                         &probs, &loss, &scale};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
+}
+
+static void test_optimizer(void) {
+    const size_t n = 100003;
+    struct buf p = make(n, 0, -1, 1), g = make(n, 0, -1, 1), m = make(n, 0, -0.1f, 0.1f);
+    struct buf pa = make(n, 1, 0, 0);
+    struct bmst_sgd_desc d = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1};
+    int separate = cpu->act_dtype != BMST_F32;
+    cpu->sgd_step(cpu, &d, n, p.c, g.c, m.c, separate ? pa.c : NULL);
+    gpu->sgd_step(gpu, &d, n, p.g, g.g, m.g, separate ? pa.g : NULL);
+    compare("sgd weights", &p);
+    compare("sgd momentum", &m);
+    if (separate) compare("sgd compute copy", &pa);
+    double sc = cpu->sum_squares(cpu, n, g.c), sg = gpu->sum_squares(gpu, n, g.g);
+    CHECK(fabs(sc - sg) <= 1e-6 * sc, "sum of squares %.9g vs %.9g", sg, sc);
+    struct buf flag = make(1, 0, 0, 0);
+    cpu->unscale_check(cpu, n, g.c, 0.5f, flag.c);
+    gpu->unscale_check(gpu, n, g.g, 0.5f, flag.g);
+    compare("unscale", &g);
+    float got;
+    gpu->to_host(gpu, &got, flag.g, sizeof got);
+    CHECK(got == 0.0f, "finite gradients flagged %g", got);
+    float inf = INFINITY;
+    gpu->to_device(gpu, (float *)g.g + n / 2, &inf, sizeof inf);
+    gpu->unscale_check(gpu, n, g.g, 0.5f, flag.g);
+    gpu->to_host(gpu, &got, flag.g, sizeof got);
+    CHECK(got == 1.0f, "an inf gradient not flagged (%g)", got);
+    drop(&p), drop(&g), drop(&m), drop(&pa), drop(&flag);
+}
+
+/* The inputs' upload, from the backend's page-locked memory (asynchronous: the
+ * copy on its own stream, a half type cast on the compute stream) and from
+ * pageable memory, both bit for bit the CPU's rounding to the type (nearest
+ * even, overflow to inf). The smaller pinned upload first, so the second one
+ * grows the staging; both before one sync. */
+static void test_upload(void) {
+    static const float special[] = {0.0f, -0.0f, 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 1.0f + 0x1p-8f,
+                                    1.0f + 0x3p-8f, 1e-6f, 1e-8f, 65520.0f, -7e4f, 3e38f,
+                                    INFINITY};
+    const size_t n = 4 * 17 * 17 * 3, half = n / 2, ns = sizeof special / sizeof *special;
+    const char *type = bmst_dtype_name(gpu->act_dtype);
+    float *pinned = gpu->host_alloc(gpu, n * sizeof(float));
+    float *pageable = bmst_xmalloc(n * sizeof(float)), *got = bmst_xmalloc(n * sizeof(float));
+    float *want = cpu->alloc(cpu, n * sizeof(float));
+    void *a = gpu->alloc(gpu, n * gpu->act_bytes), *b = gpu->alloc(gpu, n * gpu->act_bytes);
+    for (size_t i = 0; i < n; i++)
+        pinned[i] = i < ns ? special[i] : 3.0f * (float)bmst_rng_normal(&rng);
+    memcpy(pageable, pinned, n * sizeof(float));
+    cpu->upload_act(cpu, want, pinned, n);
+    gpu->upload_act(gpu, a, pinned + half, n - half);
+    gpu->upload_act(gpu, b, pinned, n);
+    gpu->sync(gpu);
+    gpu->download_act(gpu, got, b, n);
+    CHECK(memcmp(got, want, n * sizeof(float)) == 0, "%s upload from pinned memory", type);
+    gpu->download_act(gpu, got, a, n - half);
+    CHECK(memcmp(got, want + half, (n - half) * sizeof(float)) == 0,
+          "%s second upload from pinned memory", type);
+    gpu->upload_act(gpu, b, pageable, n);
+    gpu->download_act(gpu, got, b, n);
+    CHECK(memcmp(got, want, n * sizeof(float)) == 0, "%s upload from pageable memory", type);
+    printf("  %-5s %-34s exact\n", type, "upload pinned / pageable");
+    gpu->host_free(gpu, pinned);
+    gpu->free(gpu, a), gpu->free(gpu, b), cpu->free(cpu, want);
+    free(pageable), free(got);
+}
+
+/* A recording broken on purpose (waiting for the stream while recording,
+ * which CUDA refuses) is given up with the refused call as the reason;
+ * nothing recorded ran, and the backend works on: eager ops match the CPU,
+ * and a recording made after it replays. */
+static void test_broken_recording(void) {
+    const size_t n = 4099;
+    const char *type = bmst_dtype_name(gpu->act_dtype);
+    struct buf x = make(n, 1, -1, 1), y = make(n, 1, 0, 0), dx = make(n, 1, -1, 1);
+    char why[256] = "";
+    CHECK(gpu->capture_begin(gpu, why, sizeof why) == 0, "%s capture_begin: %s", type, why);
+    gpu->relu_fwd(gpu, n, x.g, y.g);
+    gpu->sync(gpu);
+    gpu->relu_fwd(gpu, n, x.g, y.g);
+    void *recording = gpu->capture_end(gpu, why, sizeof why);
+    CHECK(recording == NULL && strstr(why, "cudaStreamSynchronize") != NULL,
+          "%s a recording that synchronizes the stream: %s, reason '%s'", type,
+          recording ? "kept" : "given up", why);
+    printf("  %-5s broken recording given up: %s\n", type, why);
+    if (recording) gpu->capture_free(gpu, recording);
+    compare("relu fwd recorded, never run", &y);
+    cpu->relu_fwd(cpu, n, x.c, y.c), gpu->relu_fwd(gpu, n, x.g, y.g);
+    compare("relu fwd after a broken recording", &y);
+    CHECK(gpu->capture_begin(gpu, why, sizeof why) == 0, "%s capture_begin again: %s", type, why);
+    gpu->relu_bwd(gpu, n, y.g, x.g, dx.g, 1);
+    recording = gpu->capture_end(gpu, why, sizeof why);
+    CHECK(recording != NULL, "%s a recording after a broken one: %s", type, why);
+    if (recording) gpu->replay(gpu, recording);
+    cpu->relu_bwd(cpu, n, y.c, x.c, dx.c, 1);
+    compare("relu bwd recorded after it, replayed", &dx);
+    if (recording) gpu->capture_free(gpu, recording);
+    drop(&x), drop(&y), drop(&dx);
+}
+
+void gpu_ops_group(enum bmst_dtype precision) {
+    char why[256] = "";
+    rng = bmst_rng_make(2024, BMST_RNG_AUGMENT, (uint64_t)precision);
+    gpu = bmst_backend_cuda_create(0, precision, 0, why, sizeof why);
+    CHECK(gpu != NULL, "the CUDA backend: %s", why);
+    if (!gpu) return;
+    cpu = bmst_backend_cpu_create(0, precision);
+    tol = precision == BMST_F32 ? 1e-4 : 1e-2;
+    struct bmst_conv_desc shapes[] = {
+        {.n = 4, .h = 16, .w = 16, .c = 32, .k = 64, .r = 3, .s = 3, .stride_h = 1,
+         .stride_w = 1, .pad_h = 1, .pad_w = 1},
+        {.n = 4, .h = 15, .w = 15, .c = 64, .k = 128, .r = 3, .s = 3, .stride_h = 2,
+         .stride_w = 2, .pad_h = 1, .pad_w = 1},
+        {.n = 4, .h = 16, .w = 16, .c = 64, .k = 256, .r = 1, .s = 1, .stride_h = 2,
+         .stride_w = 2},
+        {.n = 2, .h = 40, .w = 40, .c = 3, .k = 64, .r = 7, .s = 7, .stride_h = 2,
+         .stride_w = 2, .pad_h = 3, .pad_w = 3},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) test_conv(shapes[s]);
+    test_bn(0);
+    test_bn(1);
+    test_elementwise();
+    test_pool();
+    test_fc_mix_loss();
+    test_optimizer();
+    test_upload();
+    test_broken_recording();
+    gpu->destroy(gpu);
+    cpu->destroy(cpu);
+}
