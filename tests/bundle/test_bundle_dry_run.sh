@@ -56,13 +56,14 @@ if [[ ! -f $sysroot/.complete ]]; then
     touch "$sysroot/.complete"
 fi
 # what makes the dry run mean something: none of the bundle's libraries is there
+# (an earlier run's bundle and mount points are cleared first)
+rm -rf "$sysroot/opt/bmst-bundle" "$sysroot/opt/torch"
 for lib in libhdf5 libopenblas libmpi libgomp libjpeg libmatio libcurl; do
     found=$(find "$sysroot" -name "$lib*.so*" -print -quit)
     [[ -z $found ]] || fail "the minimal root already has $found"
 done
 [[ ! -e $sysroot/usr/bin/python3 ]] || fail "the minimal root has python3"
 
-rm -rf "$sysroot/opt/bmst-bundle"
 tar -C "$sysroot/opt" -xJf "$work/bmst-bundle.tar.xz" || fail "cannot unpack the bundle"
 
 # The CUDA libraries the GPU machine has, where its pip wheels put them: the
