@@ -124,8 +124,9 @@ struct bmst_backend {
     /* memory */
     /* optional: one allocation of `bytes` from which later alloc() calls are
      * carved until it is used up (the CUDA backend's single cudaMalloc);
-     * returns -1 when the device has not that much */
-    int (*reserve)(struct bmst_backend *be, size_t bytes);
+     * returns -1 with a one-line reason in why[] when the device has not that
+     * much */
+    int (*reserve)(struct bmst_backend *be, size_t bytes, char *why, size_t why_len);
     void *(*alloc)(struct bmst_backend *be, size_t bytes); /* NULL when out of memory */
     void (*free)(struct bmst_backend *be, void *ptr);
     void (*to_device)(struct bmst_backend *be, void *dst, const void *host_src, size_t bytes);
@@ -269,7 +270,9 @@ struct bmst_backend {
     void (*destroy)(struct bmst_backend *be);
 };
 
-/* The CPU backend; threads <= 0 means OpenMP's default. */
+/* The CPU backend; threads <= 0 means OpenMP's default. Returns NULL with the
+ * reason in bmst_last_error() where an address-space limit (ulimit -v) leaves
+ * no room for OpenBLAS's buffers (kernels/cpu/cpu_blas_memory.c). */
 struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dtype);
 
 /* The CUDA backend on visible GPU `device` modulo the number visible (the

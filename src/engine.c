@@ -49,9 +49,10 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
     if (e->eval.nodes && bmst_graph_plan(&e->eval) != 0) return -1;
     if (e->be->reserve) {
         size_t bytes = bmst_engine_planned_bytes(e) + ALIGNMENT_SLACK;
-        if (e->be->reserve(e->be, bytes) != 0)
-            return bmst_error("out of device memory: %s at this batch size needs %.1f MiB",
-                              c->spec.arch, (double)bytes / (1 << 20));
+        char why[512];
+        if (e->be->reserve(e->be, bytes, why, sizeof why) != 0)
+            return bmst_error("%s at batch %d: %s", c->spec.arch,
+                              c->train_batch > 0 ? c->train_batch : c->eval_batch, why);
     }
     if (bmst_model_allocate(&e->model) != 0) return -1;
     if (e->train.nodes && bmst_graph_allocate(&e->train) != 0) return -1;

@@ -56,6 +56,10 @@ struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dt
         omp_set_num_threads(threads);
         openblas_set_num_threads(threads);
     }
+    if (cpu_blas_reserve(threads > 0 ? threads : omp_get_max_threads()) != 0) {
+        free(impl);
+        return NULL;
+    }
 
     struct bmst_backend *be = bmst_xmalloc(sizeof *be);
     *be = (struct bmst_backend){

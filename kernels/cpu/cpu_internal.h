@@ -118,4 +118,9 @@ void cpu_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, flo
 void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n);
 void cpu_fill_vtable(struct bmst_backend *be);
 
+/* cpu_blas_memory.c: under an address-space limit, has OpenBLAS take its
+ * buffers for `threads` threads now, where they fit; -1 with the reason in
+ * bmst_last_error() where they do not. Without a limit: nothing, 0. */
+int cpu_blas_reserve(int threads);
+
 #endif

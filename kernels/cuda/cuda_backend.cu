@@ -18,12 +18,16 @@ void cuda_fail(const char *lib, const char *file, int line, const char *call, co
     exit(1);
 }
 
-static int cuda_reserve(struct bmst_backend *be, size_t bytes) {
+static int cuda_reserve(struct bmst_backend *be, size_t bytes, char *why, size_t why_len) {
     struct cuda_impl *impl = cuda_impl_of(be);
-    if (impl->pool) return -1;
+    if (impl->pool) cuda_fail("bmst", __FILE__, __LINE__, "reserve", "reserved twice");
     if (cudaMalloc((void **)&impl->pool, bytes) != cudaSuccess) {
         (void)cudaGetLastError(); /* an out-of-memory answer, not a broken context */
         impl->pool = NULL;
+        size_t free_bytes = 0, total = 0;
+        CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+        snprintf(why, why_len, "out of device memory: the plan needs %.1f MiB, the GPU has %.1f MiB free",
+                 (double)bytes / (1 << 20), (double)free_bytes / (1 << 20));
         return -1;
     }
     impl->pool_bytes = bytes;
