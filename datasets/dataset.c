@@ -7,6 +7,7 @@
 #include "h5util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -100,11 +101,11 @@ static int open_split(struct bmst_dataset *ds, int s) {
         goto fail;
     }
     if (s == BMST_SPLIT_TRAIN) {
-        if (idims[1] == 0 || idims[2] == 0 || idims[1] > 65536 || idims[2] > 65536 ||
+        if (idims[1] == 0 || idims[2] == 0 || idims[1] > BMST_MAX_SIDE || idims[2] > BMST_MAX_SIDE ||
             idims[3] == 0 || idims[3] > BMST_MAX_CHANNELS) {
-            bmst_error("%s: image shape %llux%llux%llu not supported (H, W 1..65536, C 1..%d)",
+            bmst_error("%s: image shape %llux%llux%llu not supported (H, W 1..%d, C 1..%d)",
                        ds->path, (unsigned long long)idims[1], (unsigned long long)idims[2],
-                       (unsigned long long)idims[3], BMST_MAX_CHANNELS);
+                       (unsigned long long)idims[3], BMST_MAX_SIDE, BMST_MAX_CHANNELS);
             goto fail;
         }
         in->h = (int)idims[1];
@@ -200,6 +201,12 @@ static int open_file(struct bmst_dataset *ds) {
     if (h5_read_float_array_attr(ds->file, "mean", ds->path, ds->info.mean, ds->info.c) != 0 ||
         h5_read_float_array_attr(ds->file, "std", ds->path, ds->info.std, ds->info.c) != 0)
         return -1;
+    /* std 0 is a constant channel, which is only centred (dataset-format.md) */
+    for (int c = 0; c < ds->info.c; c++)
+        if (!isfinite(ds->info.mean[c]) || !isfinite(ds->info.std[c]) || ds->info.std[c] < 0.0f)
+            return bmst_error("%s: channel %d has mean %g and std %g (expected finite numbers, "
+                              "std 0 or more)",
+                              ds->path, c, ds->info.mean[c], ds->info.std[c]);
     return 0;
 fail:
     h5_close(fapl);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define BMST_MAX_CHANNELS 4
+#define BMST_MAX_SIDE 65536 /* image height and width */
 #define BMST_MAX_CLASSES 1000
 
 enum bmst_split { BMST_SPLIT_TRAIN = 0, BMST_SPLIT_TEST = 1 };

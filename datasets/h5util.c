@@ -171,6 +171,10 @@ int h5_read_string_attr(hid_t obj, const char *name, const char *file, char *buf
     h5_close(type);
     h5_close(attr);
     if (rc != 0) return -1;
+    if (strlen(value) >= cap) {
+        free(value);
+        return bmst_error("%s: attribute '%s' is longer than %zu bytes", file, name, cap - 1);
+    }
     snprintf(buf, cap, "%s", value);
     free(value);
     return 0;

@@ -4,10 +4,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dataset.h"
 #include "error.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
@@ -26,67 +28,74 @@ struct option {
     int commands;      /* where the option is accepted */
     size_t field;      /* offsetof in struct bmst_cli */
     double min;        /* numeric options: smallest accepted value */
+    double max;        /* and the largest; 0: no bound but the type's */
     const char *help;
 };
+
+/* Beyond these a value is a typo, not a setting: each thread takes a stack
+ * (and OpenBLAS a buffer of about 140 MiB), each prefetched batch memory. */
+#define MAX_THREADS 1024
+#define MAX_PREFETCH 256
 
 #define RUN(f) offsetof(struct bmst_cli, run.f)
 #define CLI(f) offsetof(struct bmst_cli, f)
 
 static const struct option options[] = {
-    {"data", NULL, TEXT, ALL, RUN(data_path), 0, "PATH  dataset file (bmst_data format)"},
-    {"checkpoint", NULL, TEXT, EVAL, RUN(checkpoint_path), 0, "PATH  checkpoint to evaluate"},
-    {"net", "net", ARCH, TRAIN | INFO | BENCH, RUN(arch), 0, "NAME  model (default resnet20)"},
-    {"shape", NULL, SHAPE, INFO | BENCH, 0, 0, "HxWxC  input shape without --data (32x32x3)"},
-    {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, "K  classes without --data (10)"},
-    {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, "N  epochs to train (3)"},
-    {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, "N  training batch size (128)"},
-    {"eval-batch", NULL, INT, TRAIN | EVAL, RUN(eval_batch), 1, "N  evaluation batch size (256)"},
-    {"lr", "lr", FLOAT, TRAIN, RUN(schedule.base_lr), 0, "X  peak learning rate (0.1)"},
-    {"schedule", NULL, SCHEDULE, TRAIN, 0, 0, "cosine|multistep|constant  (cosine)"},
-    {"milestones", NULL, MILESTONES, TRAIN, 0, 0, "E1,E2,..  multistep epochs"},
-    {"gamma", NULL, FLOAT, TRAIN, RUN(schedule.gamma), 0, "X  multistep factor (0.1)"},
-    {"warmup-epochs", NULL, FLOAT, TRAIN, RUN(warmup_epochs), 0, "X  linear warmup (0)"},
-    {"momentum", NULL, FLOAT, TRAIN, RUN(momentum), 0, "X  SGD momentum (0.9)"},
-    {"nesterov", NULL, FLAG, TRAIN, RUN(nesterov), 0, "  Nesterov momentum"},
-    {"weight-decay", "wd", FLOAT, TRAIN, RUN(weight_decay), 0, "X  L2 weight decay (5e-4)"},
-    {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, "X  in [0, 1) (0)"},
-    {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, "X  clip the gradient's global norm (off)"},
-    {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, "M  BMST merge factor: 1 off, 2, 4"},
-    {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, "c2|c3|c4|c5  where BMST merges (c2)"},
-    {"mix-alpha", NULL, FLOAT, TRAIN, RUN(mix_alpha), 1e-6, "A  lam ~ Beta(A, A) (1)"},
-    {"augment", NULL, AUGMENT, TRAIN, 0, 0,
+    {"data", NULL, TEXT, ALL, RUN(data_path), 0, 0, "PATH  dataset file (bmst_data format)"},
+    {"checkpoint", NULL, TEXT, EVAL, RUN(checkpoint_path), 0, 0, "PATH  checkpoint to evaluate"},
+    {"net", "net", ARCH, TRAIN | INFO | BENCH, RUN(arch), 0, 0, "NAME  model (default resnet20)"},
+    {"shape", NULL, SHAPE, INFO | BENCH, 0, 0, 0, "HxWxC  input shape without --data (32x32x3)"},
+    {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, 0, "K  classes without --data (10)"},
+    {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, 0, "N  epochs to train (3)"},
+    {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, 0, "N  training batch size (128)"},
+    {"eval-batch", NULL, INT, TRAIN | EVAL, RUN(eval_batch), 1, 0, "N  evaluation batch size (256)"},
+    {"lr", "lr", FLOAT, TRAIN, RUN(schedule.base_lr), 0, 0, "X  peak learning rate (0.1)"},
+    {"schedule", NULL, SCHEDULE, TRAIN, 0, 0, 0, "cosine|multistep|constant  (cosine)"},
+    {"milestones", NULL, MILESTONES, TRAIN, 0, 0, 0, "E1,E2,..  multistep epochs"},
+    {"gamma", NULL, FLOAT, TRAIN, RUN(schedule.gamma), 0, 0, "X  multistep factor (0.1)"},
+    {"warmup-epochs", NULL, FLOAT, TRAIN, RUN(warmup_epochs), 0, 0, "X  linear warmup (0)"},
+    {"momentum", NULL, FLOAT, TRAIN, RUN(momentum), 0, 0, "X  SGD momentum (0.9)"},
+    {"nesterov", NULL, FLAG, TRAIN, RUN(nesterov), 0, 0, "  Nesterov momentum"},
+    {"weight-decay", "wd", FLOAT, TRAIN, RUN(weight_decay), 0, 0, "X  L2 weight decay (5e-4)"},
+    {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, 0, "X  in [0, 1) (0)"},
+    {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
+    {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, BMST_MAX_MERGE,
+     "M  BMST merge factor, 1 (off) to 8"},
+    {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0, "c2|c3|c4|c5  where BMST merges (c2)"},
+    {"mix-alpha", NULL, FLOAT, TRAIN, RUN(mix_alpha), 1e-6, 0, "A  lam ~ Beta(A, A) (1)"},
+    {"augment", NULL, AUGMENT, TRAIN, 0, 0, 0,
      "auto|on|off  crop+flip; random resized crops above 64 px (auto: on)"},
-    {"loader-threads", NULL, INT, TRAIN | EVAL, RUN(loader_threads), 1,
+    {"loader-threads", NULL, INT, TRAIN | EVAL, RUN(loader_threads), 1, MAX_THREADS,
      "N  threads augmenting batches, beside the reader (2)"},
-    {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, "N  batches kept ready (4)"},
-    {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, "N  makes a run reproducible (1)"},
-    {"threads", NULL, INT, ALL, RUN(threads), 1, "N  CPU threads (OpenMP default)"},
-    {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, "N  cut every epoch to N steps"},
-    {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, "PATH  checkpoint after every epoch"},
-    {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, "PATH  continue from a checkpoint"},
-    {"csv", NULL, TEXT, TRAIN, RUN(csv_path), 0, "PATH  one row per epoch"},
-    {"steps", NULL, INT, BENCH, CLI(steps), 1, "N  timed steps (20)"},
-    {"warmup", NULL, INT, BENCH, CLI(warmup), 0, "N  untimed steps first (3)"},
-    {"precision", NULL, PRECISION, ALL, 0, 0, "fp32|fp16|bf16  activations' type (fp32)"},
-    {"fp16", "fp16", FP16_ALIAS, ALL, 0, 0, "  alias of --precision fp16"},
-    {"loss-scale", NULL, FLOAT, TRAIN | BENCH, RUN(loss_scale), 1, "S  fp16's first loss scale (65536)"},
-    {"loss-scale-window", NULL, INT, TRAIN | BENCH, RUN(loss_scale_window), 1,
+    {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, MAX_PREFETCH, "N  batches kept ready (4)"},
+    {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, 0, "N  makes a run reproducible (1)"},
+    {"threads", NULL, INT, ALL, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
+    {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, 0, "N  cut every epoch to N steps"},
+    {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, 0, "PATH  checkpoint after every epoch"},
+    {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0, "PATH  continue from a checkpoint"},
+    {"csv", NULL, TEXT, TRAIN, RUN(csv_path), 0, 0, "PATH  one row per epoch"},
+    {"steps", NULL, INT, BENCH, CLI(steps), 1, 0, "N  timed steps (20)"},
+    {"warmup", NULL, INT, BENCH, CLI(warmup), 0, 0, "N  untimed steps first (3)"},
+    {"precision", NULL, PRECISION, ALL, 0, 0, 0, "fp32|fp16|bf16  activations' type (fp32)"},
+    {"fp16", "fp16", FP16_ALIAS, ALL, 0, 0, 0, "  alias of --precision fp16"},
+    {"loss-scale", NULL, FLOAT, TRAIN | BENCH, RUN(loss_scale), 1, 0, "S  fp16's first loss scale (65536)"},
+    {"loss-scale-window", NULL, INT, TRAIN | BENCH, RUN(loss_scale_window), 1, 0,
      "N  clean fp16 steps before the scale doubles (2000)"},
-    {"device", NULL, DEVICE, ALL, 0, 0, "cpu|cuda|auto  (auto: the GPU when there is one)"},
-    {"gpu", "gpu", GPU_ALIAS, ALL, 0, 0, "  alias of --device cuda"},
-    {"cuda-graph", NULL, ON_OFF, TRAIN | BENCH, RUN(capture), 0,
+    {"device", NULL, DEVICE, ALL, 0, 0, 0, "cpu|cuda|auto  (auto: the GPU when there is one)"},
+    {"gpu", "gpu", GPU_ALIAS, ALL, 0, 0, 0, "  alias of --device cuda"},
+    {"cuda-graph", NULL, ON_OFF, TRAIN | BENCH, RUN(capture), 0, 0,
      "on|off  replay the training pass as one CUDA graph (on)"},
-    {"deterministic", NULL, FLAG, TRAIN | BENCH, RUN(deterministic), 0,
+    {"deterministic", NULL, FLAG, TRAIN | BENCH, RUN(deterministic), 0, 0,
      "  GPU: the same bits every run (deterministic cuDNN algorithms)"},
-    {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, "  batch-norm statistics over all ranks"},
-    {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
-    {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, "N  gradient all-reduce bucket (25)"},
-    {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, "PATH  JSON: every rank's timings, memory"},
-    {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, "abort|skip  a non-finite loss or gradient (abort)"},
-    {"check-replicas", NULL, FLAG, TRAIN, RUN(check_replicas), 0,
+    {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, 0, "  batch-norm statistics over all ranks"},
+    {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
+    {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0, "N  gradient all-reduce bucket (25)"},
+    {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, 0, "PATH  JSON: every rank's timings, memory"},
+    {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, 0, "abort|skip  a non-finite loss or gradient (abort)"},
+    {"check-replicas", NULL, FLAG, TRAIN, RUN(check_replicas), 0, 0,
      "  compare all ranks' weights every step"},
-    {"inject-fault", NULL, FAULT, TRAIN, 0, 0, "RANK:STEP[:perturb]  tests only: fail there"},
-    {"help", "h", FLAG, ALL, CLI(help), 0, "  this list"},
+    {"inject-fault", NULL, FAULT, TRAIN, 0, 0, 0, "RANK:STEP[:perturb]  tests only: fail there"},
+    {"help", "h", FLAG, ALL, CLI(help), 0, 0, "  this list"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -96,45 +105,59 @@ static const char *command_name(enum bmst_command cmd) {
     return names[cmd];
 }
 
-static const struct option *find_option(const char *arg) {
+/* The option `arg` names: --name or -alias, the first `len` bytes of arg. */
+static const struct option *find_option(const char *arg, size_t len) {
     if (arg[0] != '-') return NULL;
     int long_form = arg[1] == '-';
     const char *name = arg + (long_form ? 2 : 1);
+    len -= (size_t)(name - arg);
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (long_form && strcmp(options[i].name, name) == 0) return &options[i];
-        if (!long_form && options[i].alias && strcmp(options[i].alias, name) == 0)
+        const char *candidate = long_form ? options[i].name : options[i].alias;
+        if (candidate && strlen(candidate) == len && strncmp(candidate, name, len) == 0)
             return &options[i];
     }
     return NULL;
 }
 
-static int parse_double(const char *opt, const char *text, double min, double *out) {
+/* min and max as in struct option (max 0: none). */
+static int check_range(const char *opt, const char *text, double v, double min, double max) {
+    if (v < min) return bmst_error("%s must be at least %g, got '%s'", opt, min, text);
+    if (max > 0 && v > max) return bmst_error("%s must be at most %g, got '%s'", opt, max, text);
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *text, double min, double max, double *out) {
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (end == text || *end || errno || v != v)
-        return bmst_error("%s expects a number, got '%s'", opt, text);
-    if (v < min) return bmst_error("%s must be at least %g, got '%s'", opt, min, text);
+    if (end == text || *end || errno || !isfinite(v))
+        return bmst_error("%s expects a finite number, got '%s'", opt, text);
+    if (check_range(opt, text, v, min, max) != 0) return -1;
     *out = v;
     return 0;
 }
 
-static int parse_int(const char *opt, const char *text, double min, int *out) {
+static int parse_int(const char *opt, const char *text, double min, double max, int *out) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
     if (end == text || *end || errno || v > INT_MAX || v < INT_MIN)
         return bmst_error("%s expects an integer, got '%s'", opt, text);
-    if (v < min) return bmst_error("%s must be at least %g, got '%s'", opt, min, text);
+    if (check_range(opt, text, (double)v, min, max) != 0) return -1;
     *out = (int)v;
     return 0;
 }
 
+/* The shapes a dataset can hold (docs/dataset-format.md). */
 static int parse_shape(const char *text, struct bmst_cli *cli) {
     char tail;
     if (sscanf(text, "%dx%dx%d%c", &cli->shape_h, &cli->shape_w, &cli->shape_c, &tail) != 3 ||
         cli->shape_h < 1 || cli->shape_w < 1 || cli->shape_c < 1)
         return bmst_error("--shape expects HxWxC such as 32x32x3, got '%s'", text);
+    if (cli->shape_h > BMST_MAX_SIDE || cli->shape_w > BMST_MAX_SIDE ||
+        cli->shape_c > BMST_MAX_CHANNELS)
+        return bmst_error("--shape %s: sides up to %d and up to %d channels, as a dataset holds",
+                          text, BMST_MAX_SIDE, BMST_MAX_CHANNELS);
     return 0;
 }
 
@@ -151,10 +174,10 @@ static int set_value(const struct option *o, const char *opt, const char *value,
                      struct bmst_cli *cli) {
     char *field = (char *)cli + o->field;
     switch (o->kind) {
-    case INT: return parse_int(opt, value, o->min, (int *)field);
+    case INT: return parse_int(opt, value, o->min, o->max, (int *)field);
     case FLOAT: {
         double v = 0.0;
-        if (parse_double(opt, value, o->min, &v) != 0) return -1;
+        if (parse_double(opt, value, o->min, o->max, &v) != 0) return -1;
         *(float *)field = (float)v;
         return 0;
     }
@@ -232,12 +255,25 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
     cli->warmup = 3;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
-        const struct option *o = find_option(arg);
+        /* --name=value, as argparse takes it */
+        const char *equals = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        size_t name_len = equals ? (size_t)(equals - arg) : strlen(arg);
+        const struct option *o = find_option(arg, name_len);
         if (!o)
-            return bmst_error("unknown option '%s' for %s (see bmst_dist %s --help)", arg,
-                              command_name(cmd), command_name(cmd));
+            return bmst_error("unknown option '%.*s' for %s (see bmst_dist %s --help)",
+                              (int)name_len, arg, command_name(cmd), command_name(cmd));
         if (!(o->commands & (1 << cmd)))
-            return bmst_error("option '%s' does not apply to %s", arg, command_name(cmd));
+            return bmst_error("option '%.*s' does not apply to %s", (int)name_len, arg,
+                              command_name(cmd));
+        int takes_value = o->kind != GPU_ALIAS && o->kind != FP16_ALIAS && o->kind != FLAG;
+        if (equals && !takes_value)
+            return bmst_error("option '--%s' takes no value, got '%s'", o->name, arg);
+        if (equals) {
+            char name[64];
+            snprintf(name, sizeof name, "--%s", o->name);
+            if (set_value(o, name, equals + 1, cli) != 0) return -1;
+            continue;
+        }
         if (o->kind == GPU_ALIAS) {
             cli->run.device = BMST_DEVICE_CHOICE_CUDA;
             continue;

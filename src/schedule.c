@@ -1,6 +1,7 @@
 /* Learning-rate schedules. */
 #include "schedule.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,10 @@ int bmst_schedule_parse_kind(const char *name, enum bmst_schedule_kind *kind) {
 int bmst_schedule_parse_milestones(const char *text, struct bmst_schedule *s) {
     s->n_milestones = 0;
     const char *p = text;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || (*end && *end != ','))
+    do {
+        char *end = (char *)p;
+        long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1; /* digits only */
+        if (v < 0 || v > INT_MAX || (*end && *end != ',') || (*end == ',' && !end[1]))
             return bmst_error("bad milestones '%s' (expected epochs like 30,60,90)", text);
         if (s->n_milestones == BMST_MAX_MILESTONES)
             return bmst_error("at most %d milestones", BMST_MAX_MILESTONES);
@@ -51,6 +52,6 @@ int bmst_schedule_parse_milestones(const char *text, struct bmst_schedule *s) {
             return bmst_error("milestones '%s' must be ascending", text);
         s->milestones[s->n_milestones++] = (int)v;
         p = *end ? end + 1 : end;
-    }
+    } while (*p);
     return 0;
 }

@@ -141,6 +141,9 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     memset(s, 0, sizeof *s);
     s->comm = comm;
     s->out = comm->rank == 0 ? stdout : NULL;
+    if (cfg->fault.rank >= comm->world)
+        return bmst_error("--inject-fault names rank %d, but the job has %d rank%s",
+                          cfg->fault.rank, comm->world, comm->world == 1 ? "" : "s");
     if (bmst_dataset_open(cfg->data_path, &s->ds) != 0) return -1;
     s->info = bmst_dataset_get_info(s->ds);
     struct bmst_engine_config ec = {

@@ -13,7 +13,17 @@ expect_error "unknown command" "unknown command 'fly'" "$BMST_DIST" fly
 expect_error "unknown model" "unknown model 'resnet7'" "${train[@]}" --net resnet7
 expect_error "unknown flag" "unknown option '--frobnicate'" "${train[@]}" --frobnicate 3
 expect_error "missing value" "needs a value" "${train[@]}" --lr
-expect_error "malformed number" "expects a number" "${train[@]}" --lr fast
+expect_error "malformed number" "expects a finite number" "${train[@]}" --lr fast
+expect_error "infinite learning rate" "--lr expects a finite number, got 'inf'" "${train[@]}" --lr inf
+expect_error "a value after =" "--batch expects an integer, got 'x'" "${train[@]}" --batch=x
+expect_error "a flag given a value" "option '--nesterov' takes no value" "${train[@]}" --nesterov=1
+expect_error "merge above the engine's" "--merge must be at most 8, got '16'" "${train[@]}" --merge 16
+expect_error "absurd thread count" "--threads must be at most 1024" "${train[@]}" --threads 1000000
+expect_error "milestones ending in a comma" "bad milestones '1,'" \
+    "${train[@]}" --schedule multistep --milestones 1,
+expect_error "a fault for a rank the job lacks" "names rank 5, but the job has 1 rank" \
+    "${train[@]}" --inject-fault 5:1
+expect_error "five channels" "--shape 16x16x5: .*up to 4 channels" "$BMST_DIST" info --shape 16x16x5
 expect_error "negative learning rate" "--lr must be at least 0" "${train[@]}" --lr -0.1
 expect_error "batch of zero" "--batch must be at least 1" "${train[@]}" --batch 0
 expect_error "short batch alias of zero" "-b must be at least 1" "${train[@]}" -b 0
@@ -50,11 +60,24 @@ with base(f"{work}/rank.h5") as f:  # images of rank 3
     for s in ("train", "test"):
         f[f"{s}/images"] = np.zeros((8, 12, 36), np.uint8)
         f[f"{s}/labels"] = np.zeros(8, np.int32)
+for name, attr, value in (("longname", "name", "n" * 300),
+                          ("nanmean", "mean", np.array([0, np.nan, 0], np.float32)),
+                          ("negstd", "std", np.array([1, -1, 1], np.float32))):
+    with base(f"{work}/{name}.h5") as f:
+        f.attrs[attr] = value
+        for s in ("train", "test"):
+            f[f"{s}/images"] = np.zeros((8, 12, 12, 3), np.uint8)
+            f[f"{s}/labels"] = np.zeros(8, np.int32)
 with base(f"{work}/dtype.h5") as f:  # float images
     for s in ("train", "test"):
         f[f"{s}/images"] = np.zeros((8, 12, 12, 3), np.float32)
         f[f"{s}/labels"] = np.zeros(8, np.int32)
 PY
+expect_error "a name over 63 bytes" "longname.h5: attribute 'name' is longer than 63 bytes" \
+    "${train[@]}" --data "$work/longname.h5"
+expect_error "a NaN mean" "nanmean.h5: channel 1 has mean nan" "${train[@]}" --data "$work/nanmean.h5"
+expect_error "a negative std" "negstd.h5: channel 1 has mean 0 and std -1" \
+    "${train[@]}" --data "$work/negstd.h5"
 expect_error "images of the wrong rank" "rank.h5.*rank|rank.*rank.h5" "${train[@]}" --data "$work/rank.h5"
 expect_error "images of the wrong type" "dtype.h5.*(type|uint8)|(type|uint8).*dtype.h5" \
     "${train[@]}" --data "$work/dtype.h5"
