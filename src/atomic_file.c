@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -84,6 +85,8 @@ int bmst_atomic_open(struct bmst_atomic_file *f, const char *path, const char *w
             sizeof f->tmp ||
         split_path(f->path, dir, sizeof dir, &base) != 0)
         return fail(f, ENAMETOOLONG);
+    struct stat st;
+    if (stat(f->path, &st) == 0 && S_ISDIR(st.st_mode)) return fail(f, EISDIR);
     remove_stale(dir, base);
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (f->fd < 0) return fail(f, errno);
