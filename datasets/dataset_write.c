@@ -1,16 +1,17 @@
 /* Writing dataset files: checks the source, computes the per-channel mean and
- * std of the training images, and writes everything under a temporary name
- * that is renamed at the end, so the output is either absent or whole. */
+ * std of the training images, builds the file in memory and writes it under a
+ * temporary name that is renamed at the end, so the output is either absent
+ * (or the previous file) or whole. */
 #include "dataset.h"
 
+#include "atomic_file.h"
 #include "error.h"
+#include "h5_memfile.h"
 #include "h5util.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CHUNK_IMAGES 16                   /* images per chunk, see docs/dataset-format.md */
 #define CHUNK_MAX_BYTES ((size_t)4 << 20) /* fewer images per chunk when they are large */
@@ -126,15 +127,17 @@ fail:
     return -1;
 }
 
-static int write_file(const char *tmp, const char *path, const struct bmst_dataset_source *src) {
+/* Builds the file in memory; its bytes reach `out` only when all is there. */
+static int write_file(struct bmst_atomic_file *out, const char *path,
+                      const struct bmst_dataset_source *src) {
     float mean[BMST_MAX_CHANNELS], std[BMST_MAX_CHANNELS];
     channel_stats(src, mean, std);
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        h5_fail(path, "creating the temporary file", __FILE__, __LINE__);
+    struct bmst_h5_memfile m;
+    if (bmst_h5_memfile_create(&m, out) != 0) {
+        bmst_atomic_abort(out);
         return -1;
     }
-    int rc = -1;
+    hid_t file = m.file;
     if (h5_write_string_attr(file, "format", path, "bmst_dataset") != 0 ||
         h5_write_int_attr(file, "version", path, 1) != 0 ||
         h5_write_string_attr(file, "name", path, src->name) != 0 ||
@@ -144,34 +147,21 @@ static int write_file(const char *tmp, const char *path, const struct bmst_datas
         ((src->coarse_labels[0] || src->coarse_labels[1]) &&
          h5_write_int_attr(file, "coarse_classes", path, src->coarse_classes) != 0) ||
         h5_write_float_array_attr(file, "mean", path, mean, src->c) != 0 ||
-        h5_write_float_array_attr(file, "std", path, std, src->c) != 0)
-        goto done;
-    for (int s = 0; s < 2; s++)
-        if (write_split(file, path, src, s) != 0) goto done;
-    rc = 0;
-done:
-    /* closing flushes everything; a failure here means the file is not whole */
-    if (H5Fclose(file) < 0 && rc == 0) {
-        h5_fail(path, "H5Fclose", __FILE__, __LINE__);
-        rc = -1;
+        h5_write_float_array_attr(file, "std", path, std, src->c) != 0 ||
+        write_split(file, path, src, 0) != 0 || write_split(file, path, src, 1) != 0) {
+        bmst_h5_memfile_discard(&m, out);
+        return -1;
     }
-    return rc;
+    return bmst_h5_memfile_save(&m, out);
 }
 
 int bmst_dataset_write(const char *path, const struct bmst_dataset_source *src) {
     if (check_source(path, src) != 0) return -1;
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return bmst_error("%s: path too long", path);
-    /* a clear message for the common failure (no such directory, no permission) */
-    FILE *probe = fopen(tmp, "wb");
-    if (!probe) return bmst_error("%s: cannot create %s: %s", path, tmp, strerror(errno));
-    fclose(probe);
+    /* first, so a missing folder or a folder not writable is known before the work */
+    struct bmst_atomic_file out;
+    if (bmst_atomic_open(&out, path, "the dataset") != 0) return -1;
     bmst_hdf5_lock();
-    int rc = write_file(tmp, path, src);
+    int rc = write_file(&out, path, src);
     bmst_hdf5_unlock();
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = bmst_error("%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    if (rc != 0) remove(tmp);
     return rc;
 }

@@ -2,14 +2,15 @@
  * the engine's layouts (KRSC conv weights) and PyTorch's (OIHW) on the way. */
 #include "checkpoint.h"
 
-#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "dataset.h"
 #include "error.h"
+#include "h5_memfile.h"
 
 #define FORMAT_NAME "bmst_checkpoint"
 #define FORMAT_VERSION 2
@@ -48,8 +49,8 @@ static int write_attr(hid_t loc, const char *name, hid_t type, const void *value
 
 static int write_string_attr(hid_t loc, const char *name, const char *value) {
     hid_t type = H5Tcopy(H5T_C_S1);
-    if (type < 0 || H5Tset_size(type, strlen(value) + 1) < 0) return -1;
-    int status = write_attr(loc, name, type, value);
+    if (type < 0) return -1;
+    int status = H5Tset_size(type, strlen(value) + 1) < 0 ? -1 : write_attr(loc, name, type, value);
     H5Tclose(type);
     return status;
 }
@@ -101,11 +102,16 @@ static int write_batch_counters(hid_t group, const struct bmst_model *m, int64_t
     return 0;
 }
 
-static int write_file(const char *path, const struct bmst_model *m,
+/* Builds the checkpoint in memory (h5_memfile.h) and commits it to `out`. */
+static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
                       const struct bmst_checkpoint_meta *meta, const float *weights,
                       const float *buffers, const float *momentum, float *scratch) {
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) return -1;
+    struct bmst_h5_memfile mem;
+    if (bmst_h5_memfile_create(&mem, out) != 0) {
+        bmst_atomic_abort(out);
+        return -1;
+    }
+    hid_t file = mem.file;
     int version = FORMAT_VERSION;
     int64_t step = meta->step;
     uint64_t seed = meta->seed;
@@ -133,8 +139,10 @@ static int write_file(const char *path, const struct bmst_model *m,
     if (mom >= 0) H5Gclose(mom);
     if (optim >= 0) H5Gclose(optim);
     if (model >= 0) H5Gclose(model);
-    if (H5Fclose(file) < 0) ok = 0;
-    return ok ? 0 : -1;
+    if (ok) return bmst_h5_memfile_save(&mem, out);
+    bmst_h5_memfile_discard(&mem, out);
+    return bmst_error("cannot write the checkpoint %s: HDF5 could not build it in memory",
+                      out->name);
 }
 
 static float *to_host_copy(const struct bmst_model *m, const float *device, size_t count) {
@@ -150,54 +158,47 @@ static size_t largest_param(const struct bmst_model *m) {
     return largest;
 }
 
-/* The data reaches the disk before the rename makes it the checkpoint. */
-static int sync_file(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    int status = fsync(fd);
-    close(fd);
-    return status;
-}
-
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
                          const struct bmst_checkpoint_meta *meta) {
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return bmst_error("checkpoint path too long: %s", path);
+    struct bmst_atomic_file out;
+    if (bmst_atomic_open(&out, path, "the checkpoint") != 0) return -1;
     float *weights = to_host_copy(m, m->weights, m->n_weights);
     float *buffers = to_host_copy(m, m->buffers, m->n_buffers);
     float *momentum = to_host_copy(m, m->momentum, m->n_weights);
     float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
     bmst_hdf5_lock();
-    int status = write_file(tmp, m, meta, weights, buffers, momentum, scratch);
+    int status = write_file(&out, m, meta, weights, buffers, momentum, scratch);
     bmst_hdf5_unlock();
     free(weights), free(buffers), free(momentum), free(scratch);
-    if (status != 0 || sync_file(tmp) != 0) {
-        unlink(tmp);
-        return bmst_error("cannot write the checkpoint %s (is the directory writable and the disk "
-                          "not full?)",
-                          path);
-    }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return bmst_error("cannot replace the checkpoint %s", path);
-    }
-    return 0;
+    return status;
 }
 
 int bmst_checkpoint_save_gradients(const char *path, const struct bmst_model *m) {
+    struct bmst_atomic_file out;
+    if (bmst_atomic_open(&out, path, "the gradients") != 0) return -1;
     float *grads = to_host_copy(m, m->grads, m->n_weights);
     float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
     bmst_hdf5_lock();
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t group =
-        file >= 0 ? H5Gcreate2(file, "grad", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    int ok = group >= 0 && write_tensors(group, m, grads, NULL, 1, scratch) == 0;
-    if (group >= 0) H5Gclose(group);
-    if (file >= 0 && H5Fclose(file) < 0) ok = 0;
+    struct bmst_h5_memfile mem;
+    int status = bmst_h5_memfile_create(&mem, &out);
+    if (status == 0) {
+        hid_t group = H5Gcreate2(mem.file, "grad", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        int ok = group >= 0 && write_tensors(group, m, grads, NULL, 1, scratch) == 0;
+        if (group >= 0) H5Gclose(group);
+        if (ok) {
+            status = bmst_h5_memfile_save(&mem, &out);
+        } else {
+            bmst_h5_memfile_discard(&mem, &out);
+            status = bmst_error("cannot write the gradients %s: HDF5 could not build them in "
+                                "memory",
+                                path);
+        }
+    } else {
+        bmst_atomic_abort(&out);
+    }
     bmst_hdf5_unlock();
     free(grads), free(scratch);
-    return ok ? 0 : bmst_error("cannot write the gradients to %s", path);
+    return status;
 }
 
 /* ---- reading ---- */

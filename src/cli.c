@@ -7,10 +7,10 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dataset.h"
 #include "error.h"
+#include "output_paths.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN };
@@ -292,16 +292,6 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
     return 0;
 }
 
-static int writable_parent(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    return access(dir, W_OK) == 0;
-}
-
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
@@ -312,16 +302,8 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
         return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
                           r->merge);
     if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
-    if (r->save_path && !writable_parent(r->save_path))
-        return bmst_error("cannot write the checkpoint %s: its directory is missing or not "
-                          "writable",
-                          r->save_path);
-    if (r->report_path && !writable_parent(r->report_path))
-        return bmst_error("cannot write the report %s: its directory is missing or not writable",
-                          r->report_path);
-    if (r->csv_path && !writable_parent(r->csv_path))
-        return bmst_error("cannot write the CSV file %s: its directory is missing or not writable",
-                          r->csv_path);
+    /* the files train reads and writes: distinct, and each output writable */
+    if (cmd == BMST_CMD_TRAIN) return bmst_output_paths_check(r);
     return 0;
 }
 

@@ -1,11 +1,13 @@
 /* Gathering, summarizing and writing the report (see report.h). */
 #include "report.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 
 /* The per-rank figures the summary and the JSON file go through by name. */
@@ -127,13 +129,8 @@ static void write_epoch(FILE *f, const struct bmst_report_epoch *e, int world) {
     fprintf(f, "}}");
 }
 
-/* The whole file, written beside the target and renamed over it, so a reader
- * never sees half a report. */
-static int write_json(const struct bmst_report *r) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", r->path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return bmst_error("cannot write the report %s", r->path);
+/* The whole text, composed in memory. */
+static void compose_json(FILE *f, const struct bmst_report *r) {
     const struct bmst_report_run *run = &r->run;
     int world = r->comm->world;
     fprintf(f, "{\n  \"version\": 1,\n  \"command\": ");
@@ -161,12 +158,32 @@ static int write_json(const struct bmst_report *r) {
         fprintf(f, "%s\n", k + 1 < r->n_epochs ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
+}
+
+/* Composed in memory, then written beside the target and renamed over it
+ * (atomic_file.h), so a reader never sees half a report and a full disk is
+ * an error, not an empty file. */
+static int write_json(const struct bmst_report *r) {
+    char *text = NULL;
+    size_t length = 0;
+    FILE *f = open_memstream(&text, &length);
+    if (!f) return bmst_error("cannot write the report %s: %s", r->path, strerror(errno));
+    compose_json(f, r);
     int failed = ferror(f) != 0;
-    if (fclose(f) != 0 || failed || rename(tmp, r->path) != 0) {
-        remove(tmp);
-        return bmst_error("cannot write the report %s", r->path);
+    if (fclose(f) != 0 || failed) {
+        free(text);
+        return bmst_error("cannot write the report %s: out of memory", r->path);
     }
-    return 0;
+    struct bmst_atomic_file out;
+    int status = bmst_atomic_open(&out, r->path, "the report");
+    if (status == 0 && bmst_atomic_write(&out, text, length) != 0) {
+        bmst_atomic_abort(&out);
+        status = -1;
+    } else if (status == 0) {
+        status = bmst_atomic_commit(&out);
+    }
+    free(text);
+    return status;
 }
 
 int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps) {

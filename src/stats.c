@@ -1,8 +1,12 @@
 /* Timers, memory peaks and the per-epoch report. */
 #include "stats.h"
 
+#include <errno.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "error.h"
 
 double bmst_now(void) {
     struct timespec t;
@@ -35,19 +39,45 @@ void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epoch
     fflush(f);
 }
 
-void bmst_stats_csv_header(FILE *f) {
-    fprintf(f, "epoch,train_loss,lr,test_loss,test_accuracy,epoch_seconds,images_per_second,"
-               "planned_mib,peak_rss_mib,data_seconds,forward_seconds,backward_seconds,"
-               "allreduce_seconds,optimizer_seconds,eval_seconds,device_used_mib,loss_scale,"
-               "skipped_steps\n");
+/* Every row is flushed and checked, so a full disk ends the run with its
+ * reason rather than leaving a short or empty file behind a clean exit. */
+static int csv_flush(FILE *f, const char *path) {
+    if (fflush(f) == 0 && !ferror(f)) return 0;
+    return bmst_error("cannot write the CSV file %s: %s", path, strerror(errno ? errno : EIO));
 }
 
-void bmst_stats_csv_row(FILE *f, const struct bmst_epoch_stats *s) {
+int bmst_stats_csv_open(const char *path, int append, FILE **out) {
+    errno = 0;
+    FILE *f = fopen(path, append ? "a" : "w");
+    if (!f) return bmst_error("cannot write the CSV file %s: %s", path, strerror(errno));
+    if (!append)
+        fprintf(f, "epoch,train_loss,lr,test_loss,test_accuracy,epoch_seconds,images_per_second,"
+                   "planned_mib,peak_rss_mib,data_seconds,forward_seconds,backward_seconds,"
+                   "allreduce_seconds,optimizer_seconds,eval_seconds,device_used_mib,loss_scale,"
+                   "skipped_steps\n");
+    if (csv_flush(f, path) != 0) {
+        fclose(f);
+        if (!append) remove(path); /* not even the header: leave no empty file */
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
+int bmst_stats_csv_row(FILE *f, const char *path, const struct bmst_epoch_stats *s) {
+    errno = 0;
     fprintf(f, "%d,%.6f,%.6g,%.6f,%.6f,%.3f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%g,%ld\n",
             s->epoch, s->train_loss, s->lr, s->test_loss, s->test_accuracy, s->seconds,
             images_per_second(s), s->planned_mib, s->peak_rss_mib, s->phase[BMST_PHASE_DATA],
             s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
             s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds,
             s->device_used_mib, (double)s->loss_scale, s->skipped_steps);
-    fflush(f);
+    return csv_flush(f, path);
+}
+
+int bmst_stats_csv_close(FILE *f, const char *path) {
+    errno = 0;
+    int failed = ferror(f) != 0;
+    if (fclose(f) == 0 && !failed) return 0;
+    return bmst_error("cannot write the CSV file %s: %s", path, strerror(errno ? errno : EIO));
 }

@@ -38,7 +38,11 @@ double bmst_now(void);            /* monotonic seconds */
 double bmst_peak_rss_mib(void);   /* process high-water mark */
 
 void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epochs);
-void bmst_stats_csv_header(FILE *f);
-void bmst_stats_csv_row(FILE *f, const struct bmst_epoch_stats *s);
+/* The CSV file: opened (for a resumed run, appended to) with its header
+ * written when new, a row per epoch, closed. Each returns 0, or -1 with "cannot
+ * write the CSV file PATH: REASON" (a full disk is an error, not a short file). */
+int bmst_stats_csv_open(const char *path, int append, FILE **out);
+int bmst_stats_csv_row(FILE *f, const char *path, const struct bmst_epoch_stats *s);
+int bmst_stats_csv_close(FILE *f, const char *path);
 
 #endif

@@ -335,11 +335,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
 
     if (s->out) print_header(s, cfg);
     FILE *csv = NULL;
-    if (cfg->csv_path && s->out) {
-        csv = fopen(cfg->csv_path, first_epoch > 0 ? "a" : "w");
-        if (!csv) return bmst_error("cannot write the CSV file %s", cfg->csv_path);
-        if (first_epoch == 0) bmst_stats_csv_header(csv);
-    }
+    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0, &csv) != 0)
+        return -1;
     struct bmst_report report;
     struct bmst_report_run report_run = {
         .command = "train", .arch = cfg->arch, .dataset = s->info->name,
@@ -374,7 +371,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             job.seconds = bmst_report_last(&report)->slowest_s;
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
-            if (csv) bmst_stats_csv_row(csv, &job);
+            if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
         }
         if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;
@@ -384,7 +381,10 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         }
     }
     bmst_report_free(&report);
-    if (csv) fclose(csv);
+    if (csv && status != 0)
+        fclose(csv); /* the first error's message stays */
+    else if (csv)
+        status = bmst_stats_csv_close(csv, cfg->csv_path);
     if (status != 0) return -1;
     int epochs_run = cfg->epochs - first_epoch;
     if (!s->out) return 0;
