@@ -7,7 +7,8 @@
 
 /* The CPU backend takes no determinism flag: it gives the same bits on every
  * run with the same thread count already (fixed-order reductions, no atomics,
- * OpenBLAS splitting no sum between threads). */
+ * and OpenBLAS dividing a product among threads as a function of its shape and
+ * the thread count alone; another thread count gives other bits). */
 struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c) {
     if (c->device == BMST_DEVICE_CHOICE_CPU)
         return bmst_backend_cpu_create(c->threads, c->precision);
