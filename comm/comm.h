@@ -11,13 +11,20 @@
  *
  * A collective that fails leaves the other ranks waiting in it, so there is
  * nothing sensible to return to: every collective either completes or ends
- * the whole job with a message naming the rank and the call. */
+ * the whole job with a message naming the rank and the call. So does one
+ * that waits longer than timeout_s (--comm-timeout) for the other ranks,
+ * naming the rank that stopped answering where it can. */
 #ifndef BMST_COMM_H
 #define BMST_COMM_H
 
 #include <stddef.h>
 
 #include "tensor.h"
+
+/* A host name as the ranks exchange it (longer names are cut). */
+#define BMST_HOST_BYTES 64
+/* The default --comm-timeout, seconds, as PyTorch's NCCL and gloo ones. */
+#define BMST_COMM_TIMEOUT_S 300.0
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +39,9 @@ struct bmst_comm {
     /* MPI runs with MPI_THREAD_MULTIPLE, so any thread may call MPI (the NCCL
      * watchdog's abort); 0 with MPI_THREAD_FUNNELED or without MPI */
     int mpi_thread_multiple;
+    double timeout_s; /* a collective that waits longer for the others ends the job */
+    /* [world]: every rank's host name, exchanged when the job starts */
+    const char (*hosts)[BMST_HOST_BYTES];
     void *impl;
 
     /* host memory, blocking */
@@ -68,13 +78,23 @@ struct bmst_comm {
  * Called once, early in main, before any thread starts. `gpu_possible`: the
  * run may train on GPUs, whose NCCL watchdog ends the job from its own
  * thread, so MPI is asked for MPI_THREAD_MULTIPLE (else MPI_THREAD_FUNNELED:
- * only the main thread calls MPI). Returns NULL with the reason in
- * bmst_last_error() when the launch wants several processes and this build
- * cannot join them. */
-struct bmst_comm *bmst_comm_open(int *argc, char ***argv, int gpu_possible);
+ * only the main thread calls MPI). `timeout_s`: --comm-timeout. With several
+ * ranks the ranks exchange their host names and every message this process
+ * prints about itself starts "rank R on HOST" (bmst_error_set_origin).
+ * Returns NULL with the reason in bmst_last_error() when the launch wants
+ * several processes and this build cannot join them. */
+struct bmst_comm *bmst_comm_open(int *argc, char ***argv, int gpu_possible, double timeout_s);
 
 /* One process: collectives are copies or no-ops. */
 struct bmst_comm *bmst_comm_single_create(void);
+
+/* A rank that cannot run (its command line is bad: status 2, the reason in
+ * bmst_last_error()) still joins the job when a launcher started it, so that
+ * bmst_comm_agree prints the error once for the job, or names the one rank
+ * whose command line differs. Returns `status` where there is no job to join
+ * (one process, or several without MPI: launcher rank 0 prints); in a job it
+ * ends the process. Either way nothing is left for the caller to print. */
+int bmst_comm_fail_before_start(int *argc, char ***argv, int status);
 
 /* Moves backend-memory collectives of an MPI communicator with world > 1
  * onto NCCL for a CUDA backend (host collectives stay on MPI). Returns `mpi`
@@ -93,9 +113,40 @@ struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend
  * MPI starts be printed by one rank only. */
 int bmst_launch_rank(void);
 
-/* Prints "bmst_dist: rank R: error: MESSAGE" for the stored error (no
- * "rank R: " in a one-process job) and ends every rank with `code`. */
+/* Prints "bmst_dist: rank R on HOST: error: MESSAGE" for the stored error
+ * (no "rank R on HOST: " in a one-process job) and ends every rank with
+ * `code`. */
 void bmst_comm_fail(struct bmst_comm *c, int code);
+
+/* ---- start-up agreement (comm/agree.c) ---- */
+
+/* What every rank of a job must share to run the same sequence of
+ * collectives on the same data with the same math (the network, batch,
+ * optimizer, dataset's shape and sizes, ...), as "NAME\tVALUE\n" lines. */
+#define BMST_SETTINGS_BYTES 2048
+struct bmst_settings {
+    char text[BMST_SETTINGS_BYTES];
+    size_t len;
+};
+/* Appends one setting, NAME as the user knows it ("--batch", "dataset
+ * shape"); a NAME starting "--" is an option, so a difference in it is a
+ * command-line error (exit 2), any other a difference in the files (1). */
+void bmst_settings_add(struct bmst_settings *s, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The ranks' rendezvous before their first collective that depends on the
+ * settings: each brings its status (0 ready; else failed, with the reason in
+ * bmst_last_error(): 2 for a bad command line, any other value for a
+ * failure while starting, exit code 1) and its settings. Returns 0 when
+ * every rank is ready and all settings are the same. Otherwise one line is
+ * printed for the job, by rank 0 (the error once where every rank has the
+ * same one; else the first failing rank's, named; else the first rank whose
+ * settings differ from those most ranks share, its host, the setting and
+ * both values) and every rank
+ * ends with that exit code: the function does not return. With one rank it
+ * returns `status` for the caller to report as usual. Costs a broadcast and
+ * an all-reduce of a few bytes when all is well. */
+int bmst_comm_agree(struct bmst_comm *c, int status, const struct bmst_settings *s);
 
 #ifdef __cplusplus
 }

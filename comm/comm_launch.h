@@ -15,6 +15,8 @@ int bmst_launch_is_mpi(int *world);
  * a one-process one when the launcher started one process and NULL with a
  * message when it started several. */
 struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world,
-                                     int thread_multiple);
+                                     int thread_multiple, double timeout_s);
+/* This machine's host name (cut to BMST_HOST_BYTES - 1), "?" where it has none. */
+void bmst_comm_own_host(char host[BMST_HOST_BYTES]);
 
 #endif

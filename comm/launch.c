@@ -2,6 +2,7 @@
  * failure on one rank ends the job. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "comm.h"
@@ -46,10 +47,43 @@ int bmst_launch_is_mpi(int *world) {
     return n >= 0;
 }
 
-struct bmst_comm *bmst_comm_open(int *argc, char ***argv, int gpu_possible) {
+void bmst_comm_own_host(char host[BMST_HOST_BYTES]) {
+    if (gethostname(host, BMST_HOST_BYTES - 1) != 0 || !host[0]) snprintf(host, 2, "?");
+    host[BMST_HOST_BYTES - 1] = '\0';
+}
+
+struct bmst_comm *bmst_comm_open(int *argc, char ***argv, int gpu_possible, double timeout_s) {
     int world;
     if (!bmst_launch_is_mpi(&world)) return bmst_comm_single_create();
-    return bmst_comm_mpi_open(argc, argv, world, gpu_possible);
+    struct bmst_comm *c = bmst_comm_mpi_open(argc, argv, world, gpu_possible, timeout_s);
+    if (c && c->world > 1) {
+        char origin[BMST_HOST_BYTES + 32];
+        snprintf(origin, sizeof origin, "rank %d on %s", c->rank, c->hosts[c->rank]);
+        bmst_error_set_origin(origin);
+    }
+    return c;
+}
+
+int bmst_comm_fail_before_start(int *argc, char ***argv, int status) {
+    int world;
+    if (!bmst_launch_is_mpi(&world) || world == 1) {
+        bmst_report_error("bmst_dist");
+        return status;
+    }
+    char message[512]; /* joining the job must not lose it */
+    snprintf(message, sizeof message, "%s", bmst_last_error());
+    struct bmst_comm *c = bmst_comm_open(argc, argv, 0, BMST_COMM_TIMEOUT_S);
+    bmst_error("%s", message);
+    if (!c) { /* no MPI to join the ranks: the launcher's rank 0 speaks for all */
+        if (bmst_launch_rank() == 0) bmst_report_error("bmst_dist");
+        return status;
+    }
+    if (c->world == 1) {
+        bmst_report_error("bmst_dist");
+        c->destroy(c);
+        return status;
+    }
+    return bmst_comm_agree(c, status, NULL);
 }
 
 struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend *be) {
@@ -66,10 +100,7 @@ struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend
 }
 
 void bmst_comm_fail(struct bmst_comm *c, int code) {
-    if (c && c->world > 1)
-        fprintf(stderr, "bmst_dist: rank %d: error: %s\n", c->rank, bmst_last_error());
-    else
-        fprintf(stderr, "bmst_dist: error: %s\n", bmst_last_error());
+    bmst_report_error("bmst_dist"); /* "rank R on HOST: " with several ranks */
     fflush(stderr);
     if (c) c->abort(c, code);
     exit(code);

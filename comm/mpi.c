@@ -5,6 +5,10 @@
  * back here with its code; it is reported with the call and MPI's string and
  * the job is aborted (the other ranks are already waiting in the collective).
  *
+ * Every collective is started non-blocking and waited for under the
+ * --comm-timeout deadline by comm/mpi_watch.c, which names the rank that
+ * stopped answering when the deadline passes.
+ *
  * Gradient buckets are MPI_Iallreduce requests that run while backward goes
  * on. Open MPI advances non-blocking collectives only inside MPI calls, so the
  * executor calls bucket_progress (MPI_Testall) between backward ops. Half-type
@@ -18,6 +22,7 @@
 #include "comm_launch.h"
 #include "comm_mpi.h"
 #include "error.h"
+#include "mpi_watch.h"
 #include "wire.h"
 
 /* A bucket in flight; staging buffers are kept for the next step, where the
@@ -32,6 +37,8 @@ struct bucket {
 
 struct mpi_impl {
     MPI_Comm world;
+    struct mpi_watch *watch;
+    char (*hosts)[BMST_HOST_BYTES]; /* [world] */
     MPI_Op sum_f16, sum_bf16;
     struct bucket *buckets;
     MPI_Request *requests;
@@ -47,7 +54,7 @@ MPI_Comm bmst_comm_mpi_handle(const struct bmst_comm *c) {
 }
 
 void bmst_comm_mpi_abort(const struct bmst_comm *c, int code, const char *message) {
-    fprintf(stderr, "bmst_dist: rank %d: error: %s\n", c->rank, message);
+    fprintf(stderr, "bmst_dist: %serror: %s\n", bmst_error_origin(), message);
     fflush(stderr);
     MPI_Abort(impl_of(c)->world, code);
     exit(code); /* MPI_Abort does not return; in case an implementation does */
@@ -69,12 +76,21 @@ static void check(const struct bmst_comm *c, int rc, const char *call, const cha
 /* MPI counts are ints; a larger buffer goes in int-sized pieces. */
 #define MPI_PIECE ((size_t)1 << 30)
 
+/* Waits for a collective this rank has started, under the deadline. */
+static void wait_for(struct bmst_comm *c, MPI_Request *request, enum mpi_watch_kind kind,
+                     const char *call, int line) {
+    check(c, mpi_watch_wait(impl_of(c)->watch, 1, request, kind), call, __FILE__, line);
+}
+#define MPI_START(c, call) (mpi_watch_started(impl_of(c)->watch), MPI_CHECK(c, call))
+
 static void allreduce_in_place(struct bmst_comm *c, void *buf, size_t count, size_t elem,
                                MPI_Datatype type) {
     for (size_t done = 0; done < count; done += MPI_PIECE) {
         size_t n = count - done < MPI_PIECE ? count - done : MPI_PIECE;
-        MPI_CHECK(c, MPI_Allreduce(MPI_IN_PLACE, (char *)buf + done * elem, (int)n, type, MPI_SUM,
-                                   impl_of(c)->world));
+        MPI_Request r;
+        MPI_START(c, MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + done * elem, (int)n, type, MPI_SUM,
+                                    impl_of(c)->world, &r));
+        wait_for(c, &r, MPI_WATCH_ALLREDUCE, "MPI_Iallreduce", __LINE__);
     }
 }
 
@@ -88,18 +104,24 @@ static void mpi_allreduce_f32(struct bmst_comm *c, float *buf, size_t count) {
 
 static void mpi_broadcast_host(struct bmst_comm *c, void *buf, size_t bytes, int root) {
     BMST_ASSERT(bytes <= (size_t)MPI_PIECE);
-    MPI_CHECK(c, MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, impl_of(c)->world));
+    MPI_Request r;
+    MPI_START(c, MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, impl_of(c)->world, &r));
+    wait_for(c, &r, MPI_WATCH_BROADCAST, "MPI_Ibcast", __LINE__);
 }
 
 static void mpi_gather_host(struct bmst_comm *c, const void *send, void *recv, size_t bytes,
                             int root) {
     BMST_ASSERT(bytes <= (size_t)MPI_PIECE);
-    MPI_CHECK(c, MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, root,
-                            impl_of(c)->world));
+    MPI_Request r;
+    MPI_START(c, MPI_Igather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, root,
+                             impl_of(c)->world, &r));
+    wait_for(c, &r, MPI_WATCH_GATHER, "MPI_Igather", __LINE__);
 }
 
 static void mpi_barrier(struct bmst_comm *c) {
-    MPI_CHECK(c, MPI_Barrier(impl_of(c)->world));
+    MPI_Request r;
+    MPI_START(c, MPI_Ibarrier(impl_of(c)->world, &r));
+    wait_for(c, &r, MPI_WATCH_BARRIER, "MPI_Ibarrier", __LINE__);
 }
 
 static void sum_f16(void *in, void *inout, int *len, MPI_Datatype *type) {
@@ -132,7 +154,7 @@ static void mpi_bucket_start(struct bmst_comm *c, float *buf, size_t count, enum
     if (wire == BMST_F32) {
         if (prescale != 1.0f)
             for (size_t k = 0; k < count; k++) buf[k] *= prescale;
-        MPI_CHECK(c, MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, m->world,
+        MPI_START(c, MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, m->world,
                                     &m->requests[i]));
         return;
     }
@@ -143,7 +165,7 @@ static void mpi_bucket_start(struct bmst_comm *c, float *buf, size_t count, enum
     }
     bmst_wire_pack(wire, buf, b->staging, count, prescale);
     MPI_Op op = wire == BMST_F16 ? m->sum_f16 : m->sum_bf16;
-    MPI_CHECK(c, MPI_Iallreduce(MPI_IN_PLACE, b->staging, (int)count, MPI_UINT16_T, op, m->world,
+    MPI_START(c, MPI_Iallreduce(MPI_IN_PLACE, b->staging, (int)count, MPI_UINT16_T, op, m->world,
                                 &m->requests[i]));
 }
 
@@ -157,7 +179,8 @@ static void mpi_bucket_progress(struct bmst_comm *c) {
 
 static void mpi_bucket_wait(struct bmst_comm *c) {
     struct mpi_impl *m = impl_of(c);
-    MPI_CHECK(c, MPI_Waitall(m->n_in_flight, m->requests, MPI_STATUSES_IGNORE));
+    check(c, mpi_watch_wait(m->watch, m->n_in_flight, m->requests, MPI_WATCH_GRADIENTS),
+          "MPI_Iallreduce (gradients)", __FILE__, __LINE__);
     for (int i = 0; i < m->n_in_flight; i++) {
         struct bucket *b = &m->buckets[i];
         if (b->wire != BMST_F32) bmst_wire_unpack(b->wire, b->staging, b->dst, b->count);
@@ -177,6 +200,8 @@ static void mpi_destroy(struct bmst_comm *c) {
     free(m->requests);
     MPI_Op_free(&m->sum_f16);
     MPI_Op_free(&m->sum_bf16);
+    mpi_watch_free(m->watch);
+    free(m->hosts);
     MPI_Comm_free(&m->world);
     MPI_Finalize();
     free(m);
@@ -196,8 +221,23 @@ static int local_rank_of(MPI_Comm world, int rank) {
     return local;
 }
 
+/* Every rank's host name, for messages that name a rank. */
+static void exchange_hosts(struct bmst_comm *c) {
+    struct mpi_impl *m = impl_of(c);
+    m->hosts = bmst_xcalloc((size_t)c->world, sizeof *m->hosts);
+    for (int r = 0; r < c->world; r++)
+        snprintf(m->hosts[r], sizeof m->hosts[r], "?"); /* should the exchange time out */
+    c->hosts = (const char(*)[BMST_HOST_BYTES])m->hosts;
+    char own[BMST_HOST_BYTES];
+    bmst_comm_own_host(own);
+    MPI_Request r;
+    MPI_START(
+        c, MPI_Iallgather(own, sizeof own, MPI_CHAR, m->hosts, sizeof own, MPI_CHAR, m->world, &r));
+    wait_for(c, &r, MPI_WATCH_ALLGATHER, "MPI_Iallgather", __LINE__);
+}
+
 struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world,
-                                     int thread_multiple) {
+                                     int thread_multiple, double timeout_s) {
     (void)launcher_world;
     /* the main thread makes every MPI call (the loader's threads never do)
      * but one: the NCCL watchdog's MPI_Abort, which needs MULTIPLE */
@@ -210,6 +250,7 @@ struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world
     struct bmst_comm *c = bmst_xcalloc(1, sizeof *c);
     c->impl = m;
     c->mpi_thread_multiple = provided >= MPI_THREAD_MULTIPLE;
+    c->timeout_s = timeout_s;
     /* a private duplicate, with errors returned to us instead of aborting
      * silently inside MPI */
     MPI_Comm_dup(MPI_COMM_WORLD, &m->world);
@@ -217,6 +258,8 @@ struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world
     MPI_Comm_rank(m->world, &c->rank);
     MPI_Comm_size(m->world, &c->world);
     c->local_rank = local_rank_of(m->world, c->rank);
+    m->watch = mpi_watch_create(m->world, c);
+    exchange_hosts(c);
     MPI_Op_create(sum_f16, 1, &m->sum_f16);
     MPI_Op_create(sum_bf16, 1, &m->sum_bf16);
     c->name = "mpi";

@@ -14,14 +14,13 @@
  * A failed or stuck collective cannot be returned from: every CUDA and NCCL
  * call is checked and a failure ends the job through MPI, and a watchdog
  * thread ends it when NCCL reports an asynchronous error or a collective has
- * not completed within BMST_NCCL_TIMEOUT_S seconds (a peer died or hangs),
+ * not completed within --comm-timeout seconds (a peer died or hangs),
  * where the ranks would otherwise wait forever. The watchdog calls MPI_Abort
  * itself (the main thread may be the one stuck), so MPI must have been
  * started with MPI_THREAD_MULTIPLE (bmst_comm_open's gpu_possible); without
  * it there is no NCCL communicator. */
 #include <cuda_runtime.h>
 #include <errno.h>
-#include <math.h>
 #include <nccl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,7 +33,6 @@
 #include "cuda/cuda_comm_cast.h"
 #include "error.h"
 
-#define DEFAULT_TIMEOUT_S 300.0
 #define WATCH_PERIOD_NS 100000000L /* the watchdog looks every 100 ms */
 #define WATCH_SLOTS 64             /* collectives in flight tracked one by one */
 #define STAGING_ALIGN 256          /* each bucket's region starts where cudaMalloc's would */
@@ -143,7 +141,7 @@ static int watch_check(struct nccl_impl *n, char *message, size_t len) {
     if (w->count > 0 && now_s() - w->issued[w->head] > n->timeout_s) {
         snprintf(message, len,
                  "NCCL collective stalled: no progress for %g s "
-                 "(a rank died or hangs; BMST_NCCL_TIMEOUT_S sets the limit)",
+                 "(a rank died or hangs; --comm-timeout sets the limit)",
                  n->timeout_s);
         return 1;
     }
@@ -192,20 +190,6 @@ static void *watchdog_main(void *arg) {
         bmst_comm_mpi_abort(n->mpi, 1, message);
     }
     return NULL;
-}
-
-/* BMST_NCCL_TIMEOUT_S, seconds; -1 with a message when it is not a number > 0. */
-static int read_timeout(double *timeout_s) {
-    const char *text = getenv("BMST_NCCL_TIMEOUT_S");
-    *timeout_s = DEFAULT_TIMEOUT_S;
-    if (!text || !*text) return 0;
-    char *end;
-    double v = strtod(text, &end);
-    if (*end != '\0' || !(v > 0.0) || !isfinite(v))
-        return bmst_error("BMST_NCCL_TIMEOUT_S=%s: expected a number of seconds greater than 0",
-                          text);
-    *timeout_s = v;
-    return 0;
 }
 
 static void watchdog_start(struct nccl_impl *n) {
@@ -368,11 +352,9 @@ struct bmst_comm *bmst_comm_nccl_create(struct bmst_comm *mpi, struct bmst_backe
                    "(Open MPI built with thread support does)");
         return NULL;
     }
-    double timeout_s;
-    if (read_timeout(&timeout_s) != 0) return NULL;
     struct nccl_impl *n = bmst_xcalloc(1, sizeof *n);
     n->mpi = mpi;
-    n->timeout_s = timeout_s;
+    n->timeout_s = mpi->timeout_s;
     n->compute = (cudaStream_t)be->stream(be);
     CUDA_CHECK(n, cudaGetDevice(&n->device)); /* the backend has selected this rank's GPU */
 
@@ -397,6 +379,8 @@ struct bmst_comm *bmst_comm_nccl_create(struct bmst_comm *mpi, struct bmst_backe
         .world = mpi->world,
         .local_rank = mpi->local_rank,
         .mpi_thread_multiple = 1,
+        .timeout_s = mpi->timeout_s,
+        .hosts = mpi->hosts,
         .impl = n,
         .allreduce_host_f64 = nccl_allreduce_host_f64,
         .broadcast_host = nccl_broadcast_host,

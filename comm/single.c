@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "comm.h"
+#include "comm_launch.h"
 #include "error.h"
 
 static void single_allreduce_host_f64(struct bmst_comm *c, double *buf, size_t count) {
@@ -53,16 +54,22 @@ static void single_abort(struct bmst_comm *c, int code) {
 }
 
 static void single_destroy(struct bmst_comm *c) {
+    free(c->impl);
     free(c);
 }
 
 struct bmst_comm *bmst_comm_single_create(void) {
     struct bmst_comm *c = bmst_xcalloc(1, sizeof *c);
+    char(*host)[BMST_HOST_BYTES] = bmst_xcalloc(1, sizeof *host);
+    bmst_comm_own_host(*host);
     *c = (struct bmst_comm){
         .name = "single",
         .rank = 0,
         .world = 1,
         .local_rank = 0,
+        .timeout_s = BMST_COMM_TIMEOUT_S, /* nothing waits for other ranks */
+        .hosts = (const char(*)[BMST_HOST_BYTES])host,
+        .impl = host,
         .allreduce_host_f64 = single_allreduce_host_f64,
         .broadcast_host = single_broadcast_host,
         .gather_host = single_gather_host,

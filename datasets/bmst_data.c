@@ -1,6 +1,7 @@
 /* bmst_data: converts dataset sources to the project's HDF5 format, makes
  * synthetic datasets, and describes a dataset file. Any failure prints one
- * "bmst_data: error: ..." line and exits 1, leaving no output file behind. */
+ * "bmst_data: error: ..." line, leaving no output file behind, and exits 2
+ * for a bad command line (as bmst_dist does), 1 for anything else. */
 #include "convert.h"
 #include "dataset.h"
 #include "error.h"
@@ -44,6 +45,11 @@ static const struct {
     {"--skip-bad", BMST_CONVERT_SKIP_BAD},
 };
 #define OPTION_COUNT ((int)(sizeof options / sizeof options[0]))
+
+/* A bad command line: the message, and the status that says so. Functions
+ * return 0, -1 (a failure while running) or USAGE. */
+#define USAGE 2
+#define usage_error(...) (bmst_error(__VA_ARGS__), USAGE)
 
 static double now(void) {
     struct timespec t;
@@ -102,7 +108,7 @@ static int convert(const char *kind, const char *dir, const char *out,
                    const struct bmst_convert_options *opt, unsigned given) {
     const struct bmst_converter *cv_kind = bmst_converter_find(kind);
     if (!cv_kind)
-        return bmst_error("unknown source kind '%s' (known: %s)", kind, bmst_converter_kinds);
+        return usage_error("unknown source kind '%s' (known: %s)", kind, bmst_converter_kinds);
     char takes[128] = "";
     for (int f = 0; f < OPTION_COUNT; f++)
         if (cv_kind->options & options[f].flag)
@@ -110,8 +116,8 @@ static int convert(const char *kind, const char *dir, const char *out,
                      takes[0] ? ", " : "", options[f].name);
     for (int f = 0; f < OPTION_COUNT; f++)
         if ((given & options[f].flag) && !(cv_kind->options & options[f].flag))
-            return bmst_error("convert %s: %s does not apply (%s takes %s)", kind, options[f].name,
-                              kind, takes[0] ? takes : "no options");
+            return usage_error("convert %s: %s does not apply (%s takes %s)", kind, options[f].name,
+                               kind, takes[0] ? takes : "no options");
     struct stat st;
     if (stat(dir, &st) != 0) return bmst_error("%s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return bmst_error("%s: not a directory", dir);
@@ -125,14 +131,14 @@ static int convert(const char *kind, const char *dir, const char *out,
     return write_and_describe(&cv, out, started);
 }
 
-/* A whole decimal number in [lo, hi], or an error naming the option. */
+/* A whole decimal number in [lo, hi], or a usage error naming the option. */
 static int parse_number(const char *opt, const char *text, long long lo, long long hi,
                         long long *value) {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (errno || end == text || *end || v < lo || v > hi)
-        return bmst_error("%s: '%s' is not a number in %lld..%lld", opt, text, lo, hi);
+        return usage_error("%s: '%s' is not a number in %lld..%lld", opt, text, lo, hi);
     *value = v;
     return 0;
 }
@@ -147,43 +153,44 @@ static int convert_command(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
-            if (npos == 3) return bmst_error("convert: unexpected argument '%s'", a);
+            if (npos == 3) return usage_error("convert: unexpected argument '%s'", a);
             pos[npos++] = a;
             continue;
         }
         int f = 0;
         while (f < OPTION_COUNT && strcmp(a, options[f].name) != 0)
             f++;
-        if (f == OPTION_COUNT) return bmst_error("convert: unknown option '%s'", a);
+        if (f == OPTION_COUNT) return usage_error("convert: unknown option '%s'", a);
         given |= options[f].flag;
         if (options[f].flag == BMST_CONVERT_SKIP_BAD) {
             opt.skip_bad = 1;
             continue;
         }
-        if (i + 1 >= argc) return bmst_error("convert: %s needs a value", a);
+        if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
+            return usage_error("convert: %s needs a value", a);
         const char *val = argv[++i];
         switch (options[f].flag) {
         case BMST_CONVERT_SIZE:
-            if (parse_number(a, val, 1, 4096, &v) != 0) return -1;
+            if (parse_number(a, val, 1, 4096, &v) != 0) return USAGE;
             opt.size = (int)v;
             break;
         case BMST_CONVERT_SPLIT:
             if (strcmp(val, "standard") != 0 && strcmp(val, "swapped") != 0)
-                return bmst_error("--split: '%s' is not 'standard' or 'swapped'", val);
+                return usage_error("--split: '%s' is not 'standard' or 'swapped'", val);
             opt.swapped = strcmp(val, "swapped") == 0;
             break;
         case BMST_CONVERT_TEST_PER_CLASS:
-            if (parse_number(a, val, 1, 1000000, &v) != 0) return -1;
+            if (parse_number(a, val, 1, 1000000, &v) != 0) return USAGE;
             opt.test_per_class = (long)v;
             break;
         case BMST_CONVERT_THREADS:
-            if (parse_number(a, val, 1, 256, &v) != 0) return -1;
+            if (parse_number(a, val, 1, 256, &v) != 0) return USAGE;
             opt.threads = (int)v;
             break;
         }
     }
     if (npos != 3)
-        return bmst_error("usage: bmst_data convert KIND DIR OUT.h5 [OPTIONS] (see --help)");
+        return usage_error("usage: bmst_data convert KIND DIR OUT.h5 [OPTIONS] (see --help)");
     return convert(pos[0], pos[1], pos[2], &opt, given);
 }
 
@@ -195,34 +202,35 @@ static int synth(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-') {
-            if (out) return bmst_error("synth: more than one output file ('%s', '%s')", out, a);
+            if (out) return usage_error("synth: more than one output file ('%s', '%s')", out, a);
             out = a;
             continue;
         }
-        if (i + 1 >= argc) return bmst_error("synth: %s needs a value", a);
+        if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
+            return usage_error("synth: %s needs a value", a);
         const char *val = argv[++i];
         if (strcmp(a, "--shape") == 0) {
             char tail;
             if (sscanf(val, "%dx%dx%d%c", &cfg.h, &cfg.w, &cfg.c, &tail) != 3 || cfg.h < 1 ||
                 cfg.w < 1 || cfg.c < 1 || cfg.h > 4096 || cfg.w > 4096 || cfg.c > BMST_MAX_CHANNELS)
-                return bmst_error("--shape: '%s' is not HxWxC (H, W 1..4096, C 1..%d)", val,
-                                  BMST_MAX_CHANNELS);
+                return usage_error("--shape: '%s' is not HxWxC (H, W 1..4096, C 1..%d)", val,
+                                   BMST_MAX_CHANNELS);
             shape = 1;
         } else if (strcmp(a, "--classes") == 0) {
-            if (parse_number(a, val, 1, BMST_MAX_CLASSES, &classes) != 0) return -1;
+            if (parse_number(a, val, 1, BMST_MAX_CLASSES, &classes) != 0) return USAGE;
         } else if (strcmp(a, "--train") == 0) {
-            if (parse_number(a, val, 1, UINT32_MAX, &train) != 0) return -1;
+            if (parse_number(a, val, 1, UINT32_MAX, &train) != 0) return USAGE;
         } else if (strcmp(a, "--test") == 0) {
-            if (parse_number(a, val, 1, UINT32_MAX, &test) != 0) return -1;
+            if (parse_number(a, val, 1, UINT32_MAX, &test) != 0) return USAGE;
         } else if (strcmp(a, "--seed") == 0) {
-            if (parse_number(a, val, 0, INT64_MAX, &v) != 0) return -1;
+            if (parse_number(a, val, 0, INT64_MAX, &v) != 0) return USAGE;
             seed = v;
         } else {
-            return bmst_error("synth: unknown option '%s'", a);
+            return usage_error("synth: unknown option '%s'", a);
         }
     }
     if (!shape || classes < 0 || train < 0 || test < 0 || !out)
-        return bmst_error("synth needs --shape, --classes, --train, --test and OUT.h5");
+        return usage_error("synth needs --shape, --classes, --train, --test and OUT.h5");
     cfg.classes = (int)classes;
     cfg.train = (size_t)train;
     cfg.test = (size_t)test;
@@ -241,22 +249,23 @@ static int run(int argc, char **argv) {
             printf(usage, bmst_converter_kinds);
             return 0;
         }
-    if (argc < 2) return bmst_error("missing command (see bmst_data --help)");
+    if (argc < 2) return usage_error("missing command (see bmst_data --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "convert") == 0) return convert_command(argc - 2, argv + 2);
     if (strcmp(cmd, "synth") == 0) return synth(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0) {
-        if (argc != 3) return bmst_error("usage: bmst_data info FILE.h5");
+        if (argc != 3) return usage_error("usage: bmst_data info FILE.h5");
         return info(argv[2]);
     }
-    return bmst_error("unknown command '%s' (see bmst_data --help)", cmd);
+    return usage_error("unknown command '%s' (see bmst_data --help)", cmd);
 }
 
 int main(int argc, char **argv) {
-    if (run(argc, argv) != 0) {
+    int status = run(argc, argv);
+    if (status != 0) {
         fflush(stdout);
         bmst_report_error("bmst_data");
-        return 1;
+        return status == USAGE ? USAGE : 1;
     }
     return 0;
 }

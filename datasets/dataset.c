@@ -43,7 +43,47 @@ struct bmst_dataset {
     size_t scratch_count;
 };
 
-/* Opens /SPLIT/NAME and checks its integer type and rank. */
+/* Why /SPLIT/NAME cannot be opened as a dataset, in words. */
+static void cannot_open(const struct bmst_dataset *ds, const char *where) {
+    char detail[H5_DETAIL_BYTES];
+    h5_detail(detail);
+    hid_t obj = H5Oopen(ds->file, where, H5P_DEFAULT);
+    H5I_type_t kind = obj < 0 ? H5I_BADID : H5Iget_type(obj);
+    h5_close(obj);
+    H5Eclear2(H5E_DEFAULT);
+    if (kind == H5I_GROUP)
+        bmst_error("%s: %s is a group, where the format has a dataset (docs/dataset-format.md)",
+                   ds->path, where);
+    else
+        bmst_error("%s: cannot open %s: the file is damaged (HDF5: %s)", ds->path, where, detail);
+}
+
+/* Compression this HDF5 library cannot undo (h5py's lzf, a plugin that is
+ * not installed) would fail the first read; say so when the file is opened. */
+static int check_filters(const struct bmst_dataset *ds, hid_t dset, const char *where) {
+    hid_t dcpl = H5Dget_create_plist(dset);
+    if (dcpl < 0) return h5_read_error(ds->path, where, "the file is damaged");
+    int n = H5Pget_nfilters(dcpl), rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        unsigned flags, config;
+        size_t values = 0;
+        char name[64] = "";
+        H5Z_filter_t id =
+            H5Pget_filter2(dcpl, (unsigned)i, &flags, &values, NULL, sizeof name, name, &config);
+        if (id < 0)
+            rc = h5_read_error(ds->path, where, "its compression settings are damaged");
+        else if (H5Zfilter_avail(id) <= 0)
+            rc = bmst_error("%s: %s is compressed with the '%s' filter (HDF5 filter %d), which "
+                            "this HDF5 library cannot decode: rewrite the file with gzip or "
+                            "without compression (h5repack -f NONE IN OUT)",
+                            ds->path, where, name[0] ? name : "unnamed", (int)id);
+    }
+    H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT); /* looking for a missing filter's plugin leaves errors */
+    return rc;
+}
+
+/* Opens /SPLIT/NAME and checks its integer type, rank and compression. */
 static hid_t open_array(struct bmst_dataset *ds, int s, const char *name, size_t bytes,
                         H5T_sign_t sign, int rank, const char *what, hsize_t *dims) {
     char where[32];
@@ -54,17 +94,31 @@ static hid_t open_array(struct bmst_dataset *ds, int s, const char *name, size_t
     }
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     hid_t dset = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    H5_TRY(dapl, ds->path);
-    H5_TRY(H5Pset_chunk_cache(dapl, CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES, 1.0), ds->path);
-    H5_TRY(dset = H5Dopen2(ds->file, where, dapl), ds->path);
-    H5_TRY(type = H5Dget_type(dset), ds->path);
-    H5_TRY(space = H5Dget_space(dset), ds->path);
+    if (dapl < 0 || H5Pset_chunk_cache(dapl, CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES, 1.0) < 0) {
+        h5_read_error(ds->path, where, "HDF5 cannot set up the read");
+        goto fail;
+    }
+    dset = H5Dopen2(ds->file, where, dapl);
+    if (dset < 0) {
+        cannot_open(ds, where);
+        goto fail;
+    }
+    type = H5Dget_type(dset);
+    space = type < 0 ? H5I_INVALID_HID : H5Dget_space(dset);
+    if (space < 0) {
+        h5_read_error(ds->path, where, "the file is damaged");
+        goto fail;
+    }
     if (H5Tget_class(type) != H5T_INTEGER || H5Tget_size(type) != bytes ||
         H5Tget_sign(type) != sign || H5Sget_simple_extent_ndims(space) != rank) {
         bmst_error("%s: %s must be %s", ds->path, where, what);
         goto fail;
     }
-    H5_TRY(H5Sget_simple_extent_dims(space, dims, NULL), ds->path);
+    if (H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+        h5_read_error(ds->path, where, "the file is damaged");
+        goto fail;
+    }
+    if (check_filters(ds, dset, where) != 0) goto fail;
     H5Pclose(dapl);
     H5Tclose(type);
     H5Sclose(space);
@@ -124,8 +178,12 @@ static int open_split(struct bmst_dataset *ds, int s) {
         bmst_error("%s: out of memory for %zu labels", ds->path, in->count[s]);
         goto fail;
     }
-    H5_TRY(H5Dread(labels, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->split[s].labels),
-           ds->path);
+    if (H5Dread(labels, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->split[s].labels) < 0) {
+        char what[32];
+        snprintf(what, sizeof what, "/%s/labels", name);
+        h5_read_error(ds->path, what, "the file is damaged or truncated");
+        goto fail;
+    }
     for (size_t i = 0; i < in->count[s]; i++) {
         int32_t v = ds->split[s].labels[i];
         if (v < 0 || v >= in->classes) {
@@ -179,14 +237,16 @@ static int open_file(struct bmst_dataset *ds) {
     htri_t is_hdf5 = H5Fis_hdf5(ds->path);
     if (is_hdf5 <= 0) return bmst_error("%s: not an HDF5 file", ds->path);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5_TRY(fapl, ds->path);
-    /* closing the file then closes every object still open in it */
-    H5_TRY(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), ds->path);
-    /* Every rank only reads the dataset, so HDF5's file lock protects nothing
+    /* Closing the file then closes every object still open in it. Every
+     * rank only reads the dataset, so HDF5's file lock protects nothing
      * here, and on shared file systems without working flock (NFS, some
      * Lustre mounts) taking it fails or hangs. It is off for datasets unless
      * HDF5_USE_FILE_LOCKING says otherwise (HDF5 lets that variable win). */
-    H5_TRY(H5Pset_file_locking(fapl, 0, 1), ds->path);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_file_locking(fapl, 0, 1) < 0) {
+        h5_read_error(ds->path, "the file", "HDF5 cannot set up the read");
+        goto fail;
+    }
     ds->file = H5Fopen(ds->path, H5F_ACC_RDONLY, fapl);
     if (ds->file < 0) {
         char detail[H5_DETAIL_BYTES];
@@ -269,19 +329,19 @@ void bmst_dataset_set_cache_limit(struct bmst_dataset *ds, size_t bytes) {
 static int read_range(struct bmst_dataset *ds, int s, size_t first, size_t n, uint8_t *dst) {
     const struct bmst_dataset_info *in = &ds->info;
     hsize_t start[4] = {first, 0, 0, 0}, count[4] = {n, in->h, in->w, in->c};
-    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-    H5_TRY(fspace = H5Dget_space(ds->split[s].images), ds->path);
-    H5_TRY(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL), ds->path);
-    H5_TRY(mspace = H5Screate_simple(4, count, NULL), ds->path);
-    H5_TRY(H5Dread(ds->split[s].images, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, dst),
-           ds->path);
-    H5Sclose(fspace);
-    H5Sclose(mspace);
-    return 0;
-fail:
+    hid_t fspace = H5Dget_space(ds->split[s].images), mspace = H5I_INVALID_HID;
+    int rc = 0;
+    if (fspace < 0 || H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (mspace = H5Screate_simple(4, count, NULL)) < 0 ||
+        H5Dread(ds->split[s].images, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, dst) < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "images %zu..%zu of /%s/images", first, first + n - 1,
+                 split_names[s]);
+        rc = h5_read_error(ds->path, what, "the file is damaged or truncated");
+    }
     h5_close(fspace);
     h5_close(mspace);
-    return -1;
+    return rc;
 }
 
 static int by_index(const void *a, const void *b) {

@@ -46,6 +46,11 @@ void h5_fail(const char *file, const char *call, const char *src, int line) {
                base ? base + 1 : src, line);
 }
 
+int h5_read_error(const char *file, const char *what, const char *why) {
+    char detail[H5_DETAIL_BYTES];
+    return bmst_error("%s: cannot read %s: %s (HDF5: %s)", file, what, why, h5_detail(detail));
+}
+
 void h5_close(hid_t id) {
     if (id < 0) return;
     switch (H5Iget_type(id)) {
@@ -88,7 +93,9 @@ static hid_t open_attr(hid_t obj, const char *name, const char *file, H5T_class_
     hid_t space = attr < 0 ? H5I_INVALID_HID : H5Aget_space(attr);
     *type = attr < 0 ? H5I_INVALID_HID : H5Aget_type(attr);
     if (attr < 0 || space < 0 || *type < 0) {
-        h5_fail(file, "H5Aopen", __FILE__, __LINE__);
+        char what[96];
+        snprintf(what, sizeof what, "attribute '%s'", name);
+        h5_read_error(file, what, "the file is damaged");
         goto fail;
     }
     hssize_t n = H5Sget_simple_extent_npoints(space);
@@ -154,10 +161,9 @@ done:
     if (!ok) {
         for (int i = 0; i < count; i++)
             free(out[i]), out[i] = NULL;
-        char detail[H5_DETAIL_BYTES];
-        bmst_error("%s: cannot read string attribute '%s' (HDF5: %s)", file, name,
-                   h5_detail(detail));
-        return -1;
+        char what[96];
+        snprintf(what, sizeof what, "string attribute '%s'", name);
+        return h5_read_error(file, what, "the file is damaged or the strings are malformed");
     }
     return 0;
 }
@@ -198,16 +204,19 @@ int h5_read_string_array_attr(hid_t obj, const char *name, const char *file, int
     return 0;
 }
 
+/* Reads an open numeric attribute into `mtype`, converting. */
+static int read_numbers(hid_t attr, hid_t mtype, const char *name, const char *file, void *out) {
+    if (H5Aread(attr, mtype, out) >= 0) return 0;
+    char what[96];
+    snprintf(what, sizeof what, "attribute '%s'", name);
+    return h5_read_error(file, what, "its values do not convert or the file is damaged");
+}
+
 int h5_read_int_attr(hid_t obj, const char *name, const char *file, long long *value) {
     hid_t type;
     hid_t attr = open_attr(obj, name, file, H5T_INTEGER, "an integer", -1, &type);
     if (attr < 0) return -1;
-    int rc = 0;
-    H5_TRY(H5Aread(attr, H5T_NATIVE_LLONG, value), file);
-    goto done;
-fail:
-    rc = -1;
-done:
+    int rc = read_numbers(attr, H5T_NATIVE_LLONG, name, file, value);
     h5_close(type);
     h5_close(attr);
     return rc;
@@ -218,12 +227,7 @@ int h5_read_float_array_attr(hid_t obj, const char *name, const char *file, floa
     hid_t type;
     hid_t attr = open_attr(obj, name, file, H5T_FLOAT, "floating point", count, &type);
     if (attr < 0) return -1;
-    int rc = 0;
-    H5_TRY(H5Aread(attr, H5T_NATIVE_FLOAT, values), file);
-    goto done;
-fail:
-    rc = -1;
-done:
+    int rc = read_numbers(attr, H5T_NATIVE_FLOAT, name, file, values);
     h5_close(type);
     h5_close(attr);
     return rc;

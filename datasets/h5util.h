@@ -21,6 +21,10 @@
 /* Stores the message for H5_TRY, with the innermost HDF5 error description. */
 void h5_fail(const char *file, const char *call, const char *src, int line);
 
+/* A failed read, in words: stores "FILE: cannot read WHAT: WHY (HDF5:
+ * detail)" with HDF5's innermost description; returns -1. */
+int h5_read_error(const char *file, const char *what, const char *why);
+
 /* The innermost description on this thread's HDF5 error stack, one line, in
  * buf[H5_DETAIL_BYTES]; clears the stack. */
 #define H5_DETAIL_BYTES 200

@@ -6,10 +6,12 @@
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dataset.h"
 #include "error.h"
+#include "models/models.h"
 #include "output_paths.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
@@ -90,6 +92,8 @@ static const struct option options[] = {
     {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, 0, "  batch-norm statistics over all ranks"},
     {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
     {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0, "N  gradient all-reduce bucket (25)"},
+    {"comm-timeout", NULL, FLOAT, TRAIN | EVAL | BENCH, RUN(comm_timeout), 0.001, 0,
+     "S  seconds a collective waits for the other ranks (300)"},
     {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, 0, "PATH  JSON: every rank's timings, memory"},
     {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, 0, "abort|skip  a non-finite loss or gradient (abort)"},
     {"check-replicas", NULL, FLAG, TRAIN, RUN(check_replicas), 0, 0,
@@ -183,7 +187,8 @@ static int set_value(const struct option *o, const char *opt, const char *value,
     }
     case TEXT: *(const char **)field = value; return 0;
     case ARCH:
-        if (strlen(value) >= sizeof cli->run.arch) return bmst_error("unknown model '%s'", value);
+        if (strlen(value) >= sizeof cli->run.arch)
+            return bmst_error("unknown model '%s' (known: %s)", value, bmst_network_names());
         snprintf(cli->run.arch, sizeof cli->run.arch, "%s", value);
         return 0;
     case MIX_AT:
@@ -245,9 +250,24 @@ static int set_value(const struct option *o, const char *opt, const char *value,
     return 0;
 }
 
+/* BMST_NCCL_TIMEOUT_S, the older name of --comm-timeout's default: -1 with a
+ * message when it is set but not a number of seconds above 0. */
+static int timeout_from_environment(float *timeout_s) {
+    const char *text = getenv("BMST_NCCL_TIMEOUT_S");
+    if (!text || !*text) return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !(v > 0.0) || v > 1e9)
+        return bmst_error("BMST_NCCL_TIMEOUT_S=%s: expected a number of seconds above 0", text);
+    *timeout_s = (float)v;
+    return 0;
+}
+
 int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli *cli) {
     memset(cli, 0, sizeof *cli);
     bmst_run_config_defaults(&cli->run);
+    if (timeout_from_environment(&cli->run.comm_timeout) != 0) return -1;
     cli->shape_h = cli->shape_w = 32;
     cli->shape_c = 3;
     cli->classes = 10;
@@ -286,7 +306,10 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
             *(int *)((char *)cli + o->field) = 1;
             continue;
         }
-        if (i + 1 >= argc) return bmst_error("option '%s' needs a value", arg);
+        /* "--data --batch 32": the value is missing, not "--batch" */
+        if (i + 1 >= argc || find_option(argv[i + 1], strlen(argv[i + 1])) ||
+            strncmp(argv[i + 1], "--", 2) == 0)
+            return bmst_error("option '%s' needs a value", arg);
         if (set_value(o, arg, argv[++i], cli) != 0) return -1;
     }
     return 0;
@@ -296,6 +319,8 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
         return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
+    /* eval builds the network its checkpoint names */
+    if (cmd != BMST_CMD_EVAL && bmst_network_check(r->arch, r->mix_at) != 0) return -1;
     if (cmd == BMST_CMD_EVAL && !r->checkpoint_path)
         return bmst_error("eval needs --checkpoint PATH");
     if (r->merge > 1 && r->batch % r->merge != 0)

@@ -22,8 +22,10 @@ struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c) {
         return NULL;
     }
     /* information, not an error: stdout, beside the run's other report lines */
-    printf("bmst_dist: no GPU (%s); running on the CPU\n", why);
-    fflush(stdout);
+    if (!c->quiet) {
+        printf("bmst_dist: %sno GPU (%s); running on the CPU\n", bmst_error_origin(), why);
+        fflush(stdout);
+    }
     return bmst_backend_cpu_create(c->threads, c->precision);
 }
 

@@ -24,6 +24,7 @@ struct bmst_engine_config {
     int gpu;           /* the node-local rank: which visible GPU (modulo their number) */
     int capture;       /* record the training pass once and replay it (CUDA graph) */
     int deterministic; /* --deterministic: the GPU gives the same bits every run */
+    int quiet;         /* no notice of a CPU fallback (the job's other ranks but rank 0) */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph */
     int merge;

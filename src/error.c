@@ -6,6 +6,8 @@
 #include <string.h>
 
 static _Thread_local char last_message[512];
+/* "rank R on HOST: " in a job of several ranks; written once, before threads start */
+static char origin[160];
 
 int bmst_error(const char *fmt, ...) {
     va_list ap;
@@ -20,13 +22,25 @@ const char *bmst_last_error(void) {
 }
 
 void bmst_report_error(const char *prog) {
-    fprintf(stderr, "%s: error: %s\n", prog, last_message[0] ? last_message : "unknown failure");
+    fprintf(stderr, "%s: %serror: %s\n", prog, origin,
+            last_message[0] ? last_message : "unknown failure");
+}
+
+void bmst_error_set_origin(const char *who) {
+    if (who && *who)
+        snprintf(origin, sizeof origin, "%s: ", who);
+    else
+        origin[0] = '\0';
+}
+
+const char *bmst_error_origin(void) {
+    return origin;
 }
 
 void *bmst_xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
     if (!p) {
-        fprintf(stderr, "bmst_dist: error: out of memory allocating %zu bytes\n", bytes);
+        fprintf(stderr, "bmst_dist: %serror: out of memory allocating %zu bytes\n", origin, bytes);
         exit(1);
     }
     return p;
@@ -35,7 +49,8 @@ void *bmst_xmalloc(size_t bytes) {
 void *bmst_xcalloc(size_t count, size_t size) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) {
-        fprintf(stderr, "bmst_dist: error: out of memory allocating %zu x %zu bytes\n", count, size);
+        fprintf(stderr, "bmst_dist: %serror: out of memory allocating %zu x %zu bytes\n", origin,
+                count, size);
         exit(1);
     }
     return p;

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "ops.h"
 #include "rng.h"
+#include "run_settings.h"
 #include "stats.h"
 #include "step.h"
 
@@ -34,7 +35,8 @@ static int spec_from_cli(const struct bmst_cli *cli, struct bmst_network_spec *s
     return 0;
 }
 
-static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int gpu) {
+/* quiet: no notice of a CPU fallback (a job's ranks but rank 0) */
+static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int gpu, int quiet) {
     memset(b, 0, sizeof *b);
     if (spec_from_cli(cli, &b->spec) != 0) return -1;
     struct bmst_engine_config ec = {
@@ -42,7 +44,7 @@ static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int
         .capture = cli->run.capture, .deterministic = cli->run.deterministic,
         .spec = b->spec, .train_batch = cli->run.batch,
         .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
-        .seed = cli->run.seed, .gpu = gpu};
+        .seed = cli->run.seed, .gpu = gpu, .quiet = quiet};
     return bmst_engine_open(&b->engine, &ec);
 }
 
@@ -60,7 +62,7 @@ static double mib(size_t bytes) {
 
 int bmst_info(const struct bmst_cli *cli) {
     struct built b;
-    int status = build(cli, 1, &b, 0);
+    int status = build(cli, 1, &b, 0, 0);
     if (status == 0) {
         const struct bmst_graph *g = &b.engine.train;
         const struct bmst_graph *eval = &b.engine.eval;
@@ -151,9 +153,19 @@ static double gemm_gflops(struct bmst_backend *be) {
  * the per-op breakdown and the convolutions' rate. */
 int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     struct built b;
-    if (build(cli, 0, &b, comm->local_rank) != 0) {
+    int status = build(cli, 0, &b, comm->local_rank, comm->rank != 0);
+    /* the ranks meet before their first collective: all ready, all alike */
+    struct bmst_settings settings = {.len = 0};
+    bmst_run_settings(&settings, "bench", &cli->run);
+    bmst_settings_add(&settings, "--steps", "%d", cli->steps);
+    bmst_settings_add(&settings, "--warmup", "%d", cli->warmup);
+    if (status == 0) {
+        bmst_settings_add(&settings, "the input shape", "%dx%dx%d", b.spec.h, b.spec.w, b.spec.c);
+        bmst_settings_add(&settings, "the classes", "%d", b.spec.classes);
+        bmst_run_settings_backend(&settings, b.engine.be);
+    }
+    if (bmst_comm_agree(comm, status, &settings) != 0) { /* one rank: main reports it */
         bmst_engine_close(&b.engine);
-        if (comm->world > 1) bmst_comm_fail(comm, 1);
         comm->destroy(comm);
         return -1;
     }

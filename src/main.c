@@ -32,18 +32,18 @@ static int parse_command(const char *word, enum bmst_command *cmd) {
     return -1;
 }
 
-/* Errors found before the ranks connect (bad command line) are the same on
- * every rank: the launcher's rank 0 alone prints them. */
-static int usage_error(void) {
-    if (bmst_launch_rank() == 0) bmst_report_error("bmst_dist");
-    return 2;
+/* A bad command line, exit status 2. Under a launcher the rank still joins
+ * the job, so that an error every rank has is printed once and one that a
+ * single rank has is printed too (bmst_comm_fail_before_start). */
+static int usage_error(int *argc, char ***argv) {
+    return bmst_comm_fail_before_start(argc, argv, 2);
 }
 
 int main(int argc, char **argv) {
     bmst_cpu_blas_select(argv);
     if (argc < 2) {
         bmst_error("no command given (train, eval, info, bench; see bmst_dist --help)");
-        return usage_error();
+        return usage_error(&argc, &argv);
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
@@ -53,23 +53,23 @@ int main(int argc, char **argv) {
     if (parse_command(argv[1], &cmd) != 0) {
         bmst_error("unknown command '%s' (train, eval, info, bench; see bmst_dist --help)",
                    argv[1]);
-        return usage_error();
+        return usage_error(&argc, &argv);
     }
     struct bmst_cli cli;
-    if (bmst_cli_parse(cmd, argc - 2, argv + 2, &cli) != 0) return usage_error();
+    if (bmst_cli_parse(cmd, argc - 2, argv + 2, &cli) != 0) return usage_error(&argc, &argv);
     if (cli.help) {
         if (bmst_launch_rank() == 0) bmst_cli_print_help(cmd, stdout);
         return 0;
     }
-    if (bmst_cli_validate(cmd, &cli) != 0) return usage_error();
+    if (bmst_cli_validate(cmd, &cli) != 0) return usage_error(&argc, &argv);
     if (cmd == BMST_CMD_INFO) {
         if (bmst_info(&cli) == 0) return 0;
         bmst_report_error("bmst_dist");
         return 1;
     }
     /* before any thread starts: MPI wants to be initialized first */
-    struct bmst_comm *comm =
-        bmst_comm_open(&argc, &argv, cli.run.device != BMST_DEVICE_CHOICE_CPU);
+    struct bmst_comm *comm = bmst_comm_open(&argc, &argv, cli.run.device != BMST_DEVICE_CHOICE_CPU,
+                                            cli.run.comm_timeout);
     if (!comm) {
         bmst_report_error("bmst_dist");
         return 1;

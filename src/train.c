@@ -11,6 +11,7 @@
 #include "progress.h"
 #include "replicas.h"
 #include "report.h"
+#include "run_settings.h"
 #include "step.h"
 
 void bmst_run_config_defaults(struct bmst_run_config *cfg) {
@@ -37,6 +38,7 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->capture = 1;
     cfg->grad_comm = BMST_F32;
     cfg->bucket_mib = 25;
+    cfg->comm_timeout = (float)BMST_COMM_TIMEOUT_S;
     cfg->fault.rank = -1;
     cfg->seed = 1;
 }
@@ -53,6 +55,7 @@ struct session {
     struct bmst_grad_sync grad_sync, *sync; /* sync: NULL for one rank */
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
+    struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
 };
 
 static void session_close(struct session *s) {
@@ -135,7 +138,9 @@ static int make_loader(struct session *s, const struct bmst_run_config *cfg, enu
     return bmst_loader_create(s->ds, &lc, out);
 }
 
-/* Backend, data and the network's graphs (training only when `training`). */
+/* Backend, data and the network's graphs (training only when `training`):
+ * this rank's own work, before the ranks meet, so that an error every rank
+ * hits is found before any collective and printed once (session_join). */
 static int session_open(struct session *s, const struct bmst_run_config *cfg, int training,
                         const char *arch, struct bmst_comm *comm) {
     memset(s, 0, sizeof *s);
@@ -146,33 +151,55 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
                           cfg->fault.rank, comm->world, comm->world == 1 ? "" : "s");
     if (bmst_dataset_open(cfg->data_path, &s->ds) != 0) return -1;
     s->info = bmst_dataset_get_info(s->ds);
+    /* the loader's count of steps: every rank must run at least one */
+    if (training && s->info->count[BMST_SPLIT_TRAIN] / (size_t)cfg->batch / comm->world == 0)
+        return bmst_error("the training split (%zu samples) is smaller than one batch of %d on "
+                          "each of %d ranks",
+                          s->info->count[BMST_SPLIT_TRAIN], cfg->batch, comm->world);
     struct bmst_engine_config ec = {
         .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
         .capture = cfg->capture, .deterministic = cfg->deterministic,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge,
-        .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank};
+        .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank,
+        .quiet = comm->rank != 0};
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
     if (bmst_engine_open(&s->engine, &ec) != 0) return -1;
+    bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
+    s->host_targets = bmst_xmalloc((size_t)cfg->batch * s->info->classes * sizeof(float));
+    s->host_logits = bmst_xmalloc((size_t)cfg->eval_batch * s->info->classes * sizeof(float));
+    return 0;
+}
+
+/* The ranks meet: they agree that every one of them is ready and runs the
+ * same settings on the same data (a rank's failure so far, `status`, or a
+ * difference ends every rank with one message: bmst_comm_agree). Then the
+ * collectives move onto the backend's communicator, the gradient all-reduce
+ * is wired in, and the loaders start. `checkpoint`: the one resumed from or
+ * evaluated, NULL for none. */
+static int session_join(struct session *s, const struct bmst_run_config *cfg, int training,
+                        int status, const struct bmst_checkpoint_meta *checkpoint) {
+    struct bmst_settings settings = {.len = 0};
+    bmst_run_settings(&settings, training ? "train" : "eval", cfg);
+    if (status == 0) {
+        bmst_run_settings_data(&settings, s->info);
+        bmst_run_settings_backend(&settings, s->engine.be);
+        if (checkpoint)
+            bmst_settings_add(&settings, "the checkpoint", "%s at epoch %d, step %lld",
+                              checkpoint->arch, checkpoint->epoch, (long long)checkpoint->step);
+    }
+    if (bmst_comm_agree(s->comm, status, &settings) != 0) return -1;
     /* GPUs: the backend-memory collectives move onto NCCL */
-    struct bmst_comm *backend_comm = bmst_comm_for_backend(comm, s->engine.be);
+    struct bmst_comm *backend_comm = bmst_comm_for_backend(s->comm, s->engine.be);
     if (!backend_comm) return -1;
     s->comm = backend_comm;
     if (training) {
         connect_ranks(s, cfg);
         s->engine.train.notes = s->out; /* one notice for the job */
     }
-    bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
-    if (make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader) != 0) return -1;
-    if (training && bmst_loader_batches(s->train_loader) == 0)
-        return bmst_error("the training split (%zu samples) is smaller than one batch of %d on "
-                          "each of %d ranks",
-                          s->info->count[BMST_SPLIT_TRAIN], cfg->batch, s->comm->world);
-    s->host_targets = bmst_xmalloc((size_t)cfg->batch * s->info->classes * sizeof(float));
-    s->host_logits = bmst_xmalloc((size_t)cfg->eval_batch * s->info->classes * sizeof(float));
-    return 0;
+    return make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader);
 }
 
 static double planned_mib(const struct session *s) {
@@ -308,18 +335,17 @@ static void print_header(const struct session *s, const struct bmst_run_config *
     if (s->comm->world > 1)
         fprintf(s->out,
                 "%d ranks (%s): global batch %d, gradients all-reduced as %s in %d MiB buckets, "
-                "batch norm %s\n",
+                "batch norm %s; a collective waits at most %g s (--comm-timeout)\n",
                 s->comm->world, s->comm->name, cfg->batch * s->comm->world,
                 bmst_dtype_name(cfg->grad_comm), cfg->bucket_mib,
-                cfg->sync_bn ? "synchronized" : "per rank");
+                cfg->sync_bn ? "synchronized" : "per rank", s->comm->timeout_s);
 }
 
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
-    struct bmst_checkpoint_meta meta;
+    struct bmst_checkpoint_meta meta = s->resumed;
     int first_epoch = 0;
     long step = 0;
     if (cfg->resume_path) {
-        if (resume(s, cfg, &meta) != 0) return -1;
         first_epoch = meta.epoch;
         step = (long)meta.step;
         if (s->out)
@@ -403,6 +429,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
 int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct session s;
     int status = session_open(&s, cfg, 1, cfg->arch, comm);
+    if (status == 0 && cfg->resume_path) status = resume(&s, cfg, &s.resumed);
+    status = session_join(&s, cfg, 1, status, cfg->resume_path ? &s.resumed : NULL);
     if (status == 0) status = run_training(&s, cfg);
     return session_end(&s, status);
 }
@@ -410,12 +438,13 @@ int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
 int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct bmst_checkpoint_meta meta;
     struct session s;
-    if (bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta) != 0) {
+    int status = bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
+    if (status == 0) {
+        status = session_open(&s, cfg, 0, meta.arch, comm);
+    } else {
         memset(&s, 0, sizeof s);
         s.comm = comm;
-        return session_end(&s, -1);
     }
-    int status = session_open(&s, cfg, 0, meta.arch, comm);
     if (status == 0 && (meta.in_h != s.info->h || meta.in_w != s.info->w ||
                         meta.in_c != s.info->c || meta.classes != s.info->classes))
         status = bmst_error("checkpoint %s expects %dx%dx%d images and %d classes, %s has "
@@ -423,6 +452,7 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
                             cfg->checkpoint_path, meta.in_h, meta.in_w, meta.in_c, meta.classes,
                             cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
     if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, 0);
+    status = session_join(&s, cfg, 0, status, &meta);
     double loss = 0.0, accuracy = 0.0, t = bmst_now();
     if (status == 0)
         status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,

@@ -53,6 +53,7 @@ struct bmst_run_config {
     int sync_bn;               /* batch-norm statistics over every rank's batch */
     enum bmst_dtype grad_comm; /* what gradients travel as */
     int bucket_mib;            /* gradient all-reduce bucket size */
+    float comm_timeout;        /* seconds a collective may wait for the other ranks */
     int check_replicas;        /* compare every rank's weights after every step */
     int skip_nonfinite;        /* --on-nan skip: drop a step with inf/NaN gradients */
     struct bmst_fault fault;   /* tests only: make one rank fail at one step */

@@ -3,6 +3,7 @@
  * transfers (the inputs asynchronously from page-locked memory), and the
  * vtable. Recording a CUDA graph is cuda_capture.cu's. */
 #include "cuda_internal.h"
+#include "error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,8 @@
 #define REDUCE_SCRATCH_COUNT ((size_t)1 << 17)  /* doubles: batch norm up to 16384 channels */
 
 void cuda_fail(const char *lib, const char *file, int line, const char *call, const char *msg) {
-    fprintf(stderr, "bmst_dist: error: %s call failed at %s:%d: %s: %s\n", lib, file, line, call,
-            msg);
+    fprintf(stderr, "bmst_dist: %serror: %s call failed at %s:%d: %s: %s\n", bmst_error_origin(),
+            lib, file, line, call, msg);
     exit(1);
 }
 
@@ -316,8 +317,21 @@ extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_d
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
         (void)cudaGetLastError();
-        snprintf(why, why_len, "no CUDA device is visible (%s)",
-                 e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        /* the runtime says "insufficient driver" also where there is no
+         * driver at all; the driver's version (0 without libcuda) tells */
+        int driver = 0, runtime = 0;
+        if (e == cudaErrorInsufficientDriver && cudaDriverGetVersion(&driver) == cudaSuccess &&
+            driver == 0)
+            snprintf(why, why_len, "no NVIDIA driver: libcuda.so.1 not found");
+        else if (e == cudaErrorInsufficientDriver && cudaRuntimeGetVersion(&runtime) == cudaSuccess)
+            snprintf(why, why_len,
+                     "the NVIDIA driver supports CUDA %d.%d, older than this build's CUDA "
+                     "runtime %d.%d",
+                     driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+        else
+            snprintf(why, why_len, "no CUDA device is visible (%s)",
+                     e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        (void)cudaGetLastError();
         return NULL;
     }
     /* one process per GPU: rank k of a node takes visible GPU k; a process

@@ -22,15 +22,24 @@ const char *bmst_network_names(void) {
     return "resnet18 resnet34 resnet50 resnet101 resnet152 resnet20 resnet44 resnet56";
 }
 
-int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec) {
-    const struct network_entry *entry = NULL;
+static const struct network_entry *find(const char *arch) {
     for (size_t i = 0; i < sizeof networks / sizeof networks[0]; i++)
-        if (strcmp(networks[i].name, spec->arch) == 0) entry = &networks[i];
-    if (!entry)
-        return bmst_error("unknown model '%s' (known: %s)", spec->arch, bmst_network_names());
-    if (spec->mix_at < BMST_MIX_C2 || spec->mix_at >= BMST_MIX_C2 + entry->stages)
-        return bmst_error("%s has no stage c%d to merge before (c2..c%d)", spec->arch,
-                          spec->mix_at, BMST_MIX_C2 + entry->stages - 1);
+        if (strcmp(networks[i].name, arch) == 0) return &networks[i];
+    return NULL;
+}
+
+int bmst_network_check(const char *arch, int mix_at) {
+    const struct network_entry *entry = find(arch);
+    if (!entry) return bmst_error("unknown model '%s' (known: %s)", arch, bmst_network_names());
+    if (mix_at < BMST_MIX_C2 || mix_at >= BMST_MIX_C2 + entry->stages)
+        return bmst_error("%s has no stage c%d to merge before (c2..c%d)", arch, mix_at,
+                          BMST_MIX_C2 + entry->stages - 1);
+    return 0;
+}
+
+int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec) {
+    if (bmst_network_check(spec->arch, spec->mix_at) != 0) return -1;
+    const struct network_entry *entry = find(spec->arch);
     if (spec->h < 1 || spec->w < 1 || spec->c < 1 || spec->classes < 1)
         return bmst_error("bad input shape %dx%dx%d or class count %d for %s", spec->h, spec->w,
                           spec->c, spec->classes, spec->arch);

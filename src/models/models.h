@@ -19,6 +19,10 @@ struct bmst_network_spec {
  * an unknown architecture or a mix point the architecture does not have. */
 int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec);
 
+/* 0 when `arch` is a known architecture with a stage `mix_at`; else -1 with
+ * a message (checked on the command line, before a run starts). */
+int bmst_network_check(const char *arch, int mix_at);
+
 /* Space-separated list of known architectures, for --help and errors. */
 const char *bmst_network_names(void);
 

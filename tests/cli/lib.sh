@@ -14,8 +14,20 @@ fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 # expect_error NAME PATTERN CMD...: CMD must exit non-zero (not by a signal),
 # print exactly one line on stderr, and that line must match PATTERN.
 expect_error() {
-    local name=$1 pattern=$2
-    shift 2
+    expect_status any "$@"
+}
+
+# expect_usage NAME PATTERN CMD...: expect_error, with exit status 2 (a bad
+# command line).
+expect_usage() {
+    expect_status 2 "$@"
+}
+
+# expect_status STATUS NAME PATTERN CMD...: as expect_error, with exit status
+# STATUS ("any": any non-zero status).
+expect_status() {
+    local want=$1 name=$2 pattern=$3
+    shift 3
     local err="$work/stderr" status=0
     "$@" > "$work/stdout" 2> "$err" || status=$?
     local lines
@@ -24,6 +36,8 @@ expect_error() {
         fail "$name: exit status 0"
     elif [[ $status -ge 128 ]]; then
         fail "$name: killed by signal $((status - 128)): $(head -c 600 "$err")"
+    elif [[ $want != any && $status -ne $want ]]; then
+        fail "$name: exit status $status, expected $want: $(head -c 600 "$err")"
     elif [[ $lines -ne 1 ]]; then
         fail "$name: expected one line on stderr, got $lines: $(head -c 600 "$err")"
     elif ! grep -q -E -e "$pattern" "$err"; then

@@ -8,28 +8,35 @@ data="$work/synth.h5"
     { echo "cannot make the test dataset" >&2; exit 1; }
 train=("$BMST_DIST" train --device cpu --data "$data" --net resnet20 --batch 16 --epochs 1 --threads 1)
 
-expect_error "no command" "no command given" "$BMST_DIST"
-expect_error "unknown command" "unknown command 'fly'" "$BMST_DIST" fly
-expect_error "unknown model" "unknown model 'resnet7'" "${train[@]}" --net resnet7
-expect_error "unknown flag" "unknown option '--frobnicate'" "${train[@]}" --frobnicate 3
-expect_error "missing value" "needs a value" "${train[@]}" --lr
-expect_error "malformed number" "expects a finite number" "${train[@]}" --lr fast
-expect_error "infinite learning rate" "--lr expects a finite number, got 'inf'" "${train[@]}" --lr inf
-expect_error "a value after =" "--batch expects an integer, got 'x'" "${train[@]}" --batch=x
-expect_error "a flag given a value" "option '--nesterov' takes no value" "${train[@]}" --nesterov=1
-expect_error "merge above the engine's" "--merge must be at most 8, got '16'" "${train[@]}" --merge 16
-expect_error "absurd thread count" "--threads must be at most 1024" "${train[@]}" --threads 1000000
-expect_error "milestones ending in a comma" "bad milestones '1,'" \
+expect_usage "no command" "no command given" "$BMST_DIST"
+expect_usage "unknown command" "unknown command 'fly'" "$BMST_DIST" fly
+expect_usage "unknown model" "unknown model 'resnet7' \(known: resnet18 " "${train[@]}" --net resnet7
+expect_usage "unknown model for info" "unknown model 'vgg'" "$BMST_DIST" info --net vgg
+expect_usage "unknown flag" "unknown option '--frobnicate'" "${train[@]}" --frobnicate 3
+expect_usage "missing value" "needs a value" "${train[@]}" --lr
+expect_usage "an option for a value" "^bmst_dist: error: option '--data' needs a value$" \
+    "$BMST_DIST" train --data --batch 32
+expect_usage "a short option for a value" "option '--lr' needs a value" "${train[@]}" --lr -b 8
+expect_usage "comm timeout of zero" "--comm-timeout must be at least" "${train[@]}" --comm-timeout 0
+expect_usage "bad BMST_NCCL_TIMEOUT_S" "BMST_NCCL_TIMEOUT_S=soon: expected a number of seconds" \
+    env BMST_NCCL_TIMEOUT_S=soon "${train[@]}"
+expect_usage "malformed number" "expects a finite number" "${train[@]}" --lr fast
+expect_usage "infinite learning rate" "--lr expects a finite number, got 'inf'" "${train[@]}" --lr inf
+expect_usage "a value after =" "--batch expects an integer, got 'x'" "${train[@]}" --batch=x
+expect_usage "a flag given a value" "option '--nesterov' takes no value" "${train[@]}" --nesterov=1
+expect_usage "merge above the engine's" "--merge must be at most 8, got '16'" "${train[@]}" --merge 16
+expect_usage "absurd thread count" "--threads must be at most 1024" "${train[@]}" --threads 1000000
+expect_usage "milestones ending in a comma" "bad milestones '1,'" \
     "${train[@]}" --schedule multistep --milestones 1,
 expect_error "a fault for a rank the job lacks" "names rank 5, but the job has 1 rank" \
     "${train[@]}" --inject-fault 5:1
-expect_error "five channels" "--shape 16x16x5: .*up to 4 channels" "$BMST_DIST" info --shape 16x16x5
+expect_usage "five channels" "--shape 16x16x5: .*up to 4 channels" "$BMST_DIST" info --shape 16x16x5
 expect_error "negative learning rate" "--lr must be at least 0" "${train[@]}" --lr -0.1
 expect_error "batch of zero" "--batch must be at least 1" "${train[@]}" --batch 0
 expect_error "short batch alias of zero" "-b must be at least 1" "${train[@]}" -b 0
 expect_error "batch not divisible by merge" "not divisible by the merge factor 4" \
     "${train[@]}" --batch 18 --merge 4
-expect_error "mix point the model lacks" "no stage c5" "${train[@]}" --merge 2 --mix-at c5
+expect_usage "mix point the model lacks" "no stage c5" "${train[@]}" --merge 2 --mix-at c5
 expect_error "bad mix point" "--mix-at expects" "${train[@]}" --mix-at c9
 expect_error "unknown precision" "--precision expects fp32, fp16 or bf16" "${train[@]}" --precision fp8
 expect_error "unknown device" "--device expects cpu, cuda or auto" "${train[@]}" --device tpu
@@ -72,6 +79,15 @@ with base(f"{work}/dtype.h5") as f:  # float images
     for s in ("train", "test"):
         f[f"{s}/images"] = np.zeros((8, 12, 12, 3), np.float32)
         f[f"{s}/labels"] = np.zeros(8, np.int32)
+with base(f"{work}/group.h5") as f:  # a group where the images should be
+    for s in ("train", "test"):
+        f.create_group(f"{s}/images")
+        f[f"{s}/labels"] = np.zeros(8, np.int32)
+with base(f"{work}/lzf.h5") as f:  # h5py's own compression, which libhdf5 lacks
+    for s in ("train", "test"):
+        f.create_dataset(f"{s}/images", data=np.zeros((8, 12, 12, 3), np.uint8),
+                         compression="lzf")
+        f[f"{s}/labels"] = np.zeros(8, np.int32)
 PY
 expect_error "a name over 63 bytes" "longname.h5: attribute 'name' is longer than 63 bytes" \
     "${train[@]}" --data "$work/longname.h5"
@@ -81,6 +97,17 @@ expect_error "a negative std" "negstd.h5: channel 1 has mean 0 and std -1" \
 expect_error "images of the wrong rank" "rank.h5.*rank|rank.*rank.h5" "${train[@]}" --data "$work/rank.h5"
 expect_error "images of the wrong type" "dtype.h5.*(type|uint8)|(type|uint8).*dtype.h5" \
     "${train[@]}" --data "$work/dtype.h5"
+# HDF5's own words (calls, source lines) never reach the user
+expect_error "a group for the images" \
+    "^bmst_dist: error: [^ ]*/group.h5: /train/images is a group, where the format has a dataset" \
+    "${train[@]}" --data "$work/group.h5"
+expect_error "compression this HDF5 lacks" \
+    "^bmst_dist: error: [^ ]*/lzf.h5: /train/images is compressed with the 'lzf' filter .* cannot decode" \
+    "${train[@]}" --data "$work/lzf.h5"
+for f in group lzf; do
+    "${train[@]}" --data "$work/$f.h5" 2>&1 | grep -q -E "H5[A-Z][a-z]*[0-9]*\(|\.c:[0-9]+" &&
+        fail "$f.h5: HDF5 internals in the message" || pass
+done
 
 # an unwritable checkpoint path fails before training starts
 expect_error "checkpoint in a missing directory" "cannot write the checkpoint" \

@@ -62,6 +62,16 @@ eval_acc=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' "$work/eval.log")
 /usr/bin/python3 -c "import sys; sys.exit(abs($csv_acc*100-$eval_acc) > 0.01)" && pass ||
     fail "eval accuracy $eval_acc% vs training's ${csv_acc}"
 
+# eval ran with --device auto: without a usable GPU one notice says why, and
+# where the CUDA backend is built but there is no NVIDIA driver, it says that
+# (not that the driver is too old, as the CUDA runtime's own error does)
+if grep -q "no GPU (this build has no CUDA backend" "$work/eval.log"; then
+    echo "note: this build has no CUDA backend; the no-driver notice is not checked"
+elif ! ldconfig -p | grep -q "libcuda\.so\.1 "; then
+    grep -q "^bmst_dist: no GPU (no NVIDIA driver: libcuda.so.1 not found); running on the CPU$" \
+        "$work/eval.log" && pass || fail "no-driver notice: $(grep 'no GPU' "$work/eval.log")"
+fi
+
 # a run killed at any moment leaves the checkpoint whole (old or new)
 long=("${train[@]}" --epochs 1000 --max-steps 1 --save "$work/k.h5")
 for delay in 1.0 1.7 2.3; do

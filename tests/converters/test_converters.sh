@@ -3,8 +3,8 @@
 # plain, CIFAR-10 batches + meta, CIFAR-100 with coarse labels, Flowers 102
 # JPEGs + .mat files, miniImageNet JPEGs + split CSVs) convert to exactly the
 # expected files, the same for any thread count; synthetic data is
-# deterministic and learnable; every bad input ends with exit code 1, one
-# "error:" line, and no output.
+# deterministic and learnable; every bad input ends with one "error:" line,
+# no output, and exit code 1 (2 for a bad command line, as bmst_dist).
 set -u
 BMST_DATA=${BMST_DATA:?set BMST_DATA to the bmst_data executable}
 PY=/usr/bin/python3 # the system Python, which has h5py and numpy
@@ -26,15 +26,15 @@ expect_ok() {
     fi
 }
 
-# expect_fail NAME OUT PATTERN CMD...: exit code 1, one stderr line
+# expect_status NAME CODE OUT PATTERN CMD...: exit code CODE, one stderr line
 # "bmst_data: error: ..." matching PATTERN, and neither OUT nor OUT.tmp.* left.
-expect_fail() {
-    local name=$1 out=$2 pattern=$3
-    shift 3
+expect_status() {
+    local name=$1 code=$2 out=$3 pattern=$4
+    shift 4
     "$@" >"$WORK/out.txt" 2>"$WORK/err.txt"
     local rc=$? lines
     lines=$(wc -l <"$WORK/err.txt")
-    if [ "$rc" -ne 1 ]; then bad "$name: exit code $rc"; else ok; fi
+    if [ "$rc" -ne "$code" ]; then bad "$name: exit code $rc, expected $code"; else ok; fi
     if [ "$lines" -ne 1 ] || ! grep -q '^bmst_data: error: ' "$WORK/err.txt"; then
         bad "$name: stderr is not one error line: $(cat "$WORK/err.txt")"
     else ok; fi
@@ -45,6 +45,10 @@ expect_fail() {
         bad "$name: output left behind: $(ls "$out"*)"
     else ok; fi
 }
+
+# a failure while running (exit 1), and a bad command line (exit 2)
+expect_fail() { expect_status "$1" 1 "${@:2}"; }
+expect_usage() { expect_status "$1" 2 "${@:2}"; }
 
 SRC="$WORK/src"
 $PY "$HELPER" make "$SRC" || { echo "FAIL: cannot make sources"; exit 1; }
@@ -231,35 +235,37 @@ rm "$BAD/images/$(sed -n 2p "$BAD/val.csv" | cut -d, -f1)"
 expect_fail "mini missing image" "$OUT" "images/n04596742[0-9]{8}.jpg: No such file or directory" conv_mi
 
 # options that do not apply, or bad values
-expect_fail "option for cifar10" "$OUT" "convert cifar10: --size does not apply" \
+expect_usage "option for cifar10" "$OUT" "convert cifar10: --size does not apply" \
     "$BMST_DATA" convert cifar10 "$SRC/cifar10" "$OUT" --size 32
-expect_fail "split for miniimagenet" "$OUT" "convert miniimagenet: --split does not apply" \
+expect_usage "split for miniimagenet" "$OUT" "convert miniimagenet: --split does not apply" \
     "$BMST_DATA" convert miniimagenet "$SRC/mini" "$OUT" --split swapped
-expect_fail "test-per-class for flowers" "$OUT" "convert flowers102: --test-per-class does not apply" \
+expect_usage "test-per-class for flowers" "$OUT" "convert flowers102: --test-per-class does not apply" \
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --test-per-class 3
-expect_fail "bad split" "$OUT" "--split: 'random' is not 'standard' or 'swapped'" \
+expect_usage "bad split" "$OUT" "--split: 'random' is not 'standard' or 'swapped'" \
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --split random
-expect_fail "bad size" "$OUT" "--size: '0' is not a number in 1..4096" \
+expect_usage "bad size" "$OUT" "--size: '0' is not a number in 1..4096" \
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --size 0
-expect_fail "bad threads" "$OUT" "--threads: 'x' is not a number" \
+expect_usage "bad threads" "$OUT" "--threads: 'x' is not a number" \
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --threads x
-expect_fail "unknown option" "$OUT" "convert: unknown option '--sizes'" \
+expect_usage "unknown option" "$OUT" "convert: unknown option '--sizes'" \
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --sizes 3
-expect_fail "missing value" "$OUT" "convert: --size needs a value" \
+expect_usage "missing value" "$OUT" "convert: --size needs a value" \
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --size
+expect_usage "option for a value" "$OUT" "convert: --size needs a value" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --size --threads 2
 
 expect_fail "missing directory" "$OUT" "$WORK/nowhere: No such file or directory" \
     "$BMST_DATA" convert cifar10 "$WORK/nowhere" "$OUT"
 expect_fail "unwritable output" "$WORK/nodir/out.h5" "nodir/out.h5" \
     "$BMST_DATA" convert cifar10 "$SRC/cifar10" "$WORK/nodir/out.h5"
-expect_fail "unknown kind" "$OUT" "unknown source kind 'mnist3'" \
+expect_usage "unknown kind" "$OUT" "unknown source kind 'mnist3'" \
     "$BMST_DATA" convert mnist3 "$SRC/cifar10" "$OUT"
-expect_fail "no command" "" "missing command" "$BMST_DATA"
-expect_fail "bad shape" "$OUT" "--shape: '8x6' is not HxWxC" \
+expect_usage "no command" "" "missing command" "$BMST_DATA"
+expect_usage "bad shape" "$OUT" "--shape: '8x6' is not HxWxC" \
     "$BMST_DATA" synth --shape 8x6 --classes 5 --train 10 --test 10 "$OUT"
-expect_fail "bad count" "$OUT" "--train: 'ten' is not a number" \
+expect_usage "bad count" "$OUT" "--train: 'ten' is not a number" \
     "$BMST_DATA" synth --shape 8x6x1 --classes 5 --train ten --test 10 "$OUT"
-expect_fail "synth incomplete" "$OUT" "synth needs" \
+expect_usage "synth incomplete" "$OUT" "synth needs" \
     "$BMST_DATA" synth --shape 8x6x1 --classes 5 "$OUT"
 
 # --- bad dataset files -------------------------------------------------------

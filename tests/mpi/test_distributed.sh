@@ -99,7 +99,7 @@ elapsed=$((SECONDS - start))
 [[ $status -ne 0 && $status -ne 124 && $status -ne 137 ]] && pass ||
     fail "injected fault: exit status $status"
 ((elapsed <= 30)) && pass || fail "injected fault: the job took $elapsed s to end"
-if grep -q "rank 2: error: fault injected by --inject-fault at step 3" "$work/fault.err"; then pass; else
+if grep -q "rank 2 on [^:]*: error: fault injected by --inject-fault at step 3" "$work/fault.err"; then pass; else
     fail "injected fault: no message naming rank 2: $(head -c 400 "$work/fault.err")"
 fi
 sleep 1
@@ -111,7 +111,7 @@ else pass; fi
 # --- a non-finite loss: --on-nan abort names the rank, skip goes on ---------
 run_ranks 2 train "${common[@]}" --batch 8 --max-steps 6 --lr 1e30 >"$work/nan.out" 2>"$work/nan.err" &&
     fail "--on-nan abort: a diverged run exited 0"
-grep -q "rank [01]: error: the training loss is .*nan at step" "$work/nan.err" && pass ||
+grep -q "rank [01] on [^:]*: error: the training loss is .*nan at step" "$work/nan.err" && pass ||
     fail "--on-nan abort: $(grep error "$work/nan.err" | head -2)"
 if run_ranks 2 train "${common[@]}" --batch 8 --max-steps 6 --lr 1e30 --on-nan skip --check-replicas \
     >"$work/skip.out" 2>&1 && grep -q "skipped)" "$work/skip.out"; then pass; else

@@ -1,0 +1,70 @@
+/* The settings every rank of a job must share (see run_settings.h). Floats
+ * are written with nine significant digits, enough to tell any two apart. */
+#include "run_settings.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+
+static const char *on_off(int v) {
+    return v ? "on" : "off";
+}
+
+static void add_schedule(struct bmst_settings *s, const struct bmst_schedule *sc) {
+    static const char *const kinds[] = {"constant", "multistep", "cosine"};
+    bmst_settings_add(s, "--schedule", "%s", kinds[sc->kind]);
+    bmst_settings_add(s, "--lr", "%.9g", (double)sc->base_lr);
+    bmst_settings_add(s, "--gamma", "%.9g", (double)sc->gamma);
+    char milestones[16 * BMST_MAX_MILESTONES] = "none";
+    size_t len = 0;
+    for (int i = 0; i < sc->n_milestones; i++)
+        len += (size_t)snprintf(milestones + len, sizeof milestones - len, "%s%d", i ? "," : "",
+                                sc->milestones[i]);
+    bmst_settings_add(s, "--milestones", "%s", milestones);
+}
+
+void bmst_run_settings(struct bmst_settings *s, const char *command,
+                       const struct bmst_run_config *cfg) {
+    bmst_settings_add(s, "the command", "%s", command);
+    bmst_settings_add(s, "--net", "%s", cfg->arch);
+    bmst_settings_add(s, "--batch", "%d", cfg->batch);
+    bmst_settings_add(s, "--eval-batch", "%d", cfg->eval_batch);
+    bmst_settings_add(s, "--merge", "%d", cfg->merge);
+    bmst_settings_add(s, "--mix-at", "c%d", cfg->mix_at);
+    bmst_settings_add(s, "--mix-alpha", "%.9g", (double)cfg->mix_alpha);
+    bmst_settings_add(s, "--precision", "%s", bmst_dtype_name(cfg->precision));
+    bmst_settings_add(s, "--loss-scale", "%.9g", (double)cfg->loss_scale);
+    bmst_settings_add(s, "--loss-scale-window", "%d", cfg->loss_scale_window);
+    bmst_settings_add(s, "--grad-comm", "%s", bmst_dtype_name(cfg->grad_comm));
+    bmst_settings_add(s, "--bucket-mib", "%d", cfg->bucket_mib);
+    bmst_settings_add(s, "--sync-bn", "%s", on_off(cfg->sync_bn));
+    bmst_settings_add(s, "--epochs", "%d", cfg->epochs);
+    bmst_settings_add(s, "--max-steps", "%d", cfg->max_steps);
+    bmst_settings_add(s, "--seed", "%llu", (unsigned long long)cfg->seed);
+    add_schedule(s, &cfg->schedule);
+    bmst_settings_add(s, "--warmup-epochs", "%.9g", (double)cfg->warmup_epochs);
+    bmst_settings_add(s, "--momentum", "%.9g", (double)cfg->momentum);
+    bmst_settings_add(s, "--nesterov", "%s", on_off(cfg->nesterov));
+    bmst_settings_add(s, "--weight-decay", "%.9g", (double)cfg->weight_decay);
+    bmst_settings_add(s, "--label-smoothing", "%.9g", (double)cfg->label_smoothing);
+    bmst_settings_add(s, "--clip-norm", "%.9g", (double)cfg->clip_norm);
+    bmst_settings_add(s, "--augment", "%s", cfg->augment == 0 ? "off" : "on");
+    bmst_settings_add(s, "--on-nan", "%s", cfg->skip_nonfinite ? "skip" : "abort");
+    bmst_settings_add(s, "--check-replicas", "%s", on_off(cfg->check_replicas));
+    bmst_settings_add(s, "--inject-fault", "%d:%ld%s", cfg->fault.rank, cfg->fault.step,
+                      cfg->fault.perturb ? ":perturb" : "");
+}
+
+void bmst_run_settings_data(struct bmst_settings *s, const struct bmst_dataset_info *info) {
+    bmst_settings_add(s, "the dataset's name", "%s", info->name);
+    bmst_settings_add(s, "the dataset's image shape", "%dx%dx%d", info->h, info->w, info->c);
+    bmst_settings_add(s, "the dataset's classes", "%d", info->classes);
+    bmst_settings_add(s, "the dataset's training samples", "%zu", info->count[BMST_SPLIT_TRAIN]);
+    bmst_settings_add(s, "the dataset's test samples", "%zu", info->count[BMST_SPLIT_TEST]);
+}
+
+void bmst_run_settings_backend(struct bmst_settings *s, const struct bmst_backend *be) {
+    /* the GPU's name may differ from node to node; its kind may not */
+    bmst_settings_add(s, "the backend", "%s", be->stream ? "cuda" : "cpu");
+}
