@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,6 +160,30 @@ static int sync_file(const char *path) {
     return status;
 }
 
+static size_t count_nonfinite(const float *x, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += !isfinite(x[i]);
+    return bad;
+}
+
+/* A checkpoint never holds inf or NaN: the first tensor of the host copies
+ * that does is named in the error (where = "" or "the momentum of "). */
+static int check_finite(const char *path, const struct bmst_model *m, const float *weights,
+                        const float *buffers, const char *where) {
+    for (int i = 0; i < m->n_params; i++) {
+        const struct bmst_param *p = &m->params[i];
+        const float *src = p->role == BMST_PARAM_WEIGHT ? weights : buffers;
+        if (!src) continue;
+        size_t bad = count_nonfinite(src + p->offset, p->count);
+        if (bad)
+            return bmst_error("not writing the checkpoint %s: %s%s holds %zu inf or NaN values "
+                              "of %zu",
+                              path, where, p->name, bad, p->count);
+    }
+    return 0;
+}
+
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
                          const struct bmst_checkpoint_meta *meta) {
     char tmp[4096];
@@ -167,6 +192,11 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
     float *weights = to_host_copy(m, m->weights, m->n_weights);
     float *buffers = to_host_copy(m, m->buffers, m->n_buffers);
     float *momentum = to_host_copy(m, m->momentum, m->n_weights);
+    if (check_finite(path, m, weights, buffers, "") != 0 ||
+        check_finite(path, m, momentum, NULL, "the momentum of ") != 0) {
+        free(weights), free(buffers), free(momentum);
+        return -1;
+    }
     float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
     bmst_hdf5_lock();
     int status = write_file(tmp, m, meta, weights, buffers, momentum, scratch);
@@ -326,6 +356,12 @@ static int read_tensor(hid_t group, const char *path, const char *where,
     } else if (H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         status = bmst_error("checkpoint %s: cannot read %s/%s (truncated or corrupt?)", path,
                             where, p->name);
+    } else {
+        size_t bad = count_nonfinite(dst, p->count);
+        if (bad)
+            status = bmst_error("checkpoint %s: %s/%s holds %zu inf or NaN values of %zu (the "
+                                "run that wrote it had diverged, or the file is damaged)",
+                                path, where, p->name, bad, p->count);
     }
     H5Tclose(type);
     H5Sclose(space);

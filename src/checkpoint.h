@@ -22,13 +22,14 @@ struct bmst_checkpoint_meta {
     int loss_scale_clean_steps; /* clean steps toward the next doubling */
 };
 
-/* Saves model weights, BN running statistics, SGD momentum and meta. */
+/* Saves model weights, BN running statistics, SGD momentum and meta; refuses
+ * (-1, nothing written) when any of them holds inf or NaN. */
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
                          const struct bmst_checkpoint_meta *meta);
 /* Reads only meta (to build the right network before loading). */
 int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta);
-/* Loads every tensor of the model (it must match by name and shape) and, when
- * with_optimizer, the momentum buffers. */
+/* Loads every tensor of the model (it must match by name and shape, and hold
+ * no inf or NaN) and, when with_optimizer, the momentum buffers. */
 int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimizer);
 
 /* Writes the current gradients, in PyTorch layout, as /grad/<name> of a new
