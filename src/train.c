@@ -11,6 +11,7 @@
 #include "progress.h"
 #include "replicas.h"
 #include "report.h"
+#include "resume_check.h"
 #include "step.h"
 
 void bmst_run_config_defaults(struct bmst_run_config *cfg) {
@@ -197,9 +198,10 @@ static double device_used_mib(const struct session *s) {
     return be->device_used_bytes ? (double)be->device_used_bytes(be) / (1 << 20) : 0.0;
 }
 
-/* Continues from a checkpoint: the same network, data shape and seed. */
+/* Continues from a checkpoint: the same network, data shape and seed, and
+ * the settings resume_check.h asks for; `plan` is this run's schedule. */
 static int resume(struct session *s, const struct bmst_run_config *cfg,
-                  struct bmst_checkpoint_meta *meta) {
+                  const struct bmst_schedule *plan, struct bmst_checkpoint_meta *meta) {
     if (bmst_checkpoint_read_meta(cfg->resume_path, meta) != 0) return -1;
     if (strcmp(meta->arch, cfg->arch) != 0)
         return bmst_error("checkpoint %s is a %s, not a %s", cfg->resume_path, meta->arch,
@@ -213,16 +215,19 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
     if (meta->seed != cfg->seed)
         return bmst_error("checkpoint %s was trained with --seed %llu; resume with the same seed",
                           cfg->resume_path, (unsigned long long)meta->seed);
+    if (bmst_resume_check_settings(cfg, meta, s->comm->world, s->out) != 0) return -1;
     if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, 1) != 0) return -1;
     if (s->scaler.enabled) {
         s->scaler.scale = meta->loss_scale;
         s->scaler.clean_steps = meta->loss_scale_clean_steps;
     }
+    bmst_resume_warn_replanned(cfg, plan, meta, s->out);
     return 0;
 }
 
-static void fill_meta(const struct session *s, const struct bmst_run_config *cfg, int epoch,
-                      long step, struct bmst_checkpoint_meta *meta) {
+static void fill_meta(const struct session *s, const struct bmst_run_config *cfg,
+                      const struct bmst_schedule *plan, int epoch, long step, float last_lr,
+                      struct bmst_checkpoint_meta *meta) {
     memset(meta, 0, sizeof *meta);
     snprintf(meta->arch, sizeof meta->arch, "%s", cfg->arch);
     meta->in_h = s->info->h;
@@ -234,6 +239,14 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->seed = cfg->seed;
     meta->loss_scale = s->scaler.scale;
     meta->loss_scale_clean_steps = s->scaler.clean_steps;
+    meta->has_run_record = 1;
+    meta->batch = cfg->batch;
+    meta->ranks = s->comm->world;
+    meta->merge = cfg->merge;
+    meta->lr = cfg->schedule.base_lr;
+    meta->last_lr = last_lr;
+    meta->planned_epochs = cfg->epochs;
+    meta->steps_per_epoch = plan->steps_per_epoch;
 }
 
 /* The first batch norm's scale (gamma) of channel 0: made NaN, it makes
@@ -355,23 +368,24 @@ static void print_header(const struct session *s, const struct bmst_run_config *
 }
 
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
-    struct bmst_checkpoint_meta meta;
-    int first_epoch = 0;
-    long step = 0;
-    if (cfg->resume_path) {
-        if (resume(s, cfg, &meta) != 0) return -1;
-        first_epoch = meta.epoch;
-        step = (long)meta.step;
-        if (s->out)
-            fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
-                    first_epoch, step);
-    }
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
     if (cfg->max_steps > 0 && cfg->max_steps < per_epoch) per_epoch = cfg->max_steps;
     run.schedule.steps_per_epoch = per_epoch;
     run.schedule.total_steps = per_epoch * cfg->epochs;
     run.schedule.warmup_steps = (long)lround(cfg->warmup_epochs * (double)per_epoch);
+
+    struct bmst_checkpoint_meta meta;
+    int first_epoch = 0;
+    long step = 0;
+    if (cfg->resume_path) {
+        if (resume(s, cfg, &run.schedule, &meta) != 0) return -1;
+        first_epoch = meta.epoch;
+        step = (long)meta.step;
+        if (s->out)
+            fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
+                    first_epoch, step);
+    }
 
     if (s->out) print_header(s, cfg);
     FILE *csv = NULL;
@@ -424,7 +438,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;
         if (status == 0 && cfg->save_path && s->out) {
-            fill_meta(s, cfg, epoch + 1, step, &meta);
+            fill_meta(s, cfg, &run.schedule, epoch + 1, step, st.lr, &meta);
             status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &meta);
         }
     }

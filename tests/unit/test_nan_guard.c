@@ -191,7 +191,14 @@ static void test_checkpoint(void) {
                                         .classes = 4,
                                         .epoch = 1,
                                         .step = 1,
-                                        .loss_scale = 1.0f};
+                                        .loss_scale = 1.0f,
+                                        .has_run_record = 1,
+                                        .batch = BATCH,
+                                        .ranks = 1,
+                                        .merge = 1,
+                                        .lr = 0.1f,
+                                        .planned_epochs = 1,
+                                        .steps_per_epoch = 1};
     int fc = bmst_model_find(m, "fc.weight"), var = bmst_model_find(m, "layer2.0.bn1.running_var");
     BMST_ASSERT(fc >= 0 && var >= 0);
     struct {
@@ -210,6 +217,10 @@ static void test_checkpoint(void) {
         *cases[i].where = keep;
     }
     CHECK(bmst_checkpoint_save(path, m, &meta) == 0, "a clean model: %s", bmst_last_error());
+    struct bmst_checkpoint_meta back;
+    CHECK(bmst_checkpoint_read_meta(path, &back) == 0 && back.has_run_record &&
+              back.batch == BATCH && back.steps_per_epoch == 1,
+          "the run's record did not come back: %s", bmst_last_error());
     unlink(path);
     rmdir(dir);
     bmst_engine_close(&s.e);
