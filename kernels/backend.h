@@ -102,7 +102,7 @@ enum bmst_scalar {
     BMST_SCALAR_MIX = 0,                          /* BMST_MAX_MIX chunk weights */
     BMST_SCALAR_LOSS_SCALE = 8,                   /* multiplies the loss gradient */
     BMST_SCALAR_LOSS = 9,                         /* written by xent_fwd */
-    BMST_SCALAR_NONFINITE = 10,                   /* written by unscale_check: 1 or 0 */
+    BMST_SCALAR_NONFINITE = 10,                   /* written by sgd_step: 1 or 0 */
     BMST_SCALAR_COUNT = 16,
 };
 #define BMST_MAX_MIX 8
@@ -258,14 +258,20 @@ struct bmst_backend {
                      const float *targets, const float *scale, void *dlogits);
 
     /* optimizer and gradient utilities over the fp32 flat buffers. sgd_step
-     * also refreshes the compute copy `p_act` (act_dtype) when it is not NULL. */
+     * also refreshes the compute copy `p_act` (act_dtype) when it is not NULL,
+     * and in the same pass sets *nonfinite (device memory) to 1 when any
+     * updated weight is inf or NaN, else to 0. */
     void (*sgd_step)(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                     const float *g, float *buf, void *p_act);
+                     const float *g, float *buf, void *p_act, float *nonfinite);
+    /* sum of x[i]^2 in double, in an order that depends on n alone. Squares
+     * of finite floats cannot overflow a double sum, so the result is inf or
+     * NaN exactly when an element of x is. */
     double (*sum_squares)(struct bmst_backend *be, size_t n, const float *x);
     void (*scale)(struct bmst_backend *be, size_t n, float *x, float s);
-    /* g *= s in one pass that also sets *nonfinite (device memory) to 1 when
-     * any element of g is inf or NaN, else to 0 */
-    void (*unscale_check)(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite);
+    /* g *= s and the sum of the squares of the results in double, in one
+     * pass: the unscaling of loss scaling, the gradient's norm and its
+     * inf/NaN check at once */
+    double (*unscale_sum_squares)(struct bmst_backend *be, size_t n, float *g, float s);
 
     void (*destroy)(struct bmst_backend *be);
 };

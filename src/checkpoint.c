@@ -3,6 +3,8 @@
 #include "checkpoint.h"
 
 #include <hdf5.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,7 +15,8 @@
 #include "h5_memfile.h"
 
 #define FORMAT_NAME "bmst_checkpoint"
-#define FORMAT_VERSION 2
+#define FORMAT_VERSION 3 /* 3 added the run's settings (batch, ranks, merge, lr, ...) */
+#define OLDEST_VERSION 2 /* still read: without those settings */
 
 /* KRSC <-> OIHW ([k][r][s][c] <-> [k][c][r][s]); dims are PyTorch's [k, c, r, s]. */
 static void krsc_to_oihw(const int *dims, const float *src, float *dst) {
@@ -102,6 +105,20 @@ static int write_batch_counters(hid_t group, const struct bmst_model *m, int64_t
     return 0;
 }
 
+/* How the run was set up (version 3), for checking a resumed run against. */
+static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta) {
+    int64_t steps_per_epoch = meta->steps_per_epoch;
+    return write_attr(file, "batch", H5T_NATIVE_INT, &meta->batch) == 0 &&
+                   write_attr(file, "ranks", H5T_NATIVE_INT, &meta->ranks) == 0 &&
+                   write_attr(file, "merge", H5T_NATIVE_INT, &meta->merge) == 0 &&
+                   write_attr(file, "lr", H5T_NATIVE_FLOAT, &meta->lr) == 0 &&
+                   write_attr(file, "last_lr", H5T_NATIVE_FLOAT, &meta->last_lr) == 0 &&
+                   write_attr(file, "planned_epochs", H5T_NATIVE_INT, &meta->planned_epochs) == 0 &&
+                   write_attr(file, "steps_per_epoch", H5T_NATIVE_INT64, &steps_per_epoch) == 0
+               ? 0
+               : -1;
+}
+
 /* Builds the checkpoint in memory (h5_memfile.h) and commits it to `out`. */
 static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
                       const struct bmst_checkpoint_meta *meta, const float *weights,
@@ -112,7 +129,9 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
         return -1;
     }
     hid_t file = mem.file;
-    int version = FORMAT_VERSION;
+    /* a checkpoint made outside a training run (tests/parity's) has no run to
+     * record: version 2 is the format without the record */
+    int version = meta->has_run_record ? FORMAT_VERSION : OLDEST_VERSION;
     int64_t step = meta->step;
     uint64_t seed = meta->seed;
     int ok = write_string_attr(file, "format", FORMAT_NAME) == 0 &&
@@ -127,7 +146,8 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
              write_attr(file, "seed", H5T_NATIVE_UINT64, &seed) == 0 &&
              write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) == 0 &&
              write_attr(file, "loss_scale_clean_steps", H5T_NATIVE_INT,
-                        &meta->loss_scale_clean_steps) == 0;
+                        &meta->loss_scale_clean_steps) == 0 &&
+             (!meta->has_run_record || write_run_record(file, meta) == 0);
     hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     hid_t optim = model >= 0 ? H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
                              : -1;
@@ -158,13 +178,42 @@ static size_t largest_param(const struct bmst_model *m) {
     return largest;
 }
 
+static size_t count_nonfinite(const float *x, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += !isfinite(x[i]);
+    return bad;
+}
+
+/* A checkpoint never holds inf or NaN: the first tensor of the host copies
+ * that does is named in the error (where = "" or "the momentum of "). */
+static int check_finite(const char *path, const struct bmst_model *m, const float *weights,
+                        const float *buffers, const char *where) {
+    for (int i = 0; i < m->n_params; i++) {
+        const struct bmst_param *p = &m->params[i];
+        const float *src = p->role == BMST_PARAM_WEIGHT ? weights : buffers;
+        if (!src) continue;
+        size_t bad = count_nonfinite(src + p->offset, p->count);
+        if (bad)
+            return bmst_error("not writing the checkpoint %s: %s%s holds %zu inf or NaN values "
+                              "of %zu",
+                              path, where, p->name, bad, p->count);
+    }
+    return 0;
+}
+
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
                          const struct bmst_checkpoint_meta *meta) {
-    struct bmst_atomic_file out;
-    if (bmst_atomic_open(&out, path, "the checkpoint") != 0) return -1;
     float *weights = to_host_copy(m, m->weights, m->n_weights);
     float *buffers = to_host_copy(m, m->buffers, m->n_buffers);
     float *momentum = to_host_copy(m, m->momentum, m->n_weights);
+    struct bmst_atomic_file out;
+    if (check_finite(path, m, weights, buffers, "") != 0 ||
+        check_finite(path, m, momentum, NULL, "the momentum of ") != 0 ||
+        bmst_atomic_open(&out, path, "the checkpoint") != 0) {
+        free(weights), free(buffers), free(momentum);
+        return -1;
+    }
     float *scratch = bmst_xmalloc(largest_param(m) * sizeof(float));
     bmst_hdf5_lock();
     int status = write_file(&out, m, meta, weights, buffers, momentum, scratch);
@@ -263,10 +312,58 @@ static hid_t open_checkpoint(const char *path) {
     return file;
 }
 
+/* Version 3's record of how the run was set up. */
+static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
+    int64_t steps_per_epoch = 0;
+    if (read_attr(file, path, "batch", H5T_NATIVE_INT, &meta->batch) != 0 ||
+        read_attr(file, path, "ranks", H5T_NATIVE_INT, &meta->ranks) != 0 ||
+        read_attr(file, path, "merge", H5T_NATIVE_INT, &meta->merge) != 0 ||
+        read_attr(file, path, "lr", H5T_NATIVE_FLOAT, &meta->lr) != 0 ||
+        read_attr(file, path, "last_lr", H5T_NATIVE_FLOAT, &meta->last_lr) != 0 ||
+        read_attr(file, path, "planned_epochs", H5T_NATIVE_INT, &meta->planned_epochs) != 0 ||
+        read_attr(file, path, "steps_per_epoch", H5T_NATIVE_INT64, &steps_per_epoch) != 0)
+        return -1;
+    meta->steps_per_epoch = steps_per_epoch;
+    meta->has_run_record = 1;
+    return 0;
+}
+
+/* Values no run of ours writes: a damaged or hand-made file, refused before
+ * anything is built from it. */
+static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
+    char why[200] = "";
+    if (m->in_h < 1 || m->in_w < 1 || m->in_c < 1 || m->classes < 1)
+        snprintf(why, sizeof why, "inputs of %dx%dx%d and %d classes", m->in_h, m->in_w, m->in_c,
+                 m->classes);
+    /* every epoch takes at least one step; epoch + 1 must fit an int */
+    else if (m->step < 0 || m->epoch < 0 || m->epoch == INT_MAX || m->epoch > m->step)
+        snprintf(why, sizeof why, "epoch %d after %lld steps", m->epoch, (long long)m->step);
+    else if (!isfinite(m->loss_scale) || m->loss_scale <= 0.0f || m->loss_scale_clean_steps < 0)
+        snprintf(why, sizeof why, "a loss scale of %g after %d clean steps", (double)m->loss_scale,
+                 m->loss_scale_clean_steps);
+    else if (m->has_run_record &&
+             (m->batch < 1 || m->ranks < 1 || m->merge < 1 || !(m->lr >= 0.0f) ||
+              !isfinite(m->lr) || !(m->last_lr >= 0.0f) || !isfinite(m->last_lr) ||
+              m->planned_epochs < 1 || m->planned_epochs < m->epoch || m->steps_per_epoch < 1))
+        snprintf(why, sizeof why,
+                 "batch %d on %d ranks, merge %d, lr %g (last %g), %d planned epochs of %lld "
+                 "steps, at epoch %d",
+                 m->batch, m->ranks, m->merge, (double)m->lr, (double)m->last_lr, m->planned_epochs,
+                 (long long)m->steps_per_epoch, m->epoch);
+    if (!why[0]) return 0;
+    return bmst_error("checkpoint %s is damaged or not ours: it records %s", path, why);
+}
+
 static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
     int64_t step = 0;
     uint64_t seed = 0;
+    int version = 0;
     memset(meta, 0, sizeof *meta);
+    if (read_attr(file, path, "version", H5T_NATIVE_INT, &version) != 0) return -1;
+    if (version < OLDEST_VERSION || version > FORMAT_VERSION)
+        return bmst_error("checkpoint %s has format version %d; this bmst_dist reads versions %d "
+                          "to %d",
+                          path, version, OLDEST_VERSION, FORMAT_VERSION);
     if (read_string_attr(file, path, "arch", meta->arch, sizeof meta->arch) != 0 ||
         read_attr(file, path, "in_h", H5T_NATIVE_INT, &meta->in_h) != 0 ||
         read_attr(file, path, "in_w", H5T_NATIVE_INT, &meta->in_w) != 0 ||
@@ -281,7 +378,8 @@ static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *
         return -1;
     meta->step = step;
     meta->seed = seed;
-    return 0;
+    if (version >= 3 && read_run_record(file, path, meta) != 0) return -1;
+    return check_meta(path, meta);
 }
 
 int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta) {
@@ -327,6 +425,12 @@ static int read_tensor(hid_t group, const char *path, const char *where,
     } else if (H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         status = bmst_error("checkpoint %s: cannot read %s/%s (truncated or corrupt?)", path,
                             where, p->name);
+    } else {
+        size_t bad = count_nonfinite(dst, p->count);
+        if (bad)
+            status = bmst_error("checkpoint %s: %s/%s holds %zu inf or NaN values of %zu (the "
+                                "run that wrote it had diverged, or the file is damaged)",
+                                path, where, p->name, bad, p->count);
     }
     H5Tclose(type);
     H5Sclose(space);

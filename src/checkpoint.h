@@ -20,15 +20,28 @@ struct bmst_checkpoint_meta {
     uint64_t seed;       /* the run's seed: with step and epoch, the whole RNG state */
     float loss_scale;    /* dynamic loss scale (1 for fp32 and bf16) */
     int loss_scale_clean_steps; /* clean steps toward the next doubling */
+    /* how the run was set up, so a resumed run can be checked against it
+     * (format version 3; has_run_record is 0 for a version 2 file, and a
+     * meta without it is written as version 2) */
+    int has_run_record;
+    int batch;               /* --batch: per rank */
+    int ranks;               /* processes in the job */
+    int merge;               /* --merge */
+    float lr;                /* --lr: the schedule's peak */
+    float last_lr;           /* the rate of the last step taken */
+    int planned_epochs;      /* --epochs of the run that wrote it */
+    int64_t steps_per_epoch; /* optimizer steps in each of its epochs */
 };
 
-/* Saves model weights, BN running statistics, SGD momentum and meta. */
+/* Saves model weights, BN running statistics, SGD momentum and meta; refuses
+ * (-1, nothing written) when any of them holds inf or NaN. */
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
                          const struct bmst_checkpoint_meta *meta);
-/* Reads only meta (to build the right network before loading). */
+/* Reads only meta (to build the right network before loading); -1 for a
+ * format version this program does not know or values out of range. */
 int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta);
-/* Loads every tensor of the model (it must match by name and shape) and, when
- * with_optimizer, the momentum buffers. */
+/* Loads every tensor of the model (it must match by name and shape, and hold
+ * no inf or NaN) and, when with_optimizer, the momentum buffers. */
 int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimizer);
 
 /* Writes the current gradients, in PyTorch layout, as /grad/<name> of a new

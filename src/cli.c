@@ -95,10 +95,12 @@ static const struct option options[] = {
     {"comm-timeout", NULL, FLOAT, TRAIN | EVAL | BENCH, RUN(comm_timeout), 0.001, 0,
      "S  seconds a collective waits for the other ranks (300)"},
     {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, 0, "PATH  JSON: every rank's timings, memory"},
-    {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, 0, "abort|skip  a non-finite loss or gradient (abort)"},
+    {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, 0,
+     "abort|skip  inf/NaN in the loss, gradients or statistics (abort)"},
     {"check-replicas", NULL, FLAG, TRAIN, RUN(check_replicas), 0, 0,
      "  compare all ranks' weights every step"},
-    {"inject-fault", NULL, FAULT, TRAIN, 0, 0, 0, "RANK:STEP[:perturb]  tests only: fail there"},
+    {"inject-fault", NULL, FAULT, TRAIN, 0, 0, 0,
+     "RANK:STEP[:perturb|:nan]  tests only: fail there"},
     {"help", "h", FLAG, ALL, CLI(help), 0, 0, "  this list"},
 };
 
@@ -168,9 +170,15 @@ static int parse_shape(const char *text, struct bmst_cli *cli) {
 static int parse_fault(const char *text, struct bmst_fault *f) {
     char kind[16] = "";
     int n = sscanf(text, "%d:%ld:%15s", &f->rank, &f->step, kind);
-    f->perturb = n == 3 && strcmp(kind, "perturb") == 0;
-    if (n < 2 || f->rank < 0 || f->step < 0 || (n == 3 && !f->perturb))
-        return bmst_error("--inject-fault expects RANK:STEP or RANK:STEP:perturb, got '%s'", text);
+    int known = 1;
+    if (n < 3) f->kind = BMST_FAULT_FAIL;
+    else if (strcmp(kind, "perturb") == 0) f->kind = BMST_FAULT_PERTURB;
+    else if (strcmp(kind, "nan") == 0) f->kind = BMST_FAULT_NAN;
+    else known = 0;
+    if (n < 2 || f->rank < 0 || f->step < 0 || !known)
+        return bmst_error("--inject-fault expects RANK:STEP, RANK:STEP:perturb or RANK:STEP:nan, "
+                          "got '%s'",
+                          text);
     return 0;
 }
 

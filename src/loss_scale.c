@@ -10,17 +10,19 @@ void bmst_loss_scaler_init(struct bmst_loss_scaler *s, enum bmst_dtype act_dtype
     s->skipped = 0;
 }
 
-int bmst_loss_scaler_update(struct bmst_loss_scaler *s, int nonfinite) {
-    if (!s->enabled) return 0;
+enum bmst_scaler_verdict bmst_loss_scaler_update(struct bmst_loss_scaler *s, int nonfinite) {
+    if (!s->enabled) return BMST_SCALER_APPLY;
     if (nonfinite) {
-        s->scale *= 0.5f;
         s->clean_steps = 0;
         s->skipped++;
-        return 1;
+        if (s->scale <= BMST_LOSS_SCALE_MIN) return BMST_SCALER_SKIP_AT_MIN;
+        s->scale *= 0.5f;
+        if (s->scale < BMST_LOSS_SCALE_MIN) s->scale = BMST_LOSS_SCALE_MIN;
+        return BMST_SCALER_SKIP;
     }
     if (++s->clean_steps >= s->window) {
         if (s->scale < BMST_LOSS_SCALE_MAX) s->scale *= 2.0f;
         s->clean_steps = 0;
     }
-    return 0;
+    return BMST_SCALER_APPLY;
 }

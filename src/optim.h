@@ -5,8 +5,10 @@
 
 #include "model.h"
 
-/* Clips (when clip_norm > 0) and applies one SGD step. Returns the gradient's
- * global L2 norm before clipping when clipping, else 0 (the norm costs a pass). */
-double bmst_optim_step(struct bmst_model *m, const struct bmst_sgd_desc *sgd, float clip_norm);
+/* Clips (when clip_norm > 0) the gradients, whose global L2 norm the caller
+ * has already measured as grad_norm, and applies one SGD step. `nonfinite`
+ * (backend memory) is set to 1 when an updated weight is inf or NaN, else 0. */
+void bmst_optim_step(struct bmst_model *m, const struct bmst_sgd_desc *sgd, float clip_norm,
+                     double grad_norm, float *nonfinite);
 
 #endif

@@ -1,6 +1,8 @@
 /* Learning-rate schedules evaluated per optimizer step: constant, multistep
- * (multiply by gamma at each milestone epoch) or cosine (to zero at the last
- * step), each optionally after a linear warmup. */
+ * (multiply by gamma at each milestone epoch) or cosine (PyTorch's
+ * CosineAnnealingLR over the steps after the warmup, stepped every step: it
+ * reaches zero just after the last step, whose own rate is small but not
+ * zero), each optionally after a linear warmup. */
 #ifndef BMST_SCHEDULE_H
 #define BMST_SCHEDULE_H
 

@@ -2,6 +2,7 @@
 #include "step.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -23,22 +24,41 @@ float bmst_step_lambda(uint64_t seed, long draw, float alpha) {
     return (float)bmst_rng_beta(&rng, alpha, alpha);
 }
 
-/* Divides the reduced gradients by the loss scale and the ranks (their mean)
- * in one pass; checks them for inf/NaN where a policy needs to know. Returns
- * 1 when they hold any. The reduced gradients are the same on every rank, so
- * every rank decides alike. */
-static int unscale(struct bmst_graph *g, float divisor, int check) {
+/* After the pass: unscales and measures the gradients (the mean over ranks,
+ * divided by the loss scale, in the pass that sums their squares), checks
+ * the running statistics, and runs the optimizer on finite gradients. The
+ * reduced gradients and the weights are the same on every rank, so every
+ * rank decides alike about them; the running statistics are each rank's own
+ * unless batch norm is synchronized. */
+static struct bmst_step_result guard_and_update(struct bmst_graph *g, float divisor,
+                                                const struct bmst_step_config *cfg,
+                                                struct bmst_loss_scaler *scaler) {
     struct bmst_backend *be = g->be;
     struct bmst_model *m = g->model;
-    if (!check) {
-        if (divisor != 1.0f) be->scale(be, m->n_weights, m->grads, 1.0f / divisor);
-        return 0;
+    struct bmst_step_result r = {0};
+    /* nothing to divide (one rank, no loss scale): a pass that only reads */
+    double sumsq = divisor == 1.0f
+                       ? be->sum_squares(be, m->n_weights, m->grads)
+                       : be->unscale_sum_squares(be, m->n_weights, m->grads, 1.0f / divisor);
+    r.grad_norm = sqrt(sumsq);
+    if (!isfinite(g->loss)) r.found |= BMST_NONFINITE_LOSS;
+    if (!isfinite(sumsq)) r.found |= BMST_NONFINITE_GRADS;
+    if (!isfinite(be->sum_squares(be, m->n_buffers, m->buffers))) {
+        r.found |= BMST_NONFINITE_STATS;
+        if (cfg->stats_backup)
+            be->copy(be, m->buffers, cfg->stats_backup, m->n_buffers * sizeof(float));
     }
-    float *flag = g->scalars + BMST_SCALAR_NONFINITE;
-    be->unscale_check(be, m->n_weights, m->grads, 1.0f / divisor, flag);
-    float host_flag;
-    be->to_host(be, &host_flag, flag, sizeof host_flag);
-    return host_flag != 0.0f;
+    int grads_bad = (r.found & BMST_NONFINITE_GRADS) != 0;
+    r.at_min_scale = bmst_loss_scaler_update(scaler, grads_bad) == BMST_SCALER_SKIP_AT_MIN;
+    if (!scaler->enabled && grads_bad && cfg->skip_nonfinite) scaler->skipped++;
+    r.applied = !grads_bad;
+    if (r.applied) {
+        float *flag = g->scalars + BMST_SCALAR_NONFINITE, host_flag;
+        bmst_optim_step(m, &cfg->sgd, cfg->clip_norm, r.grad_norm, flag);
+        be->to_host(be, &host_flag, flag, sizeof host_flag);
+        if (host_flag != 0.0f) r.found |= BMST_NONFINITE_WEIGHTS;
+    }
+    return r;
 }
 
 float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
@@ -47,6 +67,8 @@ float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
     struct bmst_backend *be = g->be;
     struct bmst_model *m = g->model;
     int rank = sync ? sync->comm->rank : 0, world = sync ? sync->comm->world : 1;
+    if (cfg->stats_backup)
+        be->copy(be, cfg->stats_backup, m->buffers, m->n_buffers * sizeof(float));
     be->upload_act(be, bmst_graph_value(g, g->images), b->images,
                    bmst_shape_count(g->values[g->images].shape));
     bmst_soft_targets(b->labels, g->batch, g->classes, cfg->label_smoothing, host_targets);
@@ -61,13 +83,8 @@ float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
     if (sync) bmst_grad_sync_finish(sync, &hidden, &exposed);
     double t3 = bmst_now();
     float divisor = scaler->scale * (sync ? bmst_grad_sync_divisor(sync) : 1.0f);
-    int nonfinite = unscale(g, divisor, scaler->enabled || cfg->skip_nonfinite);
-    int skip = bmst_loss_scaler_update(scaler, nonfinite);
-    if (!scaler->enabled && nonfinite) { /* --on-nan skip outside fp16 */
-        skip = 1;
-        scaler->skipped++;
-    }
-    if (!skip) bmst_optim_step(m, &cfg->sgd, cfg->clip_norm);
+    struct bmst_step_result r = guard_and_update(g, divisor, cfg, scaler);
+    if (cfg->result) *cfg->result = r;
     be->sync(be);
     double t4 = bmst_now();
     phase[BMST_PHASE_FORWARD] += pass[0];
@@ -76,6 +93,35 @@ float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
     phase[BMST_PHASE_ALLREDUCE_HIDDEN] += hidden;
     phase[BMST_PHASE_OPTIMIZER] += t4 - t3;
     return g->loss;
+}
+
+/* Weights an update made inf or NaN end the run under either policy: the
+ * update cannot be taken back. Otherwise `skip` goes on (the step was not
+ * applied and the running statistics were put back), and `abort` ends the
+ * run, except for fp16 gradients that overflowed at a scale that can still
+ * come down (the scaler's own skip). */
+int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int loss_scaling,
+                    const char *where) {
+    if (r->found & BMST_NONFINITE_WEIGHTS)
+        return bmst_error("the update at %s made weights inf or NaN (gradient norm %.3g): lower "
+                          "--lr or add --clip-norm",
+                          where, r->grad_norm);
+    unsigned found = r->found;
+    if (loss_scaling && !r->at_min_scale) found &= ~(unsigned)BMST_NONFINITE_GRADS;
+    if (skip_nonfinite || !found) return 0;
+    static const char *names[] = {"the loss", "the gradients", "the batch-norm running statistics"};
+    char what[128] = "";
+    int total = 0, seen = 0;
+    for (int i = 0; i < 3; i++)
+        total += (found >> i) & 1;
+    for (int i = 0; i < 3; i++) {
+        if (!(found & (1u << i))) continue;
+        const char *sep = seen == 0 ? "" : seen == total - 1 ? " and " : ", ";
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", sep, names[i]);
+        seen++;
+    }
+    return bmst_error("inf or NaN in %s at %s%s: lower --lr, add --clip-norm or pass --on-nan skip",
+                      what, where, r->at_min_scale ? " with the fp16 loss scale at its minimum" : "");
 }
 
 /* Adds the cross-entropy and correctness of one row of logits. */

@@ -11,13 +11,34 @@
 #include "loss_scale.h"
 #include "stats.h"
 
+/* What a step found holding inf or NaN (bits of bmst_step_result.found). */
+enum bmst_nonfinite {
+    BMST_NONFINITE_LOSS = 1u << 0,    /* this rank's loss */
+    BMST_NONFINITE_GRADS = 1u << 1,   /* the reduced gradients: the same on every rank */
+    BMST_NONFINITE_STATS = 1u << 2,   /* this rank's batch-norm running statistics */
+    BMST_NONFINITE_WEIGHTS = 1u << 3, /* the weights the update wrote: the same on every rank */
+};
+
+/* The guard's account of one step. */
+struct bmst_step_result {
+    unsigned found;   /* enum bmst_nonfinite bits */
+    int applied;      /* the optimizer changed the weights (the gradients were finite) */
+    int at_min_scale; /* fp16: the gradients overflowed with the loss scale at its floor */
+    double grad_norm; /* global L2 norm of the reduced, unscaled gradients, before clipping */
+};
+
 struct bmst_step_config {
     uint64_t seed;
     float mix_alpha;
     float label_smoothing;
     float clip_norm;
-    int skip_nonfinite; /* drop a step whose reduced gradients hold inf/NaN (fp32, bf16 too) */
-    struct bmst_sgd_desc sgd; /* lr set per step by the caller */
+    int skip_nonfinite; /* --on-nan skip: count a step with inf/NaN gradients as skipped */
+    /* optional, with skip_nonfinite: [n_buffers] backend memory where the step
+     * keeps the running statistics it started from, to put them back when it
+     * leaves them inf or NaN */
+    float *stats_backup;
+    struct bmst_step_result *result; /* optional: filled by every step */
+    struct bmst_sgd_desc sgd;        /* lr set per step by the caller */
 };
 
 /* Soft targets [batch, classes] from labels: one-hot smoothed toward uniform
@@ -30,13 +51,25 @@ void bmst_soft_targets(const int32_t *labels, int batch, int classes, float eps,
 float bmst_step_lambda(uint64_t seed, long draw, float alpha);
 
 /* Trains on one batch: targets, lambda, forward, backward with the gradient
- * all-reduce overlapped (sync; NULL in a one-process run), unscaling and the
- * inf/NaN check, optimizer (skipped when the scaler or skip_nonfinite says
- * so). Adds the phases' seconds to phase[]; returns this rank's loss.
- * host_targets is caller-owned scratch of batch * classes floats. */
+ * all-reduce overlapped (sync; NULL in a one-process run), then the guard:
+ * one pass unscales the gradients and sums their squares (their norm, and
+ * inf/NaN in any of them), the running statistics are checked, and the
+ * optimizer runs only on finite gradients, flagging weights it makes inf or
+ * NaN. What was found goes to cfg->result; what to do about it is the
+ * caller's (--on-nan), except that non-finite running statistics are put
+ * back from cfg->stats_backup when there is one. Adds the phases' seconds to
+ * phase[]; returns this rank's loss. host_targets is caller-owned scratch of
+ * batch * classes floats. */
 float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
                       float *host_targets, struct bmst_loss_scaler *scaler, double *phase);
+
+/* What --on-nan (skip_nonfinite) makes of a step's result: 0 to go on, or
+ * -1 with the reason naming what held inf or NaN and `where` (the step, as
+ * the progress bar numbers it). loss_scaling: fp16's scaler is on, and skips
+ * overflowing steps itself while its scale can come down. */
+int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int loss_scaling,
+                    const char *where);
 
 /* Scores an evaluation graph on every batch of the loader's epoch 0: mean
  * cross-entropy and accuracy over the valid samples (reduced across ranks).

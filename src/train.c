@@ -11,6 +11,7 @@
 #include "progress.h"
 #include "replicas.h"
 #include "report.h"
+#include "resume_check.h"
 #include "run_settings.h"
 #include "step.h"
 
@@ -52,6 +53,7 @@ struct session {
     struct bmst_loader *train_loader, *test_loader;
     float *host_targets, *host_logits;
     struct bmst_loss_scaler scaler;
+    float *stats_backup; /* --on-nan skip: the running statistics a step started from */
     struct bmst_grad_sync grad_sync, *sync; /* sync: NULL for one rank */
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
@@ -63,6 +65,7 @@ static void session_close(struct session *s) {
     if (s->test_loader) bmst_loader_free(s->test_loader);
     free(s->host_targets);
     free(s->host_logits);
+    if (s->stats_backup) s->engine.be->free(s->engine.be, s->stats_backup);
     bmst_engine_close(&s->engine);
     if (s->ds) bmst_dataset_close(s->ds);
     if (s->comm) s->comm->destroy(s->comm);
@@ -138,6 +141,11 @@ static int make_loader(struct session *s, const struct bmst_run_config *cfg, enu
     return bmst_loader_create(s->ds, &lc, out);
 }
 
+static size_t stats_backup_bytes(const struct session *s) {
+    size_t n = s->engine.model.n_buffers;
+    return (n ? n : 1) * sizeof(float);
+}
+
 /* Backend, data and the network's graphs (training only when `training`):
  * this rank's own work, before the ranks meet, so that an error every rank
  * hits is found before any collective and printed once (session_join). */
@@ -167,6 +175,12 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
     if (bmst_engine_open(&s->engine, &ec) != 0) return -1;
     bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
+    if (training && cfg->skip_nonfinite) {
+        struct bmst_backend *be = s->engine.be;
+        s->stats_backup = be->alloc(be, stats_backup_bytes(s));
+        if (!s->stats_backup)
+            return bmst_error("out of device memory for a copy of the running statistics");
+    }
     s->host_targets = bmst_xmalloc((size_t)cfg->batch * s->info->classes * sizeof(float));
     s->host_logits = bmst_xmalloc((size_t)cfg->eval_batch * s->info->classes * sizeof(float));
     return 0;
@@ -203,7 +217,8 @@ static int session_join(struct session *s, const struct bmst_run_config *cfg, in
 }
 
 static double planned_mib(const struct session *s) {
-    return (double)bmst_engine_planned_bytes(&s->engine) / (1 << 20);
+    size_t backup = s->stats_backup ? stats_backup_bytes(s) : 0;
+    return (double)(bmst_engine_planned_bytes(&s->engine) + backup) / (1 << 20);
 }
 
 /* What the device itself reports in use (the GPU's figure, comparable to
@@ -213,7 +228,9 @@ static double device_used_mib(const struct session *s) {
     return be->device_used_bytes ? (double)be->device_used_bytes(be) / (1 << 20) : 0.0;
 }
 
-/* Continues from a checkpoint: the same network, data shape and seed. */
+/* Continues from a checkpoint: the same network, data shape and seed, and
+ * the settings resume_check.h asks for (a re-planned schedule is told of in
+ * run_training, once the loader knows the epoch's steps). */
 static int resume(struct session *s, const struct bmst_run_config *cfg,
                   struct bmst_checkpoint_meta *meta) {
     if (bmst_checkpoint_read_meta(cfg->resume_path, meta) != 0) return -1;
@@ -229,6 +246,7 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
     if (meta->seed != cfg->seed)
         return bmst_error("checkpoint %s was trained with --seed %llu; resume with the same seed",
                           cfg->resume_path, (unsigned long long)meta->seed);
+    if (bmst_resume_check_settings(cfg, meta, s->comm->world, s->out) != 0) return -1;
     if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, 1) != 0) return -1;
     if (s->scaler.enabled) {
         s->scaler.scale = meta->loss_scale;
@@ -237,8 +255,9 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
     return 0;
 }
 
-static void fill_meta(const struct session *s, const struct bmst_run_config *cfg, int epoch,
-                      long step, struct bmst_checkpoint_meta *meta) {
+static void fill_meta(const struct session *s, const struct bmst_run_config *cfg,
+                      const struct bmst_schedule *plan, int epoch, long step, float last_lr,
+                      struct bmst_checkpoint_meta *meta) {
     memset(meta, 0, sizeof *meta);
     snprintf(meta->arch, sizeof meta->arch, "%s", cfg->arch);
     meta->in_h = s->info->h;
@@ -250,26 +269,49 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->seed = cfg->seed;
     meta->loss_scale = s->scaler.scale;
     meta->loss_scale_clean_steps = s->scaler.clean_steps;
+    meta->has_run_record = 1;
+    meta->batch = cfg->batch;
+    meta->ranks = s->comm->world;
+    meta->merge = cfg->merge;
+    meta->lr = cfg->schedule.base_lr;
+    meta->last_lr = last_lr;
+    meta->planned_epochs = cfg->epochs;
+    meta->steps_per_epoch = plan->steps_per_epoch;
 }
 
-/* --inject-fault: this rank fails, or nudges one weight, at this step. */
+/* The first batch norm's scale (gamma) of channel 0: made NaN, it makes
+ * that channel NaN, which the ReLU after it turns into 0, so the loss and
+ * the running statistics stay finite and only the gradients show it. */
+static float *first_bn_scale(const struct bmst_model *m) {
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].role == BMST_PARAM_WEIGHT && m->params[i].init == BMST_INIT_ONES)
+            return m->weights + m->params[i].offset;
+    return m->weights;
+}
+
+/* --inject-fault: this rank fails, nudges one weight, or makes one NaN, at
+ * this step. */
 static int inject_fault(struct session *s, const struct bmst_fault *f, long step) {
     if (f->rank != s->comm->rank || f->step != step) return 0;
-    if (!f->perturb) return bmst_error("fault injected by --inject-fault at step %ld", step);
+    if (f->kind == BMST_FAULT_FAIL)
+        return bmst_error("fault injected by --inject-fault at step %ld", step);
     struct bmst_model *m = &s->engine.model;
-    float w;
-    m->be->to_host(m->be, &w, m->weights, sizeof w);
-    w = w * 1.0001f + 1e-6f;
-    m->be->to_device(m->be, m->weights, &w, sizeof w);
+    float *target = f->kind == BMST_FAULT_NAN ? first_bn_scale(m) : m->weights, w;
+    m->be->to_host(m->be, &w, target, sizeof w);
+    w = f->kind == BMST_FAULT_NAN ? NAN : w * 1.0001f + 1e-6f;
+    m->be->to_device(m->be, target, &w, sizeof w);
+    bmst_model_refresh_act(m);
     return 0;
 }
 
 /* One pass over the training split; fills the training half of *st. */
 static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int epoch,
                        long *step, struct bmst_epoch_stats *st) {
+    struct bmst_step_result result;
     struct bmst_step_config sc = {
         .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
         .clip_norm = cfg->clip_norm, .skip_nonfinite = cfg->skip_nonfinite,
+        .stats_backup = s->stats_backup, .result = &result,
         .sgd = {.momentum = cfg->momentum, .weight_decay = cfg->weight_decay,
                 .nesterov = cfg->nesterov}};
     long batches = (long)bmst_loader_batches(s->train_loader);
@@ -281,6 +323,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     struct bmst_comm *comm = s->comm;
 
     double loss_sum = 0.0, start = bmst_now();
+    long applied = 0;
     bmst_loader_start_epoch(s->train_loader, epoch);
     for (long i = 0; i < batches; i++) {
         struct bmst_batch b;
@@ -293,10 +336,13 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         sc.sgd.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
         float loss = bmst_train_step(&s->engine.train, s->sync, &sc, *step, &b, s->host_targets,
                                      &s->scaler, st->phase);
-        if (!isfinite(loss) && !cfg->skip_nonfinite)
-            return bmst_error("the training loss is %f at step %ld: lower --lr, add --clip-norm "
-                              "or pass --on-nan skip",
-                              (double)loss, *step);
+        char where[96];
+        snprintf(where, sizeof where, "%s, step %ld/%ld", label, i + 1, batches);
+        if (bmst_step_judge(&result, cfg->skip_nonfinite, s->scaler.enabled, where) != 0) {
+            bmst_progress_end(&progress); /* the error line on a line of its own */
+            return -1;
+        }
+        applied += result.applied;
         if (cfg->check_replicas &&
             bmst_replicas_check(comm, &s->engine.model, cfg->sync_bn, *step) != 0)
             return -1;
@@ -310,6 +356,16 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         bmst_progress_update(&progress, i + 1, status_text);
     }
     bmst_progress_end(&progress);
+    /* every rank applied the same steps (the reduced gradients decide) */
+    if (applied == 0 && s->scaler.enabled)
+        return bmst_error("every step of %s (%ld) was skipped for inf or NaN gradients while the "
+                          "fp16 loss scale came down to %g: nothing was trained; start from a "
+                          "lower --loss-scale, or lower --lr",
+                          label, batches, (double)s->scaler.scale);
+    if (applied == 0)
+        return bmst_error("every step of %s (%ld) was skipped for inf or NaN gradients: nothing "
+                          "was trained; lower --lr or add --clip-norm",
+                          label, batches);
     /* a shorter epoch (--max-steps) leaves the rest of the loader's batches unread */
     st->seconds = bmst_now() - start;
     comm->allreduce_host_f64(comm, &loss_sum, 1);
@@ -342,22 +398,24 @@ static void print_header(const struct session *s, const struct bmst_run_config *
 }
 
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
-    struct bmst_checkpoint_meta meta = s->resumed;
-    int first_epoch = 0;
-    long step = 0;
-    if (cfg->resume_path) {
-        first_epoch = meta.epoch;
-        step = (long)meta.step;
-        if (s->out)
-            fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
-                    first_epoch, step);
-    }
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
     if (cfg->max_steps > 0 && cfg->max_steps < per_epoch) per_epoch = cfg->max_steps;
     run.schedule.steps_per_epoch = per_epoch;
     run.schedule.total_steps = per_epoch * cfg->epochs;
     run.schedule.warmup_steps = (long)lround(cfg->warmup_epochs * (double)per_epoch);
+
+    struct bmst_checkpoint_meta meta = s->resumed;
+    int first_epoch = 0;
+    long step = 0;
+    if (cfg->resume_path) {
+        bmst_resume_warn_replanned(cfg, &run.schedule, &meta, s->out);
+        first_epoch = meta.epoch;
+        step = (long)meta.step;
+        if (s->out)
+            fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
+                    first_epoch, step);
+    }
 
     if (s->out) print_header(s, cfg);
     FILE *csv = NULL;
@@ -381,6 +439,11 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         double t = bmst_now();
         status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
                                &st.test_loss, &st.test_accuracy);
+        if (status == 0 && !isfinite(st.test_loss) && !cfg->skip_nonfinite)
+            status = bmst_error("inf or NaN in the test logits after epoch %d/%d: the weights "
+                                "are finite but have grown too large; lower --lr or add "
+                                "--clip-norm",
+                                epoch + 1, cfg->epochs);
         if (status != 0) break;
         st.eval_seconds = bmst_now() - t;
         st.planned_mib = planned_mib(s);
@@ -402,7 +465,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;
         if (status == 0 && cfg->save_path && s->out) {
-            fill_meta(s, cfg, epoch + 1, step, &meta);
+            fill_meta(s, cfg, &run.schedule, epoch + 1, step, st.lr, &meta);
             status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &meta);
         }
     }
@@ -457,6 +520,10 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     if (status == 0)
         status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
                                &accuracy);
+    if (status == 0 && !isfinite(loss))
+        status = bmst_error("checkpoint %s gives inf or NaN logits on the test split of %s: its "
+                            "weights are finite but too large (the run that wrote it diverged)",
+                            cfg->checkpoint_path, cfg->data_path);
     if (status == 0 && s.out)
         fprintf(s.out,
                 "%s (%s, epoch %d) on %s test split: loss %.6f, accuracy %.2f%% (%zu images, "

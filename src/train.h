@@ -11,13 +11,19 @@
 #include "models/models.h"
 #include "schedule.h"
 
-/* --inject-fault RANK:STEP[:perturb]: rank `rank` fails with a message at
- * optimizer step `step` (0-based), or with `perturb` changes one of its
- * weights there so that --check-replicas must notice. rank < 0: none. */
+/* --inject-fault RANK:STEP[:perturb|:nan]: what rank `rank` does at
+ * optimizer step `step` (0-based). rank < 0: none. */
+enum bmst_fault_kind {
+    BMST_FAULT_FAIL,    /* fails with a message */
+    BMST_FAULT_PERTURB, /* changes one of its weights: --check-replicas must notice */
+    BMST_FAULT_NAN,     /* makes one of its weights NaN, which ReLU hides from the loss:
+                           the inf/NaN guard must notice */
+};
+
 struct bmst_fault {
     int rank;
     long step;
-    int perturb;
+    enum bmst_fault_kind kind;
 };
 
 struct bmst_run_config {
@@ -55,7 +61,8 @@ struct bmst_run_config {
     int bucket_mib;            /* gradient all-reduce bucket size */
     float comm_timeout;        /* seconds a collective may wait for the other ranks */
     int check_replicas;        /* compare every rank's weights after every step */
-    int skip_nonfinite;        /* --on-nan skip: drop a step with inf/NaN gradients */
+    int skip_nonfinite;        /* --on-nan skip: drop a step with inf/NaN gradients and put
+                                  back inf/NaN running statistics, instead of ending the run */
     struct bmst_fault fault;   /* tests only: make one rank fail at one step */
     const char *report_path;   /* JSON: every rank's timings and memory per epoch */
     /* the run */

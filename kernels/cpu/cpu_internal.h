@@ -108,11 +108,11 @@ void cpu_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, con
                   float scale, float *dlogits);
 
 /* cpu_optim.c */
-void cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                  const float *g, float *buf);
+int cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                 const float *g, float *buf); /* 1: an updated weight is inf or NaN */
 double cpu_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s);
-void cpu_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite);
+double cpu_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);
 
 /* cpu_precision.c: the vtable's compute entries, with half-type emulation */
 void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n);

@@ -217,8 +217,8 @@ static void vt_xent_bwd(struct bmst_backend *be, int n, int k, const float *prob
 }
 
 static void vt_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                        const float *g, float *buf, void *p_act) {
-    cpu_sgd_step(be, d, n, p, g, buf);
+                        const float *g, float *buf, void *p_act, float *nonfinite) {
+    *nonfinite = cpu_sgd_step(be, d, n, p, g, buf) ? 1.0f : 0.0f;
     if (p_act) vt_cast_weights(be, n, p, p_act);
 }
 
@@ -255,5 +255,5 @@ void cpu_fill_vtable(struct bmst_backend *be) {
     be->sgd_step = vt_sgd_step;
     be->sum_squares = cpu_sum_squares;
     be->scale = cpu_scale;
-    be->unscale_check = cpu_unscale_check;
+    be->unscale_sum_squares = cpu_unscale_sum_squares;
 }

@@ -306,7 +306,7 @@ static void fill_vtable(struct bmst_backend *be) {
     be->sgd_step = cuda_sgd_step;
     be->sum_squares = cuda_sum_squares;
     be->scale = cuda_scale;
-    be->unscale_check = cuda_unscale_check;
+    be->unscale_sum_squares = cuda_unscale_sum_squares;
     be->destroy = cuda_destroy;
 }
 

@@ -1,14 +1,15 @@
 /* Optimizer and gradient utilities of the CUDA backend over the fp32 flat
  * parameter and gradient buffers, as kernels/cpu/cpu_optim.c: the SGD step
  * (which also refreshes the compute copy of the weights in the activation
- * type), the squared norm, scaling, and the unscaling pass of loss scaling
- * that also finds inf and NaN.
+ * type and flags updated weights that are inf or NaN), the squared norm,
+ * scaling, and the unscaling pass of loss scaling that also gives the
+ * squared norm.
  *
- * sum_squares is the one call here that waits for the device: it reduces in
- * double to a per-block partial in impl->reduce_scratch, adds the partials in
- * one block in a fixed order and copies the total back. The block count
- * depends on n only, so the result has the same bits every run. Scratch:
- * SUMSQ_MAX_BLOCKS + 1 doubles. */
+ * sum_squares and unscale_sum_squares are the calls here that wait for the
+ * device: they reduce in double to a per-block partial in
+ * impl->reduce_scratch, add the partials in one block in a fixed order and
+ * copy the total back. The block count depends on n only, so the result has
+ * the same bits every run. Scratch: SUMSQ_MAX_BLOCKS + 1 doubles. */
 #include "cuda_internal.h"
 
 #include <math.h>
@@ -26,10 +27,13 @@ enum sgd_mode { SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV };
  *   g = grad + wd * p;  buf = momentum * buf + g;
  *   g = nesterov ? g + momentum * buf : buf;  p = p - lr * g.
  * Plain (momentum 0 or no buffer) is p = p - lr * (grad + wd * p). p_act may
- * be NULL, or even p itself in fp32: p is read before anything is written. */
+ * be NULL, or even p itself in fp32: p is read before anything is written.
+ * Any thread that writes an inf or NaN weight stores 1 to the flag, which the
+ * caller zeroed first on the same stream: concurrent stores of one value. */
 template <typename T>
 __global__ void sgd_kernel(size_t n, int mode, float lr, float mom, float wd, float *p,
-                           const float *g, float *buf, T *p_act) {
+                           const float *g, float *buf, T *p_act, float *nonfinite) {
+    int bad = 0;
     for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
         float pi = p[i];
         float gi = g[i] + wd * pi;
@@ -44,16 +48,22 @@ __global__ void sgd_kernel(size_t n, int mode, float lr, float mom, float wd, fl
         pi = pi - lr * step;
         p[i] = pi;
         if (p_act) p_act[i] = from_f32<T>(pi);
+        bad |= !isfinite(pi);
     }
+    if (bad) *nonfinite = 1.0f;
 }
 
 
-__global__ void sumsq_partial_kernel(size_t n, const float *x, double *partial) {
+/* Per block, the sum of (x[i] * scale)^2; the products are stored in `out`
+ * (x itself, for unscaling) unless it is NULL. */
+__global__ void sumsq_partial_kernel(size_t n, const float *x, float scale, float *out,
+                                     double *partial) {
     __shared__ double sh[32];
     double s = 0.0;
     for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
-        double v = x[i];
-        s += v * v;
+        float v = x[i] * scale;
+        if (out) out[i] = v;
+        s += (double)v * v;
     }
     s = cuda_block_sum(s, sh);
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
@@ -73,46 +83,40 @@ __global__ void scale_kernel(size_t n, float *x, float s) {
         x[i] *= s;
 }
 
-/* g *= s; any thread that meets inf or NaN stores 1 to the flag, which the
- * caller zeroed first on the same stream: concurrent stores of one value. */
-__global__ void unscale_check_kernel(size_t n, float *g, float s, float *nonfinite) {
-    int bad = 0;
-    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
-        float v = g[i] * s;
-        g[i] = v;
-        bad |= !isfinite(v);
-    }
-    if (bad) *nonfinite = 1.0f;
-}
-
 void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                   const float *g, float *buf, void *p_act) {
-    if (n == 0) return;
+                   const float *g, float *buf, void *p_act, float *nonfinite) {
     cudaStream_t s = cuda_impl_of(be)->stream;
+    /* 0.0f is all zero bits */
+    CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), s));
+    if (n == 0) return;
     const int mode = d->momentum == 0.0f || !buf ? SGD_PLAIN
                      : d->nesterov               ? SGD_NESTEROV
                                                  : SGD_MOMENTUM;
     CUDA_DISPATCH(be->act_dtype, T,
                   sgd_kernel<T><<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, s>>>(
-                      n, mode, d->lr, d->momentum, d->weight_decay, p, g, buf, (T *)p_act));
+                      n, mode, d->lr, d->momentum, d->weight_decay, p, g, buf, (T *)p_act,
+                      nonfinite));
     CUDA_CHECK_LAUNCH();
 }
 
-double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x) {
+/* The sum of (x[i] * scale)^2, products stored in `out` unless NULL; `what`
+ * names the caller in failures. */
+static double sum_squares(struct bmst_backend *be, size_t n, const float *x, float scale,
+                          float *out, const char *what) {
     struct cuda_impl *impl = cuda_impl_of(be);
     if (n == 0) return 0.0;
     if (impl->capturing)
-        cuda_fail("bmst", __FILE__, __LINE__, "sum_squares",
+        cuda_fail("bmst", __FILE__, __LINE__, what,
                   "reads a result back to the host, which a capture cannot record");
     /* at least 1024 elements a thread block before adding blocks: the count
      * is a function of n alone, which keeps the sum's order fixed */
     size_t want = (n + (size_t)SUMSQ_THREADS * 4 - 1) / ((size_t)SUMSQ_THREADS * 4);
     const int blocks = (int)(want < SUMSQ_MAX_BLOCKS ? want : SUMSQ_MAX_BLOCKS);
     if (impl->reduce_scratch == NULL || impl->reduce_scratch_count < (size_t)blocks + 1)
-        cuda_fail("bmst", __FILE__, __LINE__, "sum_squares", "reduce_scratch too small");
+        cuda_fail("bmst", __FILE__, __LINE__, what, "reduce_scratch too small");
     cudaStream_t s = impl->stream;
     double *partial = impl->reduce_scratch, *total = impl->reduce_scratch + blocks;
-    sumsq_partial_kernel<<<blocks, SUMSQ_THREADS, 0, s>>>(n, x, partial);
+    sumsq_partial_kernel<<<blocks, SUMSQ_THREADS, 0, s>>>(n, x, scale, out, partial);
     CUDA_CHECK_LAUNCH();
     sumsq_total_kernel<<<1, SUMSQ_THREADS, 0, s>>>(blocks, partial, total);
     CUDA_CHECK_LAUNCH();
@@ -122,6 +126,11 @@ double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x) {
     return result;
 }
 
+/* x * 1 is x exactly, so this is the plain sum of squares */
+double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x) {
+    return sum_squares(be, n, x, 1.0f, NULL, "sum_squares");
+}
+
 void cuda_scale(struct bmst_backend *be, size_t n, float *x, float s) {
     if (n == 0) return;
     cudaStream_t st = cuda_impl_of(be)->stream;
@@ -129,11 +138,6 @@ void cuda_scale(struct bmst_backend *be, size_t n, float *x, float s) {
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_unscale_check(struct bmst_backend *be, size_t n, float *g, float s, float *nonfinite) {
-    cudaStream_t st = cuda_impl_of(be)->stream;
-    /* 0.0f is all zero bits */
-    CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), st));
-    if (n == 0) return;
-    unscale_check_kernel<<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, st>>>(n, g, s, nonfinite);
-    CUDA_CHECK_LAUNCH();
+double cuda_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s) {
+    return sum_squares(be, n, g, s, g, "unscale_sum_squares");
 }

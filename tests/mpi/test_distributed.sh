@@ -108,10 +108,10 @@ if pgrep -f "$work/d.h5" >/dev/null; then
     pkill -9 -f "$work/d.h5"
 else pass; fi
 
-# --- a non-finite loss: --on-nan abort names the rank, skip goes on ---------
+# --- inf or NaN: --on-nan abort names the rank and the step, skip goes on ---
 run_ranks 2 train "${common[@]}" --batch 8 --max-steps 6 --lr 1e30 >"$work/nan.out" 2>"$work/nan.err" &&
     fail "--on-nan abort: a diverged run exited 0"
-grep -q "rank [01] on [^:]*: error: the training loss is .*nan at step" "$work/nan.err" && pass ||
+grep -q "rank [01] on [^:]*: error: inf or NaN in .* at epoch 1/1, step [1-6]/6" "$work/nan.err" && pass ||
     fail "--on-nan abort: $(grep error "$work/nan.err" | head -2)"
 if run_ranks 2 train "${common[@]}" --batch 8 --max-steps 6 --lr 1e30 --on-nan skip --check-replicas \
     >"$work/skip.out" 2>&1 && grep -q "skipped)" "$work/skip.out"; then pass; else

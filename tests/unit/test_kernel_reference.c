@@ -344,6 +344,23 @@ static void test_elementwise(struct bmst_backend *be) {
     for (size_t i = 0; i < n; i++)
         rss += (double)a[i] * a[i];
     CHECK(fabs(ss - rss) <= 1e-12 * rss, "sum_squares %.17g vs %.17g", ss, rss);
+    /* unscaling: a *= 0.25 in place, and the squares of the results summed */
+    for (size_t i = 0; i < n; i++)
+        ry[i] = 0.25 * a[i];
+    double us = be->unscale_sum_squares(be, n, a, 0.25f);
+    check_close("unscale", a, ry, n, TOL);
+    CHECK(fabs(us - rss / 16) <= 1e-12 * rss, "unscale_sum_squares %.17g vs %.17g", us, rss / 16);
+    /* one inf or NaN anywhere makes both sums non-finite: the guard's check */
+    float keep = a[n / 3];
+    a[n / 3] = INFINITY;
+    CHECK(!isfinite(be->sum_squares(be, n, a)), "sum_squares misses an inf");
+    a[n / 3] = NAN;
+    CHECK(!isfinite(be->unscale_sum_squares(be, n, a, 1.0f)), "unscale_sum_squares misses a NaN");
+    a[n / 3] = keep;
+    /* the largest finite floats still sum to a finite double */
+    float *big = filled(n, 3.4e38f);
+    CHECK(isfinite(be->sum_squares(be, n, big)), "finite values summed to inf");
+    free(big);
     for (size_t i = 0; i < n; i++)
         ry[i] = 0.5 * b[i];
     be->scale(be, n, b, 0.5f);
@@ -393,21 +410,29 @@ static void check_sgd(struct bmst_backend *be, float momentum, int nesterov, dou
     const size_t n = 70001; /* the threaded path */
     struct bmst_sgd_desc d = {
         .lr = 0.1f, .momentum = momentum, .weight_decay = 0.01f, .nesterov = nesterov};
-    float *p = filled(n, 1.0f), *buf = filled(n, 0.0f), *g = filled(n, 0.5f);
+    float *p = filled(n, 1.0f), *buf = filled(n, 0.0f), *g = filled(n, 0.5f), flag = -1.0f;
     int bad = 0;
-    be->sgd_step(be, &d, n, p, g, buf, NULL);
+    be->sgd_step(be, &d, n, p, g, buf, NULL, &flag);
     for (size_t i = 0; i < n; i++)
         bad += fabs(p[i] - want_p1) > 1e-6 || (momentum && fabs(buf[i] - want_buf1) > 1e-6);
     CHECK(!bad, "sgd %s step 1: p %.8f (want %.8f), buf %.8f (want %.8f)", name, p[0], want_p1,
           buf[0], want_buf1);
+    CHECK(flag == 0.0f, "sgd %s step 1: finite weights flagged (%g)", name, flag);
     for (size_t i = 0; i < n; i++)
         g[i] = 0.25f;
-    be->sgd_step(be, &d, n, p, g, buf, NULL);
+    be->sgd_step(be, &d, n, p, g, buf, NULL, &flag);
     for (size_t i = 0; i < n; i++)
         bad += fabs(p[i] - want_p2) > 1e-6 || (momentum && fabs(buf[i] - want_buf2) > 1e-6);
     CHECK(!bad, "sgd %s step 2: p %.8f (want %.8f), buf %.8f (want %.8f)", name, p[0], want_p2,
           buf[0], want_buf2);
     printf("  %-40s p2 %.8f (hand %.8f)\n", name, p[n - 1], want_p2);
+    /* a finite gradient whose update overflows one weight, far from the
+     * start (another thread's share), is flagged */
+    g[n - 2] = 3e38f;
+    d.lr = 10.0f;
+    be->sgd_step(be, &d, n, p, g, buf, NULL, &flag);
+    CHECK(isinf(p[n - 2]) && flag == 1.0f, "sgd %s: an overflowed weight %g flagged %g", name,
+          p[n - 2], flag);
     free(p), free(buf), free(g);
 }
 
