@@ -190,6 +190,9 @@ static int set_value(const struct option *o, const char *opt, const char *value,
     case FLOAT: {
         double v = 0.0;
         if (parse_double(opt, value, o->min, o->max, &v) != 0) return -1;
+        if (!isfinite((float)v))
+            return bmst_error("%s expects a finite number, got '%s' (beyond a float's range)",
+                              opt, value);
         *(float *)field = (float)v;
         return 0;
     }

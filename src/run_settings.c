@@ -52,8 +52,10 @@ void bmst_run_settings(struct bmst_settings *s, const char *command,
     bmst_settings_add(s, "--augment", "%s", cfg->augment == 0 ? "off" : "on");
     bmst_settings_add(s, "--on-nan", "%s", cfg->skip_nonfinite ? "skip" : "abort");
     bmst_settings_add(s, "--check-replicas", "%s", on_off(cfg->check_replicas));
+    static const char *const kinds[] = {[BMST_FAULT_FAIL] = "", [BMST_FAULT_PERTURB] = ":perturb",
+                                        [BMST_FAULT_NAN] = ":nan"};
     bmst_settings_add(s, "--inject-fault", "%d:%ld%s", cfg->fault.rank, cfg->fault.step,
-                      cfg->fault.perturb ? ":perturb" : "");
+                      kinds[cfg->fault.kind]);
 }
 
 void bmst_run_settings_data(struct bmst_settings *s, const struct bmst_dataset_info *info) {

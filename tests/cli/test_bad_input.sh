@@ -22,6 +22,7 @@ expect_usage "bad BMST_NCCL_TIMEOUT_S" "BMST_NCCL_TIMEOUT_S=soon: expected a num
     env BMST_NCCL_TIMEOUT_S=soon "${train[@]}"
 expect_usage "malformed number" "expects a finite number" "${train[@]}" --lr fast
 expect_usage "infinite learning rate" "--lr expects a finite number, got 'inf'" "${train[@]}" --lr inf
+expect_usage "a rate beyond a float" "--lr expects a finite number, got '1e39'" "${train[@]}" --lr 1e39
 expect_usage "a value after =" "--batch expects an integer, got 'x'" "${train[@]}" --batch=x
 expect_usage "a flag given a value" "option '--nesterov' takes no value" "${train[@]}" --nesterov=1
 expect_usage "merge above the engine's" "--merge must be at most 8, got '16'" "${train[@]}" --merge 16
