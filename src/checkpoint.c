@@ -13,6 +13,8 @@
 #include "dataset.h"
 #include "error.h"
 #include "h5_memfile.h"
+#include "h5util.h"
+#include "models/models.h"
 
 #define FORMAT_NAME "bmst_checkpoint"
 #define FORMAT_VERSION 3 /* 3 added the run's settings (batch, ranks, merge, lr, ...) */
@@ -261,39 +263,12 @@ static int read_attr(hid_t file, const char *path, const char *name, hid_t type,
     return 0;
 }
 
+/* Either HDF5 string form (ours are fixed-length; h5py writes variable-length
+ * UTF-8), through the dataset reader's helper. */
 static int read_string_attr(hid_t file, const char *path, const char *name, char *out,
                             size_t size) {
-    hid_t attr = H5Aexists(file, name) > 0 ? H5Aopen(file, name, H5P_DEFAULT) : -1;
-    if (attr < 0) return bmst_error("checkpoint %s has no attribute '%s'", path, name);
-    hid_t type = H5Aget_type(attr);
-    int ok = 0;
-    if (H5Tget_class(type) == H5T_STRING) {
-        if (H5Tis_variable_str(type) > 0) {
-            char *value = NULL;
-            hid_t mem = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mem, H5T_VARIABLE);
-            if (H5Aread(attr, mem, &value) >= 0 && value) {
-                snprintf(out, size, "%s", value);
-                H5free_memory(value);
-                ok = 1;
-            }
-            H5Tclose(mem);
-        } else {
-            size_t len = H5Tget_size(type);
-            char *value = bmst_xcalloc(len + 1, 1);
-            hid_t mem = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mem, len + 1);
-            if (H5Aread(attr, mem, value) >= 0) {
-                snprintf(out, size, "%s", value);
-                ok = 1;
-            }
-            H5Tclose(mem);
-            free(value);
-        }
-    }
-    H5Tclose(type);
-    H5Aclose(attr);
-    return ok ? 0 : bmst_error("checkpoint %s: attribute '%s' is not a string", path, name);
+    if (H5Aexists(file, name) <= 0) return bmst_error("checkpoint %s has no attribute '%s'", path, name);
+    return h5_read_string_attr(file, name, path, out, size);
 }
 
 static hid_t open_checkpoint(const char *path) {
@@ -332,6 +307,10 @@ static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_
  * anything is built from it. */
 static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
     char why[200] = "";
+    if (bmst_network_check(m->arch, BMST_MIX_C2) != 0) {
+        snprintf(why, sizeof why, "%s", bmst_last_error());
+        return bmst_error("checkpoint %s holds a model this bmst_dist cannot build: %s", path, why);
+    }
     if (m->in_h < 1 || m->in_w < 1 || m->in_c < 1 || m->classes < 1)
         snprintf(why, sizeof why, "inputs of %dx%dx%d and %d classes", m->in_h, m->in_w, m->in_c,
                  m->classes);

@@ -24,9 +24,10 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
     long global = (long)cfg->batch * ranks, was = (long)meta->batch * meta->ranks;
     if (global != was)
         return bmst_error("checkpoint %s was trained with a global batch of %ld (--batch %d on %d "
-                          "ranks), this run's is %ld (--batch %d on %d): resume with the global "
+                          "rank%s), this run's is %ld (--batch %d on %d): resume with the global "
                           "batch its steps, schedule and data order are counted in",
-                          path, was, meta->batch, meta->ranks, global, cfg->batch, ranks);
+                          path, was, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s",
+                          global, cfg->batch, ranks);
     char changes[256] = "";
     if (ranks != meta->ranks)
         snprintf(changes + strlen(changes), sizeof changes - strlen(changes),
