@@ -115,7 +115,8 @@ int bmst_launch_rank(void);
 
 /* Prints "bmst_dist: rank R on HOST: error: MESSAGE" for the stored error
  * (no "rank R on HOST: " in a one-process job) and ends every rank with
- * `code`. */
+ * `code`. A shared error (bmst_error_shared), which every rank meets at the
+ * same point, is printed once, by rank 0, as "bmst_dist: error: MESSAGE". */
 void bmst_comm_fail(struct bmst_comm *c, int code);
 
 /* ---- start-up agreement (comm/agree.c) ---- */

@@ -100,8 +100,16 @@ struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend
 }
 
 void bmst_comm_fail(struct bmst_comm *c, int code) {
-    bmst_report_error("bmst_dist"); /* "rank R on HOST: " with several ranks */
-    fflush(stderr);
+    if (c && c->world > 1 && bmst_last_error_shared()) {
+        /* every rank is here with the same message: rank 0 says it once, and
+         * the others wait for that before the job is ended */
+        if (c->rank == 0) fprintf(stderr, "bmst_dist: error: %s\n", bmst_last_error());
+        fflush(stderr);
+        c->barrier(c);
+    } else {
+        bmst_report_error("bmst_dist"); /* "rank R on HOST: " with several ranks */
+        fflush(stderr);
+    }
     if (c) c->abort(c, code);
     exit(code);
 }

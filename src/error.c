@@ -6,6 +6,7 @@
 #include <string.h>
 
 static _Thread_local char last_message[512];
+static _Thread_local int last_shared; /* stored by bmst_error_shared */
 /* "rank R on HOST: " in a job of several ranks; written once, before threads start */
 static char origin[160];
 
@@ -14,11 +15,25 @@ int bmst_error(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(last_message, sizeof last_message, fmt, ap);
     va_end(ap);
+    last_shared = 0;
+    return -1;
+}
+
+int bmst_error_shared(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    last_shared = 1;
     return -1;
 }
 
 const char *bmst_last_error(void) {
     return last_message;
+}
+
+int bmst_last_error_shared(void) {
+    return last_shared;
 }
 
 void bmst_report_error(const char *prog) {

@@ -14,8 +14,16 @@ extern "C" {
  * Always returns -1 so callers can write `return bmst_error(...)`. */
 int bmst_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The last message stored by bmst_error (empty string if none). */
+/* As bmst_error, for a failure that every rank of a job meets at the same
+ * point, because it is decided from values that are the same on every rank
+ * (the all-reduced gradients, the replicated weights): a job of several
+ * ranks prints it once, from rank 0, without a rank (bmst_comm_fail). */
+int bmst_error_shared(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The last message stored by bmst_error or bmst_error_shared (empty string if
+ * none), and whether it was the latter. */
 const char *bmst_last_error(void);
+int bmst_last_error_shared(void);
 
 /* Print "PROG: error: MESSAGE" on stderr for the stored message ("PROG:
  * rank R on HOST: error: MESSAGE" once the origin is set). */

@@ -100,12 +100,21 @@ float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
  * applied and the running statistics were put back), and `abort` ends the
  * run, except for fp16 gradients that overflowed at a scale that can still
  * come down (the scaler's own skip). */
+void bmst_step_result_combine(struct bmst_step_result *r, struct bmst_comm *comm) {
+    enum { KINDS = 4 };
+    double any[KINDS];
+    for (int k = 0; k < KINDS; k++) any[k] = (r->found >> k) & 1u;
+    comm->allreduce_host_f64(comm, any, KINDS);
+    for (int k = 0; k < KINDS; k++)
+        if (any[k] > 0) r->found |= 1u << k;
+}
+
 int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int loss_scaling,
                     const char *where) {
     if (r->found & BMST_NONFINITE_WEIGHTS)
-        return bmst_error("the update at %s made weights inf or NaN (gradient norm %.3g): lower "
-                          "--lr or add --clip-norm",
-                          where, r->grad_norm);
+        return bmst_error_shared("the update at %s made weights inf or NaN (gradient norm %.3g): "
+                                 "lower --lr or add --clip-norm",
+                                 where, r->grad_norm);
     unsigned found = r->found;
     if (loss_scaling && !r->at_min_scale) found &= ~(unsigned)BMST_NONFINITE_GRADS;
     if (skip_nonfinite || !found) return 0;
@@ -120,8 +129,9 @@ int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int lo
         snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", sep, names[i]);
         seen++;
     }
-    return bmst_error("inf or NaN in %s at %s%s: lower --lr, add --clip-norm or pass --on-nan skip",
-                      what, where, r->at_min_scale ? " with the fp16 loss scale at its minimum" : "");
+    return bmst_error_shared(
+        "inf or NaN in %s at %s%s: lower --lr, add --clip-norm or pass --on-nan skip", what, where,
+        r->at_min_scale ? " with the fp16 loss scale at its minimum" : "");
 }
 
 /* Adds the cross-entropy and correctness of one row of logits. */

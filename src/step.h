@@ -64,10 +64,16 @@ float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
                       float *host_targets, struct bmst_loss_scaler *scaler, double *phase);
 
-/* What --on-nan (skip_nonfinite) makes of a step's result: 0 to go on, or
- * -1 with the reason naming what held inf or NaN and `where` (the step, as
- * the progress bar numbers it). loss_scaling: fp16's scaler is on, and skips
- * overflowing steps itself while its scale can come down. */
+/* With several ranks: what any rank found, on every rank (one host
+ * all-reduce), so that every rank judges the step alike. */
+void bmst_step_result_combine(struct bmst_step_result *r, struct bmst_comm *comm);
+
+/* What --on-nan (skip_nonfinite) makes of a step's result, which is every
+ * rank's (bmst_step_result_combine): 0 to go on, or -1 with the reason,
+ * naming what held inf or NaN and `where` (the step, as the progress bar
+ * numbers it), stored as a shared error (every rank meets it). loss_scaling:
+ * fp16's scaler is on, and skips overflowing steps itself while its scale
+ * can come down. */
 int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int loss_scaling,
                     const char *where);
 

@@ -338,6 +338,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
                                      &s->scaler, st->phase);
         char where[96];
         snprintf(where, sizeof where, "%s, step %ld/%ld", label, i + 1, batches);
+        if (comm->world > 1) bmst_step_result_combine(&result, comm);
         if (bmst_step_judge(&result, cfg->skip_nonfinite, s->scaler.enabled, where) != 0) {
             bmst_progress_end(&progress); /* the error line on a line of its own */
             return -1;
@@ -358,12 +359,12 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     bmst_progress_end(&progress);
     /* every rank applied the same steps (the reduced gradients decide) */
     if (applied == 0 && s->scaler.enabled)
-        return bmst_error("every step of %s (%ld) was skipped for inf or NaN gradients while the "
+        return bmst_error_shared("every step of %s (%ld) was skipped for inf or NaN gradients while the "
                           "fp16 loss scale came down to %g: nothing was trained; start from a "
                           "lower --loss-scale, or lower --lr",
                           label, batches, (double)s->scaler.scale);
     if (applied == 0)
-        return bmst_error("every step of %s (%ld) was skipped for inf or NaN gradients: nothing "
+        return bmst_error_shared("every step of %s (%ld) was skipped for inf or NaN gradients: nothing "
                           "was trained; lower --lr or add --clip-norm",
                           label, batches);
     /* a shorter epoch (--max-steps) leaves the rest of the loader's batches unread */
@@ -440,7 +441,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
                                &st.test_loss, &st.test_accuracy);
         if (status == 0 && !isfinite(st.test_loss) && !cfg->skip_nonfinite)
-            status = bmst_error("inf or NaN in the test logits after epoch %d/%d: the weights "
+            status = bmst_error_shared("inf or NaN in the test logits after epoch %d/%d: the weights "
                                 "are finite but have grown too large; lower --lr or add "
                                 "--clip-norm",
                                 epoch + 1, cfg->epochs);
@@ -521,7 +522,7 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
         status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
                                &accuracy);
     if (status == 0 && !isfinite(loss))
-        status = bmst_error("checkpoint %s gives inf or NaN logits on the test split of %s: its "
+        status = bmst_error_shared("checkpoint %s gives inf or NaN logits on the test split of %s: its "
                             "weights are finite but too large (the run that wrote it diverged)",
                             cfg->checkpoint_path, cfg->data_path);
     if (status == 0 && s.out)

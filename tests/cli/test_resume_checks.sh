@@ -75,7 +75,7 @@ edit "$work/v2.h5" version=2 batch=del ranks=del merge=del lr=del last_lr=del pl
 
 # --- another global batch is refused; merge and lr give one notice ---------
 expect_error "resume with another --batch" \
-    "trained with a global batch of 8 \(--batch 8 on 1 ranks\), this run's is 16 \(--batch 16 on 1\)" \
+    "trained with a global batch of 8 \(--batch 8 on 1 rank\), this run's is 16 \(--batch 16 on 1\)" \
     "${train[@]}" --epochs 3 --batch 16 --resume "$work/base.h5"
 "${train[@]}" --epochs 3 --merge 2 --lr 0.05 --resume "$work/base.h5" > "$work/changed.log" 2>&1 ||
     fail "resume with another merge and lr: $(tail -1 "$work/changed.log")"
@@ -95,7 +95,7 @@ if command -v mpirun > /dev/null && [[ -n $(ldd "$BMST_DIST" | grep -i libmpi) ]
         pass || fail "no notice for 2 ranks of --batch 4: $(grep note "$work/r2.log")"
     "${ranks[@]}" "${train[@]}" --epochs 3 --resume "$work/base.h5" > "$work/r3.log" 2>&1 &&
         fail "2 ranks of --batch 8 resumed a global batch of 8"
-    grep -q "error: checkpoint .* was trained with a global batch of 8 (--batch 8 on 1 ranks), this run's is 16 (--batch 8 on 2)" \
+    grep -q "error: checkpoint .* was trained with a global batch of 8 (--batch 8 on 1 rank), this run's is 16 (--batch 8 on 2)" \
         "$work/r3.log" && pass || fail "2 ranks of --batch 8: $(grep error "$work/r3.log" | head -1)"
 else
     echo "SKIP: the rank-count checks need mpirun and an MPI build (not counted as passed)"
