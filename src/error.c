@@ -10,21 +10,25 @@ static _Thread_local int last_shared; /* stored by bmst_error_shared */
 /* "rank R on HOST: " in a job of several ranks; written once, before threads start */
 static char origin[160];
 
+static int store(int shared, const char *fmt, va_list ap) {
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    last_shared = shared;
+    return -1;
+}
+
 int bmst_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    store(0, fmt, ap);
     va_end(ap);
-    last_shared = 0;
     return -1;
 }
 
 int bmst_error_shared(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    store(1, fmt, ap);
     va_end(ap);
-    last_shared = 1;
     return -1;
 }
 
