@@ -7,10 +7,7 @@
 
 #include "comm.h"
 
-/* The MPI communicator of a communicator made by bmst_comm_open (name "mpi"). */
-MPI_Comm bmst_comm_mpi_handle(const struct bmst_comm *c);
-
-/* Ends every rank: prints "bmst_dist: rank R: error: MESSAGE" and calls
+/* Ends every rank: prints "bmst_dist: rank R on HOST: error: MESSAGE" and calls
  * MPI_Abort on the job's communicator. */
 void bmst_comm_mpi_abort(const struct bmst_comm *c, int code, const char *message);
 

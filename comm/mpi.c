@@ -49,10 +49,6 @@ static struct mpi_impl *impl_of(const struct bmst_comm *c) {
     return c->impl;
 }
 
-MPI_Comm bmst_comm_mpi_handle(const struct bmst_comm *c) {
-    return impl_of(c)->world;
-}
-
 void bmst_comm_mpi_abort(const struct bmst_comm *c, int code, const char *message) {
     fprintf(stderr, "bmst_dist: %serror: %s\n", bmst_error_origin(), message);
     fflush(stderr);

@@ -6,7 +6,8 @@
 #include "cli.h"
 #include "comm.h"
 #include "error.h"
-#include "inspect.h"
+#include "bench.h"
+#include "info.h"
 #include "models/models.h"
 
 static void usage(FILE *out) {

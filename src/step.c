@@ -1,4 +1,4 @@
-/* The training step and the evaluation pass. */
+/* The training step: forward, backward, the inf/NaN guard, the optimizer. */
 #include "step.h"
 
 #include <math.h>
@@ -132,41 +132,4 @@ int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int lo
     return bmst_error_shared(
         "inf or NaN in %s at %s%s: lower --lr, add --clip-norm or pass --on-nan skip", what, where,
         r->at_min_scale ? " with the fp16 loss scale at its minimum" : "");
-}
-
-/* Adds the cross-entropy and correctness of one row of logits. */
-static void score_row(const float *z, int classes, int label, double *loss, double *correct) {
-    int best = 0;
-    float zmax = z[0];
-    for (int k = 1; k < classes; k++)
-        if (z[k] > zmax) zmax = z[k], best = k;
-    double sum = 0.0;
-    for (int k = 0; k < classes; k++) sum += exp((double)(z[k] - zmax));
-    *loss += log(sum) - (double)(z[label] - zmax);
-    *correct += best == label;
-}
-
-int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_comm *comm,
-                  float *host_logits, double *loss, double *accuracy) {
-    struct bmst_backend *be = g->be;
-    double totals[3] = {0.0, 0.0, 0.0}; /* loss sum, correct, samples */
-    struct bmst_batch b;
-    int status;
-    size_t image_count = bmst_shape_count(g->values[g->images].shape);
-    bmst_loader_start_epoch(loader, 0);
-    while ((status = bmst_loader_next(loader, &b)) == 1) {
-        be->upload_act(be, bmst_graph_value(g, g->images), b.images, image_count);
-        bmst_graph_forward(g);
-        be->download_act(be, host_logits, bmst_graph_value(g, g->logits),
-                         (size_t)g->batch * g->classes);
-        for (int i = 0; i < b.valid; i++)
-            score_row(host_logits + (size_t)i * g->classes, g->classes, b.labels[i], &totals[0],
-                      &totals[1]);
-        totals[2] += b.valid;
-    }
-    if (status < 0) return -1;
-    comm->allreduce_host_f64(comm, totals, 3);
-    *loss = totals[2] > 0 ? totals[0] / totals[2] : 0.0;
-    *accuracy = totals[2] > 0 ? totals[1] / totals[2] : 0.0;
-    return 0;
 }

@@ -1,4 +1,5 @@
-/* One training step and one evaluation pass over a graph. */
+/* One training step: forward, backward, the gradient all-reduce, the inf/NaN
+ * guard and the optimizer. */
 #ifndef BMST_STEP_H
 #define BMST_STEP_H
 
@@ -77,10 +78,5 @@ void bmst_step_result_combine(struct bmst_step_result *r, struct bmst_comm *comm
 int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int loss_scaling,
                     const char *where);
 
-/* Scores an evaluation graph on every batch of the loader's epoch 0: mean
- * cross-entropy and accuracy over the valid samples (reduced across ranks).
- * host_logits is caller-owned scratch of batch * classes floats. */
-int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_comm *comm,
-                  float *host_logits, double *loss, double *accuracy);
 
 #endif

@@ -13,6 +13,7 @@
 #include "report.h"
 #include "resume_check.h"
 #include "run_settings.h"
+#include "evaluate.h"
 #include "step.h"
 
 void bmst_run_config_defaults(struct bmst_run_config *cfg) {

@@ -1,12 +1,11 @@
-/* The `info` and `bench` commands: a network's layers and planned memory, and
- * training-step throughput on synthetic inputs with per-op timing. */
-#include "inspect.h"
+/* The `bench` command: training-step throughput on synthetic inputs, per-op
+ * times, and the convolutions' rate against the backend's matrix rate. */
+#include "bench.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm.h"
-#include "dataset.h"
+#include "cli_network.h"
 #include "error.h"
 #include "ops.h"
 #include "rng.h"
@@ -14,86 +13,8 @@
 #include "stats.h"
 #include "step.h"
 
-/* A network with a training graph (and an evaluation graph for info). */
-struct built {
-    struct bmst_engine engine;
-    struct bmst_network_spec spec;
-};
-
-static int spec_from_cli(const struct bmst_cli *cli, struct bmst_network_spec *spec) {
-    memset(spec, 0, sizeof *spec);
-    snprintf(spec->arch, sizeof spec->arch, "%s", cli->run.arch);
-    spec->mix_at = cli->run.mix_at;
-    spec->h = cli->shape_h, spec->w = cli->shape_w, spec->c = cli->shape_c;
-    spec->classes = cli->classes;
-    if (!cli->run.data_path) return 0;
-    struct bmst_dataset *ds;
-    if (bmst_dataset_open(cli->run.data_path, &ds) != 0) return -1;
-    const struct bmst_dataset_info *info = bmst_dataset_get_info(ds);
-    spec->h = info->h, spec->w = info->w, spec->c = info->c, spec->classes = info->classes;
-    bmst_dataset_close(ds);
-    return 0;
-}
-
-/* quiet: no notice of a CPU fallback (a job's ranks but rank 0) */
-static int build(const struct bmst_cli *cli, int with_eval, struct built *b, int gpu, int quiet) {
-    memset(b, 0, sizeof *b);
-    if (spec_from_cli(cli, &b->spec) != 0) return -1;
-    struct bmst_engine_config ec = {
-        .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
-        .capture = cli->run.capture, .deterministic = cli->run.deterministic,
-        .spec = b->spec, .train_batch = cli->run.batch,
-        .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
-        .seed = cli->run.seed, .gpu = gpu, .quiet = quiet};
-    return bmst_engine_open(&b->engine, &ec);
-}
-
-static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
-    size_t count = 0;
-    for (int i = 0; i < 4; i++)
-        if (n->param[i] >= 0 && g->model->params[n->param[i]].role == BMST_PARAM_WEIGHT)
-            count += g->model->params[n->param[i]].count;
-    return count;
-}
-
 static double mib(size_t bytes) {
     return (double)bytes / (1 << 20);
-}
-
-int bmst_info(const struct bmst_cli *cli) {
-    struct built b;
-    int status = build(cli, 1, &b, 0, 0);
-    if (status == 0) {
-        const struct bmst_graph *g = &b.engine.train;
-        const struct bmst_graph *eval = &b.engine.eval;
-        const struct bmst_model *model = &b.engine.model;
-        printf("%s for %dx%dx%d inputs, %d classes; training batch %d, merge %d at c%d\n\n",
-               b.spec.arch, b.spec.h, b.spec.w, b.spec.c, b.spec.classes, g->batch, g->merge,
-               b.spec.mix_at);
-        printf("%4s  %-8s %-28s %-20s %10s\n", "#", "op", "name", "output (NHWC)", "params");
-        for (int i = 0; i < g->n_nodes; i++) {
-            const struct bmst_node *n = &g->nodes[i];
-            struct bmst_shape s = g->values[n->out].shape;
-            char shape[32];
-            snprintf(shape, sizeof shape, "%dx%dx%dx%d", s.n, s.h, s.w, s.c);
-            printf("%4d  %-8s %-28s %-20s %10zu\n", i, bmst_op_name(n->kind), n->name, shape,
-                   node_params(g, n));
-        }
-        printf("\nparameters: %zu trainable (%.1f MiB), %zu in running statistics\n",
-               model->n_weights, mib(model->n_weights * sizeof(float)), model->n_buffers);
-        printf("planned memory on %s in %s: %.1f MiB in all\n", b.engine.be->name,
-               bmst_dtype_name(b.engine.be->act_dtype), mib(bmst_engine_planned_bytes(&b.engine)));
-        printf("  weights, gradients, momentum, statistics%s: %.1f MiB\n",
-               model->weights_act != model->weights ? ", compute copy" : "",
-               mib(bmst_model_bytes(model)));
-        printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), conv workspace "
-               "%.1f MiB\n",
-               mib(g->arena_bytes), mib(g->naive_bytes), mib(g->workspace_bytes));
-        printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", eval->batch,
-               mib(eval->arena_bytes), mib(eval->workspace_bytes));
-    }
-    bmst_engine_close(&b.engine);
-    return status;
 }
 
 /* Multiply-adds x2 of every convolution pass in one training step: the
@@ -152,8 +73,8 @@ static double gemm_gflops(struct bmst_backend *be) {
  * backend can); a few more then run with every op synchronized and timed, for
  * the per-op breakdown and the convolutions' rate. */
 int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
-    struct built b;
-    int status = build(cli, 0, &b, comm->local_rank, comm->rank != 0);
+    struct bmst_cli_network b;
+    int status = bmst_cli_network_open(cli, 0, comm->local_rank, comm->rank != 0, &b);
     /* the ranks meet before their first collective: all ready, all alike */
     struct bmst_settings settings = {.len = 0};
     bmst_run_settings(&settings, "bench", &cli->run);

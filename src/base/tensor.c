@@ -30,10 +30,6 @@ struct bmst_shape bmst_shape_make(int n, int h, int w, int c) {
     return s;
 }
 
-size_t bmst_tensor_bytes(const struct bmst_tensor *t) {
-    return bmst_shape_count(t->shape) * bmst_dtype_size(t->dtype);
-}
-
 uint16_t bmst_bf16_bits(float v) {
     uint32_t u;
     memcpy(&u, &v, sizeof u);

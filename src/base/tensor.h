@@ -12,8 +12,6 @@ extern "C" {
 
 enum bmst_dtype { BMST_F32, BMST_F16, BMST_BF16 };
 
-enum bmst_device { BMST_DEVICE_CPU, BMST_DEVICE_CUDA };
-
 struct bmst_shape {
     int n, h, w, c;
 };
@@ -26,16 +24,6 @@ size_t bmst_shape_count(struct bmst_shape s);
 uint16_t bmst_bf16_bits(float v);
 float bmst_bf16_value(uint16_t bits);
 struct bmst_shape bmst_shape_make(int n, int h, int w, int c);
-
-/* A view of memory a backend owns: shape, element type, where it lives. */
-struct bmst_tensor {
-    struct bmst_shape shape;
-    enum bmst_dtype dtype;
-    enum bmst_device device;
-    void *data;
-};
-
-size_t bmst_tensor_bytes(const struct bmst_tensor *t);
 
 #ifdef __cplusplus
 }
