@@ -19,4 +19,8 @@ struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world
 /* This machine's host name (cut to BMST_HOST_BYTES - 1), "?" where it has none. */
 void bmst_comm_own_host(char host[BMST_HOST_BYTES]);
 
+/* Makes a fatal failure anywhere in the process (bmst_fatal) end the job
+ * through c->abort, which ends every rank; NULL: the process exits alone. */
+void bmst_comm_end_job_on_failure(struct bmst_comm *c);
+
 #endif

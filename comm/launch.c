@@ -99,6 +99,15 @@ struct bmst_comm *bmst_comm_for_backend(struct bmst_comm *c, struct bmst_backend
     return nccl;
 }
 
+static void end_job(void *ctx, int code) {
+    struct bmst_comm *c = ctx;
+    c->abort(c, code);
+}
+
+void bmst_comm_end_job_on_failure(struct bmst_comm *c) {
+    bmst_set_job_end(c ? end_job : NULL, c);
+}
+
 void bmst_comm_fail(struct bmst_comm *c, int code) {
     if (c && c->world > 1 && bmst_last_error_shared()) {
         /* every rank is here with the same message: rank 0 says it once, and

@@ -60,12 +60,11 @@ void bmst_comm_mpi_abort(const struct bmst_comm *c, int code, const char *messag
 static void check(const struct bmst_comm *c, int rc, const char *call, const char *file,
                   int line) {
     if (rc == MPI_SUCCESS) return;
+    (void)c;
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, text, &len);
-    char message[MPI_MAX_ERROR_STRING + 256];
-    snprintf(message, sizeof message, "%s failed at %s:%d: %s", call, file, line, text);
-    bmst_comm_mpi_abort(c, 1, message);
+    bmst_fatal("MPI", file, line, call, text);
 }
 #define MPI_CHECK(c, call) check((c), (call), #call, __FILE__, __LINE__)
 
@@ -198,6 +197,7 @@ static void mpi_destroy(struct bmst_comm *c) {
     MPI_Op_free(&m->sum_bf16);
     mpi_watch_free(m->watch);
     free(m->hosts);
+    bmst_comm_end_job_on_failure(NULL);
     MPI_Comm_free(&m->world);
     MPI_Finalize();
     free(m);
@@ -270,5 +270,6 @@ struct bmst_comm *bmst_comm_mpi_open(int *argc, char ***argv, int launcher_world
     c->bucket_wait = mpi_bucket_wait;
     c->abort = mpi_abort;
     c->destroy = mpi_destroy;
+    bmst_comm_end_job_on_failure(c);
     return c;
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "comm_launch.h"
 #include "comm_mpi.h"
 #include "cuda/cuda_comm_cast.h"
 #include "error.h"
@@ -75,25 +76,19 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Ends the job after a failed call: the other ranks wait in the collective. */
-static void fail_call(const struct nccl_impl *n, const char *lib, const char *call,
-                      const char *file, int line, const char *why) {
-    char message[1024];
-    snprintf(message, sizeof message, "%s call failed at %s:%d: %s: %s", lib, file, line, call,
-             why);
-    bmst_comm_mpi_abort(n->mpi, 1, message);
-}
+/* A failed call ends the job (bmst_fatal, through nccl_end_job while the
+ * communicator lives): the other ranks wait in the collective. */
 #define NCCL_CHECK(n, call)                                                                        \
     do {                                                                                           \
+        (void)(n);                                                                                 \
         ncclResult_t r_ = (call);                                                                  \
-        if (r_ != ncclSuccess)                                                                     \
-            fail_call((n), "NCCL", #call, __FILE__, __LINE__, ncclGetErrorString(r_));             \
+        if (r_ != ncclSuccess) bmst_fatal("NCCL", __FILE__, __LINE__, #call, ncclGetErrorString(r_)); \
     } while (0)
 #define CUDA_CHECK(n, call)                                                                        \
     do {                                                                                           \
+        (void)(n);                                                                                 \
         cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess)                                                                     \
-            fail_call((n), "CUDA", #call, __FILE__, __LINE__, cudaGetErrorString(e_));             \
+        if (e_ != cudaSuccess) bmst_fatal("CUDA", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
     } while (0)
 
 /* ---- the watchdog ---- */
@@ -339,6 +334,7 @@ static void nccl_destroy(struct bmst_comm *c) {
     CUDA_CHECK(n, cudaEventDestroy(n->comm_done));
     CUDA_CHECK(n, cudaStreamDestroy(n->stream));
     struct bmst_comm *mpi = n->mpi;
+    bmst_comm_end_job_on_failure(mpi);
     free(n);
     free(c);
     mpi->destroy(mpi);
@@ -394,5 +390,6 @@ struct bmst_comm *bmst_comm_nccl_create(struct bmst_comm *mpi, struct bmst_backe
         .abort = nccl_abort,
         .destroy = nccl_destroy,
     };
+    bmst_comm_end_job_on_failure(c); /* NCCL's communicator is aborted first */
     return c;
 }

@@ -13,15 +13,9 @@
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLAS never allocates while recording */
 #define REDUCE_SCRATCH_COUNT ((size_t)1 << 17)  /* doubles: batch norm up to 16384 channels */
 
-void cuda_fail(const char *lib, const char *file, int line, const char *call, const char *msg) {
-    fprintf(stderr, "bmst_dist: %serror: %s call failed at %s:%d: %s: %s\n", bmst_error_origin(),
-            lib, file, line, call, msg);
-    exit(1);
-}
-
 static int cuda_reserve(struct bmst_backend *be, size_t bytes, char *why, size_t why_len) {
     struct cuda_impl *impl = cuda_impl_of(be);
-    if (impl->pool) cuda_fail("bmst", __FILE__, __LINE__, "reserve", "reserved twice");
+    if (impl->pool) bmst_fatal("bmst", __FILE__, __LINE__, "reserve", "reserved twice");
     if (cudaMalloc((void **)&impl->pool, bytes) != cudaSuccess) {
         (void)cudaGetLastError(); /* an out-of-memory answer, not a broken context */
         impl->pool = NULL;
@@ -73,7 +67,7 @@ static void cuda_free(struct bmst_backend *be, void *ptr) {
  * recording up (cuda_capture.cu). */
 static void not_recording(const struct cuda_impl *impl, const char *what) {
     if (impl->capturing)
-        cuda_fail("bmst", __FILE__, __LINE__, what, "a host transfer while recording");
+        bmst_fatal("bmst", __FILE__, __LINE__, what, "a host transfer while recording");
 }
 
 /* Host to device in stream order; from pageable memory CUDA has copied the
@@ -340,7 +334,7 @@ extern "C" struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_d
     CUDA_CHECK(cudaSetDevice(device));
     struct cuda_impl *impl = (struct cuda_impl *)calloc(1, sizeof *impl);
     struct bmst_backend *be = (struct bmst_backend *)calloc(1, sizeof *be);
-    if (!impl || !be) cuda_fail("bmst", __FILE__, __LINE__, "calloc", "out of host memory");
+    if (!impl || !be) bmst_fatal("bmst", __FILE__, __LINE__, "calloc", "out of host memory");
     impl->device = device;
     impl->deterministic = (flags & BMST_BACKEND_DETERMINISTIC) != 0;
     CUDA_CHECK(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking));

@@ -86,7 +86,7 @@ static struct bn_tiling bn_plan(struct cuda_impl *impl, size_t rows, int c, size
                                 struct bn_scratch *sc) {
     size_t per_channel = impl->reduce_scratch_count / (size_t)c;
     if (impl->reduce_scratch == NULL || per_channel < 4 + totals)
-        cuda_fail("bmst", __FILE__, __LINE__, "batch norm",
+        bmst_fatal("bmst", __FILE__, __LINE__, "batch norm",
                   "reduce_scratch holds too few doubles for this many channels");
     struct bn_tiling t = bn_tile(rows, c, (per_channel - 2 - totals) / 2);
     sc->s1 = impl->reduce_scratch;
@@ -366,7 +366,7 @@ void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, co
     const size_t rows = d->rows;
     const int c = d->c;
     if (c <= 0) return;
-    if (rows == 0) cuda_fail("bmst", __FILE__, __LINE__, "bn_fwd_train", "batch norm of 0 rows");
+    if (rows == 0) bmst_fatal("bmst", __FILE__, __LINE__, "bn_fwd_train", "batch norm of 0 rows");
     cudaStream_t s = impl->stream;
     struct bn_scratch sc;
     struct bn_tiling t = bn_plan(impl, rows, c, d->sync ? BN_SYNC_FWD_TOTALS : 0, &sc);

@@ -22,7 +22,7 @@ static thread_local struct cuda_impl *recording_here;
 void cuda_call_failed(const char *lib, const char *file, int line, const char *call,
                       const char *msg) {
     struct cuda_impl *impl = recording_here;
-    if (!impl) cuda_fail(lib, file, line, call, msg);
+    if (!impl) bmst_fatal(lib, file, line, call, msg);
     /* the first failure is the cause; later calls fail only because of it */
     if (impl->capture_failure[0]) return;
     const char *base = strrchr(file, '/');
@@ -37,7 +37,7 @@ void cuda_call_failed(const char *lib, const char *file, int line, const char *c
 int cuda_capture_begin(struct bmst_backend *be, char *why, size_t why_len) {
     struct cuda_impl *impl = cuda_impl_of(be);
     if (recording_here)
-        cuda_fail("bmst", __FILE__, __LINE__, "capture_begin",
+        bmst_fatal("bmst", __FILE__, __LINE__, "capture_begin",
                   "a recording is already in progress on this thread");
     cudaError_t e = cudaStreamBeginCapture(impl->stream, cudaStreamCaptureModeThreadLocal);
     if (e != cudaSuccess) {
@@ -57,7 +57,7 @@ int cuda_capture_begin(struct bmst_backend *be, char *why, size_t why_len) {
 void *cuda_capture_end(struct bmst_backend *be, char *why, size_t why_len) {
     struct cuda_impl *impl = cuda_impl_of(be);
     if (recording_here != impl)
-        cuda_fail("bmst", __FILE__, __LINE__, "capture_end",
+        bmst_fatal("bmst", __FILE__, __LINE__, "capture_end",
                   "this backend is not recording on this thread");
     cudaGraph_t graph = NULL;
     cudaError_t e = cudaStreamEndCapture(impl->stream, &graph);
@@ -69,7 +69,7 @@ void *cuda_capture_end(struct bmst_backend *be, char *why, size_t why_len) {
     cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
     CUDA_CHECK(cudaStreamIsCapturing(impl->stream, &status));
     if (status != cudaStreamCaptureStatusNone)
-        cuda_fail("CUDA", __FILE__, __LINE__, "cudaStreamEndCapture",
+        bmst_fatal("CUDA", __FILE__, __LINE__, "cudaStreamEndCapture",
                   "the stream is still capturing");
     if (impl->capture_failure[0] || e != cudaSuccess || !graph) {
         if (impl->capture_failure[0])

@@ -261,7 +261,7 @@ static struct cuda_conv_plan *add_plan(struct bmst_backend *be, const struct bms
         impl->cap_conv_plans = impl->cap_conv_plans ? 2 * impl->cap_conv_plans : 64;
         impl->conv_plans = (struct cuda_conv_plan *)realloc(
             impl->conv_plans, (size_t)impl->cap_conv_plans * sizeof *impl->conv_plans);
-        if (!impl->conv_plans) cuda_fail("bmst", __FILE__, __LINE__, "realloc", "out of memory");
+        if (!impl->conv_plans) bmst_fatal("bmst", __FILE__, __LINE__, "realloc", "out of memory");
     }
     struct cuda_conv_plan *p = &impl->conv_plans[impl->n_conv_plans];
     if (describe(be, d, p, why, why_len) != 0) return NULL;
@@ -303,7 +303,7 @@ static const struct cuda_conv_plan *planned(struct bmst_backend *be,
                  "the %s pass of the %dx%d stride %d convolution of %dx%dx%dx%d into %d channels "
                  "was never planned (conv_plan)",
                  pass_name[pass], d->r, d->s, d->stride_h, d->n, d->h, d->w, d->c, d->k);
-        cuda_fail("bmst", __FILE__, __LINE__, "conv", msg);
+        bmst_fatal("bmst", __FILE__, __LINE__, "conv", msg);
     }
     return p;
 }

@@ -187,7 +187,7 @@ void cuda_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_of
 
 static void check_mix_count(int m) {
     if (m < 1 || m > BMST_MAX_MIX)
-        cuda_fail("bmst", __FILE__, __LINE__, "mix", "chunk count outside 1..BMST_MAX_MIX");
+        bmst_fatal("bmst", __FILE__, __LINE__, "mix", "chunk count outside 1..BMST_MAX_MIX");
 }
 
 void cuda_mix_fwd(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "backend.h"
+#include "error.h"
 
 struct cuda_conv_plan; /* cuda_conv.cu: algorithms chosen per shape */
 
@@ -61,14 +62,13 @@ static inline struct cuda_impl *cuda_impl_of(struct bmst_backend *be) {
     return (struct cuda_impl *)be->impl;
 }
 
-/* Checked calls: a failure ends the process with the file, the line, the call
- * and the library's own message, except on a thread that is recording a CUDA
- * graph (cuda_capture.cu): there the first failure becomes the reason the
- * recording fails and the code goes on, since what follows is only recorded,
- * never run, and the recording is thrown away. cuda_fail always ends the
- * process: it also reports our own invariants, which no recording excuses. */
-[[noreturn]] void cuda_fail(const char *lib, const char *file, int line, const char *call,
-                            const char *msg);
+/* Checked calls: a failure ends the job (bmst_fatal, src/base/error.h) with
+ * the rank, host, file, line, call and the library's own message, except on
+ * a thread that is recording a CUDA graph (cuda_capture.cu): there the first
+ * failure becomes the reason the recording fails and the code goes on, since
+ * what follows is only recorded, never run, and the recording is thrown
+ * away. bmst_fatal called directly always ends the job: it also reports our
+ * own invariants, which no recording excuses. */
 void cuda_call_failed(const char *lib, const char *file, int line, const char *call,
                       const char *msg);
 #define CUDA_CHECK_AS(call, what)                                                                  \

@@ -105,7 +105,7 @@ void cuda_xent_fwd(struct bmst_backend *be, int n, int k, const void *logits, co
     }
     const int blocks = n < XENT_MAX_BLOCKS ? n : XENT_MAX_BLOCKS;
     if (impl->reduce_scratch == NULL || impl->reduce_scratch_count < (size_t)blocks)
-        cuda_fail("bmst", __FILE__, __LINE__, "xent_fwd", "reduce_scratch too small");
+        bmst_fatal("bmst", __FILE__, __LINE__, "xent_fwd", "reduce_scratch too small");
     /* a thread per class up to 256, in whole warps */
     int threads = k <= 32 ? 32 : k <= 64 ? 64 : k <= 128 ? 128 : 256;
     CUDA_DISPATCH(be->act_dtype, T,

@@ -106,14 +106,14 @@ static double sum_squares(struct bmst_backend *be, size_t n, const float *x, flo
     struct cuda_impl *impl = cuda_impl_of(be);
     if (n == 0) return 0.0;
     if (impl->capturing)
-        cuda_fail("bmst", __FILE__, __LINE__, what,
+        bmst_fatal("bmst", __FILE__, __LINE__, what,
                   "reads a result back to the host, which a capture cannot record");
     /* at least 1024 elements a thread block before adding blocks: the count
      * is a function of n alone, which keeps the sum's order fixed */
     size_t want = (n + (size_t)SUMSQ_THREADS * 4 - 1) / ((size_t)SUMSQ_THREADS * 4);
     const int blocks = (int)(want < SUMSQ_MAX_BLOCKS ? want : SUMSQ_MAX_BLOCKS);
     if (impl->reduce_scratch == NULL || impl->reduce_scratch_count < (size_t)blocks + 1)
-        cuda_fail("bmst", __FILE__, __LINE__, what, "reduce_scratch too small");
+        bmst_fatal("bmst", __FILE__, __LINE__, what, "reduce_scratch too small");
     cudaStream_t s = impl->stream;
     double *partial = impl->reduce_scratch, *total = impl->reduce_scratch + blocks;
     sumsq_partial_kernel<<<blocks, SUMSQ_THREADS, 0, s>>>(n, x, scale, out, partial);

@@ -56,21 +56,40 @@ const char *bmst_error_origin(void) {
     return origin;
 }
 
-void *bmst_xmalloc(size_t bytes) {
+static void (*job_end)(void *ctx, int code);
+static void *job_end_ctx;
+
+void bmst_set_job_end(void (*end)(void *ctx, int code), void *ctx) {
+    job_end = end;
+    job_end_ctx = ctx;
+}
+
+void bmst_fatal(const char *lib, const char *file, int line, const char *call,
+                const char *message) {
+    const char *base = strrchr(file, '/');
+    fprintf(stderr, "bmst_dist: %serror: %s call failed at %s:%d: %s: %s\n", origin, lib,
+            base ? base + 1 : file, line, call, message);
+    fflush(stderr);
+    if (job_end) job_end(job_end_ctx, 1);
+    exit(1);
+}
+
+void *bmst_xmalloc_at(size_t bytes, const char *file, int line) {
     void *p = malloc(bytes ? bytes : 1);
     if (!p) {
-        fprintf(stderr, "bmst_dist: %serror: out of memory allocating %zu bytes\n", origin, bytes);
-        exit(1);
+        char what[64];
+        snprintf(what, sizeof what, "out of memory allocating %zu bytes", bytes);
+        bmst_fatal("C library", file, line, "malloc", what);
     }
     return p;
 }
 
-void *bmst_xcalloc(size_t count, size_t size) {
+void *bmst_xcalloc_at(size_t count, size_t size, const char *file, int line) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) {
-        fprintf(stderr, "bmst_dist: %serror: out of memory allocating %zu x %zu bytes\n", origin,
-                count, size);
-        exit(1);
+        char what[64];
+        snprintf(what, sizeof what, "out of memory allocating %zu x %zu bytes", count, size);
+        bmst_fatal("C library", file, line, "calloc", what);
     }
     return p;
 }

@@ -47,9 +47,25 @@ const char *bmst_error_origin(void);
         }                                                                                          \
     } while (0)
 
-/* malloc/calloc that end the process with a clear message when memory runs out. */
-void *bmst_xmalloc(size_t bytes);
-void *bmst_xcalloc(size_t count, size_t size);
+/* The one failure path for a library call that cannot fail here and go on
+ * (CUDA, cuDNN, cuBLAS, NCCL, MPI) and for memory that runs out: prints
+ * "bmst_dist: [rank R on HOST: ]error: LIB call failed at FILE:LINE: CALL:
+ * MESSAGE" and ends the job (bmst_set_job_end), never returning. */
+__attribute__((noreturn)) void bmst_fatal(const char *lib, const char *file, int line,
+                                          const char *call, const char *message);
+
+/* How a fatal failure ends the job: end(ctx, code) must not return. Without
+ * one (a one-process run) the process exits; comm/ sets MPI's abort, which
+ * ends every rank, while a job of several ranks runs, and clears it (NULL)
+ * when the job's communicator ends. */
+void bmst_set_job_end(void (*end)(void *ctx, int code), void *ctx);
+
+/* malloc/calloc that end the job (bmst_fatal, naming the caller's file and
+ * line) when memory runs out. */
+void *bmst_xmalloc_at(size_t bytes, const char *file, int line);
+void *bmst_xcalloc_at(size_t count, size_t size, const char *file, int line);
+#define bmst_xmalloc(bytes) bmst_xmalloc_at((bytes), __FILE__, __LINE__)
+#define bmst_xcalloc(count, size) bmst_xcalloc_at((count), (size), __FILE__, __LINE__)
 
 #ifdef __cplusplus
 }
