@@ -1,6 +1,9 @@
 /* The compute backend interface: one struct of function pointers that every
- * backend (cpu/, later cuda/) fills. The graph executor calls only these, so it
- * never includes a device header.
+ * backend (cpu/, cuda/) fills: memory and transfers, recording, the
+ * optimizer's passes, and a group of kernels per op kind (struct
+ * bmst_conv_kernels, ...), each filled by the backend's kernel file for that
+ * op, NULL where the backend lacks it. The graph executor calls only these,
+ * so it never includes a device header.
  *
  * Conventions for every op:
  *  - Activations are NHWC, conv filters KRSC ([out channels][kh][kw][in channels]),
@@ -17,6 +20,7 @@
 #define BMST_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tensor.h"
 
@@ -107,6 +111,127 @@ enum bmst_scalar {
 };
 #define BMST_MAX_MIX 8
 
+/* The ops' kernel groups. Every entry takes the backend first; tensors in the
+ * activation type are `void *`, fp32 ones `float *`. */
+
+/* convolution; x, w, y, dy, dx in act_dtype; dw is fp32 (the gradient
+ * buffer); `ws` is scratch of the bytes plan gave for the passes. plan
+ * prepares the passes in `passes` (enum bmst_conv_pass bits) of one shape,
+ * before any of them runs and outside a recording: the CUDA backend chooses
+ * each pass's cuDNN algorithm here. Planning a shape again adds passes;
+ * *ws_bytes is what the passes asked for need. Running a pass that was not
+ * planned ends the process as a bug. plan returns -1 with a one-line reason
+ * in why[] where a pass has no usable algorithm. */
+struct bmst_conv_kernels {
+    int (*plan)(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                size_t *ws_bytes, char *why, size_t why_len);
+    void (*fwd)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                const void *w, void *y, void *ws);
+    void (*bwd_data)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
+                     const void *w, void *dx, int accumulate, void *ws);
+    void (*bwd_filter)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                       const void *dy, float *dw, void *ws);
+};
+
+/* batch norm; x, y, dy, dx in act_dtype, the rest fp32. save_mean /
+ * save_invstd are [c] scratch kept for backward; running_var is updated
+ * with the unbiased batch variance as PyTorch does */
+struct bmst_bn_kernels {
+    void (*fwd_train)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                      const float *gamma, const float *beta, void *y, float *save_mean,
+                      float *save_invstd, float *running_mean, float *running_var);
+    void (*fwd_eval)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                     const float *gamma, const float *beta, const float *running_mean,
+                     const float *running_var, void *y);
+    void (*bwd)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                const void *dy, const float *gamma, const float *save_mean,
+                const float *save_invstd, void *dx, float *dgamma, float *dbeta, int accumulate);
+};
+
+/* elementwise, in act_dtype; backward reads only whether y > 0 */
+struct bmst_relu_kernels {
+    void (*fwd)(struct bmst_backend *be, size_t n, const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
+                int accumulate);
+};
+
+/* y = a + b in act_dtype; backward passes the gradient on to each input:
+ * dst = src (accumulate 0) or dst += src (accumulate 1) */
+struct bmst_add_kernels {
+    void (*fwd)(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
+    void (*bwd)(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate);
+};
+
+/* pooling, in act_dtype; max pooling backward finds the arg-max again from x */
+struct bmst_maxpool_kernels {
+    void (*fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                const void *dy, void *dx, int accumulate);
+};
+
+struct bmst_avgpool_kernels {
+    void (*fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy, void *dx,
+                int accumulate);
+};
+
+/* global average pool: x [n, hw, c] -> y [n, c] */
+struct bmst_gap_kernels {
+    void (*fwd)(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
+                int accumulate);
+};
+
+/* fully connected: y[n, out] = x[n, in] * w[out, in]^T + b[out]; x, w, y,
+ * dy, dx in act_dtype; b, dw, db fp32 */
+struct bmst_fc_kernels {
+    void (*fwd)(struct bmst_backend *be, int n, int in, int out, const void *x, const void *w,
+                const float *b, void *y);
+    void (*bwd_data)(struct bmst_backend *be, int n, int in, int out, const void *dy, const void *w,
+                     void *dx, int accumulate);
+    void (*bwd_filter)(struct bmst_backend *be, int n, int in, int out, const void *x,
+                       const void *dy, float *dw, float *db);
+};
+
+/* channel concat, in act_dtype: copy x [rows, c_part] into channels
+ * [c_offset, c_offset + c_part) of y [rows, c_total], and the reverse for
+ * the gradient */
+struct bmst_concat_kernels {
+    void (*fwd)(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
+                const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
+                const void *dy, void *dx, int accumulate);
+};
+
+/* BMST mix in `dtype` (act_dtype for activations, BMST_F32 for targets):
+ * x holds m chunks of `chunk` elements each; y[i] = sum_j coef[j] * x[j*chunk + i].
+ * coef is device memory (the step's BMST_SCALAR_MIX block). */
+struct bmst_mix_kernels {
+    void (*fwd)(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
+                const float *coef, const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, int m, size_t chunk, const float *coef, const void *dy,
+                void *dx, int accumulate);
+};
+
+/* softmax cross-entropy of logits (act_dtype) against fp32 soft targets
+ * [n, k]: writes fp32 probs [n, k] and the mean loss over n to *loss
+ * (device memory); backward: dlogits = *scale * (probs - targets) / n */
+struct bmst_xent_kernels {
+    void (*fwd)(struct bmst_backend *be, int n, int k, const void *logits, const float *targets,
+                float *probs, float *loss);
+    void (*bwd)(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
+                const float *scale, void *dlogits);
+};
+
+/* The 1-bit ReLU codec: pack sets bit i of bits[i / 32] (bit i % 32) to
+ * x[i] > 0 for x in act_dtype, n bits in ceil(n / 32) words; unpack writes
+ * y[i] = 1 where the bit is set and 0 where not, in act_dtype: a tensor
+ * with the signs of the packed one, which is all ReLU's backward reads. */
+struct bmst_sign_mask_kernels {
+    void (*pack)(struct bmst_backend *be, size_t n, const void *x, uint32_t *bits);
+    void (*unpack)(struct bmst_backend *be, size_t n, const uint32_t *bits, void *y);
+};
+
 struct bmst_backend {
     const char *name;
     void *impl; /* backend-private state (thread count, handles, streams) */
@@ -170,92 +295,24 @@ struct bmst_backend {
     void (*replay)(struct bmst_backend *be, void *recording);
     void (*capture_free)(struct bmst_backend *be, void *recording);
 
-    /* convolution; x, w, y, dy, dx in act_dtype; dw is fp32 (the gradient
-     * buffer); `ws` is scratch of the bytes conv_plan gave for the passes.
-     * conv_plan prepares the passes in `passes` (enum bmst_conv_pass bits) of
-     * one shape, before any of them runs and outside a recording: the CUDA
-     * backend chooses each pass's cuDNN algorithm here. Planning a shape again
-     * adds passes; *ws_bytes is what the passes asked for need. Running a pass
-     * that was not planned ends the process as a bug. Returns -1 with a
-     * one-line reason in why[] where a pass has no usable algorithm. */
-    int (*conv_plan)(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
-                     size_t *ws_bytes, char *why, size_t why_len);
-    void (*conv_fwd)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
-                     const void *w, void *y, void *ws);
-    void (*conv_bwd_data)(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
-                          const void *w, void *dx, int accumulate, void *ws);
-    void (*conv_bwd_filter)(struct bmst_backend *be, const struct bmst_conv_desc *d,
-                            const void *x, const void *dy, float *dw, void *ws);
-
-    /* batch norm; x, y, dy, dx in act_dtype, the rest fp32. save_mean /
-     * save_invstd are [c] scratch kept for backward; running_var is updated
-     * with the unbiased batch variance as PyTorch does */
-    void (*bn_fwd_train)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                         const float *gamma, const float *beta, void *y, float *save_mean,
-                         float *save_invstd, float *running_mean, float *running_var);
-    void (*bn_fwd_eval)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                        const float *gamma, const float *beta, const float *running_mean,
-                        const float *running_var, void *y);
-    void (*bn_bwd)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                   const void *dy, const float *gamma, const float *save_mean,
-                   const float *save_invstd, void *dx, float *dgamma, float *dbeta,
-                   int accumulate);
-
-    /* elementwise, in act_dtype */
-    void (*relu_fwd)(struct bmst_backend *be, size_t n, const void *x, void *y);
-    void (*relu_bwd)(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
-                     int accumulate);
-    void (*add_fwd)(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
-    /* dst = src (accumulate 0) or dst += src (accumulate 1): the backward of add */
-    void (*pass_grad)(struct bmst_backend *be, size_t n, const void *src, void *dst,
-                      int accumulate);
-
-    /* pooling, in act_dtype; max pooling backward finds the arg-max again from x */
-    void (*maxpool_fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                        void *y);
-    void (*maxpool_bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                        const void *dy, void *dx, int accumulate);
-    void (*avgpool_fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                        void *y);
-    void (*avgpool_bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy,
-                        void *dx, int accumulate);
-    /* global average pool: x [n, hw, c] -> y [n, c] */
-    void (*gap_fwd)(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y);
-    void (*gap_bwd)(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
-                    int accumulate);
-
-    /* fully connected: y[n, out] = x[n, in] * w[out, in]^T + b[out]; x, w, y,
-     * dy, dx in act_dtype; b, dw, db fp32 */
-    void (*fc_fwd)(struct bmst_backend *be, int n, int in, int out, const void *x, const void *w,
-                   const float *b, void *y);
-    void (*fc_bwd_data)(struct bmst_backend *be, int n, int in, int out, const void *dy,
-                        const void *w, void *dx, int accumulate);
-    void (*fc_bwd_filter)(struct bmst_backend *be, int n, int in, int out, const void *x,
-                          const void *dy, float *dw, float *db);
-
-    /* channel concat, in act_dtype: copy x [rows, c_part] into channels
-     * [c_offset, c_offset + c_part) of y [rows, c_total], and the reverse for
-     * the gradient */
-    void (*concat_fwd)(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
-                       int c_part, const void *x, void *y);
-    void (*concat_bwd)(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
-                       int c_part, const void *dy, void *dx, int accumulate);
-
-    /* BMST mix in `dtype` (act_dtype for activations, BMST_F32 for targets):
-     * x holds m chunks of `chunk` elements each; y[i] = sum_j coef[j] * x[j*chunk + i].
-     * coef is device memory (the step's BMST_SCALAR_MIX block). */
-    void (*mix_fwd)(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
-                    const float *coef, const void *x, void *y);
-    void (*mix_bwd)(struct bmst_backend *be, int m, size_t chunk, const float *coef,
-                    const void *dy, void *dx, int accumulate);
-
-    /* softmax cross-entropy of logits (act_dtype) against fp32 soft targets
-     * [n, k]: writes fp32 probs [n, k] and the mean loss over n to *loss
-     * (device memory); backward: dlogits = *scale * (probs - targets) / n */
-    void (*xent_fwd)(struct bmst_backend *be, int n, int k, const void *logits,
-                     const float *targets, float *probs, float *loss);
-    void (*xent_bwd)(struct bmst_backend *be, int n, int k, const float *probs,
-                     const float *targets, const float *scale, void *dlogits);
+    /* The ops' kernels, one group per op kind (the structs below), each
+     * filled whole by the backend's kernel file for that op, or NULL where
+     * this backend lacks the op: planning a graph that uses it then fails
+     * with one line naming the op and the backend (src/graph.c), so a
+     * missing kernel is never called. */
+    const struct bmst_conv_kernels *conv;
+    const struct bmst_bn_kernels *bn;
+    const struct bmst_relu_kernels *relu;
+    const struct bmst_add_kernels *add;
+    const struct bmst_maxpool_kernels *maxpool;
+    const struct bmst_avgpool_kernels *avgpool;
+    const struct bmst_gap_kernels *gap;
+    const struct bmst_fc_kernels *fc;
+    const struct bmst_concat_kernels *concat;
+    const struct bmst_mix_kernels *mix;
+    const struct bmst_xent_kernels *xent;
+    /* the 1-bit ReLU codec of saved activations (src/saved.c) */
+    const struct bmst_sign_mask_kernels *sign_mask;
 
     /* optimizer and gradient utilities over the fp32 flat buffers. sgd_step
      * also refreshes the compute copy `p_act` (act_dtype) when it is not NULL,

@@ -41,7 +41,7 @@ static double gemm_gflops(struct bmst_backend *be) {
                                .stride_h = 1, .stride_w = 1, .out_h = 1, .out_w = 1};
     size_t bytes = (size_t)n * n * be->act_bytes, ws_bytes = 0;
     char why[256];
-    if (be->conv_plan(be, &d, BMST_CONV_FWD, &ws_bytes, why, sizeof why) != 0) return 0.0;
+    if (be->conv->plan(be, &d, BMST_CONV_FWD, &ws_bytes, why, sizeof why) != 0) return 0.0;
     void *a = be->alloc(be, bytes), *w = be->alloc(be, bytes), *y = be->alloc(be, bytes);
     void *ws = ws_bytes ? be->alloc(be, ws_bytes) : NULL;
     double rate = 0.0;
@@ -55,11 +55,12 @@ static double gemm_gflops(struct bmst_backend *be) {
         be->upload_act(be, w, host, count);
         be->sync(be);
         free(host);
-        be->conv_fwd(be, &d, a, w, y, ws);
+        be->conv->fwd(be, &d, a, w, y, ws);
         be->sync(be);
         int reps = 10;
         double t = bmst_now();
-        for (int i = 0; i < reps; i++) be->conv_fwd(be, &d, a, w, y, ws);
+        for (int i = 0; i < reps; i++)
+            be->conv->fwd(be, &d, a, w, y, ws);
         be->sync(be);
         rate = 2.0 * n * n * (double)n * reps / (bmst_now() - t) / 1e9;
     }

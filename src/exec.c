@@ -36,30 +36,40 @@ static void forward_node(struct bmst_graph *g, struct bmst_node *n) {
     size_t count = bmst_shape_count(g->values[n->out].shape);
     switch (n->kind) {
     case BMST_OP_INPUT: break;
-    case BMST_OP_CONV: be->conv_fwd(be, &n->desc.conv, x, weight(g, n), y, g->workspace); break;
+    case BMST_OP_CONV:
+        be->conv->fwd(be, &n->desc.conv, x, weight(g, n), y, g->workspace);
+        break;
     case BMST_OP_BN:
         if (g->training) {
             float *mean = scratch(g, n), *invstd = mean + n->desc.bn.c;
-            be->bn_fwd_train(be, &n->desc.bn, x, param(g, n, 0), param(g, n, 1), y, mean, invstd,
-                             param(g, n, 2), param(g, n, 3));
+            be->bn->fwd_train(be, &n->desc.bn, x, param(g, n, 0), param(g, n, 1), y, mean, invstd,
+                              param(g, n, 2), param(g, n, 3));
         } else {
-            be->bn_fwd_eval(be, &n->desc.bn, x, param(g, n, 0), param(g, n, 1), param(g, n, 2),
-                            param(g, n, 3), y);
+            be->bn->fwd_eval(be, &n->desc.bn, x, param(g, n, 0), param(g, n, 1), param(g, n, 2),
+                             param(g, n, 3), y);
         }
         break;
-    case BMST_OP_RELU: be->relu_fwd(be, count, x, y); break;
-    case BMST_OP_ADD: be->add_fwd(be, count, x, bmst_graph_value(g, n->in[1]), y); break;
-    case BMST_OP_MAXPOOL: be->maxpool_fwd(be, &n->desc.pool, x, y); break;
-    case BMST_OP_AVGPOOL: be->avgpool_fwd(be, &n->desc.pool, x, y); break;
+    case BMST_OP_RELU:
+        be->relu->fwd(be, count, x, y);
+        break;
+    case BMST_OP_ADD:
+        be->add->fwd(be, count, x, bmst_graph_value(g, n->in[1]), y);
+        break;
+    case BMST_OP_MAXPOOL:
+        be->maxpool->fwd(be, &n->desc.pool, x, y);
+        break;
+    case BMST_OP_AVGPOOL:
+        be->avgpool->fwd(be, &n->desc.pool, x, y);
+        break;
     case BMST_OP_GAP: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        be->gap_fwd(be, s.n, s.h * s.w, s.c, x, y);
+        be->gap->fwd(be, s.n, s.h * s.w, s.c, x, y);
         break;
     }
     case BMST_OP_FC: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        be->fc_fwd(be, s.n, s.h * s.w * s.c, g->values[n->out].shape.c, x, weight(g, n),
-                   param(g, n, 1), y);
+        be->fc->fwd(be, s.n, s.h * s.w * s.c, g->values[n->out].shape.c, x, weight(g, n),
+                    param(g, n, 1), y);
         break;
     }
     case BMST_OP_CONCAT: {
@@ -67,19 +77,19 @@ static void forward_node(struct bmst_graph *g, struct bmst_node *n) {
         size_t rows = (size_t)s.n * s.h * s.w;
         for (int i = 0, offset = 0; i < n->n_in; i++) {
             int part = g->values[n->in[i]].shape.c;
-            be->concat_fwd(be, rows, s.c, offset, part, bmst_graph_value(g, n->in[i]), y);
+            be->concat->fwd(be, rows, s.c, offset, part, bmst_graph_value(g, n->in[i]), y);
             offset += part;
         }
         break;
     }
     case BMST_OP_MIX:
-        be->mix_fwd(be, g->values[n->out].dtype, g->merge, count, g->scalars + BMST_SCALAR_MIX, x,
-                    y);
+        be->mix->fwd(be, g->values[n->out].dtype, g->merge, count, g->scalars + BMST_SCALAR_MIX, x,
+                     y);
         break;
     case BMST_OP_XENT: {
         struct bmst_shape s = g->values[n->in[0]].shape;
-        be->xent_fwd(be, s.n, s.c, x, bmst_graph_value(g, n->in[1]), scratch(g, n),
-                     g->scalars + BMST_SCALAR_LOSS);
+        be->xent->fwd(be, s.n, s.c, x, bmst_graph_value(g, n->in[1]), scratch(g, n),
+                      g->scalars + BMST_SCALAR_LOSS);
         break;
     }
     }
@@ -122,10 +132,10 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
     case BMST_OP_INPUT: break;
     case BMST_OP_CONV: {
         /* the passes the plan gave the backend (graph.c's conv_passes) */
-        be->conv_bwd_filter(be, &n->desc.conv, x, dy, param_grad(g, n, 0), g->workspace);
+        be->conv->bwd_filter(be, &n->desc.conv, x, dy, param_grad(g, n, 0), g->workspace);
         if (n->conv_passes & BMST_CONV_BWD_DATA) {
             void *dx = input_grad(g, n, 0, written, &acc);
-            be->conv_bwd_data(be, &n->desc.conv, dy, weight(g, n), dx, acc, g->workspace);
+            be->conv->bwd_data(be, &n->desc.conv, dy, weight(g, n), dx, acc, g->workspace);
         }
         break;
     }
@@ -133,43 +143,43 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
         float *mean = scratch(g, n), *invstd = mean + n->desc.bn.c;
         void *dx = input_grad(g, n, 0, written, &acc);
         BMST_ASSERT(dx != NULL);
-        be->bn_bwd(be, &n->desc.bn, x, dy, param(g, n, 0), mean, invstd, dx, param_grad(g, n, 0),
-                   param_grad(g, n, 1), acc);
+        be->bn->bwd(be, &n->desc.bn, x, dy, param(g, n, 0), mean, invstd, dx, param_grad(g, n, 0),
+                    param_grad(g, n, 1), acc);
         break;
     }
     case BMST_OP_RELU: {
         void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->relu_bwd(be, count, bmst_graph_value(g, n->out), dy, dx, acc);
+        if (dx) be->relu->bwd(be, count, bmst_graph_value(g, n->out), dy, dx, acc);
         break;
     }
     case BMST_OP_ADD:
         for (int j = 0; j < 2; j++) {
             void *dx = input_grad(g, n, j, written, &acc);
-            if (dx) be->pass_grad(be, count, dy, dx, acc);
+            if (dx) be->add->bwd(be, count, dy, dx, acc);
         }
         break;
     case BMST_OP_MAXPOOL: {
         void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->maxpool_bwd(be, &n->desc.pool, x, dy, dx, acc);
+        if (dx) be->maxpool->bwd(be, &n->desc.pool, x, dy, dx, acc);
         break;
     }
     case BMST_OP_AVGPOOL: {
         void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->avgpool_bwd(be, &n->desc.pool, dy, dx, acc);
+        if (dx) be->avgpool->bwd(be, &n->desc.pool, dy, dx, acc);
         break;
     }
     case BMST_OP_GAP: {
         struct bmst_shape s = g->values[n->in[0]].shape;
         void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->gap_bwd(be, s.n, s.h * s.w, s.c, dy, dx, acc);
+        if (dx) be->gap->bwd(be, s.n, s.h * s.w, s.c, dy, dx, acc);
         break;
     }
     case BMST_OP_FC: {
         struct bmst_shape s = g->values[n->in[0]].shape;
         int in = s.h * s.w * s.c, out = g->values[n->out].shape.c;
-        be->fc_bwd_filter(be, s.n, in, out, x, dy, param_grad(g, n, 0), param_grad(g, n, 1));
+        be->fc->bwd_filter(be, s.n, in, out, x, dy, param_grad(g, n, 0), param_grad(g, n, 1));
         void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->fc_bwd_data(be, s.n, in, out, dy, weight(g, n), dx, acc);
+        if (dx) be->fc->bwd_data(be, s.n, in, out, dy, weight(g, n), dx, acc);
         break;
     }
     case BMST_OP_CONCAT: {
@@ -178,22 +188,22 @@ static void backward_node(struct bmst_graph *g, struct bmst_node *n, char *writt
         for (int j = 0, offset = 0; j < n->n_in; j++) {
             int part = g->values[n->in[j]].shape.c;
             void *dx = input_grad(g, n, j, written, &acc);
-            if (dx) be->concat_bwd(be, rows, s.c, offset, part, dy, dx, acc);
+            if (dx) be->concat->bwd(be, rows, s.c, offset, part, dy, dx, acc);
             offset += part;
         }
         break;
     }
     case BMST_OP_MIX: {
         void *dx = input_grad(g, n, 0, written, &acc);
-        if (dx) be->mix_bwd(be, g->merge, count, g->scalars + BMST_SCALAR_MIX, dy, dx, acc);
+        if (dx) be->mix->bwd(be, g->merge, count, g->scalars + BMST_SCALAR_MIX, dy, dx, acc);
         break;
     }
     case BMST_OP_XENT: {
         struct bmst_shape s = g->values[n->in[0]].shape;
         void *dlogits = input_grad(g, n, 0, written, &acc);
         BMST_ASSERT(dlogits != NULL && !acc);
-        be->xent_bwd(be, s.n, s.c, scratch(g, n), bmst_graph_value(g, n->in[1]),
-                     g->scalars + BMST_SCALAR_LOSS_SCALE, dlogits);
+        be->xent->bwd(be, s.n, s.c, scratch(g, n), bmst_graph_value(g, n->in[1]),
+                      g->scalars + BMST_SCALAR_LOSS_SCALE, dlogits);
         break;
     }
     }

@@ -160,7 +160,7 @@ static int plan_convolutions(struct bmst_graph *g) {
         size_t bytes = 0;
         char why[384] = "";
         n->conv_passes = conv_passes(g, n);
-        if (g->be->conv_plan(g->be, d, n->conv_passes, &bytes, why, sizeof why) != 0)
+        if (g->be->conv->plan(g->be, d, n->conv_passes, &bytes, why, sizeof why) != 0)
             return bmst_error("conv %s (%dx%d, stride %dx%d, pad %dx%d, input %dx%dx%dx%d NHWC, "
                               "%d filters) cannot run on %s: %s",
                               n->name, d->r, d->s, d->stride_h, d->stride_w, d->pad_h, d->pad_w,

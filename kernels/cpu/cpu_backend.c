@@ -1,5 +1,6 @@
-/* The CPU backend object: creation (thread count for OpenMP and OpenBLAS),
- * destruction, and host memory, which is all the CPU "device" memory is. */
+/* The CPU backend object: creation (thread count for OpenMP and OpenBLAS, the
+ * ops' kernel groups), destruction, and host memory, which is all the CPU
+ * "device" memory is. */
 #include "cpu_internal.h"
 
 #include "error.h"
@@ -75,6 +76,18 @@ struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dt
         .zero = cpu_zero,
         .sync = cpu_sync,
         .destroy = cpu_destroy,
+        .conv = &cpu_conv_kernels,
+        .bn = &cpu_bn_kernels,
+        .relu = &cpu_relu_kernels,
+        .add = &cpu_add_kernels,
+        .maxpool = &cpu_maxpool_kernels,
+        .avgpool = &cpu_avgpool_kernels,
+        .gap = &cpu_gap_kernels,
+        .fc = &cpu_fc_kernels,
+        .concat = &cpu_concat_kernels,
+        .mix = &cpu_mix_kernels,
+        .xent = &cpu_xent_kernels,
+        .sign_mask = &cpu_sign_mask_kernels,
     };
     cpu_fill_vtable(be);
     return be;

@@ -111,9 +111,9 @@ static void bn_shift(const struct bmst_bn_desc *d, const float *x, double *shift
         shift[j] = t1[j] / (double)bn_total_rows(d);
 }
 
-void cpu_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                      const float *gamma, const float *beta, float *y, float *save_mean,
-                      float *save_invstd, float *running_mean, float *running_var) {
+static void cpu_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
+                             const float *gamma, const float *beta, float *y, float *save_mean,
+                             float *save_invstd, float *running_mean, float *running_var) {
     (void)be;
     const int c = d->c;
     const size_t rows = bn_total_rows(d);
@@ -150,9 +150,9 @@ void cpu_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, con
     free(shift);
 }
 
-void cpu_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                     const float *gamma, const float *beta, const float *running_mean,
-                     const float *running_var, float *y) {
+static void cpu_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
+                            const float *gamma, const float *beta, const float *running_mean,
+                            const float *running_var, float *y) {
     (void)be;
     const int c = d->c;
     float *scale = bmst_xmalloc((size_t)c * sizeof(float));
@@ -165,9 +165,10 @@ void cpu_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, cons
 /* With xhat = (x - mean) * invstd, N = rows:
  *   dbeta = sum dy,  dgamma = sum dy * xhat,
  *   dx = gamma * invstd / N * (N * dy - dbeta - xhat * dgamma). */
-void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                const float *dy, const float *gamma, const float *save_mean,
-                const float *save_invstd, float *dx, float *dgamma, float *dbeta, int accumulate) {
+static void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
+                       const float *dy, const float *gamma, const float *save_mean,
+                       const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                       int accumulate) {
     (void)be;
     const int c = d->c;
     const size_t rows = d->rows, total = bn_total_rows(d);
@@ -216,3 +217,34 @@ void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const flo
     free(coef);
     free(mean);
 }
+
+/* The entry points: the fp32 kernels above, then their activation outputs
+ * rounded to the activation type (cpu_precision.c); statistics, parameters
+ * and their gradients stay fp32. */
+static void bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                         const float *gamma, const float *beta, void *y, float *save_mean,
+                         float *save_invstd, float *running_mean, float *running_var) {
+    cpu_bn_fwd_train(be, d, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var);
+    cpu_round_to(be->act_dtype, y, d->rows * d->c);
+}
+
+static void bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                        const float *gamma, const float *beta, const float *running_mean,
+                        const float *running_var, void *y) {
+    cpu_bn_fwd_eval(be, d, x, gamma, beta, running_mean, running_var, y);
+    cpu_round_to(be->act_dtype, y, d->rows * d->c);
+}
+
+static void bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                   const void *dy, const float *gamma, const float *save_mean,
+                   const float *save_invstd, void *dx, float *dgamma, float *dbeta,
+                   int accumulate) {
+    cpu_bn_bwd(be, d, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, accumulate);
+    cpu_round_to(be->act_dtype, dx, d->rows * d->c);
+}
+
+const struct bmst_bn_kernels cpu_bn_kernels = {
+    .fwd_train = bn_fwd_train,
+    .fwd_eval = bn_fwd_eval,
+    .bwd = bn_bwd,
+};

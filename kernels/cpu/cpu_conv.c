@@ -32,8 +32,8 @@ static int conv_chunk_images(const struct bmst_conv_desc *d) {
 
 /* Nothing to choose and nothing that can fail: the scratch is the column
  * buffer or the direct kernels' padded copy, one size for every pass. */
-int cpu_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
-                  size_t *ws_bytes, char *why, size_t why_len) {
+static int cpu_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                         size_t *ws_bytes, char *why, size_t why_len) {
     (void)be, (void)passes, (void)why, (void)why_len;
     *ws_bytes = 0;
     if (conv_is_pointwise(d) || d->n <= 0) return 0;
@@ -43,8 +43,8 @@ int cpu_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsig
     return 0;
 }
 
-void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
-                  const float *w, float *y, void *ws) {
+static void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
+                         const float *w, float *y, void *ws) {
     (void)be;
     const int K = d->k, RSC = d->r * d->s * d->c;
     const int npix = d->out_h * d->out_w;
@@ -67,8 +67,9 @@ void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const
     }
 }
 
-void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *dy,
-                       const float *w, float *dx, int accumulate, void *ws) {
+static void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d,
+                              const float *dy, const float *w, float *dx, int accumulate,
+                              void *ws) {
     (void)be;
     const int K = d->k, RSC = d->r * d->s * d->c;
     const int npix = d->out_h * d->out_w;
@@ -91,8 +92,8 @@ void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, 
     }
 }
 
-void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
-                         const float *dy, float *dw, void *ws) {
+static void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d,
+                                const float *x, const float *dy, float *dw, void *ws) {
     (void)be;
     const int K = d->k, RSC = d->r * d->s * d->c;
     const int npix = d->out_h * d->out_w;
@@ -119,3 +120,31 @@ void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d
                     dy + (size_t)n0 * npix * K, K, col, RSC, n0 == 0 ? 0.0f : 1.0f, dw, RSC);
     }
 }
+
+/* The entry points: the fp32 kernels above, then what they stored rounded to
+ * the activation type (cpu_precision.c); weight gradients too, since cuDNN
+ * computes them in the half type. */
+static void conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                     const void *w, void *y, void *ws) {
+    cpu_conv_fwd(be, d, x, w, y, ws);
+    cpu_round_to(be->act_dtype, y, (size_t)d->n * d->out_h * d->out_w * d->k);
+}
+
+static void conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
+                          const void *w, void *dx, int accumulate, void *ws) {
+    cpu_conv_bwd_data(be, d, dy, w, dx, accumulate, ws);
+    cpu_round_to(be->act_dtype, dx, (size_t)d->n * d->h * d->w * d->c);
+}
+
+static void conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                            const void *dy, float *dw, void *ws) {
+    cpu_conv_bwd_filter(be, d, x, dy, dw, ws);
+    cpu_round_to(be->act_dtype, dw, (size_t)d->k * d->r * d->s * d->c);
+}
+
+const struct bmst_conv_kernels cpu_conv_kernels = {
+    .plan = cpu_conv_plan,
+    .fwd = conv_fwd,
+    .bwd_data = conv_bwd_data,
+    .bwd_filter = conv_bwd_filter,
+};

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-void cpu_relu_fwd(struct bmst_backend *be, size_t n, const float *x, float *y) {
+static void cpu_relu_fwd(struct bmst_backend *be, size_t n, const float *x, float *y) {
     (void)be;
 #pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++)
@@ -16,8 +16,8 @@ void cpu_relu_fwd(struct bmst_backend *be, size_t n, const float *x, float *y) {
 
 /* The mask comes from y: y > 0 exactly where x > 0, so the forward output is
  * all backward needs (and x may have been overwritten by it). */
-void cpu_relu_bwd(struct bmst_backend *be, size_t n, const float *y, const float *dy, float *dx,
-                  int accumulate) {
+static void cpu_relu_bwd(struct bmst_backend *be, size_t n, const float *y, const float *dy,
+                         float *dx, int accumulate) {
     (void)be;
     if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
@@ -34,15 +34,16 @@ void cpu_relu_bwd(struct bmst_backend *be, size_t n, const float *y, const float
     }
 }
 
-void cpu_add_fwd(struct bmst_backend *be, size_t n, const float *a, const float *b, float *y) {
+static void cpu_add_fwd(struct bmst_backend *be, size_t n, const float *a, const float *b,
+                        float *y) {
     (void)be;
 #pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] = a[i] + b[i];
 }
 
-void cpu_pass_grad(struct bmst_backend *be, size_t n, const float *src, float *dst,
-                   int accumulate) {
+static void cpu_pass_grad(struct bmst_backend *be, size_t n, const float *src, float *dst,
+                          int accumulate) {
     (void)be;
     if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
@@ -53,16 +54,16 @@ void cpu_pass_grad(struct bmst_backend *be, size_t n, const float *src, float *d
     }
 }
 
-void cpu_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                    const float *x, float *y) {
+static void cpu_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
+                           int c_part, const float *x, float *y) {
     (void)be;
 #pragma omp parallel for schedule(static) if (rows * (size_t)c_part > CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++)
         memcpy(y + r * c_total + c_offset, x + r * c_part, (size_t)c_part * sizeof *y);
 }
 
-void cpu_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                    const float *dy, float *dx, int accumulate) {
+static void cpu_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
+                           int c_part, const float *dy, float *dx, int accumulate) {
     (void)be;
 #pragma omp parallel for schedule(static) if (rows * (size_t)c_part > CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
@@ -76,3 +77,42 @@ void cpu_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_off
         }
     }
 }
+
+/* The entry points: the fp32 kernels above, then what they stored rounded to
+ * the activation type (cpu_precision.c) where they computed something new.
+ * ReLU's forward, copies and overwriting backward passes keep values that are
+ * in the type already. */
+static void relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y) {
+    cpu_relu_fwd(be, n, x, y);
+}
+
+static void relu_bwd(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
+                     int accumulate) {
+    cpu_relu_bwd(be, n, y, dy, dx, accumulate);
+    if (accumulate) cpu_round_to(be->act_dtype, dx, n);
+}
+
+static void add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
+    cpu_add_fwd(be, n, a, b, y);
+    cpu_round_to(be->act_dtype, y, n);
+}
+
+static void add_bwd(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate) {
+    cpu_pass_grad(be, n, src, dst, accumulate);
+    if (accumulate) cpu_round_to(be->act_dtype, dst, n);
+}
+
+static void concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
+                       const void *x, void *y) {
+    cpu_concat_fwd(be, rows, c_total, c_offset, c_part, x, y);
+}
+
+static void concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
+                       const void *dy, void *dx, int accumulate) {
+    cpu_concat_bwd(be, rows, c_total, c_offset, c_part, dy, dx, accumulate);
+    if (accumulate) cpu_round_to(be->act_dtype, dx, rows * c_part);
+}
+
+const struct bmst_relu_kernels cpu_relu_kernels = {.fwd = relu_fwd, .bwd = relu_bwd};
+const struct bmst_add_kernels cpu_add_kernels = {.fwd = add_fwd, .bwd = add_bwd};
+const struct bmst_concat_kernels cpu_concat_kernels = {.fwd = concat_fwd, .bwd = concat_bwd};

@@ -1,5 +1,6 @@
-/* Private to the CPU backend: the entry points each kernels/cpu/ file defines,
- * so cpu_backend.c can fill the vtable, and the few helpers they share. */
+/* Private to the CPU backend: the kernel groups and entry points each
+ * kernels/cpu/ file defines, so cpu_backend.c can fill the vtable, and the few
+ * helpers they share. */
 #ifndef BMST_CPU_INTERNAL_H
 #define BMST_CPU_INTERNAL_H
 
@@ -27,15 +28,20 @@ struct cpu_impl {
     int threads; /* as given to bmst_backend_cpu_create; <= 0: OpenMP default */
 };
 
-/* cpu_conv.c */
-int cpu_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
-                  size_t *ws_bytes, char *why, size_t why_len);
-void cpu_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
-                  const float *w, float *y, void *ws);
-void cpu_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *dy,
-                       const float *w, float *dx, int accumulate, void *ws);
-void cpu_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const float *x,
-                         const float *dy, float *dw, void *ws);
+/* The ops' kernel groups (backend.h), each defined by the file named: the fp32
+ * kernels there, and their outputs rounded to the activation type. */
+extern const struct bmst_conv_kernels cpu_conv_kernels;           /* cpu_conv.c */
+extern const struct bmst_bn_kernels cpu_bn_kernels;               /* cpu_bn.c */
+extern const struct bmst_relu_kernels cpu_relu_kernels;           /* cpu_elementwise.c */
+extern const struct bmst_add_kernels cpu_add_kernels;             /* cpu_elementwise.c */
+extern const struct bmst_concat_kernels cpu_concat_kernels;       /* cpu_elementwise.c */
+extern const struct bmst_maxpool_kernels cpu_maxpool_kernels;     /* cpu_pool.c */
+extern const struct bmst_avgpool_kernels cpu_avgpool_kernels;     /* cpu_pool.c */
+extern const struct bmst_gap_kernels cpu_gap_kernels;             /* cpu_pool.c */
+extern const struct bmst_fc_kernels cpu_fc_kernels;               /* cpu_fc.c */
+extern const struct bmst_mix_kernels cpu_mix_kernels;             /* cpu_mix_loss.c */
+extern const struct bmst_xent_kernels cpu_xent_kernels;           /* cpu_mix_loss.c */
+extern const struct bmst_sign_mask_kernels cpu_sign_mask_kernels; /* cpu_sign_mask.c */
 
 /* cpu_conv_direct.c: direct kernels for 16-, 32- and 64-channel outputs */
 int cpu_conv_direct_fwd_applies(const struct bmst_conv_desc *d);
@@ -54,59 +60,6 @@ void cpu_im2col(const struct bmst_conv_desc *d, int n0, int nb, const float *x, 
 void cpu_col2im(const struct bmst_conv_desc *d, int n0, int nb, const float *col, float *dx,
                 int accumulate);
 
-/* cpu_bn.c */
-void cpu_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                      const float *gamma, const float *beta, float *y, float *save_mean,
-                      float *save_invstd, float *running_mean, float *running_var);
-void cpu_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                     const float *gamma, const float *beta, const float *running_mean,
-                     const float *running_var, float *y);
-void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
-                const float *dy, const float *gamma, const float *save_mean,
-                const float *save_invstd, float *dx, float *dgamma, float *dbeta, int accumulate);
-
-/* cpu_elementwise.c */
-void cpu_relu_fwd(struct bmst_backend *be, size_t n, const float *x, float *y);
-void cpu_relu_bwd(struct bmst_backend *be, size_t n, const float *y, const float *dy, float *dx,
-                  int accumulate);
-void cpu_add_fwd(struct bmst_backend *be, size_t n, const float *a, const float *b, float *y);
-void cpu_pass_grad(struct bmst_backend *be, size_t n, const float *src, float *dst, int accumulate);
-void cpu_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                    const float *x, float *y);
-void cpu_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                    const float *dy, float *dx, int accumulate);
-
-/* cpu_pool.c */
-void cpu_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                     float *y);
-void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                     const float *dy, float *dx, int accumulate);
-void cpu_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                     float *y);
-void cpu_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *dy,
-                     float *dx, int accumulate);
-void cpu_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const float *x, float *y);
-void cpu_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const float *dy, float *dx,
-                 int accumulate);
-
-/* cpu_fc.c */
-void cpu_fc_fwd(struct bmst_backend *be, int n, int in, int out, const float *x, const float *w,
-                const float *b, float *y);
-void cpu_fc_bwd_data(struct bmst_backend *be, int n, int in, int out, const float *dy,
-                     const float *w, float *dx, int accumulate);
-void cpu_fc_bwd_filter(struct bmst_backend *be, int n, int in, int out, const float *x,
-                       const float *dy, float *dw, float *db);
-
-/* cpu_mix_loss.c */
-void cpu_mix_fwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const float *x,
-                 float *y);
-void cpu_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const float *dy,
-                 float *dx, int accumulate);
-float cpu_xent_fwd(struct bmst_backend *be, int n, int k, const float *logits, const float *targets,
-                   float *probs);
-void cpu_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
-                  float scale, float *dlogits);
-
 /* cpu_optim.c */
 int cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
                  const float *g, float *buf); /* 1: an updated weight is inf or NaN */
@@ -114,7 +67,7 @@ double cpu_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s);
 double cpu_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);
 
-/* cpu_precision.c: the vtable's compute entries, with half-type emulation */
+/* cpu_precision.c: the half types' rounding, the transfer and optimizer entries */
 void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n);
 void cpu_fill_vtable(struct bmst_backend *be);
 

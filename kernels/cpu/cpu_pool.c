@@ -14,8 +14,8 @@ static size_t pool_in_count(const struct bmst_pool_desc *d) {
     return (size_t)d->n * d->h * d->w * d->c;
 }
 
-void cpu_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                     float *y) {
+static void cpu_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                            float *y) {
     (void)be;
     const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
 #pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
@@ -52,8 +52,8 @@ static void pool_window(int o, int k, int stride, int pad, int in, int *lo, int 
  * Windows overlap, so a thread owns an (image, channel block) pair: what it
  * scatters never meets another thread's writes. The arg-max search is a
  * branch-free select per channel so it vectorizes; only the scatter is not. */
-void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                     const float *dy, float *dx, int accumulate) {
+static void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                            const float *dy, float *dx, int accumulate) {
     (void)be;
     const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
     const int blocks = (C + POOL_CHANNEL_BLOCK - 1) / POOL_CHANNEL_BLOCK;
@@ -108,8 +108,8 @@ void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, co
 
 /* The divisor is always kh * kw: with count_include_pad the padding counts,
  * and floor-mode output sizes keep every window inside the padded input. */
-void cpu_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                     float *y) {
+static void cpu_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                            float *y) {
     (void)be;
     const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
     const float inv = 1.0f / (float)(d->kh * d->kw);
@@ -149,8 +149,8 @@ static void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int 
 
 /* A gather: each dx pixel sums the dy of the windows covering it, so threads
  * own disjoint dx rows and need no synchronisation. */
-void cpu_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *dy,
-                     float *dx, int accumulate) {
+static void cpu_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d,
+                            const float *dy, float *dx, int accumulate) {
     (void)be;
     const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
     const float inv = 1.0f / (float)(d->kh * d->kw);
@@ -178,7 +178,7 @@ void cpu_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, co
     }
 }
 
-void cpu_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const float *x, float *y) {
+static void cpu_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const float *x, float *y) {
     (void)be;
     const float inv = 1.0f / (float)hw;
 #pragma omp parallel for schedule(static) if ((size_t)n * hw * c > CPU_PAR_MIN)
@@ -196,8 +196,8 @@ void cpu_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const float *x, 
     }
 }
 
-void cpu_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const float *dy, float *dx,
-                 int accumulate) {
+static void cpu_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const float *dy, float *dx,
+                        int accumulate) {
     (void)be;
     const float inv = 1.0f / (float)hw;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * hw * c > CPU_PAR_MIN)
@@ -215,3 +215,48 @@ void cpu_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const float *dy,
         }
     }
 }
+
+/* The entry points: the fp32 kernels above, then what they stored rounded to
+ * the activation type (cpu_precision.c). Max pooling's forward selects an
+ * input, which is already in the type. */
+static size_t pool_out_count(const struct bmst_pool_desc *d) {
+    return (size_t)d->n * d->out_h * d->out_w * d->c;
+}
+
+static void maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                        void *y) {
+    cpu_maxpool_fwd(be, d, x, y);
+}
+
+static void maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                        const void *dy, void *dx, int accumulate) {
+    cpu_maxpool_bwd(be, d, x, dy, dx, accumulate);
+    cpu_round_to(be->act_dtype, dx, pool_in_count(d));
+}
+
+static void avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                        void *y) {
+    cpu_avgpool_fwd(be, d, x, y);
+    cpu_round_to(be->act_dtype, y, pool_out_count(d));
+}
+
+static void avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy,
+                        void *dx, int accumulate) {
+    cpu_avgpool_bwd(be, d, dy, dx, accumulate);
+    cpu_round_to(be->act_dtype, dx, pool_in_count(d));
+}
+
+static void gap_fwd(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y) {
+    cpu_gap_fwd(be, n, hw, c, x, y);
+    cpu_round_to(be->act_dtype, y, (size_t)n * c);
+}
+
+static void gap_bwd(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
+                    int accumulate) {
+    cpu_gap_bwd(be, n, hw, c, dy, dx, accumulate);
+    cpu_round_to(be->act_dtype, dx, (size_t)n * hw * c);
+}
+
+const struct bmst_maxpool_kernels cpu_maxpool_kernels = {.fwd = maxpool_fwd, .bwd = maxpool_bwd};
+const struct bmst_avgpool_kernels cpu_avgpool_kernels = {.fwd = avgpool_fwd, .bwd = avgpool_bwd};
+const struct bmst_gap_kernels cpu_gap_kernels = {.fwd = gap_fwd, .bwd = gap_bwd};

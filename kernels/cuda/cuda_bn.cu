@@ -359,9 +359,9 @@ static void bn_sync_bwd_finalize(const struct bmst_bn_desc *d, cudaStream_t s, s
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                       const float *gamma, const float *beta, void *y, float *save_mean,
-                       float *save_invstd, float *running_mean, float *running_var) {
+static void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                              const float *gamma, const float *beta, void *y, float *save_mean,
+                              float *save_invstd, float *running_mean, float *running_var) {
     struct cuda_impl *impl = cuda_impl_of(be);
     const size_t rows = d->rows;
     const int c = d->c;
@@ -393,9 +393,9 @@ void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, co
     });
 }
 
-void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                      const float *gamma, const float *beta, const float *running_mean,
-                      const float *running_var, void *y) {
+static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                             const float *gamma, const float *beta, const float *running_mean,
+                             const float *running_var, void *y) {
     const size_t rows = d->rows;
     const int c = d->c;
     if (c <= 0 || rows == 0) return;
@@ -409,9 +409,10 @@ void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, con
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                 const void *dy, const float *gamma, const float *save_mean,
-                 const float *save_invstd, void *dx, float *dgamma, float *dbeta, int accumulate) {
+static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                        const void *dy, const float *gamma, const float *save_mean,
+                        const float *save_invstd, void *dx, float *dgamma, float *dbeta,
+                        int accumulate) {
     struct cuda_impl *impl = cuda_impl_of(be);
     const size_t rows = d->rows;
     const int c = d->c;
@@ -444,3 +445,10 @@ void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const vo
         CUDA_CHECK_LAUNCH();
     });
 }
+
+/* The kernel groups this file fills (backend.h), in the structs' field order. */
+const struct bmst_bn_kernels cuda_bn_kernels = {
+    /* .fwd_train = */ cuda_bn_fwd_train,
+    /* .fwd_eval = */ cuda_bn_fwd_eval,
+    /* .bwd = */ cuda_bn_bwd,
+};

@@ -269,8 +269,8 @@ static struct cuda_conv_plan *add_plan(struct bmst_backend *be, const struct bms
     return p;
 }
 
-int cuda_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
-                   size_t *ws_bytes, char *why, size_t why_len) {
+static int cuda_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
+                          size_t *ws_bytes, char *why, size_t why_len) {
     struct cuda_impl *impl = cuda_impl_of(be);
     *ws_bytes = 0;
     if (impl->capturing) {
@@ -308,8 +308,8 @@ static const struct cuda_conv_plan *planned(struct bmst_backend *be,
     return p;
 }
 
-void cuda_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
-                   const void *w, void *y, void *ws) {
+static void cuda_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
+                          const void *w, void *y, void *ws) {
     const struct cuda_conv_plan *p = planned(be, d, PASS_FWD);
     const struct cuda_conv_pass *ps = &p->pass[PASS_FWD];
     const float one = 1.0f, zero = 0.0f;
@@ -318,8 +318,8 @@ void cuda_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, cons
                                         p->y, y));
 }
 
-void cuda_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
-                        const void *w, void *dx, int accumulate, void *ws) {
+static void cuda_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d,
+                               const void *dy, const void *w, void *dx, int accumulate, void *ws) {
     const struct cuda_conv_plan *p = planned(be, d, PASS_BWD_DATA);
     const struct cuda_conv_pass *ps = &p->pass[PASS_BWD_DATA];
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
@@ -328,8 +328,8 @@ void cuda_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d,
                                              ps->bytes, &beta, p->x, dx));
 }
 
-void cuda_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
-                          const void *dy, float *dw, void *ws) {
+static void cuda_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d,
+                                 const void *x, const void *dy, float *dw, void *ws) {
     const struct cuda_conv_plan *p = planned(be, d, PASS_BWD_FILTER);
     const struct cuda_conv_pass *ps = &p->pass[PASS_BWD_FILTER];
     const float one = 1.0f, zero = 0.0f;
@@ -349,3 +349,11 @@ void cuda_conv_plans_free(struct cuda_impl *impl) {
     impl->conv_plans = NULL;
     impl->n_conv_plans = impl->cap_conv_plans = 0;
 }
+
+/* The kernel groups this file fills (backend.h), in the structs' field order. */
+const struct bmst_conv_kernels cuda_conv_kernels = {
+    /* .plan = */ cuda_conv_plan,
+    /* .fwd = */ cuda_conv_fwd,
+    /* .bwd_data = */ cuda_conv_bwd_data,
+    /* .bwd_filter = */ cuda_conv_bwd_filter,
+};

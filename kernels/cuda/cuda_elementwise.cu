@@ -119,7 +119,7 @@ template <typename T> __global__ void cast_to_f32_kernel(size_t n, const T *src,
         dst[i] = to_f32(src[i]);
 }
 
-void cuda_relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y) {
+static void cuda_relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y) {
     if (n == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     CUDA_DISPATCH(be->act_dtype, T,
@@ -128,8 +128,8 @@ void cuda_relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y) {
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_relu_bwd(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
-                   int accumulate) {
+static void cuda_relu_bwd(struct bmst_backend *be, size_t n, const void *y, const void *dy,
+                          void *dx, int accumulate) {
     if (n == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     CUDA_DISPATCH(be->act_dtype, T,
@@ -138,7 +138,7 @@ void cuda_relu_bwd(struct bmst_backend *be, size_t n, const void *y, const void 
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
+static void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
     if (n == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     CUDA_DISPATCH(be->act_dtype, T,
@@ -147,8 +147,8 @@ void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_pass_grad(struct bmst_backend *be, size_t n, const void *src, void *dst,
-                    int accumulate) {
+static void cuda_pass_grad(struct bmst_backend *be, size_t n, const void *src, void *dst,
+                           int accumulate) {
     if (n == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     if (!accumulate) {
@@ -163,8 +163,8 @@ void cuda_pass_grad(struct bmst_backend *be, size_t n, const void *src, void *ds
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                     const void *x, void *y) {
+static void cuda_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
+                            int c_part, const void *x, void *y) {
     if (rows == 0 || c_part <= 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     const size_t n = rows * (size_t)c_part;
@@ -174,8 +174,8 @@ void cuda_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_of
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                     const void *dy, void *dx, int accumulate) {
+static void cuda_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset,
+                            int c_part, const void *dy, void *dx, int accumulate) {
     if (rows == 0 || c_part <= 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     const size_t n = rows * (size_t)c_part;
@@ -190,8 +190,8 @@ static void check_mix_count(int m) {
         bmst_fatal("bmst", __FILE__, __LINE__, "mix", "chunk count outside 1..BMST_MAX_MIX");
 }
 
-void cuda_mix_fwd(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
-                  const float *coef, const void *x, void *y) {
+static void cuda_mix_fwd(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
+                         const float *coef, const void *x, void *y) {
     check_mix_count(m);
     if (chunk == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -201,8 +201,8 @@ void cuda_mix_fwd(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t 
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const void *dy,
-                  void *dx, int accumulate) {
+static void cuda_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef,
+                         const void *dy, void *dx, int accumulate) {
     check_mix_count(m);
     if (chunk == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -241,3 +241,21 @@ void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, 
                       n, (const T *)src, dst));
     CUDA_CHECK_LAUNCH();
 }
+
+/* The kernel groups this file fills (backend.h), in the structs' field order. */
+const struct bmst_relu_kernels cuda_relu_kernels = {
+    /* .fwd = */ cuda_relu_fwd,
+    /* .bwd = */ cuda_relu_bwd,
+};
+const struct bmst_add_kernels cuda_add_kernels = {
+    /* .fwd = */ cuda_add_fwd,
+    /* .bwd = */ cuda_pass_grad,
+};
+const struct bmst_concat_kernels cuda_concat_kernels = {
+    /* .fwd = */ cuda_concat_fwd,
+    /* .bwd = */ cuda_concat_bwd,
+};
+const struct bmst_mix_kernels cuda_mix_kernels = {
+    /* .fwd = */ cuda_mix_fwd,
+    /* .bwd = */ cuda_mix_bwd,
+};

@@ -33,8 +33,8 @@ __global__ void column_sums(int n, int out, const T *dy, float *db) {
     db[o] = s;
 }
 
-void cuda_fc_fwd(struct bmst_backend *be, int n, int in, int out, const void *x, const void *w,
-                 const float *b, void *y) {
+static void cuda_fc_fwd(struct bmst_backend *be, int n, int in, int out, const void *x,
+                        const void *w, const float *b, void *y) {
     struct cuda_impl *impl = cuda_impl_of(be);
     size_t total = (size_t)n * out;
     CUDA_DISPATCH(be->act_dtype, T,
@@ -47,8 +47,8 @@ void cuda_fc_fwd(struct bmst_backend *be, int n, int in, int out, const void *x,
                               x, t, in, &one, y, t, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-void cuda_fc_bwd_data(struct bmst_backend *be, int n, int in, int out, const void *dy,
-                      const void *w, void *dx, int accumulate) {
+static void cuda_fc_bwd_data(struct bmst_backend *be, int n, int in, int out, const void *dy,
+                             const void *w, void *dx, int accumulate) {
     struct cuda_impl *impl = cuda_impl_of(be);
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     cudaDataType_t t = blas_type(be->act_dtype);
@@ -58,8 +58,8 @@ void cuda_fc_bwd_data(struct bmst_backend *be, int n, int in, int out, const voi
                               CUBLAS_GEMM_DEFAULT));
 }
 
-void cuda_fc_bwd_filter(struct bmst_backend *be, int n, int in, int out, const void *x,
-                        const void *dy, float *dw, float *db) {
+static void cuda_fc_bwd_filter(struct bmst_backend *be, int n, int in, int out, const void *x,
+                               const void *dy, float *dw, float *db) {
     struct cuda_impl *impl = cuda_impl_of(be);
     const float one = 1.0f, zero = 0.0f;
     cudaDataType_t t = blas_type(be->act_dtype);
@@ -72,3 +72,10 @@ void cuda_fc_bwd_filter(struct bmst_backend *be, int n, int in, int out, const v
                                                                               (const T *)dy, db));
     CUDA_CHECK_LAUNCH();
 }
+
+/* The kernel groups this file fills (backend.h), in the structs' field order. */
+const struct bmst_fc_kernels cuda_fc_kernels = {
+    /* .fwd = */ cuda_fc_fwd,
+    /* .bwd_data = */ cuda_fc_bwd_data,
+    /* .bwd_filter = */ cuda_fc_bwd_filter,
+};

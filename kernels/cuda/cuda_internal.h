@@ -149,74 +149,28 @@ void *cuda_capture_end(struct bmst_backend *be, char *why, size_t why_len);
 void cuda_replay(struct bmst_backend *be, void *recording);
 void cuda_capture_free(struct bmst_backend *be, void *recording);
 
-/* cuda_conv.cu */
-int cuda_conv_plan(struct bmst_backend *be, const struct bmst_conv_desc *d, unsigned passes,
-                   size_t *ws_bytes, char *why, size_t why_len);
-void cuda_conv_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
-                   const void *w, void *y, void *ws);
-void cuda_conv_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *dy,
-                        const void *w, void *dx, int accumulate, void *ws);
-void cuda_conv_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
-                          const void *dy, float *dw, void *ws);
+/* The ops' kernel groups (backend.h), each defined by the file named. */
+extern const struct bmst_conv_kernels cuda_conv_kernels;           /* cuda_conv.cu */
+extern const struct bmst_bn_kernels cuda_bn_kernels;               /* cuda_bn.cu */
+extern const struct bmst_relu_kernels cuda_relu_kernels;           /* cuda_elementwise.cu */
+extern const struct bmst_add_kernels cuda_add_kernels;             /* cuda_elementwise.cu */
+extern const struct bmst_concat_kernels cuda_concat_kernels;       /* cuda_elementwise.cu */
+extern const struct bmst_mix_kernels cuda_mix_kernels;             /* cuda_elementwise.cu */
+extern const struct bmst_maxpool_kernels cuda_maxpool_kernels;     /* cuda_pool.cu */
+extern const struct bmst_avgpool_kernels cuda_avgpool_kernels;     /* cuda_pool.cu */
+extern const struct bmst_gap_kernels cuda_gap_kernels;             /* cuda_pool.cu */
+extern const struct bmst_fc_kernels cuda_fc_kernels;               /* cuda_fc.cu */
+extern const struct bmst_xent_kernels cuda_xent_kernels;           /* cuda_loss.cu */
+extern const struct bmst_sign_mask_kernels cuda_sign_mask_kernels; /* cuda_sign_mask.cu */
+
+/* cuda_conv.cu: the chosen algorithms' descriptors, released with the backend */
 void cuda_conv_plans_free(struct cuda_impl *impl);
 
-/* cuda_fc.cu */
-void cuda_fc_fwd(struct bmst_backend *be, int n, int in, int out, const void *x, const void *w,
-                 const float *b, void *y);
-void cuda_fc_bwd_data(struct bmst_backend *be, int n, int in, int out, const void *dy,
-                      const void *w, void *dx, int accumulate);
-void cuda_fc_bwd_filter(struct bmst_backend *be, int n, int in, int out, const void *x,
-                        const void *dy, float *dw, float *db);
-
-/* cuda_bn.cu */
-void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                       const float *gamma, const float *beta, void *y, float *save_mean,
-                       float *save_invstd, float *running_mean, float *running_var);
-void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                      const float *gamma, const float *beta, const float *running_mean,
-                      const float *running_var, void *y);
-void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                 const void *dy, const float *gamma, const float *save_mean,
-                 const float *save_invstd, void *dx, float *dgamma, float *dbeta, int accumulate);
-
-/* cuda_elementwise.cu: relu, add, pass_grad, concat, mix, casts */
-void cuda_relu_fwd(struct bmst_backend *be, size_t n, const void *x, void *y);
-void cuda_relu_bwd(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
-                   int accumulate);
-void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
-void cuda_pass_grad(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate);
-void cuda_concat_fwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                     const void *x, void *y);
-void cuda_concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_offset, int c_part,
-                     const void *dy, void *dx, int accumulate);
-void cuda_mix_fwd(struct bmst_backend *be, enum bmst_dtype dtype, int m, size_t chunk,
-                  const float *coef, const void *x, void *y);
-void cuda_mix_bwd(struct bmst_backend *be, int m, size_t chunk, const float *coef, const void *dy,
-                  void *dx, int accumulate);
-/* dst[i] = src[i] converted between fp32 and `dtype` */
+/* cuda_elementwise.cu: dst[i] = src[i] converted between fp32 and `dtype` */
 void cuda_cast_from_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const float *src,
                         void *dst);
 void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, const void *src,
                       float *dst);
-
-/* cuda_pool.cu */
-void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                      void *y);
-void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                      const void *dy, void *dx, int accumulate);
-void cuda_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                      void *y);
-void cuda_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy,
-                      void *dx, int accumulate);
-void cuda_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y);
-void cuda_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
-                  int accumulate);
-
-/* cuda_loss.cu */
-void cuda_xent_fwd(struct bmst_backend *be, int n, int k, const void *logits, const float *targets,
-                   float *probs, float *loss);
-void cuda_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
-                   const float *scale, void *dlogits);
 
 /* cuda_optim.cu */
 void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,

@@ -95,8 +95,8 @@ __global__ void xent_bwd_kernel(size_t count, int n, const float *probs, const f
         dlogits[i] = from_f32<T>((probs[i] - targets[i]) * inv_n);
 }
 
-void cuda_xent_fwd(struct bmst_backend *be, int n, int k, const void *logits, const float *targets,
-                   float *probs, float *loss) {
+static void cuda_xent_fwd(struct bmst_backend *be, int n, int k, const void *logits,
+                          const float *targets, float *probs, float *loss) {
     struct cuda_impl *impl = cuda_impl_of(be);
     cudaStream_t s = impl->stream;
     if (n <= 0 || k <= 0) { /* no rows: the mean is taken as 0, as the CPU */
@@ -116,8 +116,8 @@ void cuda_xent_fwd(struct bmst_backend *be, int n, int k, const void *logits, co
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, const float *targets,
-                   const float *scale, void *dlogits) {
+static void cuda_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs,
+                          const float *targets, const float *scale, void *dlogits) {
     if (n <= 0 || k <= 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     const size_t count = (size_t)n * k;
@@ -126,3 +126,9 @@ void cuda_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, co
                                        s>>>(count, n, probs, targets, scale, (T *)dlogits));
     CUDA_CHECK_LAUNCH();
 }
+
+/* The kernel groups this file fills (backend.h), in the structs' field order. */
+const struct bmst_xent_kernels cuda_xent_kernels = {
+    /* .fwd = */ cuda_xent_fwd,
+    /* .bwd = */ cuda_xent_bwd,
+};

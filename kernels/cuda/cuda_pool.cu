@@ -195,8 +195,8 @@ static size_t pool_out_count(const struct bmst_pool_desc *d) {
     return (size_t)d->n * d->out_h * d->out_w * d->c;
 }
 
-void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                      void *y) {
+static void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                             void *y) {
     const size_t total = pool_out_count(d);
     if (total == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -206,8 +206,8 @@ void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, c
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                      const void *dy, void *dx, int accumulate) {
+static void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                             const void *dy, void *dx, int accumulate) {
     const size_t total = pool_in_count(d);
     if (total == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -217,8 +217,8 @@ void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, c
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                      void *y) {
+static void cuda_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+                             void *y) {
     const size_t total = pool_out_count(d);
     if (total == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -228,8 +228,8 @@ void cuda_avgpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, c
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *dy,
-                      void *dx, int accumulate) {
+static void cuda_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d,
+                             const void *dy, void *dx, int accumulate) {
     const size_t total = pool_in_count(d);
     if (total == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -239,7 +239,7 @@ void cuda_avgpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, c
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y) {
+static void cuda_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const void *x, void *y) {
     const size_t total = (size_t)n * c;
     if (n <= 0 || c <= 0 || hw <= 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -249,8 +249,8 @@ void cuda_gap_fwd(struct bmst_backend *be, int n, int hw, int c, const void *x, 
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
-                  int accumulate) {
+static void cuda_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const void *dy, void *dx,
+                         int accumulate) {
     if (n <= 0 || c <= 0 || hw <= 0) return;
     const size_t total = (size_t)n * hw * c;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -259,3 +259,17 @@ void cuda_gap_bwd(struct bmst_backend *be, int n, int hw, int c, const void *dy,
                       n, hw, c, (const T *)dy, (T *)dx, accumulate));
     CUDA_CHECK_LAUNCH();
 }
+
+/* The kernel groups this file fills (backend.h), in the structs' field order. */
+const struct bmst_maxpool_kernels cuda_maxpool_kernels = {
+    /* .fwd = */ cuda_maxpool_fwd,
+    /* .bwd = */ cuda_maxpool_bwd,
+};
+const struct bmst_avgpool_kernels cuda_avgpool_kernels = {
+    /* .fwd = */ cuda_avgpool_fwd,
+    /* .bwd = */ cuda_avgpool_bwd,
+};
+const struct bmst_gap_kernels cuda_gap_kernels = {
+    /* .fwd = */ cuda_gap_fwd,
+    /* .bwd = */ cuda_gap_bwd,
+};

@@ -89,26 +89,26 @@ static void test_conv(struct bmst_conv_desc d) {
     /* each backend plans the three passes this test runs */
     size_t cpu_ws = 0, gpu_ws = 0;
     char why[384];
-    CHECK(cpu->conv_plan(cpu, &d, BMST_CONV_ALL_PASSES, &cpu_ws, why, sizeof why) == 0, "%s", why);
-    CHECK(gpu->conv_plan(gpu, &d, BMST_CONV_ALL_PASSES, &gpu_ws, why, sizeof why) == 0,
-          "%s conv %dx%d/%d %d->%d: %s", bmst_dtype_name(gpu->act_dtype), d.r, d.s, d.stride_h,
-          d.c, d.k, why);
+    CHECK(cpu->conv->plan(cpu, &d, BMST_CONV_ALL_PASSES, &cpu_ws, why, sizeof why) == 0, "%s", why);
+    CHECK(gpu->conv->plan(gpu, &d, BMST_CONV_ALL_PASSES, &gpu_ws, why, sizeof why) == 0,
+          "%s conv %dx%d/%d %d->%d: %s", bmst_dtype_name(gpu->act_dtype), d.r, d.s, d.stride_h, d.c,
+          d.k, why);
     void *wg, *wc = ws_pair(cpu_ws, &wg);
     void *vg, *vc = ws_pair(gpu_ws, &vg);
     char name[96];
     snprintf(name, sizeof name, "conv %dx%d/%d %d->%d fwd", d.r, d.s, d.stride_h, d.c, d.k);
-    cpu->conv_fwd(cpu, &d, x.c, w.c, y.c, wc);
-    gpu->conv_fwd(gpu, &d, x.g, w.g, y.g, vg);
+    cpu->conv->fwd(cpu, &d, x.c, w.c, y.c, wc);
+    gpu->conv->fwd(gpu, &d, x.g, w.g, y.g, vg);
     compare(name, &y);
     for (int acc = 0; acc <= 1; acc++) {
-        cpu->conv_bwd_data(cpu, &d, dy.c, w.c, dx.c, acc, wc);
-        gpu->conv_bwd_data(gpu, &d, dy.g, w.g, dx.g, acc, vg);
+        cpu->conv->bwd_data(cpu, &d, dy.c, w.c, dx.c, acc, wc);
+        gpu->conv->bwd_data(gpu, &d, dy.g, w.g, dx.g, acc, vg);
         snprintf(name, sizeof name, "conv %dx%d/%d bwd data%s", d.r, d.s, d.stride_h,
                  acc ? " accumulate" : "");
         compare(name, &dx);
     }
-    cpu->conv_bwd_filter(cpu, &d, x.c, dy.c, dw.c, wc);
-    gpu->conv_bwd_filter(gpu, &d, x.g, dy.g, dw.g, vg);
+    cpu->conv->bwd_filter(cpu, &d, x.c, dy.c, dw.c, wc);
+    gpu->conv->bwd_filter(gpu, &d, x.g, dy.g, dw.g, vg);
     snprintf(name, sizeof name, "conv %dx%d/%d bwd filter", d.r, d.s, d.stride_h);
     compare(name, &dw);
     if (wc) cpu->free(cpu, wc);
@@ -142,8 +142,8 @@ static void test_bn(int sync) {
     struct buf beta = make(d.c, 0, -0.5f, 0.5f), mean = make(d.c, 0, 0, 0);
     struct buf invstd = make(d.c, 0, 0, 0), rmean = make(d.c, 0, -0.1f, 0.1f);
     struct buf rvar = make(d.c, 0, 0.9f, 1.1f), dg = make(d.c, 0, 0, 0), db = make(d.c, 0, 0, 0);
-    cpu->bn_fwd_train(cpu, &dc, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
-    gpu->bn_fwd_train(gpu, &dg_desc, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
+    cpu->bn->fwd_train(cpu, &dc, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
+    gpu->bn->fwd_train(gpu, &dg_desc, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
     const char *tag = sync ? "sync-bn" : "bn";
     char name[64];
 #define BN_COMPARE(what, b) (snprintf(name, sizeof name, "%s %s", tag, what), compare(name, b))
@@ -153,15 +153,15 @@ static void test_bn(int sync) {
     BN_COMPARE("running mean", &rmean);
     BN_COMPARE("running var", &rvar);
     for (int acc = 0; acc <= 1; acc++) {
-        cpu->bn_bwd(cpu, &dc, x.c, dy.c, gamma.c, mean.c, invstd.c, dx.c, dg.c, db.c, acc);
-        gpu->bn_bwd(gpu, &dg_desc, x.g, dy.g, gamma.g, mean.g, invstd.g, dx.g, dg.g, db.g, acc);
+        cpu->bn->bwd(cpu, &dc, x.c, dy.c, gamma.c, mean.c, invstd.c, dx.c, dg.c, db.c, acc);
+        gpu->bn->bwd(gpu, &dg_desc, x.g, dy.g, gamma.g, mean.g, invstd.g, dx.g, dg.g, db.g, acc);
         BN_COMPARE(acc ? "bwd dx accumulate" : "bwd dx", &dx);
     }
     BN_COMPARE("bwd dgamma", &dg);
     BN_COMPARE("bwd dbeta", &db);
 #undef BN_COMPARE
-    cpu->bn_fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
-    gpu->bn_fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
+    cpu->bn->fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
+    gpu->bn->fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
     compare("bn eval fwd", &y);
     struct buf *all[] = {&x, &y, &dy, &dx, &gamma, &beta, &mean, &invstd, &rmean, &rvar, &dg, &db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
@@ -171,25 +171,25 @@ static void test_elementwise(void) {
     const size_t n = 70001;
     struct buf a = make(n, 1, -1, 1), b = make(n, 1, -1, 1), y = make(n, 1, 0, 0);
     struct buf d = make(n, 1, -1, 1);
-    cpu->relu_fwd(cpu, n, a.c, y.c), gpu->relu_fwd(gpu, n, a.g, y.g);
+    cpu->relu->fwd(cpu, n, a.c, y.c), gpu->relu->fwd(gpu, n, a.g, y.g);
     compare("relu fwd", &y);
     for (int acc = 0; acc <= 1; acc++) {
-        cpu->relu_bwd(cpu, n, y.c, b.c, d.c, acc), gpu->relu_bwd(gpu, n, y.g, b.g, d.g, acc);
+        cpu->relu->bwd(cpu, n, y.c, b.c, d.c, acc), gpu->relu->bwd(gpu, n, y.g, b.g, d.g, acc);
         compare(acc ? "relu bwd accumulate" : "relu bwd", &d);
-        cpu->pass_grad(cpu, n, b.c, d.c, acc), gpu->pass_grad(gpu, n, b.g, d.g, acc);
+        cpu->add->bwd(cpu, n, b.c, d.c, acc), gpu->add->bwd(gpu, n, b.g, d.g, acc);
         compare(acc ? "add bwd accumulate" : "add bwd", &d);
     }
-    cpu->add_fwd(cpu, n, a.c, b.c, y.c), gpu->add_fwd(gpu, n, a.g, b.g, y.g);
+    cpu->add->fwd(cpu, n, a.c, b.c, y.c), gpu->add->fwd(gpu, n, a.g, b.g, y.g);
     compare("add fwd", &y);
     /* concat of 3 channels into [rows, 10] at offset 4 */
     const size_t rows = 999;
     struct buf part = make(rows * 3, 1, -1, 1), whole = make(rows * 10, 1, -1, 1);
-    cpu->concat_fwd(cpu, rows, 10, 4, 3, part.c, whole.c);
-    gpu->concat_fwd(gpu, rows, 10, 4, 3, part.g, whole.g);
+    cpu->concat->fwd(cpu, rows, 10, 4, 3, part.c, whole.c);
+    gpu->concat->fwd(gpu, rows, 10, 4, 3, part.g, whole.g);
     compare("concat fwd", &whole);
     for (int acc = 0; acc <= 1; acc++) {
-        cpu->concat_bwd(cpu, rows, 10, 4, 3, whole.c, part.c, acc);
-        gpu->concat_bwd(gpu, rows, 10, 4, 3, whole.g, part.g, acc);
+        cpu->concat->bwd(cpu, rows, 10, 4, 3, whole.c, part.c, acc);
+        gpu->concat->bwd(gpu, rows, 10, 4, 3, whole.g, part.g, acc);
         compare(acc ? "concat bwd accumulate" : "concat bwd", &part);
     }
     drop(&a), drop(&b), drop(&y), drop(&d), drop(&part), drop(&whole);
@@ -203,20 +203,20 @@ static void test_pool(void) {
     size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.out_h * d.out_w * d.c;
     struct buf x = make(nx, 1, -1, 1), y = make(ny, 1, 0, 0), dy = make(ny, 1, -1, 1);
     struct buf dx = make(nx, 1, -1, 1);
-    cpu->maxpool_fwd(cpu, &d, x.c, y.c), gpu->maxpool_fwd(gpu, &d, x.g, y.g);
+    cpu->maxpool->fwd(cpu, &d, x.c, y.c), gpu->maxpool->fwd(gpu, &d, x.g, y.g);
     compare("maxpool fwd", &y);
-    cpu->maxpool_bwd(cpu, &d, x.c, dy.c, dx.c, 1), gpu->maxpool_bwd(gpu, &d, x.g, dy.g, dx.g, 1);
+    cpu->maxpool->bwd(cpu, &d, x.c, dy.c, dx.c, 1), gpu->maxpool->bwd(gpu, &d, x.g, dy.g, dx.g, 1);
     compare("maxpool bwd accumulate", &dx);
-    cpu->avgpool_fwd(cpu, &d, x.c, y.c), gpu->avgpool_fwd(gpu, &d, x.g, y.g);
+    cpu->avgpool->fwd(cpu, &d, x.c, y.c), gpu->avgpool->fwd(gpu, &d, x.g, y.g);
     compare("avgpool fwd", &y);
-    cpu->avgpool_bwd(cpu, &d, dy.c, dx.c, 0), gpu->avgpool_bwd(gpu, &d, dy.g, dx.g, 0);
+    cpu->avgpool->bwd(cpu, &d, dy.c, dx.c, 0), gpu->avgpool->bwd(gpu, &d, dy.g, dx.g, 0);
     compare("avgpool bwd", &dx);
     struct buf g = make((size_t)d.n * d.c, 1, 0, 0), dg = make((size_t)d.n * d.c, 1, -1, 1);
-    cpu->gap_fwd(cpu, d.n, d.h * d.w, d.c, x.c, g.c);
-    gpu->gap_fwd(gpu, d.n, d.h * d.w, d.c, x.g, g.g);
+    cpu->gap->fwd(cpu, d.n, d.h * d.w, d.c, x.c, g.c);
+    gpu->gap->fwd(gpu, d.n, d.h * d.w, d.c, x.g, g.g);
     compare("global avgpool fwd", &g);
-    cpu->gap_bwd(cpu, d.n, d.h * d.w, d.c, dg.c, dx.c, 1);
-    gpu->gap_bwd(gpu, d.n, d.h * d.w, d.c, dg.g, dx.g, 1);
+    cpu->gap->bwd(cpu, d.n, d.h * d.w, d.c, dg.c, dx.c, 1);
+    gpu->gap->bwd(gpu, d.n, d.h * d.w, d.c, dg.g, dx.g, 1);
     compare("global avgpool bwd accumulate", &dx);
     drop(&x), drop(&y), drop(&dy), drop(&dx), drop(&g), drop(&dg);
 }
@@ -227,13 +227,14 @@ static void test_fc_mix_loss(void) {
     struct buf b = make(out, 0, -0.1f, 0.1f), y = make((size_t)n * out, 1, 0, 0);
     struct buf dy = make((size_t)n * out, 1, -1, 1), dx = make((size_t)n * in, 1, -1, 1);
     struct buf dw = make((size_t)out * in, 0, 0, 0), db = make(out, 0, 0, 0);
-    cpu->fc_fwd(cpu, n, in, out, x.c, w.c, b.c, y.c), gpu->fc_fwd(gpu, n, in, out, x.g, w.g, b.g, y.g);
+    cpu->fc->fwd(cpu, n, in, out, x.c, w.c, b.c, y.c),
+        gpu->fc->fwd(gpu, n, in, out, x.g, w.g, b.g, y.g);
     compare("fc fwd", &y);
-    cpu->fc_bwd_data(cpu, n, in, out, dy.c, w.c, dx.c, 1);
-    gpu->fc_bwd_data(gpu, n, in, out, dy.g, w.g, dx.g, 1);
+    cpu->fc->bwd_data(cpu, n, in, out, dy.c, w.c, dx.c, 1);
+    gpu->fc->bwd_data(gpu, n, in, out, dy.g, w.g, dx.g, 1);
     compare("fc bwd data accumulate", &dx);
-    cpu->fc_bwd_filter(cpu, n, in, out, x.c, dy.c, dw.c, db.c);
-    gpu->fc_bwd_filter(gpu, n, in, out, x.g, dy.g, dw.g, db.g);
+    cpu->fc->bwd_filter(cpu, n, in, out, x.c, dy.c, dw.c, db.c);
+    gpu->fc->bwd_filter(gpu, n, in, out, x.g, dy.g, dw.g, db.g);
     compare("fc bwd filter dw", &dw);
     compare("fc bwd filter db", &db);
 
@@ -246,14 +247,14 @@ static void test_fc_mix_loss(void) {
     const size_t chunk = 777;
     struct buf mx = make(chunk * m, 1, -1, 1), my = make(chunk, 1, 0, 0);
     struct buf mt = make(chunk * m, 0, 0, 1), mty = make(chunk, 0, 0, 0);
-    cpu->mix_fwd(cpu, cpu->act_dtype, m, chunk, coef.c, mx.c, my.c);
-    gpu->mix_fwd(gpu, gpu->act_dtype, m, chunk, coef.g, mx.g, my.g);
+    cpu->mix->fwd(cpu, cpu->act_dtype, m, chunk, coef.c, mx.c, my.c);
+    gpu->mix->fwd(gpu, gpu->act_dtype, m, chunk, coef.g, mx.g, my.g);
     compare("mix fwd", &my);
-    cpu->mix_fwd(cpu, BMST_F32, m, chunk, coef.c, mt.c, mty.c);
-    gpu->mix_fwd(gpu, BMST_F32, m, chunk, coef.g, mt.g, mty.g);
+    cpu->mix->fwd(cpu, BMST_F32, m, chunk, coef.c, mt.c, mty.c);
+    gpu->mix->fwd(gpu, BMST_F32, m, chunk, coef.g, mt.g, mty.g);
     compare("mix fwd (fp32 targets)", &mty);
-    cpu->mix_bwd(cpu, m, chunk, coef.c, my.c, mx.c, 1);
-    gpu->mix_bwd(gpu, m, chunk, coef.g, my.g, mx.g, 1);
+    cpu->mix->bwd(cpu, m, chunk, coef.c, my.c, mx.c, 1);
+    gpu->mix->bwd(gpu, m, chunk, coef.g, my.g, mx.g, 1);
     compare("mix bwd accumulate", &mx);
 
     /* cross-entropy on the fc's logits, with a loss scale */
@@ -266,12 +267,12 @@ static void test_fc_mix_loss(void) {
     }
     gpu->to_device(gpu, t.g, t.c, (size_t)n * out * sizeof(float));
     struct buf loss = make(1, 0, 0, 0), scale = make(1, 0, 256, 256);
-    cpu->xent_fwd(cpu, n, out, y.c, t.c, probs.c, loss.c);
-    gpu->xent_fwd(gpu, n, out, y.g, t.g, probs.g, loss.g);
+    cpu->xent->fwd(cpu, n, out, y.c, t.c, probs.c, loss.c);
+    gpu->xent->fwd(gpu, n, out, y.g, t.g, probs.g, loss.g);
     compare("xent loss", &loss);
     compare("xent probs", &probs);
-    cpu->xent_bwd(cpu, n, out, probs.c, t.c, scale.c, dy.c);
-    gpu->xent_bwd(gpu, n, out, probs.g, t.g, scale.g, dy.g);
+    cpu->xent->bwd(cpu, n, out, probs.c, t.c, scale.c, dy.c);
+    gpu->xent->bwd(gpu, n, out, probs.g, t.g, scale.g, dy.g);
     compare("xent bwd (scaled)", &dy);
     struct buf *all[] = {&x, &w, &b, &y, &dy, &dx, &dw, &db, &coef, &mx, &my, &mt, &mty, &t,
                          &probs, &loss, &scale};
@@ -356,9 +357,9 @@ static void test_broken_recording(void) {
     struct buf x = make(n, 1, -1, 1), y = make(n, 1, 0, 0), dx = make(n, 1, -1, 1);
     char why[256] = "";
     CHECK(gpu->capture_begin(gpu, why, sizeof why) == 0, "%s capture_begin: %s", type, why);
-    gpu->relu_fwd(gpu, n, x.g, y.g);
+    gpu->relu->fwd(gpu, n, x.g, y.g);
     gpu->sync(gpu);
-    gpu->relu_fwd(gpu, n, x.g, y.g);
+    gpu->relu->fwd(gpu, n, x.g, y.g);
     void *recording = gpu->capture_end(gpu, why, sizeof why);
     CHECK(recording == NULL && strstr(why, "cudaStreamSynchronize") != NULL,
           "%s a recording that synchronizes the stream: %s, reason '%s'", type,
@@ -366,14 +367,14 @@ static void test_broken_recording(void) {
     printf("  %-5s broken recording given up: %s\n", type, why);
     if (recording) gpu->capture_free(gpu, recording);
     compare("relu fwd recorded, never run", &y);
-    cpu->relu_fwd(cpu, n, x.c, y.c), gpu->relu_fwd(gpu, n, x.g, y.g);
+    cpu->relu->fwd(cpu, n, x.c, y.c), gpu->relu->fwd(gpu, n, x.g, y.g);
     compare("relu fwd after a broken recording", &y);
     CHECK(gpu->capture_begin(gpu, why, sizeof why) == 0, "%s capture_begin again: %s", type, why);
-    gpu->relu_bwd(gpu, n, y.g, x.g, dx.g, 1);
+    gpu->relu->bwd(gpu, n, y.g, x.g, dx.g, 1);
     recording = gpu->capture_end(gpu, why, sizeof why);
     CHECK(recording != NULL, "%s a recording after a broken one: %s", type, why);
     if (recording) gpu->replay(gpu, recording);
-    cpu->relu_bwd(cpu, n, y.c, x.c, dx.c, 1);
+    cpu->relu->bwd(cpu, n, y.c, x.c, dx.c, 1);
     compare("relu bwd recorded after it, replayed", &dx);
     if (recording) gpu->capture_free(gpu, recording);
     drop(&x), drop(&y), drop(&dx);

@@ -32,6 +32,7 @@ static const char *const recording_names[] = {"recording off", "recorded", "reco
 static int (*real_capture_begin)(struct bmst_backend *be, char *why, size_t why_len);
 static void *(*real_capture_end)(struct bmst_backend *be, char *why, size_t why_len);
 static void (*real_relu_fwd)(struct bmst_backend *be, size_t n, const void *x, void *y);
+static struct bmst_relu_kernels breaking_relu; /* the GPU's, forward replaced */
 static int breaking;
 
 static int breaking_capture_begin(struct bmst_backend *be, char *why, size_t why_len) {
@@ -53,7 +54,9 @@ static void breaking_relu_fwd(struct bmst_backend *be, size_t n, const void *x, 
 static void break_recording(struct bmst_backend *be) {
     real_capture_begin = be->capture_begin, be->capture_begin = breaking_capture_begin;
     real_capture_end = be->capture_end, be->capture_end = breaking_capture_end;
-    real_relu_fwd = be->relu_fwd, be->relu_fwd = breaking_relu_fwd;
+    breaking_relu = *be->relu;
+    real_relu_fwd = breaking_relu.fwd, breaking_relu.fwd = breaking_relu_fwd;
+    be->relu = &breaking_relu;
 }
 
 /* What the GPU engine's training graph did with its second pass: kept a

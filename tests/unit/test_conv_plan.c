@@ -26,6 +26,7 @@ struct conv_log {
 
 static struct bmst_backend *cpu; /* the real backend */
 static struct bmst_backend wrapper;
+static struct bmst_conv_kernels wrapped_conv;
 static struct conv_log seen;
 static int fail_k = -1; /* conv_plan refuses 3x3 stride-2 shapes with this many filters */
 
@@ -42,7 +43,7 @@ static int wrapped_plan(struct bmst_backend *be, const struct bmst_conv_desc *d,
     BMST_ASSERT(seen.n < MAX_LOGGED);
     seen.desc[seen.n] = *d;
     seen.planned[seen.n++] = passes;
-    return cpu->conv_plan(be, d, passes, ws_bytes, why, why_len);
+    return cpu->conv->plan(be, d, passes, ws_bytes, why, why_len);
 }
 
 /* Marks `pass` run on d's shape; counts it when no plan call asked for it. */
@@ -59,19 +60,19 @@ static void ran(const struct bmst_conv_desc *d, unsigned pass) {
 static void wrapped_fwd(struct bmst_backend *be, const struct bmst_conv_desc *d, const void *x,
                         const void *w, void *y, void *ws) {
     ran(d, BMST_CONV_FWD);
-    cpu->conv_fwd(be, d, x, w, y, ws);
+    cpu->conv->fwd(be, d, x, w, y, ws);
 }
 
 static void wrapped_bwd_data(struct bmst_backend *be, const struct bmst_conv_desc *d,
                              const void *dy, const void *w, void *dx, int accumulate, void *ws) {
     ran(d, BMST_CONV_BWD_DATA);
-    cpu->conv_bwd_data(be, d, dy, w, dx, accumulate, ws);
+    cpu->conv->bwd_data(be, d, dy, w, dx, accumulate, ws);
 }
 
 static void wrapped_bwd_filter(struct bmst_backend *be, const struct bmst_conv_desc *d,
                                const void *x, const void *dy, float *dw, void *ws) {
     ran(d, BMST_CONV_BWD_FILTER);
-    cpu->conv_bwd_filter(be, d, x, dy, dw, ws);
+    cpu->conv->bwd_filter(be, d, x, dy, dw, ws);
 }
 
 /* The CPU backend's vtable with the four convolution entries logged. The
@@ -80,10 +81,11 @@ static void wrapped_bwd_filter(struct bmst_backend *be, const struct bmst_conv_d
 static void wrap_cpu(void) {
     cpu = bmst_backend_cpu_create(2, BMST_F32);
     wrapper = *cpu;
-    wrapper.conv_plan = wrapped_plan;
-    wrapper.conv_fwd = wrapped_fwd;
-    wrapper.conv_bwd_data = wrapped_bwd_data;
-    wrapper.conv_bwd_filter = wrapped_bwd_filter;
+    wrapped_conv = (struct bmst_conv_kernels){.plan = wrapped_plan,
+                                              .fwd = wrapped_fwd,
+                                              .bwd_data = wrapped_bwd_data,
+                                              .bwd_filter = wrapped_bwd_filter};
+    wrapper.conv = &wrapped_conv;
 }
 
 /* The masks logged for g's convs, call i for the i-th conv node; each must

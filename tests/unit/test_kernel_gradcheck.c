@@ -127,7 +127,7 @@ static float *minus(const float *a, const float *base, size_t n) {
 /* ---- convolution ---- */
 
 static void conv_forward(struct fd_op *op) {
-    op->be->conv_fwd(op->be, op->conv, op->x, op->w, op->y, op->ws);
+    op->be->conv->fwd(op->be, op->conv, op->x, op->w, op->y, op->ws);
 }
 
 static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k, int r, int s,
@@ -149,7 +149,7 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
     size_t ny = (size_t)n * d.out_h * d.out_w * k;
     size_t ws_bytes = 0;
     char why[128];
-    CHECK(be->conv_plan(be, &d, BMST_CONV_ALL_PASSES, &ws_bytes, why, sizeof why) == 0, "%s", why);
+    CHECK(be->conv->plan(be, &d, BMST_CONV_ALL_PASSES, &ws_bytes, why, sizeof why) == 0, "%s", why);
     struct fd_op op = {.be = be, .forward = conv_forward, .conv = &d, .ny = ny};
     op.x = rand_array(nx, -1, 1);
     op.w = rand_array(nw, -1, 1);
@@ -159,8 +159,8 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
 
     /* destinations start as NaN: overwrite semantics must not read them */
     float *dx = filled(nx, NAN), *dw = filled(nw, NAN);
-    be->conv_bwd_data(be, &d, op.r, op.w, dx, 0, op.ws);
-    be->conv_bwd_filter(be, &d, op.x, op.r, dw, op.ws);
+    be->conv->bwd_data(be, &d, op.r, op.w, dx, 0, op.ws);
+    be->conv->bwd_filter(be, &d, op.x, op.r, dw, op.ws);
     char what[96];
     snprintf(what, sizeof what, "conv %s dx", name);
     check_grad(what, &op, op.x, nx, dx, 1e-2, TOL);
@@ -171,7 +171,7 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
     float *base = rand_array(nx, -1, 1);
     float *acc = malloc(nx * sizeof *acc);
     memcpy(acc, base, nx * sizeof *acc);
-    be->conv_bwd_data(be, &d, op.r, op.w, acc, 1, op.ws);
+    be->conv->bwd_data(be, &d, op.r, op.w, acc, 1, op.ws);
     float *added = minus(acc, base, nx);
     snprintf(what, sizeof what, "conv %s dx accumulate", name);
     check_grad(what, &op, op.x, nx, added, 1e-2, TOL);
@@ -183,8 +183,8 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
 /* ---- batch norm (train mode) ---- */
 
 static void bn_forward(struct fd_op *op) {
-    op->be->bn_fwd_train(op->be, op->bn, op->x, op->w, op->b, op->y, op->save_mean, op->save_invstd,
-                         op->run_mean, op->run_var);
+    op->be->bn->fwd_train(op->be, op->bn, op->x, op->w, op->b, op->y, op->save_mean,
+                          op->save_invstd, op->run_mean, op->run_var);
 }
 
 static void test_bn(struct bmst_backend *be) {
@@ -208,7 +208,7 @@ static void test_bn(struct bmst_backend *be) {
     memcpy(mean, op.save_mean, c * sizeof *mean);
     memcpy(invstd, op.save_invstd, c * sizeof *invstd);
     float *dx = filled(nx, NAN), *dg = filled(c, NAN), *db = filled(c, NAN);
-    be->bn_bwd(be, &d, op.x, op.r, op.w, mean, invstd, dx, dg, db, 0);
+    be->bn->bwd(be, &d, op.x, op.r, op.w, mean, invstd, dx, dg, db, 0);
     /* BN is smooth but curved: eps 1e-3 keeps truncation ~1e-6 while fp32
      * rounding of the 24-row sums stays ~1e-4 relative */
     check_grad("bn dx", &op, op.x, nx, dx, 1e-3, TOL);
@@ -217,7 +217,7 @@ static void test_bn(struct bmst_backend *be) {
 
     float *base = rand_array(nx, -1, 1), *acc = malloc(nx * sizeof *acc);
     memcpy(acc, base, nx * sizeof *acc);
-    be->bn_bwd(be, &d, op.x, op.r, op.w, mean, invstd, acc, dg, db, 1);
+    be->bn->bwd(be, &d, op.x, op.r, op.w, mean, invstd, acc, dg, db, 1);
     float *added = minus(acc, base, nx);
     check_grad("bn dx accumulate", &op, op.x, nx, added, 1e-3, TOL);
 
@@ -229,7 +229,7 @@ static void test_bn(struct bmst_backend *be) {
 /* ---- relu, add ---- */
 
 static void relu_forward(struct fd_op *op) {
-    op->be->relu_fwd(op->be, op->ny, op->x, op->y);
+    op->be->relu->fwd(op->be, op->ny, op->x, op->y);
 }
 
 static void test_relu(struct bmst_backend *be) {
@@ -240,13 +240,13 @@ static void test_relu(struct bmst_backend *be) {
     op.r = rand_array(n, -1, 1);
     relu_forward(&op);
     float *dx = filled(n, NAN);
-    be->relu_bwd(be, n, op.y, op.r, dx, 0);
+    be->relu->bwd(be, n, op.y, op.r, dx, 0);
     check_grad("relu dx", &op, op.x, n, dx, 1e-2, TOL);
 
     float *base = rand_array(n, -1, 1), *acc = malloc(n * sizeof *acc);
     memcpy(acc, base, n * sizeof *acc);
     relu_forward(&op);
-    be->relu_bwd(be, n, op.y, op.r, acc, 1);
+    be->relu->bwd(be, n, op.y, op.r, acc, 1);
     float *added = minus(acc, base, n);
     check_grad("relu dx accumulate", &op, op.x, n, added, 1e-2, TOL);
     free(added), free(acc), free(base), free(dx);
@@ -254,7 +254,7 @@ static void test_relu(struct bmst_backend *be) {
 }
 
 static void add_forward(struct fd_op *op) {
-    op->be->add_fwd(op->be, op->ny, op->x, op->x2, op->y);
+    op->be->add->fwd(op->be, op->ny, op->x, op->x2, op->y);
 }
 
 static void test_add(struct bmst_backend *be) {
@@ -266,8 +266,8 @@ static void test_add(struct bmst_backend *be) {
     op.r = rand_array(n, -1, 1);
     float *da = filled(n, NAN), *db = rand_array(n, -1, 1), *base = malloc(n * sizeof *base);
     memcpy(base, db, n * sizeof *base);
-    be->pass_grad(be, n, op.r, da, 0);
-    be->pass_grad(be, n, op.r, db, 1);
+    be->add->bwd(be, n, op.r, da, 0);
+    be->add->bwd(be, n, op.r, db, 1);
     float *added = minus(db, base, n);
     check_grad("add da", &op, op.x, n, da, 1e-2, TOL);
     check_grad("add db (accumulate)", &op, op.x2, n, added, 1e-2, TOL);
@@ -278,10 +278,10 @@ static void test_add(struct bmst_backend *be) {
 /* ---- pooling ---- */
 
 static void maxpool_forward(struct fd_op *op) {
-    op->be->maxpool_fwd(op->be, op->pool, op->x, op->y);
+    op->be->maxpool->fwd(op->be, op->pool, op->x, op->y);
 }
 static void avgpool_forward(struct fd_op *op) {
-    op->be->avgpool_fwd(op->be, op->pool, op->x, op->y);
+    op->be->avgpool->fwd(op->be, op->pool, op->x, op->y);
 }
 
 static void test_pool(struct bmst_backend *be, int is_max, int kh, int kw, int stride, int pad,
@@ -308,11 +308,11 @@ static void test_pool(struct bmst_backend *be, int is_max, int kh, int kw, int s
     float *base = rand_array(nx, -1, 1), *acc = malloc(nx * sizeof *acc);
     memcpy(acc, base, nx * sizeof *acc);
     if (is_max) {
-        be->maxpool_bwd(be, &d, op.x, op.r, dx, 0);
-        be->maxpool_bwd(be, &d, op.x, op.r, acc, 1);
+        be->maxpool->bwd(be, &d, op.x, op.r, dx, 0);
+        be->maxpool->bwd(be, &d, op.x, op.r, acc, 1);
     } else {
-        be->avgpool_bwd(be, &d, op.r, dx, 0);
-        be->avgpool_bwd(be, &d, op.r, acc, 1);
+        be->avgpool->bwd(be, &d, op.r, dx, 0);
+        be->avgpool->bwd(be, &d, op.r, acc, 1);
     }
     float *added = minus(acc, base, nx);
     char what[96];
@@ -326,7 +326,7 @@ static void test_pool(struct bmst_backend *be, int is_max, int kh, int kw, int s
 }
 
 static void gap_forward(struct fd_op *op) {
-    op->be->gap_fwd(op->be, op->n, op->in, op->out, op->x, op->y);
+    op->be->gap->fwd(op->be, op->n, op->in, op->out, op->x, op->y);
 }
 
 static void test_gap(struct bmst_backend *be) {
@@ -337,7 +337,7 @@ static void test_gap(struct bmst_backend *be) {
     op.y = malloc(ny * sizeof(float));
     op.r = rand_array(ny, -1, 1);
     float *dx = filled(nx, NAN);
-    be->gap_bwd(be, n, hw, c, op.r, dx, 0);
+    be->gap->bwd(be, n, hw, c, op.r, dx, 0);
     check_grad("gap dx", &op, op.x, nx, dx, 1e-2, TOL);
     free(dx), free(op.x), free(op.y), free((void *)op.r);
 }
@@ -345,7 +345,7 @@ static void test_gap(struct bmst_backend *be) {
 /* ---- fully connected ---- */
 
 static void fc_forward(struct fd_op *op) {
-    op->be->fc_fwd(op->be, op->n, op->in, op->out, op->x, op->w, op->b, op->y);
+    op->be->fc->fwd(op->be, op->n, op->in, op->out, op->x, op->w, op->b, op->y);
 }
 
 static void test_fc(struct bmst_backend *be) {
@@ -358,8 +358,8 @@ static void test_fc(struct bmst_backend *be) {
     op.y = malloc(ny * sizeof(float));
     op.r = rand_array(ny, -1, 1);
     float *dx = filled(nx, NAN), *dw = filled(nw, NAN), *db = filled(out, NAN);
-    be->fc_bwd_data(be, n, in, out, op.r, op.w, dx, 0);
-    be->fc_bwd_filter(be, n, in, out, op.x, op.r, dw, db);
+    be->fc->bwd_data(be, n, in, out, op.r, op.w, dx, 0);
+    be->fc->bwd_filter(be, n, in, out, op.x, op.r, dw, db);
     check_grad("fc dx", &op, op.x, nx, dx, 1e-2, TOL);
     check_grad("fc dw", &op, op.w, nw, dw, 1e-2, TOL);
     check_grad("fc db", &op, op.b, out, db, 1e-2, TOL);
@@ -370,7 +370,7 @@ static void test_fc(struct bmst_backend *be) {
 /* ---- concat, mix ---- */
 
 static void concat_forward(struct fd_op *op) {
-    op->be->concat_fwd(op->be, op->rows, op->c_total, op->c_offset, op->c_part, op->x, op->y);
+    op->be->concat->fwd(op->be, op->rows, op->c_total, op->c_offset, op->c_part, op->x, op->y);
 }
 
 static void test_concat(struct bmst_backend *be) {
@@ -388,13 +388,13 @@ static void test_concat(struct bmst_backend *be) {
     op.y = rand_array(ny, -1, 1); /* the other parts' channels stay as they are */
     op.r = rand_array(ny, -1, 1);
     float *dx = filled(nx, NAN);
-    be->concat_bwd(be, rows, c_total, c_offset, c_part, op.r, dx, 0);
+    be->concat->bwd(be, rows, c_total, c_offset, c_part, op.r, dx, 0);
     check_grad("concat dx", &op, op.x, nx, dx, 1e-2, TOL);
     free(dx), free(op.x), free(op.y), free((void *)op.r);
 }
 
 static void mix_forward(struct fd_op *op) {
-    op->be->mix_fwd(op->be, BMST_F32, op->m, op->ny, op->coef, op->x, op->y);
+    op->be->mix->fwd(op->be, BMST_F32, op->m, op->ny, op->coef, op->x, op->y);
 }
 
 static void test_mix(struct bmst_backend *be, int m) {
@@ -414,10 +414,10 @@ static void test_mix(struct bmst_backend *be, int m) {
     op.y = malloc(chunk * sizeof(float));
     op.r = rand_array(chunk, -1, 1);
     float *dx = filled(nx, NAN);
-    be->mix_bwd(be, m, chunk, coef, op.r, dx, 0);
+    be->mix->bwd(be, m, chunk, coef, op.r, dx, 0);
     float *base = rand_array(nx, -1, 1), *acc = malloc(nx * sizeof *acc);
     memcpy(acc, base, nx * sizeof *acc);
-    be->mix_bwd(be, m, chunk, coef, op.r, acc, 1);
+    be->mix->bwd(be, m, chunk, coef, op.r, acc, 1);
     float *added = minus(acc, base, nx);
     char what[64];
     snprintf(what, sizeof what, "mix m=%d dx", m);
@@ -432,7 +432,7 @@ static void test_mix(struct bmst_backend *be, int m) {
 
 static float xent_loss(struct fd_op *op) {
     float loss;
-    op->be->xent_fwd(op->be, op->n, op->out, op->x, op->x2, op->y, &loss);
+    op->be->xent->fwd(op->be, op->n, op->out, op->x, op->x2, op->y, &loss);
     return loss;
 }
 
@@ -453,7 +453,7 @@ static void test_xent(struct bmst_backend *be) {
     xent_loss(&op);
     float *dl = filled(nx, NAN);
     const float scale = 1.0f;
-    be->xent_bwd(be, n, k, op.y, op.x2, &scale, dl);
+    be->xent->bwd(be, n, k, op.y, op.x2, &scale, dl);
     /* the loss comes back as one float: eps 1e-2 keeps its rounding (~1e-7)
      * at ~1e-5 of the gradient, truncation at ~1e-5 */
     check_grad("xent dlogits", &op, op.x, nx, dl, 1e-2, TOL);

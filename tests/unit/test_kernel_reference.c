@@ -118,7 +118,7 @@ static size_t check_conv(struct bmst_backend *be, int n, int h, int w, int c, in
     size_t ny = (size_t)n * d.out_h * d.out_w * k;
     size_t ws_bytes = 0;
     char why[128];
-    CHECK(be->conv_plan(be, &d, BMST_CONV_ALL_PASSES, &ws_bytes, why, sizeof why) == 0, "%s", why);
+    CHECK(be->conv->plan(be, &d, BMST_CONV_ALL_PASSES, &ws_bytes, why, sizeof why) == 0, "%s", why);
     void *ws = malloc(ws_bytes ? ws_bytes : 1); /* exact size: ASan sees any overrun */
     float *x = rand_array(nx, -1, 1), *wt = rand_array(nw, -1, 1), *dy = rand_array(ny, -1, 1);
     float *y = filled(ny, NAN), *dx = filled(nx, NAN), *dw = filled(nw, NAN);
@@ -126,22 +126,22 @@ static size_t check_conv(struct bmst_backend *be, int n, int h, int w, int c, in
     double *rdw = malloc(nw * sizeof *rdw);
     char what[128];
 
-    be->conv_fwd(be, &d, x, wt, y, ws);
+    be->conv->fwd(be, &d, x, wt, y, ws);
     ref_conv_fwd(&d, x, wt, ry);
     snprintf(what, sizeof what, "conv %s fwd", name);
     check_close(what, y, ry, ny, TOL);
 
     ref_conv_bwd(&d, x, wt, dy, rdx, rdw);
-    be->conv_bwd_data(be, &d, dy, wt, dx, 0, ws);
+    be->conv->bwd_data(be, &d, dy, wt, dx, 0, ws);
     snprintf(what, sizeof what, "conv %s bwd_data", name);
     check_close(what, dx, rdx, nx, TOL);
     /* accumulate: dx already holds the gradient, so it must come out doubled */
-    be->conv_bwd_data(be, &d, dy, wt, dx, 1, ws);
+    be->conv->bwd_data(be, &d, dy, wt, dx, 1, ws);
     for (size_t i = 0; i < nx; i++)
         rdx[i] *= 2.0;
     snprintf(what, sizeof what, "conv %s bwd_data accumulate", name);
     check_close(what, dx, rdx, nx, TOL);
-    be->conv_bwd_filter(be, &d, x, dy, dw, ws);
+    be->conv->bwd_filter(be, &d, x, dy, dw, ws);
     snprintf(what, sizeof what, "conv %s bwd_filter", name);
     check_close(what, dw, rdw, nw, TOL);
 
@@ -210,7 +210,7 @@ static void test_bn(struct bmst_backend *be) {
         for (size_t i = 0; i < rows; i++)
             ry[i * c + j] = (x[i * c + j] - m) * rinv[j] * gamma[j] + beta[j];
     }
-    be->bn_fwd_train(be, &d, x, gamma, beta, y, mean, invstd, rm, rv);
+    be->bn->fwd_train(be, &d, x, gamma, beta, y, mean, invstd, rm, rv);
     check_close("bn train y", y, ry, nx, TOL);
     check_close("bn train save_mean", mean, rmean, c, TOL);
     check_close("bn train save_invstd", invstd, rinv, c, TOL);
@@ -222,7 +222,7 @@ static void test_bn(struct bmst_backend *be) {
         for (size_t i = 0; i < rows; i++)
             ry[i * c + j] = (x[i * c + j] - rm[j]) * inv * gamma[j] + beta[j];
     }
-    be->bn_fwd_eval(be, &d, x, gamma, beta, rm, rv, y);
+    be->bn->fwd_eval(be, &d, x, gamma, beta, rm, rv, y);
     check_close("bn eval y", y, ry, nx, TOL);
 
     free(x), free(gamma), free(beta), free(y), free(mean), free(invstd), free(rm), free(rv);
@@ -267,10 +267,10 @@ static void test_pool(struct bmst_backend *be) {
     size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.out_h * d.out_w * d.c;
     float *x = rand_array(nx, -1, 1), *y = filled(ny, NAN);
     double *ry = malloc(ny * sizeof *ry);
-    be->maxpool_fwd(be, &d, x, y);
+    be->maxpool->fwd(be, &d, x, y);
     ref_pool(&d, x, 1, ry);
     check_close("maxpool 3x3 s2 p1", y, ry, ny, TOL);
-    be->avgpool_fwd(be, &d, x, y);
+    be->avgpool->fwd(be, &d, x, y);
     ref_pool(&d, x, 0, ry);
     check_close("avgpool 3x3 s2 p1 (count_include_pad)", y, ry, ny, TOL);
 
@@ -281,7 +281,7 @@ static void test_pool(struct bmst_backend *be) {
         for (int p = 0; p < hw; p++)
             for (int j = 0; j < c; j++)
                 rgy[i * c + j] += gx[((size_t)i * hw + p) * c + j] / hw;
-    be->gap_fwd(be, n, hw, c, gx, gy);
+    be->gap->fwd(be, n, hw, c, gx, gy);
     check_close("global avgpool", gy, rgy, (size_t)n * c, TOL);
     free(x), free(y), free(ry), free(gx), free(gy), free(rgy);
 }
@@ -300,7 +300,7 @@ static void test_fc(struct bmst_backend *be) {
                 s += (double)x[i * in + j] * w[o * in + j];
             ry[i * out + o] = s;
         }
-    be->fc_fwd(be, n, in, out, x, w, b, y);
+    be->fc->fwd(be, n, in, out, x, w, b, y);
     check_close("fc fwd", y, ry, (size_t)n * out, TOL);
     free(x), free(w), free(b), free(y), free(ry);
 }
@@ -309,11 +309,11 @@ static void test_elementwise(struct bmst_backend *be) {
     const size_t n = 100003; /* past the one-thread cutoff, and odd */
     float *a = rand_array(n, -1, 1), *b = rand_array(n, -1, 1), *y = filled(n, NAN);
     double *ry = malloc(n * sizeof *ry);
-    be->relu_fwd(be, n, a, y);
+    be->relu->fwd(be, n, a, y);
     for (size_t i = 0; i < n; i++)
         ry[i] = a[i] > 0 ? a[i] : 0.0;
     check_close("relu fwd", y, ry, n, TOL);
-    be->add_fwd(be, n, a, b, y);
+    be->add->fwd(be, n, a, b, y);
     for (size_t i = 0; i < n; i++)
         ry[i] = (double)a[i] + b[i];
     check_close("add fwd", y, ry, n, TOL);
@@ -322,7 +322,7 @@ static void test_elementwise(struct bmst_backend *be) {
     const int m = 3;
     const size_t chunk = n / m;
     const float coef[3] = {0.2f, 0.3f, 0.5f};
-    be->mix_fwd(be, BMST_F32, m, chunk, coef, a, y);
+    be->mix->fwd(be, BMST_F32, m, chunk, coef, a, y);
     for (size_t i = 0; i < chunk; i++)
         ry[i] = coef[0] * (double)a[i] + coef[1] * (double)a[chunk + i] +
                 coef[2] * (double)a[2 * chunk + i];
@@ -337,7 +337,7 @@ static void test_elementwise(struct bmst_backend *be) {
     for (size_t r = 0; r < rows; r++)
         for (int j = 0; j < 4; j++)
             rw[r * 10 + 3 + j] = part[r * 4 + j];
-    be->concat_fwd(be, rows, 10, 3, 4, part, whole);
+    be->concat->fwd(be, rows, 10, 3, 4, part, whole);
     check_close("concat fwd", whole, rw, rows * 10, TOL);
 
     double ss = be->sum_squares(be, n, a), rss = 0.0;
@@ -391,7 +391,7 @@ static void test_xent(struct bmst_backend *be) {
     }
     loss /= n;
     float got;
-    be->xent_fwd(be, n, k, z, t, p, &got);
+    be->xent->fwd(be, n, k, z, t, p, &got);
     printf("  %-40s %.7f vs %.7f\n", "xent loss", got, loss);
     CHECK(fabs(got - loss) < TOL * loss, "xent loss %.8f vs %.8f", got, loss);
     check_close("xent probs", p, rp, nk, TOL);
@@ -452,8 +452,8 @@ static void bn_run(struct bmst_backend *be, const struct bmst_bn_desc *d, const 
     float *dx = rv + d->c, *dg = dx + nx, *db = dg + d->c;
     for (int j = 0; j < d->c; j++)
         rm[j] = 0.0f, rv[j] = 1.0f;
-    be->bn_fwd_train(be, d, x, gamma, beta, y, mean, inv, rm, rv);
-    be->bn_bwd(be, d, x, dy, gamma, mean, inv, dx, dg, db, 0);
+    be->bn->fwd_train(be, d, x, gamma, beta, y, mean, inv, rm, rv);
+    be->bn->bwd(be, d, x, dy, gamma, mean, inv, dx, dg, db, 0);
 }
 
 static void test_determinism(void) {
