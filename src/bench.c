@@ -7,7 +7,7 @@
 
 #include "cli_network.h"
 #include "error.h"
-#include "ops.h"
+#include "ops/op.h"
 #include "rng.h"
 #include "run_settings.h"
 #include "stats.h"
@@ -17,17 +17,12 @@ static double mib(size_t bytes) {
     return (double)bytes / (1 << 20);
 }
 
-/* Multiply-adds x2 of every convolution pass in one training step: the
- * passes the plan gave each conv, each as costly as the forward. */
+/* FLOPs of every convolution pass in one training step, as the op table
+ * counts them: the passes the plan gave each conv. */
 static double conv_step_flops(const struct bmst_graph *g) {
     double flops = 0.0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const struct bmst_node *n = &g->nodes[i];
-        if (n->kind != BMST_OP_CONV) continue;
-        const struct bmst_conv_desc *d = &n->desc.conv;
-        double pass = 2.0 * d->n * d->out_h * d->out_w * d->k * d->r * d->s * d->c;
-        flops += pass * __builtin_popcount(n->conv_passes);
-    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind == BMST_OP_CONV) flops += bmst_op_node_flops(g, &g->nodes[i]);
     return flops;
 }
 
@@ -95,8 +90,9 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     struct bmst_comm *backend_comm = bmst_comm_for_backend(comm, be);
     if (!backend_comm) bmst_comm_fail(comm, 1);
     comm = backend_comm;
-    struct bmst_graph *g = &b.engine.train;
-    g->notes = comm->rank == 0 ? stdout : NULL; /* one notice for the job */
+    struct bmst_exec *x = &b.engine.train;
+    const struct bmst_graph *g = x->graph;
+    x->notes = comm->rank == 0 ? stdout : NULL; /* one notice for the job */
     size_t image_count = bmst_shape_count(g->values[g->images].shape);
     float *images = bmst_xmalloc(image_count * sizeof(float));
     int32_t *labels = bmst_xmalloc((size_t)g->batch * sizeof(int32_t));
@@ -113,24 +109,24 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     double phase[BMST_PHASE_COUNT] = {0};
     struct bmst_grad_sync grad_sync;
     struct bmst_grad_sync *sync =
-        bmst_grad_sync_attach(&grad_sync, comm, g, cli->run.bucket_mib, cli->run.grad_comm);
+        bmst_grad_sync_attach(&grad_sync, comm, x, cli->run.bucket_mib, cli->run.grad_comm);
     long step = 0;
     for (int i = 0; i < cli->warmup; i++)
-        bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
+        bmst_train_step(x, sync, &sc, step++, &batch, targets, &scaler, phase);
     comm->barrier(comm);
     double t = bmst_now();
     for (int i = 0; i < cli->steps; i++)
-        bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
+        bmst_train_step(x, sync, &sc, step++, &batch, targets, &scaler, phase);
     double seconds = bmst_now() - t;
     double device_mib = be->device_used_bytes ? mib(be->device_used_bytes(be)) : 0.0;
-    int recorded = g->recording != NULL;
+    int recorded = x->recording != NULL;
 
     int profiled = cli->steps < 5 ? cli->steps : 5;
     double profile[2 * BMST_OP_KIND_COUNT] = {0};
-    g->profile = profile; /* also runs the pass eagerly, op by op */
+    x->profile = profile; /* also runs the pass eagerly, op by op */
     for (int i = 0; i < profiled; i++)
-        bmst_train_step(g, sync, &sc, step++, &batch, targets, &scaler, phase);
-    g->profile = NULL;
+        bmst_train_step(x, sync, &sc, step++, &batch, targets, &scaler, phase);
+    x->profile = NULL;
 
     double conv_seconds = profile[BMST_OP_CONV] + profile[BMST_OP_KIND_COUNT + BMST_OP_CONV];
     double conv_gflops = conv_step_flops(g) * profiled / conv_seconds / 1e9;

@@ -39,17 +39,18 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
     e->be = bmst_backend_open(c);
     if (!e->be) return -1;
     bmst_model_init(&e->model, e->be, c->spec.arch);
+    struct bmst_graph *train = &e->train_graph, *eval = &e->eval_graph;
     if (c->train_batch > 0) {
-        bmst_graph_init(&e->train, &e->model, 1, c->train_batch, c->merge, c->spec.classes);
-        if (bmst_network_build(&e->train, &c->spec) != 0) return -1;
-        e->train.capture = c->capture;
+        bmst_graph_init(train, &e->model, 1, c->train_batch, c->merge, c->spec.classes);
+        train->act_codec = c->act_codec;
+        if (bmst_network_build(train, &c->spec) != 0) return -1;
     }
     if (c->eval_batch > 0) {
-        bmst_graph_init(&e->eval, &e->model, 0, c->eval_batch, 1, c->spec.classes);
-        if (bmst_network_build(&e->eval, &c->spec) != 0) return -1;
+        bmst_graph_init(eval, &e->model, 0, c->eval_batch, 1, c->spec.classes);
+        if (bmst_network_build(eval, &c->spec) != 0) return -1;
     }
-    if (e->train.nodes && bmst_graph_plan(&e->train) != 0) return -1;
-    if (e->eval.nodes && bmst_graph_plan(&e->eval) != 0) return -1;
+    if (train->nodes && bmst_graph_plan(train) != 0) return -1;
+    if (eval->nodes && bmst_graph_plan(eval) != 0) return -1;
     if (e->be->reserve) {
         size_t bytes = bmst_engine_planned_bytes(e) + ALIGNMENT_SLACK;
         char why[512];
@@ -58,15 +59,18 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
                               c->train_batch > 0 ? c->train_batch : c->eval_batch, why);
     }
     if (bmst_model_allocate(&e->model) != 0) return -1;
-    if (e->train.nodes && bmst_graph_allocate(&e->train) != 0) return -1;
-    if (e->eval.nodes && bmst_graph_allocate(&e->eval) != 0) return -1;
+    if (train->nodes && bmst_exec_init(&e->train, train) != 0) return -1;
+    e->train.capture = c->capture;
+    if (eval->nodes && bmst_exec_init(&e->eval, eval) != 0) return -1;
     bmst_model_initialize(&e->model, c->seed);
     return 0;
 }
 
 void bmst_engine_close(struct bmst_engine *e) {
-    if (e->train.nodes) bmst_graph_free(&e->train);
-    if (e->eval.nodes) bmst_graph_free(&e->eval);
+    bmst_exec_free(&e->train);
+    bmst_exec_free(&e->eval);
+    if (e->train_graph.nodes) bmst_graph_free(&e->train_graph);
+    if (e->eval_graph.nodes) bmst_graph_free(&e->eval_graph);
     if (e->model.be) bmst_model_free(&e->model);
     if (e->be) e->be->destroy(e->be);
     memset(e, 0, sizeof *e);
@@ -74,7 +78,7 @@ void bmst_engine_close(struct bmst_engine *e) {
 
 size_t bmst_engine_planned_bytes(const struct bmst_engine *e) {
     size_t bytes = bmst_model_bytes(&e->model);
-    if (e->train.nodes) bytes += bmst_graph_device_bytes(&e->train);
-    if (e->eval.nodes) bytes += bmst_graph_device_bytes(&e->eval);
+    if (e->train_graph.nodes) bytes += bmst_graph_device_bytes(&e->train_graph);
+    if (e->eval_graph.nodes) bytes += bmst_graph_device_bytes(&e->eval_graph);
     return bytes;
 }

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "graph.h"
+#include "exec.h"
 #include "model.h"
 #include "models/models.h"
 
@@ -25,6 +25,7 @@ struct bmst_engine_config {
     int capture;       /* record the training pass once and replay it (CUDA graph) */
     int deterministic; /* --deterministic: the GPU gives the same bits every run */
     int quiet;         /* no notice of a CPU fallback (the job's other ranks but rank 0) */
+    enum bmst_act_codec act_codec; /* how the training graph keeps what backward reads */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph */
     int merge;
@@ -35,7 +36,8 @@ struct bmst_engine_config {
 struct bmst_engine {
     struct bmst_backend *be;
     struct bmst_model model;
-    struct bmst_graph train, eval;
+    struct bmst_graph train_graph, eval_graph; /* the plans */
+    struct bmst_exec train, eval;              /* running them */
 };
 
 /* The backend for c's device choice, precision, threads, GPU and

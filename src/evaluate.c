@@ -16,8 +16,9 @@ static void score_row(const float *z, int classes, int label, double *loss, doub
     *correct += best == label;
 }
 
-int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_comm *comm,
+int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
                   float *host_logits, double *loss, double *accuracy) {
+    const struct bmst_graph *g = x->graph;
     struct bmst_backend *be = g->be;
     double totals[3] = {0.0, 0.0, 0.0}; /* loss sum, correct, samples */
     struct bmst_batch b;
@@ -25,9 +26,9 @@ int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_
     size_t image_count = bmst_shape_count(g->values[g->images].shape);
     bmst_loader_start_epoch(loader, 0);
     while ((status = bmst_loader_next(loader, &b)) == 1) {
-        be->upload_act(be, bmst_graph_value(g, g->images), b.images, image_count);
-        bmst_graph_forward(g);
-        be->download_act(be, host_logits, bmst_graph_value(g, g->logits),
+        be->upload_act(be, bmst_exec_value(x, g->images), b.images, image_count);
+        bmst_exec_forward(x);
+        be->download_act(be, host_logits, bmst_exec_value(x, g->logits),
                          (size_t)g->batch * g->classes);
         for (int i = 0; i < b.valid; i++)
             score_row(host_logits + (size_t)i * g->classes, g->classes, b.labels[i], &totals[0],

@@ -3,13 +3,13 @@
 #define BMST_EVALUATE_H
 
 #include "comm.h"
-#include "graph.h"
+#include "exec.h"
 #include "loader.h"
 
-/* Scores an evaluation graph on every batch of the loader's epoch 0: mean
+/* Scores a run of an evaluation graph on every batch of the loader's epoch 0: mean
  * cross-entropy and accuracy over the valid samples (reduced across ranks).
  * host_logits is caller-owned scratch of batch * classes floats. */
-int bmst_evaluate(struct bmst_graph *g, struct bmst_loader *loader, struct bmst_comm *comm,
+int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
                   float *host_logits, double *loss, double *accuracy);
 
 #endif

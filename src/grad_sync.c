@@ -26,7 +26,7 @@ static void send_next(struct bmst_grad_sync *s) {
     s->unsent = from;
 }
 
-/* The graph's on_grads_ready: grads[first_final, n) are final; sends every
+/* The run's on_grads_ready: grads[first_final, n) are final; sends every
  * bucket that lies wholly inside and lets the transfers progress. */
 static void grads_ready(void *sync, size_t first_final) {
     struct bmst_grad_sync *s = sync;
@@ -35,17 +35,17 @@ static void grads_ready(void *sync, size_t first_final) {
 }
 
 struct bmst_grad_sync *bmst_grad_sync_attach(struct bmst_grad_sync *s, struct bmst_comm *comm,
-                                             struct bmst_graph *g, int bucket_mib,
+                                             struct bmst_exec *x, int bucket_mib,
                                              enum bmst_dtype wire) {
     if (comm->world == 1) return NULL;
     s->comm = comm;
-    s->grads = g->model->grads;
-    s->n = g->model->n_weights;
+    s->grads = x->graph->model->grads;
+    s->n = x->graph->model->n_weights;
     s->bucket_floats = ((size_t)bucket_mib << 20) / sizeof(float);
     s->wire = wire;
     begin(s);
-    g->on_grads_ready = grads_ready;
-    g->on_grads_ctx = s;
+    x->on_grads_ready = grads_ready;
+    x->on_grads_ctx = s;
     return s;
 }
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "comm.h"
-#include "graph.h"
+#include "exec.h"
 
 struct bmst_grad_sync {
     struct bmst_comm *comm;
@@ -24,12 +24,13 @@ struct bmst_grad_sync {
     double first_start; /* when this step's first bucket left, or 0 */
 };
 
-/* Wires the all-reduce into training graph g for comm, in buckets of
- * bucket_mib MiB of fp32 gradients sent as `wire`: g then reports its
- * finished gradients to s after every backward op. Returns s, or NULL for a
- * job of one rank, where there is nothing to reduce and g is left alone. */
+/* Wires the all-reduce into the run x of a training graph for comm, in
+ * buckets of bucket_mib MiB of fp32 gradients sent as `wire`: x then reports
+ * its finished gradients to s after every backward op. Returns s, or NULL
+ * for a job of one rank, where there is nothing to reduce and x is left
+ * alone. */
 struct bmst_grad_sync *bmst_grad_sync_attach(struct bmst_grad_sync *s, struct bmst_comm *comm,
-                                             struct bmst_graph *g, int bucket_mib,
+                                             struct bmst_exec *x, int bucket_mib,
                                              enum bmst_dtype wire);
 /* After backward: sends what is left and waits until every gradient holds
  * the sum over the ranks (times 1 / world for the half wire types: see

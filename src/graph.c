@@ -1,12 +1,15 @@
 /* Graph storage and the memory plan. The plan gives every activation, every
- * activation gradient and every node's scratch an interval of time steps
- * (forward of node i at step i, its backward at step 2N-1-i) and packs them
- * into one arena so that nothing alive at the same time overlaps. */
+ * activation gradient, what a codec keeps of a value for backward, every
+ * decoded copy backward reads and every node's scratch an interval of time
+ * steps (forward of node i at step i, its backward at step 2N-1-i) and packs
+ * them into one arena so that nothing alive at the same time overlaps. */
 #include "graph.h"
 
 #include <string.h>
 
 #include "error.h"
+#include "ops/op.h"
+#include "saved.h"
 
 #define ARENA_ALIGN 64
 
@@ -20,18 +23,11 @@ void bmst_graph_init(struct bmst_graph *g, struct bmst_model *model, int trainin
     g->merge = training ? merge : 1;
     g->classes = classes;
     g->images = g->targets = g->logits = g->loss_node = -1;
-    g->notes = stdout;
-    g->host_scalars[BMST_SCALAR_MIX] = 1.0f;
-    g->host_scalars[BMST_SCALAR_LOSS_SCALE] = 1.0f;
 }
 
 void bmst_graph_free(struct bmst_graph *g) {
-    if (g->recording) g->be->capture_free(g->be, g->recording);
-    if (g->arena) g->be->free(g->be, g->arena);
-    if (g->workspace) g->be->free(g->be, g->workspace);
     free(g->values);
     free(g->nodes);
-    free(g->grad_written);
     memset(g, 0, sizeof *g);
 }
 
@@ -115,19 +111,6 @@ static size_t pack_intervals(struct interval *items, int n) {
     return total;
 }
 
-/* The value a node's backward reads again, or -1: it must stay alive until then. */
-static int backward_reads(const struct bmst_node *n) {
-    switch (n->kind) {
-    case BMST_OP_CONV:
-    case BMST_OP_BN:
-    case BMST_OP_MAXPOOL:
-    case BMST_OP_FC: return n->in[0];
-    case BMST_OP_RELU: return n->out;
-    case BMST_OP_XENT: return n->in[1];
-    default: return -1;
-    }
-}
-
 /* A gradient flows out of a node that has parameters or an input taking one. */
 static void mark_gradients(struct bmst_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -139,32 +122,28 @@ static void mark_gradients(struct bmst_graph *g) {
     }
 }
 
-/* What executing conv node n runs: forward always; in a training graph the
- * filter gradient, and the input gradient where one flows into the input
- * (not into the images, at the stem). exec.c runs exactly these. */
-static unsigned conv_passes(const struct bmst_graph *g, const struct bmst_node *n) {
-    if (!g->training) return BMST_CONV_FWD;
-    unsigned passes = BMST_CONV_FWD | BMST_CONV_BWD_FILTER;
-    if (g->values[n->in[0]].needs_grad) passes |= BMST_CONV_BWD_DATA;
-    return passes;
+/* Every op, and the codec, has its kernels on the backend: a missing kernel
+ * is this one line before the first step, never a call through NULL. */
+static int check_kernels(const struct bmst_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct bmst_node *n = &g->nodes[i];
+        const struct bmst_op_def *op = bmst_op(n->kind);
+        if (op->supported && !op->supported(g->be))
+            return bmst_error("the %s backend has no kernels for the %s op, which %s needs",
+                              g->be->name, op->name, n->name);
+    }
+    return g->training ? bmst_saved_check_kernels(g) : 0;
 }
 
-/* Plans every convolution's passes with the backend; workspace_bytes is the
- * largest scratch any of them needs (one conv runs at a time). */
-static int plan_convolutions(struct bmst_graph *g) {
+/* Each op's own planning with the backend; workspace_bytes is the largest
+ * scratch any of them needs (one node runs at a time). */
+static int plan_ops(struct bmst_graph *g) {
     size_t workspace = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         struct bmst_node *n = &g->nodes[i];
-        if (n->kind != BMST_OP_CONV) continue;
-        const struct bmst_conv_desc *d = &n->desc.conv;
+        const struct bmst_op_def *op = bmst_op(n->kind);
         size_t bytes = 0;
-        char why[384] = "";
-        n->conv_passes = conv_passes(g, n);
-        if (g->be->conv->plan(g->be, d, n->conv_passes, &bytes, why, sizeof why) != 0)
-            return bmst_error("conv %s (%dx%d, stride %dx%d, pad %dx%d, input %dx%dx%dx%d NHWC, "
-                              "%d filters) cannot run on %s: %s",
-                              n->name, d->r, d->s, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
-                              d->n, d->h, d->w, d->c, d->k, g->be->name, why);
+        if (op->plan && op->plan(g, n, &bytes) != 0) return -1;
         if (bytes > workspace) workspace = bytes;
     }
     g->workspace_bytes = workspace;
@@ -177,36 +156,94 @@ size_t bmst_graph_value_bytes(const struct bmst_graph *g, int value) {
     return bmst_shape_count(v->shape) * elem;
 }
 
-int bmst_graph_plan(struct bmst_graph *g) {
-    int steps = g->training ? 2 * g->n_nodes : g->n_nodes;
-    /* the step at which each value is last needed, and its last forward reader */
-    int *last_use = bmst_xmalloc((size_t)g->n_values * sizeof(int));
-    int *last_reader = bmst_xmalloc((size_t)g->n_values * sizeof(int));
+/* The step at which every value is last read: by a forward reader, or, for
+ * a value kept plain, by the last backward that reads it again. Marks what
+ * backward reads (saved), what each reader needs of it, and its codec; and
+ * last_reader[v], the last node reading v in forward (where its gradient
+ * starts). Decoded copies and codec-stored forms are added by add_saved. */
+static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_reader,
+                      int *last_backward) {
+    unsigned *needs = bmst_xcalloc((size_t)g->n_values, sizeof *needs);
     for (int v = 0; v < g->n_values; v++) {
         last_reader[v] = g->values[v].producer;
         last_use[v] = g->nodes[g->values[v].producer].kind == BMST_OP_INPUT ? 0 : last_reader[v];
+        last_backward[v] = -1;
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const struct bmst_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_in; j++) last_reader[n->in[j]] = last_use[n->in[j]] = i;
     }
-    if (g->training) {
-        mark_gradients(g);
-        for (int i = 0; i < g->n_nodes; i++) {
-            int v = backward_reads(&g->nodes[i]);
-            if (v < 0) continue;
+    for (int i = 0; g->training && i < g->n_nodes; i++) {
+        const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
+        for (int j = 0; j < op->n_saved; j++) {
+            int v = bmst_saved_value(&g->nodes[i], j);
             g->values[v].saved = 1;
-            if (steps - 1 - i > last_use[v]) last_use[v] = steps - 1 - i;
+            needs[v] |= op->saved[j].need;
+            if (steps - 1 - i > last_backward[v]) last_backward[v] = steps - 1 - i;
         }
     }
-    if (g->logits >= 0) last_use[g->logits] = steps - 1; /* read by the host after the step */
-    if (plan_convolutions(g) != 0) {
-        free(last_use);
-        free(last_reader);
-        return -1;
+    for (int v = 0; v < g->n_values; v++) {
+        struct bmst_value *val = &g->values[v];
+        val->codec = val->saved ? bmst_saved_codec(g, v, needs[v]) : BMST_ACT_CODEC_PLAIN;
+        if (val->saved && val->codec == BMST_ACT_CODEC_PLAIN && last_backward[v] > last_use[v])
+            last_use[v] = last_backward[v];
     }
+    if (g->logits >= 0) last_use[g->logits] = steps - 1; /* read by the host after the step */
+    free(needs);
+}
 
-    struct interval *items = bmst_xcalloc((size_t)(2 * g->n_values + g->n_nodes), sizeof *items);
+/* What a codec other than plain keeps of a value from its producer's forward
+ * (where it is encoded) to its last backward reader, and the copy each
+ * backward read decodes into, alive for that backward alone. Adds to
+ * g->saved_bytes what is kept, to saved_plain_bytes what plain would keep. */
+static int add_saved(struct bmst_graph *g, int steps, const int *last_backward,
+                     struct interval *items, int n_items, size_t *naive) {
+    g->saved_bytes = g->saved_plain_bytes = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        struct bmst_value *val = &g->values[v];
+        if (!val->saved) continue;
+        size_t whole = align_up(bmst_graph_value_bytes(g, v));
+        g->saved_plain_bytes += whole;
+        if (val->codec == BMST_ACT_CODEC_PLAIN) {
+            g->saved_bytes += whole;
+            continue;
+        }
+        val->stored_bytes = bmst_saved_stored_bytes(g, v);
+        size_t bytes = align_up(val->stored_bytes);
+        items[n_items++] =
+            (struct interval){bytes, val->producer, last_backward[v], &val->stored_offset};
+        g->saved_bytes += bytes;
+        *naive += bytes;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct bmst_node *n = &g->nodes[i];
+        const struct bmst_op_def *op = bmst_op(n->kind);
+        for (int j = 0; j < op->n_saved; j++) {
+            int v = bmst_saved_value(n, j);
+            if (g->values[v].codec == BMST_ACT_CODEC_PLAIN) continue;
+            size_t bytes = align_up(bmst_graph_value_bytes(g, v));
+            int step = steps - 1 - i;
+            items[n_items++] = (struct interval){bytes, step, step, &n->saved_offset[j]};
+            *naive += bytes;
+        }
+    }
+    return n_items;
+}
+
+int bmst_graph_plan(struct bmst_graph *g) {
+    if (check_kernels(g) != 0) return -1;
+    if (g->training) mark_gradients(g);
+    if (plan_ops(g) != 0) return -1;
+    int steps = g->training ? 2 * g->n_nodes : g->n_nodes;
+    int *last_use = bmst_xmalloc((size_t)g->n_values * sizeof(int));
+    int *last_reader = bmst_xmalloc((size_t)g->n_values * sizeof(int));
+    int *last_backward = bmst_xmalloc((size_t)g->n_values * sizeof(int));
+    lifetimes(g, steps, last_use, last_reader, last_backward);
+
+    /* a value, its gradient, its codec's form; a scratch per node, a decoded
+     * copy per saved use */
+    size_t max_items = (size_t)(3 * g->n_values + (1 + BMST_MAX_SAVED) * g->n_nodes);
+    struct interval *items = bmst_xcalloc(max_items, sizeof *items);
     int n_items = 0;
     size_t naive = 0;
     for (int v = 0; v < g->n_values; v++) {
@@ -232,41 +269,26 @@ int bmst_graph_plan(struct bmst_graph *g) {
             naive += bytes;
         }
     }
+    if (g->training) n_items = add_saved(g, steps, last_backward, items, n_items, &naive);
     g->arena_bytes = pack_intervals(items, n_items);
+    g->scalars_offset = align_up(g->arena_bytes);
     g->naive_bytes = naive;
     free(items);
     free(last_use);
     free(last_reader);
-
-    g->grad_written = bmst_xcalloc((size_t)g->n_values, 1);
+    free(last_backward);
     return 0;
 }
-
-/* The scalars sit after the planned blocks, in the same allocation. */
-#define SCALARS_BYTES align_up(BMST_SCALAR_COUNT * sizeof(float))
 
 size_t bmst_graph_device_bytes(const struct bmst_graph *g) {
-    return align_up(g->arena_bytes) + SCALARS_BYTES + align_up(g->workspace_bytes);
+    return g->scalars_offset + align_up(BMST_SCALAR_COUNT * sizeof(float)) +
+           align_up(g->workspace_bytes);
 }
 
-int bmst_graph_allocate(struct bmst_graph *g) {
-    size_t arena = align_up(g->arena_bytes);
-    g->arena = g->be->alloc(g->be, arena + SCALARS_BYTES);
-    g->workspace = g->workspace_bytes ? g->be->alloc(g->be, g->workspace_bytes) : NULL;
-    if (!g->arena || (g->workspace_bytes && !g->workspace))
-        return bmst_error("out of memory: the planned arena needs %.1f MiB",
-                          (double)bmst_graph_device_bytes(g) / (1 << 20));
-    g->scalars = (float *)((char *)g->arena + arena);
-    return 0;
-}
-
-void *bmst_graph_value(const struct bmst_graph *g, int value) {
-    return (char *)g->arena + g->values[value].offset;
-}
-
-void *bmst_graph_grad(const struct bmst_graph *g, int value) {
-    BMST_ASSERT(g->values[value].needs_grad);
-    return (char *)g->arena + g->values[value].grad_offset;
+void bmst_graph_sync_bn(struct bmst_graph *g, const struct bmst_bn_sync *sync) {
+    BMST_ASSERT(g->training);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind == BMST_OP_BN) g->nodes[i].desc.bn.sync = sync;
 }
 
 void bmst_mix_coefficients(int m, float lam, float *coef) {
@@ -278,11 +300,4 @@ void bmst_mix_coefficients(int m, float lam, float *coef) {
         for (int later = (j == 0 ? 1 : j + 1); later < m; later++) w *= lam;
         coef[j] = (float)w;
     }
-}
-
-const char *bmst_op_name(enum bmst_op_kind kind) {
-    static const char *names[BMST_OP_KIND_COUNT] = {
-        "input", "conv", "bn", "relu", "add", "maxpool", "avgpool", "gap", "fc", "concat", "mix",
-        "xent"};
-    return names[kind];
 }

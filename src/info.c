@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "cli_network.h"
-#include "ops.h"
+#include "ops/op.h"
 
 static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
     size_t count = 0;
@@ -22,8 +22,8 @@ int bmst_info(const struct bmst_cli *cli) {
     struct bmst_cli_network b;
     int status = bmst_cli_network_open(cli, 1, 0, 0, &b);
     if (status == 0) {
-        const struct bmst_graph *g = &b.engine.train;
-        const struct bmst_graph *eval = &b.engine.eval;
+        const struct bmst_graph *g = &b.engine.train_graph;
+        const struct bmst_graph *eval = &b.engine.eval_graph;
         const struct bmst_model *model = &b.engine.model;
         printf("%s for %dx%dx%d inputs, %d classes; training batch %d, merge %d at c%d\n\n",
                b.spec.arch, b.spec.h, b.spec.w, b.spec.c, b.spec.classes, g->batch, g->merge,

@@ -30,18 +30,18 @@ float bmst_step_lambda(uint64_t seed, long draw, float alpha) {
  * reduced gradients and the weights are the same on every rank, so every
  * rank decides alike about them; the running statistics are each rank's own
  * unless batch norm is synchronized. */
-static struct bmst_step_result guard_and_update(struct bmst_graph *g, float divisor,
+static struct bmst_step_result guard_and_update(struct bmst_exec *x, float divisor,
                                                 const struct bmst_step_config *cfg,
                                                 struct bmst_loss_scaler *scaler) {
-    struct bmst_backend *be = g->be;
-    struct bmst_model *m = g->model;
+    struct bmst_backend *be = x->graph->be;
+    struct bmst_model *m = x->graph->model;
     struct bmst_step_result r = {0};
     /* nothing to divide (one rank, no loss scale): a pass that only reads */
     double sumsq = divisor == 1.0f
                        ? be->sum_squares(be, m->n_weights, m->grads)
                        : be->unscale_sum_squares(be, m->n_weights, m->grads, 1.0f / divisor);
     r.grad_norm = sqrt(sumsq);
-    if (!isfinite(g->loss)) r.found |= BMST_NONFINITE_LOSS;
+    if (!isfinite(x->loss)) r.found |= BMST_NONFINITE_LOSS;
     if (!isfinite(sumsq)) r.found |= BMST_NONFINITE_GRADS;
     if (!isfinite(be->sum_squares(be, m->n_buffers, m->buffers))) {
         r.found |= BMST_NONFINITE_STATS;
@@ -53,7 +53,7 @@ static struct bmst_step_result guard_and_update(struct bmst_graph *g, float divi
     if (!scaler->enabled && grads_bad && cfg->skip_nonfinite) scaler->skipped++;
     r.applied = !grads_bad;
     if (r.applied) {
-        float *flag = g->scalars + BMST_SCALAR_NONFINITE, host_flag;
+        float *flag = x->scalars + BMST_SCALAR_NONFINITE, host_flag;
         bmst_optim_step(m, &cfg->sgd, cfg->clip_norm, r.grad_norm, flag);
         be->to_host(be, &host_flag, flag, sizeof host_flag);
         if (host_flag != 0.0f) r.found |= BMST_NONFINITE_WEIGHTS;
@@ -61,29 +61,30 @@ static struct bmst_step_result guard_and_update(struct bmst_graph *g, float divi
     return r;
 }
 
-float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
+float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
                       float *host_targets, struct bmst_loss_scaler *scaler, double *phase) {
+    const struct bmst_graph *g = x->graph;
     struct bmst_backend *be = g->be;
     struct bmst_model *m = g->model;
     int rank = sync ? sync->comm->rank : 0, world = sync ? sync->comm->world : 1;
     if (cfg->stats_backup)
         be->copy(be, cfg->stats_backup, m->buffers, m->n_buffers * sizeof(float));
-    be->upload_act(be, bmst_graph_value(g, g->images), b->images,
+    be->upload_act(be, bmst_exec_value(x, g->images), b->images,
                    bmst_shape_count(g->values[g->images].shape));
     bmst_soft_targets(b->labels, g->batch, g->classes, cfg->label_smoothing, host_targets);
-    be->to_device(be, bmst_graph_value(g, g->targets), host_targets,
+    be->to_device(be, bmst_exec_value(x, g->targets), host_targets,
                   (size_t)g->batch * g->classes * sizeof(float));
     float lam = g->merge > 1 ? bmst_step_lambda(cfg->seed, step * world + rank, cfg->mix_alpha)
                              : 1.0f;
-    bmst_mix_coefficients(g->merge, lam, g->host_scalars + BMST_SCALAR_MIX);
-    g->host_scalars[BMST_SCALAR_LOSS_SCALE] = scaler->scale;
+    bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
+    x->host_scalars[BMST_SCALAR_LOSS_SCALE] = scaler->scale;
     double pass[2], hidden = 0.0, exposed = 0.0;
-    bmst_graph_train_pass(g, pass); /* starts the all-reduce's buckets as it goes */
+    bmst_exec_train_pass(x, pass); /* starts the all-reduce's buckets as it goes */
     if (sync) bmst_grad_sync_finish(sync, &hidden, &exposed);
     double t3 = bmst_now();
     float divisor = scaler->scale * (sync ? bmst_grad_sync_divisor(sync) : 1.0f);
-    struct bmst_step_result r = guard_and_update(g, divisor, cfg, scaler);
+    struct bmst_step_result r = guard_and_update(x, divisor, cfg, scaler);
     if (cfg->result) *cfg->result = r;
     be->sync(be);
     double t4 = bmst_now();
@@ -92,7 +93,7 @@ float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
     phase[BMST_PHASE_ALLREDUCE] += exposed;
     phase[BMST_PHASE_ALLREDUCE_HIDDEN] += hidden;
     phase[BMST_PHASE_OPTIMIZER] += t4 - t3;
-    return g->loss;
+    return x->loss;
 }
 
 /* Weights an update made inf or NaN end the run under either policy: the

@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 #include "comm.h"
+#include "exec.h"
 #include "grad_sync.h"
-#include "graph.h"
 #include "loader.h"
 #include "loss_scale.h"
 #include "stats.h"
@@ -61,7 +61,7 @@ float bmst_step_lambda(uint64_t seed, long draw, float alpha);
  * back from cfg->stats_backup when there is one. Adds the phases' seconds to
  * phase[]; returns this rank's loss. host_targets is caller-owned scratch of
  * batch * classes floats. */
-float bmst_train_step(struct bmst_graph *g, struct bmst_grad_sync *sync,
+float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
                       float *host_targets, struct bmst_loss_scaler *scaler, double *phase);
 

@@ -89,11 +89,11 @@ static void bn_allreduce(void *ctx, double *sums, size_t count) {
 /* Wires the communicator into the training graph: the bucketed gradient
  * all-reduce, and synchronized batch norm when asked. */
 static void connect_ranks(struct session *s, const struct bmst_run_config *cfg) {
-    struct bmst_graph *g = &s->engine.train;
-    s->sync = bmst_grad_sync_attach(&s->grad_sync, s->comm, g, cfg->bucket_mib, cfg->grad_comm);
+    s->sync = bmst_grad_sync_attach(&s->grad_sync, s->comm, &s->engine.train, cfg->bucket_mib,
+                                    cfg->grad_comm);
     if (s->sync && cfg->sync_bn) {
         s->bn_sync = (struct bmst_bn_sync){bn_allreduce, s->comm, s->comm->world};
-        bmst_graph_sync_bn(g, &s->bn_sync);
+        bmst_graph_sync_bn(&s->engine.train_graph, &s->bn_sync);
     }
 }
 
@@ -350,7 +350,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
             return -1;
         if (isfinite(loss)) loss_sum += loss;
         (*step)++;
-        st->images += s->engine.train.batch;
+        st->images += s->engine.train_graph.batch;
         char status_text[64];
         snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s",
                  loss_sum / (double)(i + 1),
@@ -380,7 +380,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
 
 /* The run's first line: what trains on what, where, and its planned memory. */
 static void print_header(const struct session *s, const struct bmst_run_config *cfg) {
-    const struct bmst_graph *tg = &s->engine.train;
+    const struct bmst_graph *tg = &s->engine.train_graph;
     fprintf(s->out,
             "%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at "
             "c%d; %s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB "

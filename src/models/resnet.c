@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "models.h"
-#include "ops.h"
+#include "ops/ops.h"
 #include "resnet_blocks.h"
 
 #define CIFAR_STEM_MAX_SIZE 64

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "models.h"
-#include "ops.h"
+#include "ops/ops.h"
 #include "resnet_blocks.h"
 
 int bmst_resnet_cifar_build(struct bmst_graph *g, const struct bmst_network_spec *spec,

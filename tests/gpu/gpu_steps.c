@@ -62,13 +62,15 @@ static void break_recording(struct bmst_backend *be) {
 /* What the GPU engine's training graph did with its second pass: kept a
  * recording, or not; and the notes it printed (a broken recording's one
  * line). */
-static void check_recording(struct bmst_graph *g, enum bmst_dtype precision, enum recording mode) {
+static void check_recording(struct bmst_exec *x, enum bmst_dtype precision, enum recording mode) {
     const char *type = bmst_dtype_name(precision);
-    CHECK((g->recording != NULL) == (mode == RECORDING_ON), "%s %s: the training pass was%s "
-          "recorded", type, recording_names[mode], g->recording ? "" : " not");
+    CHECK((x->recording != NULL) == (mode == RECORDING_ON),
+          "%s %s: the training pass was%s "
+          "recorded",
+          type, recording_names[mode], x->recording ? "" : " not");
     char notes[1024];
-    rewind(g->notes);
-    size_t got = fread(notes, 1, sizeof notes - 1, g->notes);
+    rewind(x->notes);
+    size_t got = fread(notes, 1, sizeof notes - 1, x->notes);
     notes[got] = '\0';
     int lines = 0;
     for (const char *c = notes; *c; c++) lines += *c == '\n';

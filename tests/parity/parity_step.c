@@ -124,21 +124,22 @@ static int write_floats(hid_t file, const char *name, int ndim, const hsize_t *d
  * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order. The BN running
  * statistics that forward updates are put back, so the real step that follows
  * starts from the checkpoint's. */
-static int write_relu_masks(hid_t file, struct bmst_graph *g, const struct options *o,
+static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct options *o,
                             const float *images, const int32_t *labels, float *scratch) {
+    const struct bmst_graph *g = x->graph;
     struct bmst_backend *be = g->be;
     struct bmst_model *m = g->model;
     float *saved = bmst_xmalloc((m->n_buffers ? m->n_buffers : 1) * sizeof(float));
     be->to_host(be, saved, m->buffers, m->n_buffers * sizeof(float));
-    be->upload_act(be, bmst_graph_value(g, g->images), images,
+    be->upload_act(be, bmst_exec_value(x, g->images), images,
                    bmst_shape_count(g->values[g->images].shape));
     bmst_soft_targets(labels, g->batch, g->classes, o->step.label_smoothing, scratch);
-    be->to_device(be, bmst_graph_value(g, g->targets), scratch,
+    be->to_device(be, bmst_exec_value(x, g->targets), scratch,
                   (size_t)g->batch * g->classes * sizeof(float));
     float lam = g->merge > 1 ? bmst_step_lambda(o->step.seed, 0, o->step.mix_alpha) : 1.0f;
-    bmst_mix_coefficients(g->merge, lam, g->host_scalars + BMST_SCALAR_MIX);
-    bmst_graph_upload_scalars(g);
-    bmst_graph_forward(g);
+    bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
+    bmst_exec_upload_scalars(x);
+    bmst_exec_forward(x);
     /* a training graph keeps every ReLU output until that ReLU's backward, so
      * all of them are intact after the forward */
     hid_t group = H5Gcreate2(file, "relu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -149,7 +150,7 @@ static int write_relu_masks(hid_t file, struct bmst_graph *g, const struct optio
         size_t n = bmst_shape_count(sh);
         float *y = bmst_xmalloc(n * sizeof(float));
         uint8_t *mask = bmst_xmalloc(n);
-        be->download_act(be, y, bmst_graph_value(g, g->nodes[i].out), n);
+        be->download_act(be, y, bmst_exec_value(x, g->nodes[i].out), n);
         for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
         hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
         char name[32];
@@ -169,10 +170,20 @@ static int write_relu_masks(hid_t file, struct bmst_graph *g, const struct optio
     return status;
 }
 
-/* Builds the network (training graph when batch > 0, and an evaluation graph
- * of eval_batch) into an allocated model. */
+/* A training and an evaluation graph of one model, and their runs. */
+struct network {
+    struct bmst_model model;
+    struct bmst_graph train, eval;
+    struct bmst_exec train_run, eval_run;
+};
+
+/* Builds the network (training graph of batch, evaluation graph of
+ * eval_batch) into an allocated model. */
 static int build(const struct options *o, struct bmst_backend *be, int batch, int eval_batch,
-                 struct bmst_model *model, struct bmst_graph *train, struct bmst_graph *eval) {
+                 struct network *net) {
+    struct bmst_model *model = &net->model;
+    struct bmst_graph *train = &net->train, *eval = &net->eval;
+    memset(net, 0, sizeof *net);
     struct bmst_network_spec spec = {.h = o->meta.in_h, .w = o->meta.in_w, .c = o->meta.in_c,
                                      .classes = o->meta.classes, .mix_at = o->mix_at};
     snprintf(spec.arch, sizeof spec.arch, "%s", o->meta.arch);
@@ -181,19 +192,23 @@ static int build(const struct options *o, struct bmst_backend *be, int batch, in
     bmst_graph_init(eval, model, 0, eval_batch, 1, o->meta.classes);
     if (bmst_network_build(train, &spec) != 0 || bmst_network_build(eval, &spec) != 0) return -1;
     if (bmst_graph_plan(train) != 0 || bmst_graph_plan(eval) != 0) return -1;
-    if (bmst_model_allocate(model) != 0 || bmst_graph_allocate(train) != 0 ||
-        bmst_graph_allocate(eval) != 0)
+    if (bmst_model_allocate(model) != 0 || bmst_exec_init(&net->train_run, train) != 0 ||
+        bmst_exec_init(&net->eval_run, eval) != 0)
         return -1;
     bmst_model_initialize(model, o->meta.seed);
     return 0;
 }
 
+static void network_free(struct network *net) {
+    bmst_exec_free(&net->train_run), bmst_exec_free(&net->eval_run);
+    bmst_graph_free(&net->train), bmst_graph_free(&net->eval), bmst_model_free(&net->model);
+}
+
 static int save_init(struct options *o, struct bmst_backend *be) {
-    struct bmst_model model;
-    struct bmst_graph train, eval;
-    int status = build(o, be, 1, 1, &model, &train, &eval);
-    if (status == 0) status = bmst_checkpoint_save(o->save_init, &model, &o->meta);
-    bmst_graph_free(&train), bmst_graph_free(&eval), bmst_model_free(&model);
+    struct network net;
+    int status = build(o, be, 1, 1, &net);
+    if (status == 0) status = bmst_checkpoint_save(o->save_init, &net.model, &o->meta);
+    network_free(&net);
     return status;
 }
 
@@ -206,10 +221,9 @@ static int one_step(struct options *o, struct bmst_backend *be) {
     int32_t *labels = NULL;
     if (read_batch(o->input, dims, &images, &labels) != 0) return -1;
     int batch = dims[0];
-    struct bmst_model model;
-    struct bmst_graph train, eval;
-    int status = build(o, be, batch, batch, &model, &train, &eval);
-    if (status == 0) status = bmst_checkpoint_load(o->init, &model, 1);
+    struct network net;
+    int status = build(o, be, batch, batch, &net);
+    if (status == 0) status = bmst_checkpoint_load(o->init, &net.model, 1);
     size_t classes = (size_t)o->meta.classes, rows = (size_t)(batch / o->merge);
     float *scratch = bmst_xmalloc((size_t)batch * classes * sizeof(float));
     float *logits = bmst_xmalloc(rows * classes * sizeof(float));
@@ -221,18 +235,19 @@ static int one_step(struct options *o, struct bmst_backend *be) {
         snprintf(path, sizeof path, "%s/step.h5", o->out);
         hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         status = file < 0 ? bmst_error("cannot create %s", path)
-                          : write_relu_masks(file, &train, o, images, labels, scratch);
+                          : write_relu_masks(file, &net.train_run, o, images, labels, scratch);
         double phase[BMST_PHASE_COUNT] = {0};
         struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
         struct bmst_loss_scaler scaler;
         bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
-        loss = bmst_train_step(&train, NULL, &o->step, 0, &b, scratch, &scaler, phase);
+        loss = bmst_train_step(&net.train_run, NULL, &o->step, 0, &b, scratch, &scaler, phase);
         /* the logits and gradients of that forward/backward are still in place */
-        be->download_act(be, logits, bmst_graph_value(&train, train.logits), rows * classes);
-        be->upload_act(be, bmst_graph_value(&eval, eval.images), images,
+        be->download_act(be, logits, bmst_exec_value(&net.train_run, net.train.logits),
+                         rows * classes);
+        be->upload_act(be, bmst_exec_value(&net.eval_run, net.eval.images), images,
                        (size_t)batch * dims[1] * dims[2] * dims[3]);
-        bmst_graph_forward(&eval);
-        be->download_act(be, eval_logits, bmst_graph_value(&eval, eval.logits),
+        bmst_exec_forward(&net.eval_run);
+        be->download_act(be, eval_logits, bmst_exec_value(&net.eval_run, net.eval.logits),
                          (size_t)batch * classes);
         hsize_t logit_dims[2] = {rows, classes}, eval_dims[2] = {(hsize_t)batch, classes};
         if (status == 0)
@@ -244,13 +259,13 @@ static int one_step(struct options *o, struct bmst_backend *be) {
                          : 0;
         if (file >= 0) H5Fclose(file);
         snprintf(path, sizeof path, "%s/grads.h5", o->out);
-        if (status == 0) status = bmst_checkpoint_save_gradients(path, &model);
+        if (status == 0) status = bmst_checkpoint_save_gradients(path, &net.model);
         o->meta.step = 1;
         snprintf(path, sizeof path, "%s/after.h5", o->out);
-        if (status == 0) status = bmst_checkpoint_save(path, &model, &o->meta);
+        if (status == 0) status = bmst_checkpoint_save(path, &net.model, &o->meta);
     }
     free(images), free(labels), free(scratch), free(logits), free(eval_logits);
-    bmst_graph_free(&train), bmst_graph_free(&eval), bmst_model_free(&model);
+    network_free(&net);
     return status;
 }
 

@@ -6,7 +6,7 @@
 
 #include "check.h"
 #include "error.h"
-#include "graph.h"
+#include "exec.h"
 #include "models/models.h"
 #include "step.h"
 
@@ -15,21 +15,24 @@ static struct bmst_backend *be;
 struct net {
     struct bmst_model model;
     struct bmst_graph g;
+    struct bmst_exec x;
 };
 
 static int net_build(struct net *n, const char *arch, int training, int batch, int merge,
                      int mix_at) {
     struct bmst_network_spec spec = {.h = 8, .w = 8, .c = 3, .classes = 5, .mix_at = mix_at};
     snprintf(spec.arch, sizeof spec.arch, "%s", arch);
+    memset(&n->x, 0, sizeof n->x); /* not run yet: nothing for net_free to release */
     bmst_model_init(&n->model, be, arch);
     bmst_graph_init(&n->g, &n->model, training, batch, merge, 5);
     if (bmst_network_build(&n->g, &spec) != 0 || bmst_graph_plan(&n->g) != 0) return -1;
-    if (bmst_model_allocate(&n->model) != 0 || bmst_graph_allocate(&n->g) != 0) return -1;
+    if (bmst_model_allocate(&n->model) != 0 || bmst_exec_init(&n->x, &n->g) != 0) return -1;
     bmst_model_initialize(&n->model, 3);
     return 0;
 }
 
 static void net_free(struct net *n) {
+    bmst_exec_free(&n->x);
     bmst_graph_free(&n->g);
     bmst_model_free(&n->model);
 }
@@ -67,6 +70,7 @@ static void test_merge_graph(int merge, int mix_at) {
     int batch = 8;
     CHECK(net_build(&n, "resnet18", 1, batch, merge, mix_at) == 0, "%s", bmst_last_error());
     struct bmst_graph *g = &n.g;
+    struct bmst_exec *x = &n.x;
     CHECK(count_kind(g, BMST_OP_MIX) == 2, "merge %d: %d mix nodes (images and targets)", merge,
           count_kind(g, BMST_OP_MIX));
     /* every conv before the mix point sees the whole batch, every one after B/m */
@@ -92,18 +96,18 @@ static void test_merge_graph(int merge, int mix_at) {
     int32_t labels[8] = {0, 1, 2, 3, 4, 0, 1, 2};
     float targets[8 * 5];
     bmst_soft_targets(labels, batch, 5, 0.1f, targets);
-    be->to_device(be, bmst_graph_value(g, g->images), images, sizeof images);
-    be->to_device(be, bmst_graph_value(g, g->targets), targets, sizeof targets);
-    bmst_mix_coefficients(merge, 0.3f, g->host_scalars + BMST_SCALAR_MIX);
-    bmst_graph_upload_scalars(g);
-    bmst_graph_forward(g);
+    be->to_device(be, bmst_exec_value(x, g->images), images, sizeof images);
+    be->to_device(be, bmst_exec_value(x, g->targets), targets, sizeof targets);
+    bmst_mix_coefficients(merge, 0.3f, x->host_scalars + BMST_SCALAR_MIX);
+    bmst_exec_upload_scalars(x);
+    bmst_exec_forward(x);
     float loss_value;
-    be->to_host(be, &loss_value, g->scalars + BMST_SCALAR_LOSS, sizeof loss_value);
+    be->to_host(be, &loss_value, x->scalars + BMST_SCALAR_LOSS, sizeof loss_value);
     CHECK(isfinite(loss_value) && loss_value > 0, "loss %g", loss_value);
     /* the mixed targets are the xent node's second input */
     const struct bmst_node *loss = &g->nodes[g->loss_node];
     float mixed[8 * 5];
-    be->to_host(be, mixed, bmst_graph_value(g, loss->in[1]),
+    be->to_host(be, mixed, bmst_exec_value(x, loss->in[1]),
                 (size_t)(batch / merge) * 5 * sizeof(float));
     for (int i = 0; i < batch / merge; i++) {
         double sum = 0;
@@ -118,11 +122,11 @@ static void test_merge_graph(int merge, int mix_at) {
               mixed[4]);
     }
     /* the plan reuses the inputs' space once they are consumed: load them again */
-    be->to_device(be, bmst_graph_value(g, g->images), images, sizeof images);
-    be->to_device(be, bmst_graph_value(g, g->targets), targets, sizeof targets);
+    be->to_device(be, bmst_exec_value(x, g->images), images, sizeof images);
+    be->to_device(be, bmst_exec_value(x, g->targets), targets, sizeof targets);
     double seconds[2];
-    bmst_graph_train_pass(g, seconds);
-    CHECK(g->loss == loss_value, "the whole pass's loss %g differs from the forward's %g", g->loss,
+    bmst_exec_train_pass(x, seconds);
+    CHECK(x->loss == loss_value, "the whole pass's loss %g differs from the forward's %g", x->loss,
           loss_value);
     net_free(&n);
 }

@@ -13,7 +13,7 @@
 
 #include "check.h"
 #include "error.h"
-#include "graph.h"
+#include "exec.h"
 #include "models/models.h"
 #include "rng.h"
 #include "step.h"
@@ -153,15 +153,16 @@ static void train(struct bmst_backend *be, int capture, struct outcome *out) {
                                      .classes = CLASSES, .mix_at = BMST_MIX_C2};
     struct bmst_model model;
     struct bmst_graph g;
+    struct bmst_exec x;
     bmst_model_init(&model, be, spec.arch);
     bmst_graph_init(&g, &model, 1, BATCH, 2, CLASSES);
     BMST_ASSERT(bmst_network_build(&g, &spec) == 0);
     bmst_graph_plan(&g);
-    BMST_ASSERT(bmst_model_allocate(&model) == 0 && bmst_graph_allocate(&g) == 0);
+    BMST_ASSERT(bmst_model_allocate(&model) == 0 && bmst_exec_init(&x, &g) == 0);
     bmst_model_initialize(&model, 7);
-    g.capture = capture;
-    g.notes = tmpfile();
-    BMST_ASSERT(g.notes != NULL);
+    x.capture = capture;
+    x.notes = tmpfile();
+    BMST_ASSERT(x.notes != NULL);
 
     static float images[BATCH * SIDE * SIDE * 3], targets[BATCH * CLASSES];
     int32_t labels[BATCH];
@@ -176,18 +177,19 @@ static void train(struct bmst_backend *be, int capture, struct outcome *out) {
     bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
     double phase[BMST_PHASE_COUNT] = {0};
     for (int step = 0; step < STEPS; step++)
-        out->loss[step] = bmst_train_step(&g, NULL, &sc, step, &batch, targets, &scaler, phase);
-    CHECK(g.recording == NULL, "a failed recording was kept");
+        out->loss[step] = bmst_train_step(&x, NULL, &sc, step, &batch, targets, &scaler, phase);
+    CHECK(x.recording == NULL, "a failed recording was kept");
 
-    rewind(g.notes);
-    size_t got = fread(out->notes, 1, sizeof out->notes - 1, g.notes);
+    rewind(x.notes);
+    size_t got = fread(out->notes, 1, sizeof out->notes - 1, x.notes);
     out->notes[got] = '\0';
-    fclose(g.notes);
+    fclose(x.notes);
     out->n_weights = model.n_weights;
     out->n_buffers = model.n_buffers;
     out->weights = copy_floats(model.weights, model.n_weights);
     out->momentum = copy_floats(model.momentum, model.n_weights);
     out->buffers = copy_floats(model.buffers, model.n_buffers);
+    bmst_exec_free(&x);
     bmst_graph_free(&g);
     bmst_model_free(&model);
 }

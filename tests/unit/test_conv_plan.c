@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "error.h"
-#include "graph.h"
+#include "exec.h"
 #include "models/models.h"
 
 #define MAX_LOGGED 256
@@ -130,6 +130,7 @@ static void test_passes(void) {
         .arch = "resnet18", .h = 8, .w = 8, .c = 3, .classes = 5, .mix_at = BMST_MIX_C2};
     struct bmst_model model;
     struct bmst_graph train, eval;
+    struct bmst_exec train_run, eval_run;
     bmst_model_init(&model, &wrapper, spec.arch);
     bmst_graph_init(&train, &model, 1, 4, 2, spec.classes);
     bmst_graph_init(&eval, &model, 0, 3, 1, spec.classes);
@@ -142,26 +143,28 @@ static void test_passes(void) {
     log_reset();
     CHECK(bmst_graph_plan(&eval) == 0, "%s", bmst_last_error());
     struct conv_log eval_plans = seen;
-    CHECK(bmst_model_allocate(&model) == 0 && bmst_graph_allocate(&train) == 0 &&
-              bmst_graph_allocate(&eval) == 0,
+    CHECK(bmst_model_allocate(&model) == 0 && bmst_exec_init(&train_run, &train) == 0 &&
+              bmst_exec_init(&eval_run, &eval) == 0,
           "%s", bmst_last_error());
     bmst_model_initialize(&model, 3);
 
     /* a training pass on zeros: which passes run does not depend on values */
     seen = train_plans;
-    wrapper.zero(&wrapper, train.arena, train.arena_bytes);
-    bmst_mix_coefficients(train.merge, 0.3f, train.host_scalars + BMST_SCALAR_MIX);
+    wrapper.zero(&wrapper, train_run.arena, train.arena_bytes);
+    bmst_mix_coefficients(train.merge, 0.3f, train_run.host_scalars + BMST_SCALAR_MIX);
     double seconds[2];
-    bmst_graph_train_pass(&train, seconds);
+    bmst_exec_train_pass(&train_run, seconds);
     int convs = check_masks(&train, "resnet18 training", training_passes, 1);
     CHECK(convs == 20, "resnet18 has %d convs, want 20", convs);
 
     seen = eval_plans;
-    wrapper.zero(&wrapper, eval.arena, eval.arena_bytes);
-    bmst_graph_upload_scalars(&eval);
-    bmst_graph_forward(&eval);
+    wrapper.zero(&wrapper, eval_run.arena, eval.arena_bytes);
+    bmst_exec_upload_scalars(&eval_run);
+    bmst_exec_forward(&eval_run);
     check_masks(&eval, "resnet18 evaluation", evaluation_passes, 1);
 
+    bmst_exec_free(&train_run);
+    bmst_exec_free(&eval_run);
     bmst_graph_free(&train);
     bmst_graph_free(&eval);
     bmst_model_free(&model);

@@ -1,6 +1,7 @@
-/* Op constructors: what each op needs when it is added to a graph (its output
- * shape, its parameters, what its backward reads). Model builders call these;
- * each returns the id of the new output value. */
+/* The op builders model builders call: each appends its op's node to a graph
+ * (its output shape, its parameters by PyTorch name, its scratch) and
+ * returns the id of the new output value. Each is defined in its op's file,
+ * ops/<name>.c, beside the op's table entry. */
 #ifndef BMST_OPS_H
 #define BMST_OPS_H
 
@@ -9,8 +10,8 @@
 /* The images input [batch, h, w, c]; training graphs also get a targets input. */
 int bmst_op_input(struct bmst_graph *g, int h, int w, int c);
 /* Bias-free convolution "<prefix>.weight" [k, c, r, s]. */
-int bmst_op_conv(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s,
-                 int stride, int pad);
+int bmst_op_conv(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s, int stride,
+                 int pad);
 /* Batch norm "<prefix>.weight", ".bias", ".running_mean", ".running_var". */
 int bmst_op_bn(struct bmst_graph *g, int x, const char *prefix);
 int bmst_op_relu(struct bmst_graph *g, int x);

@@ -1,0 +1,44 @@
+/* ReLU. Backward needs only whether each output element is positive, so its
+ * output can be kept as one bit per element (--act-codec relu-mask) where no
+ * other op's backward reads it whole. */
+#include "op.h"
+#include "ops.h"
+
+int bmst_op_relu(struct bmst_graph *g, int x) {
+    return bmst_op_append(g, BMST_OP_RELU, NULL, &x, 1, g->values[x].shape)->out;
+}
+
+static int supported(const struct bmst_backend *be) {
+    return be->relu != NULL;
+}
+
+/* a comparison per element either way */
+static double flops(const struct bmst_graph *g, const struct bmst_node *n, int backward) {
+    (void)backward;
+    return (double)bmst_shape_count(g->values[n->out].shape);
+}
+
+static void forward(struct bmst_exec *x, const struct bmst_node *n) {
+    struct bmst_backend *be = x->graph->be;
+    be->relu->fwd(be, bmst_op_out_count(x, n), bmst_exec_value(x, n->in[0]),
+                  bmst_exec_value(x, n->out));
+}
+
+static void backward(struct bmst_exec *x, const struct bmst_node *n) {
+    struct bmst_backend *be = x->graph->be;
+    int acc = 0;
+    void *dx = bmst_exec_input_grad(x, n, 0, &acc);
+    if (dx)
+        be->relu->bwd(be, bmst_op_out_count(x, n), bmst_saved_get(x, n, 0),
+                      bmst_exec_grad(x, n->out), dx, acc);
+}
+
+const struct bmst_op_def bmst_op_relu_def = {
+    .name = "relu",
+    .n_saved = 1,
+    .saved = {{BMST_SAVED_OUTPUT, BMST_SAVED_SIGN}},
+    .supported = supported,
+    .flops = flops,
+    .forward = forward,
+    .backward = backward,
+};

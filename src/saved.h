@@ -1,0 +1,57 @@
+/* Saved activations: every value an op's backward reads again goes through
+ * one interface. Each op says which of its values its backward reads and
+ * what it needs of each (its saved uses, in the op table); the planner keeps
+ * each such value with a codec and sizes what the codec stores; backward gets
+ * the value back with bmst_saved_get.
+ *
+ * A codec keeps a value from its producer's forward to its last backward
+ * reader, either as the value itself (plain) or as a form of its own (which
+ * it encodes right after the producer's forward and decodes, before each
+ * backward read, into a buffer the plan gives that read). A value is kept
+ * with the run's codec (--act-codec) only where the codec serves what every
+ * backward reader needs of it; else plain. So a ReLU output that a
+ * convolution also reads in backward stays whole. */
+#ifndef BMST_SAVED_H
+#define BMST_SAVED_H
+
+#include "exec.h"
+
+/* What a backward needs of a value it reads again (bits). */
+enum bmst_saved_need {
+    BMST_SAVED_WHOLE = 1u << 0, /* the value itself */
+    BMST_SAVED_SIGN = 1u << 1,  /* only whether each element is positive (ReLU's backward) */
+};
+
+/* One value an op's backward reads again: one of its inputs, or its output. */
+#define BMST_SAVED_OUTPUT (-1)
+struct bmst_saved_use {
+    int input; /* which input, or BMST_SAVED_OUTPUT */
+    enum bmst_saved_need need;
+};
+
+/* The value node n's saved use j names. */
+int bmst_saved_value(const struct bmst_node *n, int j);
+
+/* Planning (graph.c). The codec value v is kept with: the graph's act_codec
+ * where it serves `needs` (the union of what v's backward readers need) and
+ * v stays on the device between passes only for backward (the logits do
+ * not: the host reads them), else plain. */
+enum bmst_act_codec bmst_saved_codec(const struct bmst_graph *g, int value, unsigned needs);
+/* The bytes value v's codec stores (0 for plain, which keeps v itself). */
+size_t bmst_saved_stored_bytes(const struct bmst_graph *g, int value);
+/* 0 when the backend has the kernels of the graph's act_codec, else -1 with
+ * one line naming the codec and the backend. */
+int bmst_saved_check_kernels(const struct bmst_graph *g);
+
+/* Running (exec.c): after node n's forward in a training pass, encodes its
+ * output where the plan keeps it with a codec other than plain. */
+void bmst_saved_keep(struct bmst_exec *x, const struct bmst_node *n);
+/* In node n's backward: the value of its saved use j, decoded first where
+ * its codec keeps another form. The one way backward reads a value. */
+const void *bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j);
+
+/* --act-codec's names: "plain", "relu-mask". parse: 0, or -1 for an unknown name. */
+const char *bmst_act_codec_name(enum bmst_act_codec codec);
+int bmst_act_codec_parse(const char *text, enum bmst_act_codec *codec);
+
+#endif
