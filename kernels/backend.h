@@ -148,11 +148,14 @@ struct bmst_bn_kernels {
                 const float *save_invstd, void *dx, float *dgamma, float *dbeta, int accumulate);
 };
 
-/* elementwise, in act_dtype; backward reads only whether y > 0 */
+/* elementwise, in act_dtype; backward reads only whether y > 0, from y
+ * itself or (bwd_mask) from a sign mask of it, as sign_mask's pack makes it */
 struct bmst_relu_kernels {
     void (*fwd)(struct bmst_backend *be, size_t n, const void *x, void *y);
     void (*bwd)(struct bmst_backend *be, size_t n, const void *y, const void *dy, void *dx,
                 int accumulate);
+    void (*bwd_mask)(struct bmst_backend *be, size_t n, const uint32_t *y_mask, const void *dy,
+                     void *dx, int accumulate);
 };
 
 /* y = a + b in act_dtype; backward passes the gradient on to each input:
@@ -223,13 +226,12 @@ struct bmst_xent_kernels {
                 const float *scale, void *dlogits);
 };
 
-/* The 1-bit ReLU codec: pack sets bit i of bits[i / 32] (bit i % 32) to
- * x[i] > 0 for x in act_dtype, n bits in ceil(n / 32) words; unpack writes
- * y[i] = 1 where the bit is set and 0 where not, in act_dtype: a tensor
- * with the signs of the packed one, which is all ReLU's backward reads. */
+/* The 1-bit ReLU codec of saved activations: pack sets bit i % 32 of
+ * bits[i / 32] to x[i] > 0 for x in act_dtype, n bits in ceil(n / 32) words
+ * (the unused bits of the last word 0): all ReLU's backward reads of its
+ * output (relu bwd_mask). */
 struct bmst_sign_mask_kernels {
     void (*pack)(struct bmst_backend *be, size_t n, const void *x, uint32_t *bits);
-    void (*unpack)(struct bmst_backend *be, size_t n, const uint32_t *bits, void *y);
 };
 
 struct bmst_backend {

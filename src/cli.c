@@ -13,9 +13,11 @@
 #include "error.h"
 #include "models/models.h"
 #include "output_paths.h"
+#include "saved.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
-            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN };
+            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN,
+            ACT_CODEC };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -89,6 +91,8 @@ static const struct option options[] = {
      "on|off  replay the training pass as one CUDA graph (on)"},
     {"deterministic", NULL, FLAG, TRAIN | BENCH, RUN(deterministic), 0, 0,
      "  GPU: the same bits every run (deterministic cuDNN algorithms)"},
+    {"act-codec", NULL, ACT_CODEC, TRAIN | INFO | BENCH, 0, 0, 0,
+     "plain|relu-mask  how activations are kept for backward (plain)"},
     {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, 0, "  batch-norm statistics over all ranks"},
     {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
     {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0, "N  gradient all-reduce bucket (25)"},
@@ -254,6 +258,10 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         else return bmst_error("--on-nan expects abort or skip, got '%s'", value);
         return 0;
     case FAULT: return parse_fault(value, &cli->run.fault);
+    case ACT_CODEC:
+        if (bmst_act_codec_parse(value, &cli->run.act_codec) != 0)
+            return bmst_error("--act-codec expects plain or relu-mask, got '%s'", value);
+        return 0;
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;

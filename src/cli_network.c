@@ -29,6 +29,7 @@ int bmst_cli_network_open(const struct bmst_cli *cli, int with_eval, int gpu, in
     struct bmst_engine_config ec = {
         .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
         .capture = cli->run.capture, .deterministic = cli->run.deterministic,
+        .act_codec = cli->run.act_codec,
         .spec = b->spec, .train_batch = cli->run.batch,
         .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
         .seed = cli->run.seed, .gpu = gpu, .quiet = quiet};

@@ -1,8 +1,8 @@
 /* Graph storage and the memory plan. The plan gives every activation, every
- * activation gradient, what a codec keeps of a value for backward, every
- * decoded copy backward reads and every node's scratch an interval of time
- * steps (forward of node i at step i, its backward at step 2N-1-i) and packs
- * them into one arena so that nothing alive at the same time overlaps. */
+ * activation gradient, what a codec keeps of a value for backward and every
+ * node's scratch an interval of time steps (forward of node i at step i, its
+ * backward at step 2N-1-i) and packs them into one arena so that nothing
+ * alive at the same time overlaps. */
 #include "graph.h"
 
 #include <string.h>
@@ -129,8 +129,8 @@ static int check_kernels(const struct bmst_graph *g) {
         const struct bmst_node *n = &g->nodes[i];
         const struct bmst_op_def *op = bmst_op(n->kind);
         if (op->supported && !op->supported(g->be))
-            return bmst_error("the %s backend has no kernels for the %s op, which %s needs",
-                              g->be->name, op->name, n->name);
+            return bmst_error("the %s backend has no kernels for the %s op (node %d: %s)",
+                              g->be->name, op->name, i, n->name);
     }
     return g->training ? bmst_saved_check_kernels(g) : 0;
 }
@@ -160,7 +160,7 @@ size_t bmst_graph_value_bytes(const struct bmst_graph *g, int value) {
  * a value kept plain, by the last backward that reads it again. Marks what
  * backward reads (saved), what each reader needs of it, and its codec; and
  * last_reader[v], the last node reading v in forward (where its gradient
- * starts). Decoded copies and codec-stored forms are added by add_saved. */
+ * starts). What a codec stores is added by add_saved. */
 static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_reader,
                       int *last_backward) {
     unsigned *needs = bmst_xcalloc((size_t)g->n_values, sizeof *needs);
@@ -192,12 +192,12 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     free(needs);
 }
 
-/* What a codec other than plain keeps of a value from its producer's forward
- * (where it is encoded) to its last backward reader, and the copy each
- * backward read decodes into, alive for that backward alone. Adds to
- * g->saved_bytes what is kept, to saved_plain_bytes what plain would keep. */
-static int add_saved(struct bmst_graph *g, int steps, const int *last_backward,
-                     struct interval *items, int n_items, size_t *naive) {
+/* What a codec other than plain keeps of each value, from its producer's
+ * forward (where it is encoded) to its last backward reader. Counts in
+ * g->saved_bytes what is kept for backward, in saved_plain_bytes what plain
+ * would keep. */
+static int add_saved(struct bmst_graph *g, const int *last_backward, struct interval *items,
+                     int n_items, size_t *naive) {
     g->saved_bytes = g->saved_plain_bytes = 0;
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
@@ -215,18 +215,6 @@ static int add_saved(struct bmst_graph *g, int steps, const int *last_backward,
         g->saved_bytes += bytes;
         *naive += bytes;
     }
-    for (int i = 0; i < g->n_nodes; i++) {
-        struct bmst_node *n = &g->nodes[i];
-        const struct bmst_op_def *op = bmst_op(n->kind);
-        for (int j = 0; j < op->n_saved; j++) {
-            int v = bmst_saved_value(n, j);
-            if (g->values[v].codec == BMST_ACT_CODEC_PLAIN) continue;
-            size_t bytes = align_up(bmst_graph_value_bytes(g, v));
-            int step = steps - 1 - i;
-            items[n_items++] = (struct interval){bytes, step, step, &n->saved_offset[j]};
-            *naive += bytes;
-        }
-    }
     return n_items;
 }
 
@@ -240,9 +228,8 @@ int bmst_graph_plan(struct bmst_graph *g) {
     int *last_backward = bmst_xmalloc((size_t)g->n_values * sizeof(int));
     lifetimes(g, steps, last_use, last_reader, last_backward);
 
-    /* a value, its gradient, its codec's form; a scratch per node, a decoded
-     * copy per saved use */
-    size_t max_items = (size_t)(3 * g->n_values + (1 + BMST_MAX_SAVED) * g->n_nodes);
+    /* a value, its gradient and its codec's form; a scratch per node */
+    size_t max_items = (size_t)(3 * g->n_values + g->n_nodes);
     struct interval *items = bmst_xcalloc(max_items, sizeof *items);
     int n_items = 0;
     size_t naive = 0;
@@ -269,7 +256,7 @@ int bmst_graph_plan(struct bmst_graph *g) {
             naive += bytes;
         }
     }
-    if (g->training) n_items = add_saved(g, steps, last_backward, items, n_items, &naive);
+    if (g->training) n_items = add_saved(g, last_backward, items, n_items, &naive);
     g->arena_bytes = pack_intervals(items, n_items);
     g->scalars_offset = align_up(g->arena_bytes);
     g->naive_bytes = naive;

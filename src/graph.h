@@ -1,7 +1,7 @@
 /* The static graph and its plan: values (activations) and nodes (ops) in
  * topological order, built once for a batch size, then planned: every value,
- * its gradient, what backward keeps of it and every node's scratch get an
- * offset in one arena from a liveness analysis, so a step allocates nothing
+ * its gradient, what a codec keeps of it for backward and every node's
+ * scratch get an offset in one arena from a liveness analysis, so a step allocates nothing
  * and the peak is known before it runs. The plan is all this header owns:
  * the memory it is run in and the run's state are exec.h's. */
 #ifndef BMST_GRAPH_H
@@ -28,8 +28,9 @@ enum bmst_op_kind {
 
 /* How the activations backward reads again are kept (saved.h): `plain`
  * keeps each value itself; `relu-mask` keeps a value that only a ReLU's
- * backward reads (which needs only whether each element is positive) as one
- * bit per element, and the value itself only for its forward readers. */
+ * backward reads again (which needs only whether each element is positive)
+ * as one bit per element, and the value itself only for its forward
+ * readers. */
 enum bmst_act_codec {
     BMST_ACT_CODEC_PLAIN,
     BMST_ACT_CODEC_RELU_MASK,
@@ -68,9 +69,6 @@ struct bmst_node {
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;
     unsigned conv_passes; /* conv: the passes planned (enum bmst_conv_pass), which exec runs */
-    /* where the value this node's backward reads as its saved use j is
-     * decoded, when that value's codec keeps another form (bytes into the arena) */
-    size_t saved_offset[BMST_MAX_SAVED];
 };
 
 struct bmst_graph {

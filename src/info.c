@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli_network.h"
+#include "models/models.h"
 #include "ops/op.h"
 
 static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
@@ -16,6 +17,51 @@ static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n)
 
 static double mib(size_t bytes) {
     return (double)bytes / (1 << 20);
+}
+
+/* The training arena the plain codec would take: the same network planned
+ * again on the same model (its parameters found by name). */
+static size_t plain_arena_bytes(struct bmst_cli_network *b) {
+    const struct bmst_graph *g = &b->engine.train_graph;
+    struct bmst_graph plain;
+    bmst_graph_init(&plain, &b->engine.model, 1, g->batch, g->merge, g->classes);
+    size_t bytes = 0;
+    if (bmst_network_build(&plain, &b->spec) == 0 && bmst_graph_plan(&plain) == 0)
+        bytes = plain.arena_bytes;
+    bmst_graph_free(&plain);
+    return bytes;
+}
+
+/* What saved activations cost before and after the codec, and the arena. */
+static void print_saved(struct bmst_cli_network *b) {
+    const struct bmst_graph *g = &b->engine.train_graph;
+    printf("  saved for backward (--act-codec %s): %.2f MiB", bmst_act_codec_name(g->act_codec),
+           mib(g->saved_bytes));
+    if (g->act_codec == BMST_ACT_CODEC_PLAIN) {
+        printf("\n");
+        return;
+    }
+    printf(", plain %.2f MiB; training arena %.2f MiB, plain %.2f MiB\n", mib(g->saved_plain_bytes),
+           mib(g->arena_bytes), mib(plain_arena_bytes(b)));
+}
+
+/* Floating-point operations per image (ops/op.h's counts): a training
+ * image's forward and backward in the training graph (fewer after a BMST
+ * merge, where B images pass as B / m), an evaluation image's forward. */
+static void print_flops(const struct bmst_graph *g, const struct bmst_graph *eval) {
+    double forward = 0.0, backward = 0.0, evaluation = 0.0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
+        if (!op->flops) continue;
+        forward += op->flops(g, &g->nodes[i], 0);
+        backward += op->flops(g, &g->nodes[i], 1);
+    }
+    for (int i = 0; i < eval->n_nodes; i++)
+        evaluation += bmst_op_node_flops(eval, &eval->nodes[i]);
+    printf("FLOPs per image: training %.4g GFLOP (forward %.4g, backward %.4g), evaluation %.4g "
+           "GFLOP\n",
+           (forward + backward) / g->batch / 1e9, forward / g->batch / 1e9,
+           backward / g->batch / 1e9, evaluation / eval->batch / 1e9);
 }
 
 int bmst_info(const struct bmst_cli *cli) {
@@ -49,6 +95,8 @@ int bmst_info(const struct bmst_cli *cli) {
                mib(g->arena_bytes), mib(g->naive_bytes), mib(g->workspace_bytes));
         printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", eval->batch,
                mib(eval->arena_bytes), mib(eval->workspace_bytes));
+        print_saved(&b);
+        print_flops(g, eval);
     }
     bmst_engine_close(&b.engine);
     return status;

@@ -1,11 +1,7 @@
 /* Saved activations through one interface (saved.h): the codecs, which of
- * them keeps each value, and getting a value back in backward.
- *
- * A codec other than plain adds two things to the plan (graph.c): the form
- * it stores, alive from the value's producer's forward to the value's last
- * backward reader, and a copy per backward read, alive during that backward
- * alone, which the read decodes into. The value itself then lives only as
- * long as its forward readers need it. */
+ * them keeps each value, and getting a value back in backward. A codec other
+ * than plain adds to the plan (graph.c) the form it stores, alive from the
+ * value's producer's forward to the value's last backward reader. */
 #include "saved.h"
 
 #include <string.h>
@@ -17,17 +13,16 @@
  * has no functions. */
 struct codec {
     const char *name;
-    unsigned serves; /* the needs (enum bmst_saved_need bits) it meets */
+    unsigned serves;           /* the needs (enum bmst_saved_need bits) it meets */
+    enum bmst_saved_form form; /* what its readers get */
     size_t (*stored_bytes)(size_t elements);
     int (*supported)(const struct bmst_backend *be);
     /* after the value's producer's forward: `elements` of value into stored */
     void (*encode)(struct bmst_backend *be, size_t elements, const void *value, void *stored);
-    /* before a backward read: stored into `out`, a buffer of the value's size */
-    void (*decode)(struct bmst_backend *be, size_t elements, const void *stored, void *out);
 };
 
-/* One bit per element, set where it is positive: all ReLU's backward reads of
- * its output. Decoded as 1 and 0, which have the signs of the value. */
+/* One bit per element, set where it is positive: all ReLU's backward reads
+ * of its output, which it reads from the mask itself (relu bwd_mask). */
 static size_t mask_bytes(size_t elements) {
     return (elements + 31) / 32 * sizeof(uint32_t);
 }
@@ -40,18 +35,16 @@ static void mask_encode(struct bmst_backend *be, size_t elements, const void *va
     be->sign_mask->pack(be, elements, value, stored);
 }
 
-static void mask_decode(struct bmst_backend *be, size_t elements, const void *stored, void *out) {
-    be->sign_mask->unpack(be, elements, stored, out);
-}
-
 static const struct codec codecs[] = {
-    [BMST_ACT_CODEC_PLAIN] = {.name = "plain", .serves = BMST_SAVED_WHOLE | BMST_SAVED_SIGN},
+    [BMST_ACT_CODEC_PLAIN] = {.name = "plain",
+                              .serves = BMST_SAVED_WHOLE | BMST_SAVED_SIGN,
+                              .form = BMST_SAVED_AS_VALUE},
     [BMST_ACT_CODEC_RELU_MASK] = {.name = "relu-mask",
                                   .serves = BMST_SAVED_SIGN,
+                                  .form = BMST_SAVED_AS_SIGN_MASK,
                                   .stored_bytes = mask_bytes,
                                   .supported = mask_supported,
-                                  .encode = mask_encode,
-                                  .decode = mask_decode},
+                                  .encode = mask_encode},
 };
 #define N_CODECS (sizeof codecs / sizeof codecs[0])
 
@@ -92,13 +85,13 @@ void bmst_saved_keep(struct bmst_exec *x, const struct bmst_node *n) {
               (char *)x->arena + v->stored_offset);
 }
 
-const void *bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j) {
+struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j) {
     const struct bmst_value *v = &x->graph->values[bmst_saved_value(n, j)];
     const struct codec *c = &codecs[v->codec];
-    if (!c->decode) return (char *)x->arena + v->offset;
-    void *out = (char *)x->arena + n->saved_offset[j];
-    c->decode(x->graph->be, bmst_shape_count(v->shape), (char *)x->arena + v->stored_offset, out);
-    return out;
+    /* the planner chose the codec for what every reader needs */
+    BMST_ASSERT(bmst_op(n->kind)->saved[j].need & c->serves);
+    size_t offset = c->encode ? v->stored_offset : v->offset;
+    return (struct bmst_saved){(const char *)x->arena + offset, c->form};
 }
 
 const char *bmst_act_codec_name(enum bmst_act_codec codec) {

@@ -2,15 +2,17 @@
  * one interface. Each op says which of its values its backward reads and
  * what it needs of each (its saved uses, in the op table); the planner keeps
  * each such value with a codec and sizes what the codec stores; backward gets
- * the value back with bmst_saved_get.
+ * it back with bmst_saved_get, in the form the plan chose for that read.
  *
  * A codec keeps a value from its producer's forward to its last backward
- * reader, either as the value itself (plain) or as a form of its own (which
- * it encodes right after the producer's forward and decodes, before each
- * backward read, into a buffer the plan gives that read). A value is kept
- * with the run's codec (--act-codec) only where the codec serves what every
- * backward reader needs of it; else plain. So a ReLU output that a
- * convolution also reads in backward stays whole. */
+ * reader, either as the value itself (plain) or as a form of its own, which
+ * it encodes right after the producer's forward; the value itself then lives
+ * only as long as its forward readers need it. A value is kept with the
+ * run's codec (--act-codec) only where the codec serves what every backward
+ * reader needs of it; else plain. So a ReLU output that a convolution also
+ * reads in backward stays whole. docs/design-notes.md ("Saved activations")
+ * says how a compressing codec that decodes before backward reads, and
+ * recomputation, plug in. */
 #ifndef BMST_SAVED_H
 #define BMST_SAVED_H
 
@@ -27,6 +29,18 @@ enum bmst_saved_need {
 struct bmst_saved_use {
     int input; /* which input, or BMST_SAVED_OUTPUT */
     enum bmst_saved_need need;
+};
+
+/* The form a backward read gets (struct bmst_saved). */
+enum bmst_saved_form {
+    BMST_SAVED_AS_VALUE,     /* the value itself, in its type */
+    BMST_SAVED_AS_SIGN_MASK, /* uint32_t words, bit i % 32 of word i / 32 set where element i
+                                is positive (backend.h's sign_mask): for a SIGN need only */
+};
+
+struct bmst_saved {
+    const void *data;
+    enum bmst_saved_form form;
 };
 
 /* The value node n's saved use j names. */
@@ -46,9 +60,10 @@ int bmst_saved_check_kernels(const struct bmst_graph *g);
 /* Running (exec.c): after node n's forward in a training pass, encodes its
  * output where the plan keeps it with a codec other than plain. */
 void bmst_saved_keep(struct bmst_exec *x, const struct bmst_node *n);
-/* In node n's backward: the value of its saved use j, decoded first where
- * its codec keeps another form. The one way backward reads a value. */
-const void *bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j);
+/* In node n's backward: its saved use j, in the form the plan kept it (a use
+ * that needs the whole value always gets BMST_SAVED_AS_VALUE). The one way
+ * backward reads a value. */
+struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j);
 
 /* --act-codec's names: "plain", "relu-mask". parse: 0, or -1 for an unknown name. */
 const char *bmst_act_codec_name(enum bmst_act_codec codec);

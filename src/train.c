@@ -168,6 +168,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     struct bmst_engine_config ec = {
         .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
         .capture = cfg->capture, .deterministic = cfg->deterministic,
+        .act_codec = cfg->act_codec,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge,

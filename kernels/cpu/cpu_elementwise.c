@@ -1,5 +1,6 @@
-/* Elementwise ops over flat buffers: ReLU, add and its backward (gradient
- * pass-through), and channel concat. Simple loops the compiler vectorizes,
+/* Elementwise ops over flat buffers: ReLU (its backward from the output or
+ * from the output's sign mask), add and its backward (gradient pass-through),
+ * and channel concat. Simple loops the compiler vectorizes,
  * split over threads once a buffer is big enough to pay for the team.
  * No restrict on the same-index loops: callers may run them in place
  * (y == x, dx == dy), which `omp simd` allows and restrict would not. */
@@ -30,6 +31,26 @@ static void cpu_relu_bwd(struct bmst_backend *be, size_t n, const float *y, cons
         for (size_t i = 0; i < n; i++) {
             float g = dy[i];
             dx[i] = y[i] > 0.0f ? g : 0.0f;
+        }
+    }
+}
+
+/* As cpu_relu_bwd, with y > 0 read from its sign mask (cpu_sign_mask.c):
+ * the same selection, so the same bits. */
+static void cpu_relu_bwd_mask(struct bmst_backend *be, size_t n, const uint32_t *y_mask,
+                              const float *dy, float *dx, int accumulate) {
+    (void)be;
+    if (accumulate) {
+#pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float g = dy[i];
+            dx[i] += (y_mask[i / 32] >> (i % 32)) & 1u ? g : 0.0f;
+        }
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float g = dy[i];
+            dx[i] = (y_mask[i / 32] >> (i % 32)) & 1u ? g : 0.0f;
         }
     }
 }
@@ -92,6 +113,12 @@ static void relu_bwd(struct bmst_backend *be, size_t n, const void *y, const voi
     if (accumulate) cpu_round_to(be->act_dtype, dx, n);
 }
 
+static void relu_bwd_mask(struct bmst_backend *be, size_t n, const uint32_t *y_mask, const void *dy,
+                          void *dx, int accumulate) {
+    cpu_relu_bwd_mask(be, n, y_mask, dy, dx, accumulate);
+    if (accumulate) cpu_round_to(be->act_dtype, dx, n);
+}
+
 static void add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
     cpu_add_fwd(be, n, a, b, y);
     cpu_round_to(be->act_dtype, y, n);
@@ -113,6 +140,10 @@ static void concat_bwd(struct bmst_backend *be, size_t rows, int c_total, int c_
     if (accumulate) cpu_round_to(be->act_dtype, dx, rows * c_part);
 }
 
-const struct bmst_relu_kernels cpu_relu_kernels = {.fwd = relu_fwd, .bwd = relu_bwd};
+const struct bmst_relu_kernels cpu_relu_kernels = {
+    .fwd = relu_fwd,
+    .bwd = relu_bwd,
+    .bwd_mask = relu_bwd_mask,
+};
 const struct bmst_add_kernels cpu_add_kernels = {.fwd = add_fwd, .bwd = add_bwd};
 const struct bmst_concat_kernels cpu_concat_kernels = {.fwd = concat_fwd, .bwd = concat_bwd};

@@ -1,7 +1,8 @@
-/* The 1-bit ReLU codec's kernels (backend.h, struct bmst_sign_mask_kernels):
+/* The 1-bit ReLU codec's packing (backend.h, struct bmst_sign_mask_kernels):
  * one bit per element saying whether it is positive, 32 to a word, which is
- * all ReLU's backward needs of its output (src/saved.c). Words are whole to
- * a thread, so the packing is the same bits whatever the thread count. */
+ * all ReLU's backward needs of its output (src/saved.c; cpu_elementwise.c
+ * reads it). Each word is one thread's, so the bits do not depend on the
+ * thread count. */
 #include "cpu_internal.h"
 
 static void sign_mask_pack(struct bmst_backend *be, size_t n, const void *xv, uint32_t *bits) {
@@ -18,16 +19,6 @@ static void sign_mask_pack(struct bmst_backend *be, size_t n, const void *xv, ui
     }
 }
 
-/* 1 and 0 are exact in every activation type: nothing to round. */
-static void sign_mask_unpack(struct bmst_backend *be, size_t n, const uint32_t *bits, void *yv) {
-    (void)be;
-    float *y = yv;
-#pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] = (float)((bits[i / 32] >> (i % 32)) & 1u);
-}
-
 const struct bmst_sign_mask_kernels cpu_sign_mask_kernels = {
     .pack = sign_mask_pack,
-    .unpack = sign_mask_unpack,
 };

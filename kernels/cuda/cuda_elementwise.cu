@@ -1,6 +1,7 @@
-/* Elementwise kernels of the CUDA backend: ReLU and its backward, add and the
- * gradient pass-through, channel concat, the BMST mix and its backward, and
- * the conversions between fp32 and the activation type.
+/* Elementwise kernels of the CUDA backend: ReLU and its backward (from the
+ * output or from its sign mask), add and the gradient pass-through, channel
+ * concat, the BMST mix and its backward, and the conversions between fp32
+ * and the activation type.
  *
  * Every kernel loads its inputs in fp32 (to_f32), computes in fp32 and rounds
  * once when it stores (from_f32), which is what the CPU backend emulates.
@@ -27,6 +28,16 @@ template <typename T>
 __global__ void relu_bwd_kernel(size_t n, const T *y, const T *dy, T *dx, int accumulate) {
     for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
         float g = to_f32(y[i]) > 0.0f ? to_f32(dy[i]) : 0.0f;
+        dx[i] = from_f32<T>(accumulate ? to_f32(dx[i]) + g : g);
+    }
+}
+
+/* The same selection from y's sign mask (cuda_sign_mask.cu). */
+template <typename T>
+__global__ void relu_bwd_mask_kernel(size_t n, const uint32_t *y_mask, const T *dy, T *dx,
+                                     int accumulate) {
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
+        float g = (y_mask[i / 32] >> (i % 32)) & 1u ? to_f32(dy[i]) : 0.0f;
         dx[i] = from_f32<T>(accumulate ? to_f32(dx[i]) + g : g);
     }
 }
@@ -138,6 +149,16 @@ static void cuda_relu_bwd(struct bmst_backend *be, size_t n, const void *y, cons
     CUDA_CHECK_LAUNCH();
 }
 
+static void cuda_relu_bwd_mask(struct bmst_backend *be, size_t n, const uint32_t *y_mask,
+                               const void *dy, void *dx, int accumulate) {
+    if (n == 0) return;
+    cudaStream_t s = cuda_impl_of(be)->stream;
+    CUDA_DISPATCH(be->act_dtype, T,
+                  relu_bwd_mask_kernel<T><<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(
+                      n, y_mask, (const T *)dy, (T *)dx, accumulate));
+    CUDA_CHECK_LAUNCH();
+}
+
 static void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
     if (n == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -246,6 +267,7 @@ void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, 
 const struct bmst_relu_kernels cuda_relu_kernels = {
     /* .fwd = */ cuda_relu_fwd,
     /* .bwd = */ cuda_relu_bwd,
+    /* .bwd_mask = */ cuda_relu_bwd_mask,
 };
 const struct bmst_add_kernels cuda_add_kernels = {
     /* .fwd = */ cuda_add_fwd,

@@ -1,8 +1,8 @@
-/* The 1-bit ReLU codec's kernels on the GPU (backend.h, struct
+/* The 1-bit ReLU codec's packing on the GPU (backend.h, struct
  * bmst_sign_mask_kernels): bit i % 32 of word i / 32 says whether element i
- * is positive, as the CPU packs it. A warp packs a word with one ballot, lane
- * k giving bit k, so no two threads write the same word and no atomics are
- * needed. */
+ * is positive, as the CPU packs it; cuda_elementwise.cu's ReLU backward reads
+ * it. A warp packs a word with one ballot, lane k giving bit k, so no two
+ * threads write the same word and no atomics are needed. */
 #include "cuda_internal.h"
 
 #define MASK_THREADS 256 /* a multiple of the warp: every warp packs whole words */
@@ -21,14 +21,6 @@ template <typename T> __global__ void sign_mask_pack_kernel(size_t n, const T *x
     }
 }
 
-/* 1 and 0 are exact in every activation type. */
-template <typename T>
-__global__ void sign_mask_unpack_kernel(size_t n, const uint32_t *bits, T *y) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        y[i] = from_f32<T>((float)((bits[i / 32] >> (i % 32)) & 1u));
-}
-
 static void sign_mask_pack(struct bmst_backend *be, size_t n, const void *x, uint32_t *bits) {
     if (n == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
@@ -40,16 +32,6 @@ static void sign_mask_pack(struct bmst_backend *be, size_t n, const void *x, uin
     CUDA_CHECK_LAUNCH();
 }
 
-static void sign_mask_unpack(struct bmst_backend *be, size_t n, const uint32_t *bits, void *y) {
-    if (n == 0) return;
-    cudaStream_t s = cuda_impl_of(be)->stream;
-    CUDA_DISPATCH(be->act_dtype, T,
-                  sign_mask_unpack_kernel<T>
-                  <<<cuda_blocks(n, MASK_THREADS), MASK_THREADS, 0, s>>>(n, bits, (T *)y));
-    CUDA_CHECK_LAUNCH();
-}
-
 const struct bmst_sign_mask_kernels cuda_sign_mask_kernels = {
     /* .pack = */ sign_mask_pack,
-    /* .unpack = */ sign_mask_unpack,
 };

@@ -62,7 +62,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
     BMST_ASSERT(dx != NULL);
-    be->bn->bwd(be, &n->desc.bn, bmst_saved_get(x, n, 0), bmst_exec_grad(x, n->out),
+    be->bn->bwd(be, &n->desc.bn, bmst_saved_get(x, n, 0).data, bmst_exec_grad(x, n->out),
                 bmst_op_param(x, n, 0), mean, invstd, dx, bmst_op_param_grad(x, n, 0),
                 bmst_op_param_grad(x, n, 1), acc);
 }

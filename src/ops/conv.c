@@ -77,7 +77,7 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
 static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_backend *be = x->graph->be;
     const void *dy = bmst_exec_grad(x, n->out);
-    be->conv->bwd_filter(be, &n->desc.conv, bmst_saved_get(x, n, 0), dy,
+    be->conv->bwd_filter(be, &n->desc.conv, bmst_saved_get(x, n, 0).data, dy,
                          bmst_op_param_grad(x, n, 0), x->workspace);
     if (n->conv_passes & BMST_CONV_BWD_DATA) {
         int acc = 0;

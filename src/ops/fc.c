@@ -51,8 +51,8 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_shape s = x->graph->values[n->in[0]].shape;
     int in = s.h * s.w * s.c, out = x->graph->values[n->out].shape.c;
     const void *dy = bmst_exec_grad(x, n->out);
-    be->fc->bwd_filter(be, s.n, in, out, bmst_saved_get(x, n, 0), dy, bmst_op_param_grad(x, n, 0),
-                       bmst_op_param_grad(x, n, 1));
+    be->fc->bwd_filter(be, s.n, in, out, bmst_saved_get(x, n, 0).data, dy,
+                       bmst_op_param_grad(x, n, 0), bmst_op_param_grad(x, n, 1));
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
     if (dx) be->fc->bwd_data(be, s.n, in, out, dy, bmst_op_weight(x, n, 0), dx, acc);

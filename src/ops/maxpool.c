@@ -29,8 +29,8 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
     if (dx)
-        be->maxpool->bwd(be, &n->desc.pool, bmst_saved_get(x, n, 0), bmst_exec_grad(x, n->out), dx,
-                         acc);
+        be->maxpool->bwd(be, &n->desc.pool, bmst_saved_get(x, n, 0).data, bmst_exec_grad(x, n->out),
+                         dx, acc);
 }
 
 const struct bmst_op_def bmst_op_maxpool_def = {

@@ -24,13 +24,19 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
                   bmst_exec_value(x, n->out));
 }
 
+/* from the output itself, or from its sign mask where the plan kept that */
 static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_backend *be = x->graph->be;
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
-    if (dx)
-        be->relu->bwd(be, bmst_op_out_count(x, n), bmst_saved_get(x, n, 0),
-                      bmst_exec_grad(x, n->out), dx, acc);
+    if (!dx) return;
+    struct bmst_saved y = bmst_saved_get(x, n, 0);
+    const void *dy = bmst_exec_grad(x, n->out);
+    size_t count = bmst_op_out_count(x, n);
+    if (y.form == BMST_SAVED_AS_SIGN_MASK)
+        be->relu->bwd_mask(be, count, y.data, dy, dx, acc);
+    else
+        be->relu->bwd(be, count, y.data, dy, dx, acc);
 }
 
 const struct bmst_op_def bmst_op_relu_def = {

@@ -44,7 +44,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     int acc = 0;
     void *dlogits = bmst_exec_input_grad(x, n, 0, &acc);
     BMST_ASSERT(dlogits != NULL && !acc);
-    be->xent->bwd(be, s.n, s.c, bmst_exec_scratch(x, n), bmst_saved_get(x, n, 0),
+    be->xent->bwd(be, s.n, s.c, bmst_exec_scratch(x, n), bmst_saved_get(x, n, 0).data,
                   x->scalars + BMST_SCALAR_LOSS_SCALE, dlogits);
 }
 

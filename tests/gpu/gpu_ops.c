@@ -1,9 +1,9 @@
 /* The GPU suite's op group: every op of the CUDA backend forward and backward
  * against the CPU backend on the same inputs (the CPU runs the half types as
  * floats rounded to the type, so both sides start from identical half values),
- * the inputs' upload from page-locked and pageable memory, and a recording
- * broken on purpose. Each convolution plans the passes it runs, as the graph
- * planner does.
+ * the ReLU codec's sign mask, the inputs' upload from page-locked and
+ * pageable memory, and a recording broken on purpose. Each convolution plans the passes it runs, as
+ * the graph planner does.
  *
  * Tolerance: within 1e-4 relative in fp32 (no TF32 on either side) and 1e-2 in
  * the half types (max difference over the largest reference value). */
@@ -193,6 +193,34 @@ static void test_elementwise(void) {
         compare(acc ? "concat bwd accumulate" : "concat bwd", &part);
     }
     drop(&a), drop(&b), drop(&y), drop(&d), drop(&part), drop(&whole);
+}
+
+/* The 1-bit ReLU codec: the GPU packs the same bits as the CPU (n odd, so
+ * the last word is partial; zero and minus zero are not positive), and
+ * ReLU's backward from the mask matches the CPU's, overwriting and
+ * accumulating. */
+static void test_sign_mask(void) {
+    const size_t n = 70001, words = (n + 31) / 32;
+    const char *type = bmst_dtype_name(gpu->act_dtype);
+    struct buf x = make(n, 1, -1, 1), dy = make(n, 1, -1, 1), dx = make(n, 1, -1, 1);
+    ((float *)x.c)[0] = 0.0f, ((float *)x.c)[1] = -0.0f;
+    gpu->upload_act(gpu, x.g, x.c, n); /* exact: the CPU's values are in the type */
+    uint32_t *cbits = cpu->alloc(cpu, words * sizeof *cbits);
+    uint32_t *gbits = gpu->alloc(gpu, words * sizeof *gbits);
+    uint32_t *got = bmst_xmalloc(words * sizeof *got);
+    cpu->sign_mask->pack(cpu, n, x.c, cbits);
+    gpu->sign_mask->pack(gpu, n, x.g, gbits);
+    gpu->to_host(gpu, got, gbits, words * sizeof *got);
+    CHECK(memcmp(got, cbits, words * sizeof *got) == 0, "%s sign mask: the GPU's bits differ",
+          type);
+    printf("  %-5s %-34s exact\n", type, "sign mask pack");
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->relu->bwd_mask(cpu, n, cbits, dy.c, dx.c, acc);
+        gpu->relu->bwd_mask(gpu, n, gbits, dy.g, dx.g, acc);
+        compare(acc ? "relu bwd from mask accumulate" : "relu bwd from mask", &dx);
+    }
+    cpu->free(cpu, cbits), gpu->free(gpu, gbits), free(got);
+    drop(&x), drop(&dy), drop(&dx);
 }
 
 static void test_pool(void) {
@@ -402,6 +430,7 @@ void gpu_ops_group(enum bmst_dtype precision) {
     test_bn(0);
     test_bn(1);
     test_elementwise();
+    test_sign_mask();
     test_pool();
     test_fc_mix_loss();
     test_optimizer();

@@ -2,8 +2,8 @@
  * merge 2 after the stem) on the GPU against the same two steps on the CPU
  * from the same initial weights and inputs, with the second pass recorded as
  * a CUDA graph and replayed, run op by op, or recorded with a break on
- * purpose; and the same steps twice with --deterministic's backend, which
- * must give the same bits.
+ * purpose; the same steps twice with --deterministic's backend, which must
+ * give the same bits; and with --act-codec relu-mask, which must give plain's.
  *
  * Tolerances: the loss and the weights after two steps within 1e-4 relative
  * in fp32 and 1e-2 in the half types; the gradients, as one relative L2
@@ -80,6 +80,9 @@ static void check_recording(struct bmst_exec *x, enum bmst_dtype precision, enum
     if (broken) printf("  %-5s %s", type, notes);
 }
 
+/* how run_two_steps keeps activations for backward (gpu_codec_group) */
+static enum bmst_act_codec steps_codec = BMST_ACT_CODEC_PLAIN;
+
 #define STEPS_BATCH 16
 #define STEPS_SIDE 32
 #define STEPS_CLASSES 10
@@ -119,7 +122,7 @@ static void run_two_steps(enum bmst_device_choice where, enum bmst_dtype precisi
     struct bmst_engine e;
     struct bmst_engine_config ec = {
         .device = where, .precision = precision, .threads = 0, .capture = mode != RECORDING_OFF,
-        .deterministic = deterministic,
+        .deterministic = deterministic, .act_codec = steps_codec,
         .spec = {.arch = "resnet18", .h = STEPS_SIDE, .w = STEPS_SIDE, .c = 3,
                  .classes = STEPS_CLASSES, .mix_at = 2},
         .train_batch = STEPS_BATCH, .merge = 2, .seed = 11};
@@ -214,4 +217,27 @@ void gpu_deterministic_group(enum bmst_dtype precision) {
           run[0].loss[1], run[1].loss[0], run[1].loss[1]);
     printf("  %-5s resnet18 --deterministic: two runs compared bit for bit\n", type);
     two_steps_free(&run[0]), two_steps_free(&run[1]);
+}
+
+/* --act-codec relu-mask on the GPU: the two steps give bitwise what plain
+ * gives (both recorded, with deterministic algorithms, so that the codec is
+ * the one difference): resnet18 with BMST at c2 keeps its stem's and its
+ * last ReLU outputs as masks. */
+void gpu_codec_group(enum bmst_dtype precision) {
+    const char *type = bmst_dtype_name(precision);
+    static struct steps_input in;
+    struct bmst_batch b = random_batch(precision, &in);
+    struct two_steps plain, mask;
+    run_two_steps(BMST_DEVICE_CHOICE_CUDA, precision, RECORDING_ON, 1, &b, &plain);
+    steps_codec = BMST_ACT_CODEC_RELU_MASK;
+    run_two_steps(BMST_DEVICE_CHOICE_CUDA, precision, RECORDING_ON, 1, &b, &mask);
+    steps_codec = BMST_ACT_CODEC_PLAIN;
+    CHECK(memcmp(plain.loss, mask.loss, sizeof plain.loss) == 0,
+          "%s relu-mask: losses %.9g/%.9g, plain %.9g/%.9g", type, mask.loss[0], mask.loss[1],
+          plain.loss[0], plain.loss[1]);
+    CHECK(memcmp(plain.grads, mask.grads, plain.n * sizeof(float)) == 0 &&
+              memcmp(plain.weights, mask.weights, plain.n * sizeof(float)) == 0,
+          "%s relu-mask: the gradients or weights differ from plain's", type);
+    printf("  %-5s resnet18 relu-mask against plain: compared bit for bit\n", type);
+    two_steps_free(&plain), two_steps_free(&mask);
 }

@@ -109,6 +109,7 @@ int main(void) {
         {"ops", gpu_ops_group},
         {"resnet18 steps", gpu_steps_group},
         {"deterministic", gpu_deterministic_group},
+        {"relu-mask codec", gpu_codec_group},
     };
     const enum bmst_dtype precisions[] = {BMST_F32, BMST_F16, BMST_BF16};
     int failed = 0, ran = 0;

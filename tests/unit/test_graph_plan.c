@@ -2,7 +2,11 @@
  * at the same time never overlap, and liveness packing saves most of the
  * memory that keeping every activation would take. Lifetimes here are
  * computed the slow, obvious way (every reader of every value scanned), not
- * with the planner's code. */
+ * with the planner's code. With the 1-bit ReLU codec (--act-codec
+ * relu-mask), a ReLU output that no other op reads again in backward lives
+ * only through its forward readers, its mask from the ReLU's forward to its
+ * backward, and what is kept for backward shrinks by exactly those outputs
+ * less their masks. */
 #include <string.h>
 
 #include "check.h"
@@ -29,12 +33,26 @@ static int reads_in_backward(const struct bmst_node *n, int v) {
     }
 }
 
+/* A ReLU output that only its own ReLU reads again in backward (which needs
+ * only its signs): what relu-mask keeps as a mask. */
+static int maskable(const struct bmst_graph *g, int v) {
+    if (g->nodes[g->values[v].producer].kind != BMST_OP_RELU || v == g->logits) return 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind != BMST_OP_RELU && reads_in_backward(&g->nodes[i], v)) return 0;
+    return 1;
+}
+
+static size_t mask_bytes(const struct bmst_value *val) {
+    return (bmst_shape_count(val->shape) + 31) / 32 * 4;
+}
+
 static int collect(const struct bmst_graph *g, struct block *blocks) {
     int steps = 2 * g->n_nodes, count = 0;
     for (int v = 0; v < g->n_values; v++) {
         const struct bmst_value *val = &g->values[v];
         size_t bytes = bmst_shape_count(val->shape) * sizeof(float);
         int first = g->nodes[val->producer].kind == BMST_OP_INPUT ? 0 : val->producer;
+        int masked = g->act_codec == BMST_ACT_CODEC_RELU_MASK && maskable(g, v);
         int last = first, last_reader = val->producer;
         for (int i = 0; i < g->n_nodes; i++) {
             const struct bmst_node *n = &g->nodes[i];
@@ -43,10 +61,13 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
                     if (i > last) last = i;
                     if (i > last_reader) last_reader = i;
                 }
-            if (reads_in_backward(n, v) && steps - 1 - i > last) last = steps - 1 - i;
+            if (!masked && reads_in_backward(n, v) && steps - 1 - i > last) last = steps - 1 - i;
         }
         if (v == g->logits) last = steps - 1;
         blocks[count++] = (struct block){val->offset, bytes, first, last, "value"};
+        if (masked)
+            blocks[count++] = (struct block){val->stored_offset, mask_bytes(val), val->producer,
+                                             steps - 1 - val->producer, "relu mask"};
         if (val->needs_grad)
             blocks[count++] = (struct block){val->grad_offset, bytes, steps - 1 - last_reader,
                                              steps - 1 - val->producer, "gradient"};
@@ -59,18 +80,61 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
     return count;
 }
 
-static void check_plan(const char *arch, int merge) {
+static size_t align64(size_t bytes) {
+    return (bytes + 63) / 64 * 64;
+}
+
+/* relu-mask against plain on the same network: what is kept for backward
+ * shrinks by exactly the maskable ReLU outputs less their masks (the plan
+ * counts blocks whole, 64-byte aligned), `masks` of them. */
+static void check_saving(const struct bmst_graph *g, const struct bmst_graph *plain,
+                         const char *arch, int merge, int masks) {
+    size_t saving = 0;
+    int count = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (!maskable(g, v)) continue;
+        saving += align64(bmst_shape_count(g->values[v].shape) * sizeof(float)) -
+                  align64(mask_bytes(&g->values[v]));
+        count++;
+    }
+    CHECK(count == masks, "%s merge %d: %d ReLU outputs only their ReLU reads again, want %d", arch,
+          merge, count, masks);
+    CHECK(g->saved_plain_bytes == plain->saved_bytes &&
+              plain->saved_bytes == plain->saved_plain_bytes,
+          "%s merge %d: kept plain %zu, %zu and %zu bytes", arch, merge, g->saved_plain_bytes,
+          plain->saved_bytes, plain->saved_plain_bytes);
+    CHECK(g->saved_bytes == plain->saved_bytes - saving,
+          "%s merge %d: relu-mask keeps %zu bytes for backward, plain %zu, want %zu less", arch,
+          merge, g->saved_bytes, plain->saved_bytes, saving);
+    CHECK(g->arena_bytes <= plain->arena_bytes, "%s merge %d: relu-mask's arena %zu > plain's %zu",
+          arch, merge, g->arena_bytes, plain->arena_bytes);
+}
+
+static void plan_network(struct bmst_graph *g, struct bmst_model *model, const char *arch,
+                         int merge, enum bmst_act_codec codec) {
+    struct bmst_network_spec spec = {.h = 32, .w = 32, .c = 3, .classes = 10, .mix_at = 2};
+    snprintf(spec.arch, sizeof spec.arch, "%s", arch);
+    bmst_graph_init(g, model, 1, 16, merge, 10);
+    g->act_codec = codec;
+    CHECK(bmst_network_build(g, &spec) == 0, "%s", bmst_last_error());
+    CHECK(bmst_graph_plan(g) == 0, "%s", bmst_last_error());
+}
+
+/* masks: with relu-mask, how many ReLU outputs the plan should keep as masks */
+static void check_plan(const char *arch, int merge, enum bmst_act_codec codec, int masks) {
     struct bmst_backend *be = bmst_backend_cpu_create(1, BMST_F32);
     struct bmst_model model;
     struct bmst_graph g;
-    struct bmst_network_spec spec = {.h = 32, .w = 32, .c = 3, .classes = 10, .mix_at = 2};
-    snprintf(spec.arch, sizeof spec.arch, "%s", arch);
     bmst_model_init(&model, be, arch);
-    bmst_graph_init(&g, &model, 1, 16, merge, 10);
-    CHECK(bmst_network_build(&g, &spec) == 0, "%s", bmst_last_error());
-    CHECK(bmst_graph_plan(&g) == 0, "%s", bmst_last_error());
+    plan_network(&g, &model, arch, merge, codec);
+    if (codec != BMST_ACT_CODEC_PLAIN) {
+        struct bmst_graph plain;
+        plan_network(&plain, &model, arch, merge, BMST_ACT_CODEC_PLAIN);
+        check_saving(&g, &plain, arch, merge, masks);
+        bmst_graph_free(&plain);
+    }
 
-    struct block *blocks = bmst_xmalloc((size_t)(2 * g.n_values + g.n_nodes) * sizeof *blocks);
+    struct block *blocks = bmst_xmalloc((size_t)(3 * g.n_values + g.n_nodes) * sizeof *blocks);
     int n = collect(&g, blocks), outside = 0, overlaps = 0;
     for (int i = 0; i < n; i++) {
         if (blocks[i].offset + blocks[i].bytes > g.arena_bytes) outside++;
@@ -97,8 +161,13 @@ static void check_plan(const char *arch, int merge) {
 }
 
 int main(void) {
-    check_plan("resnet20", 1);
-    check_plan("resnet56", 2);
-    check_plan("resnet50", 1);
+    check_plan("resnet20", 1, BMST_ACT_CODEC_PLAIN, 0);
+    check_plan("resnet56", 2, BMST_ACT_CODEC_PLAIN, 0);
+    check_plan("resnet50", 1, BMST_ACT_CODEC_PLAIN, 0);
+    /* the last ReLU feeds the global pool alone; with a merge at c2 the stem's
+     * ReLU feeds the mix alone too; every other ReLU output a conv reads again */
+    check_plan("resnet20", 1, BMST_ACT_CODEC_RELU_MASK, 1);
+    check_plan("resnet20", 2, BMST_ACT_CODEC_RELU_MASK, 2);
+    check_plan("resnet50", 2, BMST_ACT_CODEC_RELU_MASK, 2);
     return check_finish("graph_plan");
 }

@@ -1,7 +1,8 @@
 /* CPU backend forward results against naive reference implementations written
  * here in double (direct 7-loop convolution, textbook batch norm with PyTorch's
  * running-stat update, pooling, fc, cross-entropy, SGD by hand), the chunked
- * convolution path against the same references, and bitwise determinism.
+ * convolution path against the same references, the ReLU codec's sign mask,
+ * and bitwise determinism.
  *
  * Tolerance: max|got - ref| / max|ref| < 1e-5. The references are exact to
  * double; the kernels round to fp32 (about 6e-8 per operation) and sum at most
@@ -456,6 +457,36 @@ static void bn_run(struct bmst_backend *be, const struct bmst_bn_desc *d, const 
     be->bn->bwd(be, d, x, dy, gamma, mean, inv, dx, dg, db, 0);
 }
 
+/* The 1-bit ReLU codec: pack's bits against x > 0 element by element (n odd
+ * and past the one-thread cutoff, so the last word is partial and threads
+ * share the words; zero, minus zero and NaN are not positive), into exactly
+ * ceil(n / 32) words, which the sanitizer build checks; ReLU's backward from
+ * the mask gives bitwise what it gives from its output, overwriting and
+ * accumulating. */
+static void test_sign_mask(struct bmst_backend *be) {
+    const size_t n = 100003, words = (n + 31) / 32;
+    float *x = rand_array(n, -1, 1), *y = filled(n, NAN), *dy = rand_array(n, -1, 1);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = NAN, x[3] = 1e-30f;
+    uint32_t *bits = malloc(words * sizeof *bits);
+    be->sign_mask->pack(be, n, x, bits);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += ((bits[i / 32] >> (i % 32)) & 1u) != (x[i] > 0.0f);
+    CHECK(wrong == 0, "sign mask: %zu of %zu bits wrong", wrong, n);
+    CHECK(bits[words - 1] >> (n % 32) == 0, "sign mask: bits past the end set (%#x)",
+          bits[words - 1]);
+    be->relu->fwd(be, n, x, y);
+    float *from_y = rand_array(n, -1, 1), *from_mask = malloc(n * sizeof *from_mask);
+    memcpy(from_mask, from_y, n * sizeof *from_mask);
+    for (int acc = 0; acc <= 1; acc++) {
+        be->relu->bwd(be, n, y, dy, from_y, acc);
+        be->relu->bwd_mask(be, n, bits, dy, from_mask, acc);
+        CHECK(memcmp(from_y, from_mask, n * sizeof *from_y) == 0,
+              "relu bwd from the mask differs from relu bwd (accumulate %d)", acc);
+    }
+    free(x), free(y), free(dy), free(bits), free(from_y), free(from_mask);
+}
+
 static void test_determinism(void) {
     struct bmst_bn_desc d = {.rows = 8 * 14 * 14, .c = 24, .eps = 1e-5f, .momentum = 0.1f};
     size_t nx = d.rows * d.c, nout = 2 * nx + 6 * (size_t)d.c;
@@ -487,6 +518,7 @@ int main(void) {
     test_pool(be);
     test_fc(be);
     test_elementwise(be);
+    test_sign_mask(be);
     test_xent(be);
     test_sgd(be);
     be->destroy(be);
