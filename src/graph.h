@@ -15,7 +15,6 @@
 
 #define BMST_MAX_INPUTS 8
 #define BMST_MAX_MERGE BMST_MAX_MIX
-#define BMST_MAX_SAVED 2 /* values one node's backward reads again */
 
 /* The op kinds, from ops/op_list.h; each has its entry in the op table
  * (ops/op.h), and its code in ops/<name>.c. */
