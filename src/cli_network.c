@@ -30,7 +30,8 @@ int bmst_cli_network_open(const struct bmst_cli *cli, int with_eval, int gpu, in
         .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
         .capture = cli->run.capture, .deterministic = cli->run.deterministic,
         .spec = b->spec, .train_batch = cli->run.batch,
-        .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
+        .merge = cli->run.merge, .optim = cli->run.optim,
+        .eval_batch = with_eval ? cli->run.batch : 0,
         .seed = cli->run.seed, .gpu = gpu, .quiet = quiet};
     return bmst_engine_open(&b->engine, &ec);
 }

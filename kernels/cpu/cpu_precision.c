@@ -216,12 +216,6 @@ static void vt_xent_bwd(struct bmst_backend *be, int n, int k, const float *prob
     round_act(be, dlogits, (size_t)n * k);
 }
 
-static void vt_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                        const float *g, float *buf, void *p_act, float *nonfinite) {
-    *nonfinite = cpu_sgd_step(be, d, n, p, g, buf) ? 1.0f : 0.0f;
-    if (p_act) vt_cast_weights(be, n, p, p_act);
-}
-
 void cpu_fill_vtable(struct bmst_backend *be) {
     be->upload_act = vt_upload_act;
     be->download_act = vt_download_act;
@@ -252,7 +246,8 @@ void cpu_fill_vtable(struct bmst_backend *be) {
     be->mix_bwd = vt_mix_bwd;
     be->xent_fwd = vt_xent_fwd;
     be->xent_bwd = vt_xent_bwd;
-    be->sgd_step = vt_sgd_step;
+    /* the optimizers write the compute copy themselves (cpu_optim.c) */
+    be->optim = (struct bmst_optim_kernels){.sgd_step = cpu_sgd_step, .adam_step = cpu_adam_step};
     be->sum_squares = cpu_sum_squares;
     be->scale = cpu_scale;
     be->unscale_sum_squares = cpu_unscale_sum_squares;

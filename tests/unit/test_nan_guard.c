@@ -41,6 +41,7 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
         .spec = {.arch = "resnet20", .h = SIDE, .w = SIDE, .c = 3, .classes = 4, .mix_at = 2},
         .train_batch = BATCH,
         .merge = 1,
+        .optim = {.momentum = 0.9f, .weight_decay = 5e-4f},
         .seed = 5};
     CHECK(bmst_engine_open(&s->e, &ec) == 0, "%s", bmst_last_error());
     struct bmst_rng rng = bmst_rng_make(9, BMST_RNG_AUGMENT, 0);
@@ -52,7 +53,8 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
     s->sc = (struct bmst_step_config){.seed = 3,
                                       .mix_alpha = 1.0f,
                                       .result = &s->result,
-                                      .sgd = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+                                      .optim = &s->e.optim,
+                                      .lr = 0.1f};
     bmst_loss_scaler_init(&s->scaler, precision, 1024.0f, 2000);
 }
 
@@ -102,7 +104,7 @@ static void test_hidden_nan(enum bmst_dtype precision) {
     step(&s, 0); /* momentum not zero */
     *stem_bn_scale(&s) = NAN;
     bmst_model_refresh_act(m);
-    float *w = copy_of(m->weights, m->n_weights), *mom = copy_of(m->momentum, m->n_weights);
+    float *w = copy_of(m->weights, m->n_weights), *mom = copy_of(s.e.optim.state[0], m->n_weights);
     if (precision == BMST_F16) s.scaler.scale = 2.0f; /* one halving from the floor */
     step(&s, 1);
     CHECK(s.result.found == BMST_NONFINITE_GRADS, "%s: found %#x, want the gradients alone", name,
@@ -110,7 +112,8 @@ static void test_hidden_nan(enum bmst_dtype precision) {
     CHECK(!s.result.applied && !isfinite(s.result.grad_norm), "%s: applied %d, norm %g", name,
           s.result.applied, s.result.grad_norm);
     CHECK(memcmp(w, m->weights, m->n_weights * sizeof *w) == 0, "%s: weights changed", name);
-    CHECK(memcmp(mom, m->momentum, m->n_weights * sizeof *mom) == 0, "%s: momentum changed", name);
+    CHECK(memcmp(mom, s.e.optim.state[0], m->n_weights * sizeof *mom) == 0, "%s: momentum changed",
+          name);
     if (precision == BMST_F16) {
         CHECK(!s.result.at_min_scale && s.scaler.scale == BMST_LOSS_SCALE_MIN,
               "fp16: scale 2 overflowed to %g, at minimum %d", s.scaler.scale,
@@ -129,7 +132,7 @@ static void test_hidden_nan(enum bmst_dtype precision) {
 static void test_weights_overflow(void) {
     struct setup s;
     setup_open(&s, BMST_F32);
-    s.sc.sgd.lr = 3e38f;
+    s.sc.lr = 3e38f;
     step(&s, 0);
     CHECK(s.result.found == BMST_NONFINITE_WEIGHTS && s.result.applied,
           "lr 3e38: found %#x, applied %d", s.result.found, s.result.applied);
@@ -206,17 +209,18 @@ static void test_checkpoint(void) {
         const char *name;
     } cases[] = {{bmst_model_data(m, fc) + 3, "fc.weight"},
                  {bmst_model_data(m, var), "layer2.0.bn1.running_var"},
-                 {m->momentum + m->params[fc].offset, "the momentum of fc.weight"}};
+                 {s.e.optim.state[0] + m->params[fc].offset, "the momentum of fc.weight"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         float keep = *cases[i].where;
         *cases[i].where = i == 1 ? INFINITY : NAN;
-        CHECK(bmst_checkpoint_save(path, m, &meta) != 0 && access(path, F_OK) != 0,
+        CHECK(bmst_checkpoint_save(path, m, &s.e.optim, &meta) != 0 && access(path, F_OK) != 0,
               "a checkpoint with inf/NaN in %s was written", cases[i].name);
         CHECK(strstr(bmst_last_error(), cases[i].name) != NULL, "the error does not name %s: %s",
               cases[i].name, bmst_last_error());
         *cases[i].where = keep;
     }
-    CHECK(bmst_checkpoint_save(path, m, &meta) == 0, "a clean model: %s", bmst_last_error());
+    CHECK(bmst_checkpoint_save(path, m, &s.e.optim, &meta) == 0, "a clean model: %s",
+          bmst_last_error());
     struct bmst_checkpoint_meta back;
     CHECK(bmst_checkpoint_read_meta(path, &back) == 0 && back.has_run_record &&
               back.batch == BATCH && back.steps_per_epoch == 1,
