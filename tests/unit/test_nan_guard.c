@@ -1,8 +1,8 @@
 /* The inf/NaN guard on the CPU backend: what a training step finds (the
  * loss, the gradients through their norm, the running statistics, the
  * updated weights), in every precision; that a step with bad gradients
- * leaves weights and momentum alone and that a backup puts bad running
- * statistics back; the fp16 scale's floor; and that a checkpoint holding inf
+ * leaves weights and momentum (AdamW: its moments and step count) alone and
+ * that a backup puts bad running statistics back; the fp16 scale's floor; and that a checkpoint holding inf
  * or NaN is neither written nor read. */
 #include <math.h>
 #include <stdlib.h>
@@ -32,7 +32,9 @@ struct setup {
     struct bmst_loss_scaler scaler;
 };
 
-static void setup_open(struct setup *s, enum bmst_dtype precision) {
+/* optim: NULL for SGD with momentum 0.9 and weight decay 5e-4 */
+static void setup_open_with(struct setup *s, enum bmst_dtype precision,
+                            const struct bmst_optim_config *optim) {
     memset(s, 0, sizeof *s);
     struct bmst_engine_config ec = {
         .device = BMST_DEVICE_CHOICE_CPU,
@@ -43,6 +45,7 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
         .merge = 1,
         .optim = {.momentum = 0.9f, .weight_decay = 5e-4f},
         .seed = 5};
+    if (optim) ec.optim = *optim;
     CHECK(bmst_engine_open(&s->e, &ec) == 0, "%s", bmst_last_error());
     struct bmst_rng rng = bmst_rng_make(9, BMST_RNG_AUGMENT, 0);
     for (size_t i = 0; i < sizeof s->images / sizeof *s->images; i++)
@@ -56,6 +59,10 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
                                       .optim = &s->e.optim,
                                       .lr = 0.1f};
     bmst_loss_scaler_init(&s->scaler, precision, 1024.0f, 2000);
+}
+
+static void setup_open(struct setup *s, enum bmst_dtype precision) {
+    setup_open_with(s, precision, NULL);
 }
 
 static void step(struct setup *s, long i) {
@@ -125,6 +132,37 @@ static void test_hidden_nan(enum bmst_dtype precision) {
         CHECK(!s.result.at_min_scale && s.scaler.scale == 1.0f, "%s: the scale moved", name);
     }
     free(w), free(mom);
+    bmst_engine_close(&s.e);
+}
+
+/* AdamW's state is the step count besides the moments: a step skipped for a
+ * NaN in the gradients leaves the weights, exp_avg, exp_avg_sq and the count
+ * (which the next step's bias correction reads) as they were. */
+static void test_hidden_nan_adamw(void) {
+    struct bmst_optim_config adamw;
+    bmst_optim_config_defaults(&adamw);
+    adamw.kind = bmst_optim_kind_find("adamw");
+    adamw.no_decay = BMST_NO_DECAY_BN | BMST_NO_DECAY_BIAS;
+    struct setup s;
+    setup_open_with(&s, BMST_F32, &adamw);
+    struct bmst_model *m = &s.e.model;
+    struct bmst_optim *o = &s.e.optim;
+    s.sc.lr = 1e-3f;
+    step(&s, 0);
+    CHECK(s.result.applied && o->steps == 1, "adamw: a clean step applied %d, count %lld",
+          s.result.applied, (long long)o->steps);
+    *stem_bn_scale(&s) = NAN;
+    float *w = copy_of(m->weights, m->n_weights), *avg = copy_of(o->state[0], m->n_weights);
+    float *avg_sq = copy_of(o->state[1], m->n_weights);
+    step(&s, 1);
+    CHECK(!s.result.applied && s.result.found == BMST_NONFINITE_GRADS,
+          "adamw: NaN gradients applied %d, found %#x", s.result.applied, s.result.found);
+    CHECK(memcmp(w, m->weights, m->n_weights * sizeof *w) == 0, "adamw: weights changed");
+    CHECK(memcmp(avg, o->state[0], m->n_weights * sizeof *w) == 0 &&
+              memcmp(avg_sq, o->state[1], m->n_weights * sizeof *w) == 0,
+          "adamw: exp_avg or exp_avg_sq changed");
+    CHECK(o->steps == 1, "adamw: a skipped step counted (%lld)", (long long)o->steps);
+    free(w), free(avg), free(avg_sq);
     bmst_engine_close(&s.e);
 }
 
@@ -236,6 +274,7 @@ int main(void) {
         test_clean_step(precisions[i]);
         test_hidden_nan(precisions[i]);
     }
+    test_hidden_nan_adamw();
     test_weights_overflow();
     test_statistics(0);
     test_statistics(1);
