@@ -108,11 +108,7 @@ void cpu_xent_bwd(struct bmst_backend *be, int n, int k, const float *probs, con
                   float scale, float *dlogits);
 
 /* cpu_optim.c */
-void cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                  const float *g, float *buf, void *p_act, float *nonfinite);
-void cpu_adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
-                   const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
-                   float *nonfinite);
+extern const struct bmst_optim_kernels cpu_optim_kernels; /* the optimizers' fused passes */
 double cpu_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s);
 double cpu_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);

@@ -101,8 +101,8 @@ static int sgd_block(const void *args, size_t lo, size_t hi) {
     return bad;
 }
 
-void cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                  const float *g, float *buf, void *p_act, float *nonfinite) {
+static void sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                     const float *g, float *buf, void *p_act, float *nonfinite) {
     struct sgd_args a = {d, p, g, buf};
     *nonfinite = run_blocks(be, n, sgd_block, &a, p, p_act);
 }
@@ -149,12 +149,17 @@ static int adam_block(const void *args, size_t lo, size_t hi) {
     return bad;
 }
 
-void cpu_adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
-                   const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
-                   float *nonfinite) {
+static void adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
+                      const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
+                      float *nonfinite) {
     struct adam_args a = {d, p, g, exp_avg, exp_avg_sq};
     *nonfinite = run_blocks(be, n, adam_block, &a, p, p_act);
 }
+
+const struct bmst_optim_kernels cpu_optim_kernels = {
+    .sgd_step = sgd_step,
+    .adam_step = adam_step,
+};
 
 /* Blocks of this many elements are summed in double and combined in block
  * order, so the result does not depend on the thread count. */

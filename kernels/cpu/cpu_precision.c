@@ -246,8 +246,7 @@ void cpu_fill_vtable(struct bmst_backend *be) {
     be->mix_bwd = vt_mix_bwd;
     be->xent_fwd = vt_xent_fwd;
     be->xent_bwd = vt_xent_bwd;
-    /* the optimizers write the compute copy themselves (cpu_optim.c) */
-    be->optim = (struct bmst_optim_kernels){.sgd_step = cpu_sgd_step, .adam_step = cpu_adam_step};
+    be->optim = cpu_optim_kernels; /* they write the compute copy themselves */
     be->sum_squares = cpu_sum_squares;
     be->scale = cpu_scale;
     be->unscale_sum_squares = cpu_unscale_sum_squares;

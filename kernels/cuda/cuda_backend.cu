@@ -297,7 +297,7 @@ static void fill_vtable(struct bmst_backend *be) {
     be->mix_bwd = cuda_mix_bwd;
     be->xent_fwd = cuda_xent_fwd;
     be->xent_bwd = cuda_xent_bwd;
-    be->optim = bmst_optim_kernels{cuda_sgd_step, cuda_adam_step};
+    be->optim = cuda_optim_kernels;
     be->sum_squares = cuda_sum_squares;
     be->scale = cuda_scale;
     be->unscale_sum_squares = cuda_unscale_sum_squares;

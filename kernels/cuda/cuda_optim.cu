@@ -114,8 +114,8 @@ __global__ void scale_kernel(size_t n, float *x, float s) {
         x[i] *= s;
 }
 
-void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                   const float *g, float *buf, void *p_act, float *nonfinite) {
+static void sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                     const float *g, float *buf, void *p_act, float *nonfinite) {
     cudaStream_t s = cuda_impl_of(be)->stream;
     /* 0.0f is all zero bits */
     CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), s));
@@ -130,9 +130,9 @@ void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
-                    const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
-                    float *nonfinite) {
+static void adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
+                      const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
+                      float *nonfinite) {
     cudaStream_t s = cuda_impl_of(be)->stream;
     CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), s));
     if (n == 0) return;
@@ -141,6 +141,11 @@ void cuda_adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, siz
                       n, *d, p, g, exp_avg, exp_avg_sq, (T *)p_act, nonfinite));
     CUDA_CHECK_LAUNCH();
 }
+
+const struct bmst_optim_kernels cuda_optim_kernels = {
+    /* .sgd_step = */ sgd_step,
+    /* .adam_step = */ adam_step,
+};
 
 /* The sum of (x[i] * scale)^2, products stored in `out` unless NULL; `what`
  * names the caller in failures. */
