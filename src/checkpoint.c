@@ -15,7 +15,6 @@
 #include "dataset.h"
 #include "error.h"
 #include "h5_memfile.h"
-#include "h5util.h"
 #include "models/models.h"
 
 #define FORMAT_NAME "bmst_checkpoint"

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dataset.h"
 #include "error.h"
 #include "h5util.h"
 
