@@ -61,12 +61,11 @@ struct sgd_args {
  *   g = nesterov ? g + momentum * buf : buf;  p = p - lr * g.
  * With momentum 0 PyTorch keeps no buffer and the step is p -= lr * g.
  * A non-finite momentum always shows in the weight: p - lr * inf is inf, and
- * p - 0 * inf is NaN. */
-static int sgd_block(const void *args, size_t lo, size_t hi) {
-    const struct sgd_args *a = args;
+ * p - 0 * inf is NaN. Inlined twice (sgd_block), for decay NULL and not. */
+static inline __attribute__((always_inline)) int sgd_loops(const struct sgd_args *a, size_t lo,
+                                                           size_t hi, const unsigned char *decay) {
     const struct bmst_sgd_desc *d = a->d;
     const float lr = d->lr, mom = d->momentum, wd = d->weight_decay;
-    const unsigned char *decay = d->decay;
     float *p = a->p, *buf = a->buf;
     const float *g = a->g;
     int bad = 0;
@@ -101,6 +100,14 @@ static int sgd_block(const void *args, size_t lo, size_t hi) {
     return bad;
 }
 
+/* Each case compiled on its own, so that neither tests `decay` per element:
+ * with a mask, its bytes are loaded unconditionally, which lets the loops be
+ * vectorized (a load behind `decay != NULL` would not be: 7x slower). */
+static int sgd_block(const void *args, size_t lo, size_t hi) {
+    const struct sgd_args *a = args;
+    return a->d->decay ? sgd_loops(a, lo, hi, a->d->decay) : sgd_loops(a, lo, hi, NULL);
+}
+
 static void sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
                      const float *g, float *buf, void *p_act, float *nonfinite) {
     struct sgd_args a = {d, p, g, buf};
@@ -119,25 +126,24 @@ struct adam_args {
  *   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g;
  *   p = p - step_size * (m / (sqrt(v) / bias2_sqrt + eps)).
  * The flag covers the moments too: g * g overflows for |g| > 1.8e19, and an
- * inf in v alone would only freeze the weight (m / inf is 0). */
-static int adam_block(const void *args, size_t lo, size_t hi) {
-    const struct adam_args *a = args;
+ * inf in v alone would only freeze the weight (m / inf is 0). Inlined for
+ * each case (adam_block). */
+static inline __attribute__((always_inline)) int adam_loop(const struct adam_args *a, size_t lo,
+                                                           size_t hi, const unsigned char *decay,
+                                                           int with_l2) {
     const struct bmst_adam_desc *d = a->d;
     const float b1 = d->beta1, b2 = d->beta2, keep = d->decay_factor, l2 = d->weight_decay;
     const float one_b1 = d->one_minus_beta1, one_b2 = d->one_minus_beta2;
     const float step_size = d->step_size, bias2_sqrt = d->bias2_sqrt, eps = d->eps;
-    const unsigned char *decay = d->decay;
     float *p = a->p, *m = a->m, *v = a->v;
     const float *g = a->g;
     int bad = 0;
 #pragma omp simd reduction(| : bad)
     for (size_t i = lo; i < hi; i++) {
-        float pi = p[i], gi = g[i];
-        if (!decay || decay[i]) {
-            pi = pi * keep;
-            /* AdamW adds nothing: PyTorch skips the term, not adds 0 * p */
-            if (l2 != 0.0f) gi = gi + l2 * pi;
-        }
+        /* selects rather than branches, which keep the loop vectorized */
+        const int decays = !decay || decay[i];
+        const float kept = p[i] * keep, g_l2 = with_l2 ? g[i] + l2 * kept : g[i];
+        float pi = decays ? kept : p[i], gi = decays ? g_l2 : g[i];
         float mi = b1 * m[i] + one_b1 * gi;
         float vi = b2 * v[i] + one_b2 * gi * gi;
         pi = pi - step_size * (mi / (sqrtf(vi) / bias2_sqrt + eps));
@@ -147,6 +153,17 @@ static int adam_block(const void *args, size_t lo, size_t hi) {
         bad |= !isfinite(pi) | !isfinite(mi) | !isfinite(vi);
     }
     return bad;
+}
+
+/* As sgd_block: the loop compiled for each case, decay NULL or not, and an
+ * L2 term (Adam) or none (AdamW: PyTorch skips the term rather than adding
+ * 0 * p); a test of either inside the loop kept GCC from vectorizing it. */
+static int adam_block(const void *args, size_t lo, size_t hi) {
+    const struct adam_args *a = args;
+    const unsigned char *decay = a->d->decay;
+    if (a->d->weight_decay != 0.0f)
+        return decay ? adam_loop(a, lo, hi, decay, 1) : adam_loop(a, lo, hi, NULL, 1);
+    return decay ? adam_loop(a, lo, hi, decay, 0) : adam_loop(a, lo, hi, NULL, 0);
 }
 
 static void adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
