@@ -88,6 +88,14 @@ struct bmst_pool_desc {
     int out_h, out_w;
 };
 
+/* ---- Optimizers (src/optim/): one fused pass per step over the fp32 flat
+ * buffers of the weights `p`, their gradients `g` and the optimizer's state,
+ * all in the parameters' layout. Every pass also refreshes the compute copy
+ * `p_act` (act_dtype) when it is not NULL, and sets *nonfinite (backend
+ * memory) to 1 when a weight or state value it writes is inf or NaN, else to
+ * 0. `decay` (backend memory, one byte per element, 1: decays) exempts
+ * elements from weight decay (--no-decay); NULL: every element decays. ---- */
+
 /* SGD with momentum as torch.optim.SGD (dampening 0):
  *   g = grad + weight_decay * p;  buf = momentum * buf + g;
  *   g = nesterov ? g + momentum * buf : buf;  p -= lr * g
@@ -97,6 +105,36 @@ struct bmst_sgd_desc {
     float momentum;
     float weight_decay;
     int nesterov;
+    const unsigned char *decay;
+};
+
+/* Adam and AdamW as torch.optim.Adam / AdamW (amsgrad off), at step t >= 1:
+ *   p *= decay_factor (AdamW's decoupled decay);  g = grad + weight_decay * p (Adam's L2);
+ *   m = beta1 * m + one_minus_beta1 * g;  v = beta2 * v + one_minus_beta2 * g * g;
+ *   p -= step_size * (m / (sqrt(v) / bias2_sqrt + eps))
+ * The caller works out the step's terms in double, as PyTorch does from its
+ * Python floats: 1 - beta, step_size = lr / (1 - beta1^t), bias2_sqrt =
+ * sqrt(1 - beta2^t), and for AdamW decay_factor = 1 - lr * wd with
+ * weight_decay 0 (for Adam: decay_factor 1). Elements `decay` exempts take
+ * neither. */
+struct bmst_adam_desc {
+    float beta1, beta2, eps;
+    float one_minus_beta1, one_minus_beta2;
+    float weight_decay;
+    float decay_factor;
+    float step_size;
+    float bias2_sqrt;
+    const unsigned char *decay;
+};
+
+/* The optimizer kernels a backend has; src/optim/ refuses, before the first
+ * step, an optimizer whose kernel is NULL. */
+struct bmst_optim_kernels {
+    void (*sgd_step)(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                     const float *g, float *buf, void *p_act, float *nonfinite);
+    void (*adam_step)(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
+                      const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
+                      float *nonfinite);
 };
 
 /* Where the step's changing scalars live: a small fp32 block in device memory
@@ -106,7 +144,7 @@ enum bmst_scalar {
     BMST_SCALAR_MIX = 0,                          /* BMST_MAX_MIX chunk weights */
     BMST_SCALAR_LOSS_SCALE = 8,                   /* multiplies the loss gradient */
     BMST_SCALAR_LOSS = 9,                         /* written by xent_fwd */
-    BMST_SCALAR_NONFINITE = 10,                   /* written by sgd_step: 1 or 0 */
+    BMST_SCALAR_NONFINITE = 10,                   /* written by the optimizer: 1 or 0 */
     BMST_SCALAR_COUNT = 16,
 };
 #define BMST_MAX_MIX 8
@@ -316,12 +354,8 @@ struct bmst_backend {
     /* the 1-bit ReLU codec of saved activations (src/saved.c) */
     const struct bmst_sign_mask_kernels *sign_mask;
 
-    /* optimizer and gradient utilities over the fp32 flat buffers. sgd_step
-     * also refreshes the compute copy `p_act` (act_dtype) when it is not NULL,
-     * and in the same pass sets *nonfinite (device memory) to 1 when any
-     * updated weight is inf or NaN, else to 0. */
-    void (*sgd_step)(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                     const float *g, float *buf, void *p_act, float *nonfinite);
+    /* the optimizers' fused passes (struct bmst_optim_kernels) */
+    struct bmst_optim_kernels optim;
     /* sum of x[i]^2 in double, in an order that depends on n alone. Squares
      * of finite floats cannot overflow a double sum, so the result is inf or
      * NaN exactly when an element of x is. */

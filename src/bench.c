@@ -102,7 +102,7 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     for (int i = 0; i < g->batch; i++) labels[i] = (int32_t)bmst_rng_below(&rng, g->classes);
     struct bmst_batch batch = {.images = images, .labels = labels, .valid = g->batch};
     struct bmst_step_config sc = {.seed = cli->run.seed, .mix_alpha = 1.0f,
-                                  .sgd = {.lr = 0.01f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+                                  .optim = &b.engine.optim, .lr = 0.01f};
     struct bmst_loss_scaler scaler;
     bmst_loss_scaler_init(&scaler, cli->run.precision, cli->run.loss_scale,
                           cli->run.loss_scale_window);

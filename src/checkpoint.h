@@ -1,13 +1,24 @@
 /* HDF5 checkpoints: one dataset per tensor named and laid out as PyTorch's
- * state_dict of the same torchvision-style model, plus the optimizer state and
- * where training stood. Written under a temporary name and renamed, so the
- * file at PATH is always either the previous checkpoint or the new one, whole. */
+ * state_dict of the same torchvision-style model, plus the optimizer's state
+ * by PyTorch's names and where training stood. Written under a temporary name
+ * and renamed, so the file at PATH is always either the previous checkpoint
+ * or the new one, whole. */
 #ifndef BMST_CHECKPOINT_H
 #define BMST_CHECKPOINT_H
 
 #include <stdint.h>
 
 #include "model.h"
+#include "optim/optim.h"
+
+/* What a checkpoint records of its optimizer. */
+struct bmst_optim_record {
+    int recorded; /* version 4; 0 for versions 2 and 3, which hold SGD's momentum alone */
+    int kind;     /* registry index: SGD for versions 2 and 3 */
+    int n_hypers;
+    struct bmst_optim_hyper hypers[BMST_OPTIM_MAX_HYPERS];
+    unsigned no_decay;
+};
 
 /* What a checkpoint says about the run besides the tensors: enough to rebuild
  * the same network and continue exactly. */
@@ -16,13 +27,13 @@ struct bmst_checkpoint_meta {
     int in_h, in_w, in_c; /* input shape the network was built for */
     int classes;
     int epoch;           /* epochs completed */
-    int64_t step;        /* optimizer steps taken */
+    int64_t step;        /* optimizer steps taken, skipped ones included */
     uint64_t seed;       /* the run's seed: with step and epoch, the whole RNG state */
     float loss_scale;    /* dynamic loss scale (1 for fp32 and bf16) */
     int loss_scale_clean_steps; /* clean steps toward the next doubling */
     /* how the run was set up, so a resumed run can be checked against it
-     * (format version 3; has_run_record is 0 for a version 2 file, and a
-     * meta without it is written as version 2) */
+     * (format version 3 on; has_run_record is 0 for a version 2 file, and
+     * every file written now has it) */
     int has_run_record;
     int batch;               /* --batch: per rank */
     int ranks;               /* processes in the job */
@@ -31,18 +42,22 @@ struct bmst_checkpoint_meta {
     float last_lr;           /* the rate of the last step taken */
     int planned_epochs;      /* --epochs of the run that wrote it */
     int64_t steps_per_epoch; /* optimizer steps in each of its epochs */
+    /* read, not written: the optimizer's record comes from the optimizer */
+    struct bmst_optim_record optim;
 };
 
-/* Saves model weights, BN running statistics, SGD momentum and meta; refuses
- * (-1, nothing written) when any of them holds inf or NaN. */
-int bmst_checkpoint_save(const char *path, const struct bmst_model *m,
+/* Saves model weights, BN running statistics, the optimizer's kind,
+ * hyperparameters, step count and state, and meta (which must hold the run
+ * record); refuses (-1, nothing written) when any tensor holds inf or NaN. */
+int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const struct bmst_optim *o,
                          const struct bmst_checkpoint_meta *meta);
 /* Reads only meta (to build the right network before loading); -1 for a
  * format version this program does not know or values out of range. */
 int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta);
 /* Loads every tensor of the model (it must match by name and shape, and hold
- * no inf or NaN) and, when with_optimizer, the momentum buffers. */
-int bmst_checkpoint_load(const char *path, struct bmst_model *m, int with_optimizer);
+ * no inf or NaN) and, when o is not NULL, the optimizer's state and step
+ * count, which must be of o's kind. */
+int bmst_checkpoint_load(const char *path, struct bmst_model *m, struct bmst_optim *o);
 
 /* Writes the current gradients, in PyTorch layout, as /grad/<name> of a new
  * file: for comparing against another implementation (the parity tests). */

@@ -16,8 +16,8 @@
 #include "saved.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
-            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN,
-            ACT_CODEC };
+            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
+            OPTIMIZER, BETAS, NO_DECAY };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -58,9 +58,17 @@ static const struct option options[] = {
     {"milestones", NULL, MILESTONES, TRAIN, 0, 0, 0, "E1,E2,..  multistep epochs"},
     {"gamma", NULL, FLOAT, TRAIN, RUN(schedule.gamma), 0, 0, "X  multistep factor (0.1)"},
     {"warmup-epochs", NULL, FLOAT, TRAIN, RUN(warmup_epochs), 0, 0, "X  linear warmup (0)"},
-    {"momentum", NULL, FLOAT, TRAIN, RUN(momentum), 0, 0, "X  SGD momentum (0.9)"},
-    {"nesterov", NULL, FLAG, TRAIN, RUN(nesterov), 0, 0, "  Nesterov momentum"},
-    {"weight-decay", "wd", FLOAT, TRAIN, RUN(weight_decay), 0, 0, "X  L2 weight decay (5e-4)"},
+    {"optimizer", NULL, OPTIMIZER, TRAIN | INFO | BENCH, 0, 0, 0, "sgd|adam|adamw  (sgd)"},
+    {"momentum", NULL, FLOAT, TRAIN, RUN(optim.momentum), 0, 0, "X  SGD momentum (0.9)"},
+    {"nesterov", NULL, FLAG, TRAIN, RUN(optim.nesterov), 0, 0, "  SGD: Nesterov momentum"},
+    {"betas", NULL, BETAS, TRAIN, 0, 0, 0,
+     "B1,B2  Adam/AdamW moment decays, each in [0, 1) (0.9,0.999)"},
+    {"eps", NULL, FLOAT, TRAIN, RUN(optim.eps), 0, 0,
+     "E  Adam/AdamW denominator term, above 0 (1e-8)"},
+    {"weight-decay", "wd", FLOAT, TRAIN, RUN(optim.weight_decay), 0, 0,
+     "X  weight decay: L2 (SGD, Adam), decoupled (AdamW) (5e-4)"},
+    {"no-decay", NULL, NO_DECAY, TRAIN | INFO | BENCH, 0, 0, 0,
+     "bn,bias  exempt BN parameters and/or biases from weight decay (none)"},
     {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, 0, "X  in [0, 1) (0)"},
     {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
     {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, BMST_MAX_MERGE,
@@ -186,6 +194,24 @@ static int parse_fault(const char *text, struct bmst_fault *f) {
     return 0;
 }
 
+/* --betas B1,B2: each in [0, 1), as torch.optim.Adam requires. */
+static int parse_betas(const char *text, struct bmst_optim_config *c) {
+    char *end;
+    errno = 0;
+    double b1 = strtod(text, &end), b2 = -1.0;
+    if (end != text && *end == ',') {
+        const char *second = end + 1;
+        b2 = strtod(second, &end);
+        if (end == second) b2 = -1.0;
+    }
+    if (errno || *end || !(b1 >= 0.0 && b1 < 1.0) || !(b2 >= 0.0 && b2 < 1.0))
+        return bmst_error("--betas expects B1,B2 with each in [0, 1), such as 0.9,0.999, got '%s'",
+                          text);
+    c->beta1 = b1;
+    c->beta2 = b2;
+    return 0;
+}
+
 static int set_value(const struct option *o, const char *opt, const char *value,
                      struct bmst_cli *cli) {
     char *field = (char *)cli + o->field;
@@ -262,6 +288,12 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         if (bmst_act_codec_parse(value, &cli->run.act_codec) != 0)
             return bmst_error("--act-codec expects plain or relu-mask, got '%s'", value);
         return 0;
+    case OPTIMIZER:
+        if ((cli->run.optim.kind = bmst_optim_kind_find(value)) < 0)
+            return bmst_error("--optimizer expects %s, got '%s'", bmst_optim_kind_names(), value);
+        return 0;
+    case BETAS: return parse_betas(value, &cli->run.optim);
+    case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;
@@ -334,6 +366,31 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
     return 0;
 }
 
+/* An option another optimizer reads, set away from its default, would be
+ * ignored without a word: refused instead (--betas with SGD, --momentum
+ * with Adam). */
+static int check_optimizer_options(const struct bmst_optim_config *c) {
+    struct bmst_optim_config defaults;
+    bmst_optim_config_defaults(&defaults);
+    struct bmst_optim_hyper own[BMST_OPTIM_MAX_HYPERS], set[BMST_OPTIM_MAX_HYPERS],
+        unset[BMST_OPTIM_MAX_HYPERS];
+    int n_own = bmst_optim_hypers(c, own);
+    for (int k = 0; bmst_optim_type_of(k); k++) {
+        struct bmst_optim_config other = *c, other_defaults = defaults;
+        other.kind = other_defaults.kind = k;
+        int n = bmst_optim_hypers(&other, set);
+        bmst_optim_hypers(&other_defaults, unset);
+        for (int i = 0; i < n; i++) {
+            int read = 0;
+            for (int j = 0; j < n_own && !read; j++) read = strcmp(own[j].name, set[i].name) == 0;
+            if (!read && memcmp(set[i].value, unset[i].value, sizeof set[i].value) != 0)
+                return bmst_error("%s does not apply to --optimizer %s", set[i].option,
+                                  bmst_optim_type_of(c->kind)->name);
+        }
+    }
+    return 0;
+}
+
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
@@ -346,6 +403,8 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
         return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
                           r->merge);
     if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
+    if (!(r->optim.eps > 0.0f)) return bmst_error("--eps must be above 0, got %g", r->optim.eps);
+    if (check_optimizer_options(&r->optim) != 0) return -1;
     /* the files train reads and writes: distinct, and each output writable */
     if (cmd == BMST_CMD_TRAIN) return bmst_output_paths_check(r);
     return 0;

@@ -31,7 +31,8 @@ int bmst_cli_network_open(const struct bmst_cli *cli, int with_eval, int gpu, in
         .capture = cli->run.capture, .deterministic = cli->run.deterministic,
         .act_codec = cli->run.act_codec,
         .spec = b->spec, .train_batch = cli->run.batch,
-        .merge = cli->run.merge, .eval_batch = with_eval ? cli->run.batch : 0,
+        .merge = cli->run.merge, .optim = cli->run.optim,
+        .eval_batch = with_eval ? cli->run.batch : 0,
         .seed = cli->run.seed, .gpu = gpu, .quiet = quiet};
     return bmst_engine_open(&b->engine, &ec);
 }

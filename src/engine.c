@@ -29,10 +29,19 @@ struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c) {
     return bmst_backend_cpu_create(c->threads, c->precision);
 }
 
-/* What the plan's allocations may lose to alignment when carved from the
- * reservation: up to 256 bytes (a device allocation's alignment) for each of
- * the model's five buffers and each graph's arena and workspace. */
-#define ALIGNMENT_SLACK (9 * 256)
+/* Allocations carved from the reservation start on 256-byte boundaries (a
+ * device allocation's alignment), so each may leave up to that much unused
+ * before the next. bmst_exec_init makes two: the arena and the
+ * workspace. */
+#define DEVICE_ALIGN 256
+#define GRAPH_ALLOCATIONS 2
+
+static size_t alignment_slack(const struct bmst_engine *e) {
+    int allocations = bmst_model_allocations(&e->model) + bmst_optim_allocations(&e->optim) +
+                      (e->train_graph.nodes ? GRAPH_ALLOCATIONS : 0) +
+                      (e->eval_graph.nodes ? GRAPH_ALLOCATIONS : 0);
+    return (size_t)allocations * DEVICE_ALIGN;
+}
 
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
     memset(e, 0, sizeof *e);
@@ -49,16 +58,17 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
         bmst_graph_init(eval, &e->model, 0, c->eval_batch, 1, c->spec.classes);
         if (bmst_network_build(eval, &c->spec) != 0) return -1;
     }
+    if (train->nodes && bmst_optim_init(&e->optim, &e->model, &c->optim) != 0) return -1;
     if (train->nodes && bmst_graph_plan(train) != 0) return -1;
     if (eval->nodes && bmst_graph_plan(eval) != 0) return -1;
     if (e->be->reserve) {
-        size_t bytes = bmst_engine_planned_bytes(e) + ALIGNMENT_SLACK;
+        size_t bytes = bmst_engine_planned_bytes(e) + alignment_slack(e);
         char why[512];
         if (e->be->reserve(e->be, bytes, why, sizeof why) != 0)
             return bmst_error("%s at batch %d: %s", c->spec.arch,
                               c->train_batch > 0 ? c->train_batch : c->eval_batch, why);
     }
-    if (bmst_model_allocate(&e->model) != 0) return -1;
+    if (bmst_model_allocate(&e->model) != 0 || bmst_optim_allocate(&e->optim) != 0) return -1;
     if (train->nodes && bmst_exec_init(&e->train, train) != 0) return -1;
     e->train.capture = c->capture;
     if (eval->nodes && bmst_exec_init(&e->eval, eval) != 0) return -1;
@@ -71,13 +81,14 @@ void bmst_engine_close(struct bmst_engine *e) {
     bmst_exec_free(&e->eval);
     if (e->train_graph.nodes) bmst_graph_free(&e->train_graph);
     if (e->eval_graph.nodes) bmst_graph_free(&e->eval_graph);
+    bmst_optim_free(&e->optim);
     if (e->model.be) bmst_model_free(&e->model);
     if (e->be) e->be->destroy(e->be);
     memset(e, 0, sizeof *e);
 }
 
 size_t bmst_engine_planned_bytes(const struct bmst_engine *e) {
-    size_t bytes = bmst_model_bytes(&e->model);
+    size_t bytes = bmst_model_bytes(&e->model) + bmst_optim_bytes(&e->optim);
     if (e->train_graph.nodes) bytes += bmst_graph_device_bytes(&e->train_graph);
     if (e->eval_graph.nodes) bytes += bmst_graph_device_bytes(&e->eval_graph);
     return bytes;

@@ -1,7 +1,7 @@
 /* A network ready to run: the backend that --device and --precision name, the
- * model, and its training and evaluation graphs, planned first and then
- * placed in one device reservation, so the peak is known before the first
- * step and a step allocates nothing. */
+ * model, its optimizer, and its training and evaluation graphs, planned first
+ * and then placed in one device reservation, so the peak is known before the
+ * first step and a step allocates nothing. */
 #ifndef BMST_ENGINE_H
 #define BMST_ENGINE_H
 
@@ -10,6 +10,7 @@
 #include "exec.h"
 #include "model.h"
 #include "models/models.h"
+#include "optim/optim.h"
 
 enum bmst_device_choice {
     BMST_DEVICE_CHOICE_CPU,
@@ -27,8 +28,9 @@ struct bmst_engine_config {
     int quiet;         /* no notice of a CPU fallback (the job's other ranks but rank 0) */
     enum bmst_act_codec act_codec; /* how the training graph keeps what backward reads */
     struct bmst_network_spec spec;
-    int train_batch; /* 0: no training graph */
+    int train_batch; /* 0: no training graph (and no optimizer) */
     int merge;
+    struct bmst_optim_config optim; /* with a training graph */
     int eval_batch; /* 0: no evaluation graph */
     uint64_t seed;  /* initial weights */
 };
@@ -38,6 +40,7 @@ struct bmst_engine {
     struct bmst_model model;
     struct bmst_graph train_graph, eval_graph; /* the plans */
     struct bmst_exec train, eval;              /* running them */
+    struct bmst_optim optim;                   /* with a training graph */
 };
 
 /* The backend for c's device choice, precision, threads, GPU and
@@ -50,7 +53,8 @@ struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c);
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c);
 void bmst_engine_close(struct bmst_engine *e);
 
-/* Bytes planned on the device: model buffers, both arenas and workspaces. */
+/* Bytes planned on the device: model buffers, optimizer state, both arenas
+ * and workspaces. */
 size_t bmst_engine_planned_bytes(const struct bmst_engine *e);
 
 #endif

@@ -64,6 +64,18 @@ static void print_flops(const struct bmst_graph *g, const struct bmst_graph *eva
            backward / g->batch / 1e9, evaluation / eval->batch / 1e9);
 }
 
+/* "  optimizer state (adamw: exp_avg, exp_avg_sq, --no-decay mask): 2.1 MiB" */
+static void print_optimizer(const struct bmst_optim *o) {
+    char what[128];
+    size_t used = (size_t)snprintf(what, sizeof what, "%s:", o->type->name);
+    for (int i = 0; i < o->type->n_state && used < sizeof what; i++)
+        used += (size_t)snprintf(what + used, sizeof what - used, "%s %s", i ? "," : "",
+                                 o->type->state[i].name);
+    if (o->decay && used < sizeof what)
+        snprintf(what + used, sizeof what - used, ", --no-decay mask");
+    printf("  optimizer state (%s): %.1f MiB\n", what, mib(bmst_optim_bytes(o)));
+}
+
 int bmst_info(const struct bmst_cli *cli) {
     struct bmst_cli_network b;
     int status = bmst_cli_network_open(cli, 1, 0, 0, &b);
@@ -87,9 +99,10 @@ int bmst_info(const struct bmst_cli *cli) {
                model->n_weights, mib(model->n_weights * sizeof(float)), model->n_buffers);
         printf("planned memory on %s in %s: %.1f MiB in all\n", b.engine.be->name,
                bmst_dtype_name(b.engine.be->act_dtype), mib(bmst_engine_planned_bytes(&b.engine)));
-        printf("  weights, gradients, momentum, statistics%s: %.1f MiB\n",
+        printf("  weights, gradients, statistics%s: %.1f MiB\n",
                model->weights_act != model->weights ? ", compute copy" : "",
                mib(bmst_model_bytes(model)));
+        print_optimizer(&b.engine.optim);
         printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), conv workspace "
                "%.1f MiB\n",
                mib(g->arena_bytes), mib(g->naive_bytes), mib(g->workspace_bytes));

@@ -16,7 +16,6 @@ void bmst_model_init(struct bmst_model *m, struct bmst_backend *be, const char *
 void bmst_model_free(struct bmst_model *m) {
     if (m->weights) m->be->free(m->be, m->weights);
     if (m->grads) m->be->free(m->be, m->grads);
-    if (m->momentum) m->be->free(m->be, m->momentum);
     if (m->buffers) m->be->free(m->be, m->buffers);
     if (m->weights_act && m->weights_act != m->weights) m->be->free(m->be, m->weights_act);
     free(m->params);
@@ -76,12 +75,11 @@ int bmst_model_allocate(struct bmst_model *m) {
     BMST_ASSERT(!m->allocated);
     m->weights = alloc_floats(m->be, m->n_weights);
     m->grads = alloc_floats(m->be, m->n_weights);
-    m->momentum = alloc_floats(m->be, m->n_weights);
     m->buffers = alloc_floats(m->be, m->n_buffers);
     m->weights_act = m->be->act_dtype == BMST_F32
                          ? (void *)m->weights
                          : m->be->alloc(m->be, (m->n_weights ? m->n_weights : 1) * m->be->act_bytes);
-    if (!m->weights || !m->grads || !m->momentum || !m->buffers || !m->weights_act)
+    if (!m->weights || !m->grads || !m->buffers || !m->weights_act)
         return bmst_error("out of memory for %zu parameters of %s", m->n_weights, m->arch);
     m->allocated = 1;
     return 0;
@@ -127,7 +125,6 @@ void bmst_model_initialize(struct bmst_model *m, uint64_t seed) {
     m->be->to_device(m->be, m->weights, host_w, m->n_weights * sizeof(float));
     m->be->to_device(m->be, m->buffers, host_b, m->n_buffers * sizeof(float));
     m->be->zero(m->be, m->grads, m->n_weights * sizeof(float));
-    m->be->zero(m->be, m->momentum, m->n_weights * sizeof(float));
     free(host_w);
     free(host_b);
     bmst_model_refresh_act(m);
@@ -156,5 +153,9 @@ float *bmst_model_grad(const struct bmst_model *m, int param) {
 
 size_t bmst_model_bytes(const struct bmst_model *m) {
     size_t act_copy = m->be->act_dtype == BMST_F32 ? 0 : m->n_weights * m->be->act_bytes;
-    return (3 * m->n_weights + m->n_buffers) * sizeof(float) + act_copy;
+    return (2 * m->n_weights + m->n_buffers) * sizeof(float) + act_copy;
+}
+
+int bmst_model_allocations(const struct bmst_model *m) {
+    return m->be->act_dtype == BMST_F32 ? 3 : 4; /* under fp32 the weights are the copy */
 }

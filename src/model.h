@@ -1,8 +1,9 @@
 /* A network's parameters: a table of named tensors (PyTorch state_dict names)
  * with offsets into flat buffers, shared by the training and evaluation graphs
  * of the same network. Trainable weights, their gradients and the optimizer's
- * momentum share one layout, so the optimizer and the all-reduce each make one
- * pass; batch-norm running statistics live in a separate buffer. */
+ * state (src/optim/) share one layout, so the optimizer and the all-reduce
+ * each make one pass; batch-norm running statistics live in a separate
+ * buffer. */
 #ifndef BMST_MODEL_H
 #define BMST_MODEL_H
 
@@ -12,7 +13,7 @@
 #include "backend.h"
 
 enum bmst_param_role {
-    BMST_PARAM_WEIGHT, /* trainable: in weights / grads / momentum */
+    BMST_PARAM_WEIGHT, /* trainable: in weights / grads (and the optimizer's state) */
     BMST_PARAM_BUFFER, /* running statistics: in buffers, no gradient */
 };
 
@@ -43,12 +44,11 @@ struct bmst_model {
     struct bmst_backend *be;
     struct bmst_param *params;
     int n_params, cap_params;
-    size_t n_weights; /* floats in weights, grads and momentum each */
+    size_t n_weights; /* floats in weights and grads each */
     size_t n_buffers; /* floats in buffers */
     int allocated;    /* after bmst_model_allocate the table is frozen */
     float *weights;   /* [n_weights] backend memory */
     float *grads;     /* [n_weights] */
-    float *momentum;  /* [n_weights] SGD momentum buffers */
     float *buffers;   /* [n_buffers] BN running mean / var */
     /* [n_weights] in the backend's act_dtype: the copy convolutions and fully
      * connected layers read. The fp32 weights themselves under fp32. */
@@ -69,7 +69,7 @@ int bmst_model_find(const struct bmst_model *m, const char *name);
 /* Allocates the flat buffers (one allocation each) and freezes the table. */
 int bmst_model_allocate(struct bmst_model *m);
 /* Fills weights and buffers by each parameter's initializer from the seed;
- * zeroes gradients and momentum; refreshes the compute copy. */
+ * zeroes the gradients; refreshes the compute copy. */
 void bmst_model_initialize(struct bmst_model *m, uint64_t seed);
 /* weights_act = weights in act_dtype, after the weights were written from
  * outside the optimizer (initialization, a loaded checkpoint) */
@@ -79,5 +79,6 @@ float *bmst_model_data(const struct bmst_model *m, int param);
 const void *bmst_model_act_data(const struct bmst_model *m, int param);
 float *bmst_model_grad(const struct bmst_model *m, int param);
 size_t bmst_model_bytes(const struct bmst_model *m); /* every buffer above */
+int bmst_model_allocations(const struct bmst_model *m); /* how many bmst_model_allocate makes */
 
 #endif

@@ -6,18 +6,55 @@
 
 #include "error.h"
 
+/* "0.9,0.999", "on", "0.0005": a hyperparameter as its option is written. */
+static void hyper_text(const struct bmst_optim_hyper *h, char *out, size_t size) {
+    if (h->flag) snprintf(out, size, "%s", h->value[0] != 0.0 ? "on" : "off");
+    else if (h->count == 2) snprintf(out, size, "%g,%g", h->value[0], h->value[1]);
+    else snprintf(out, size, "%g", h->value[0]);
+}
+
+/* The optimizer's settings that differ from the checkpoint's record, as
+ * ", --betas 0.8,0.99 (was 0.9,0.999)" items appended to `changes`. */
+static void optimizer_changes(const struct bmst_optim_config *c, const struct bmst_optim_record *r,
+                              char *changes, size_t size) {
+    struct bmst_optim_hyper now[BMST_OPTIM_MAX_HYPERS];
+    int n = bmst_optim_hypers(c, now);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < r->n_hypers; j++) {
+            const struct bmst_optim_hyper *was = &r->hypers[j];
+            if (strcmp(now[i].name, was->name) != 0 ||
+                memcmp(now[i].value, was->value, (size_t)was->count * sizeof *was->value) == 0)
+                continue;
+            char a[64], b[64];
+            hyper_text(&now[i], a, sizeof a);
+            hyper_text(was, b, sizeof b);
+            snprintf(changes + strlen(changes), size - strlen(changes), ", %s %s (was %s)",
+                     now[i].option, a, b);
+        }
+    if (c->no_decay != r->no_decay)
+        snprintf(changes + strlen(changes), size - strlen(changes), ", --no-decay %s (was %s)",
+                 bmst_no_decay_name(c->no_decay), bmst_no_decay_name(r->no_decay));
+}
+
 /* A different global batch is refused: the checkpoint's step count, its place
- * in the schedule and the data order are counted in its batches. Other ranks
- * at the same global batch, another --merge or another --lr only change how
- * training goes on. */
+ * in the schedule and the data order are counted in its batches. So is
+ * another optimizer: its state is another kind's. Other ranks at the same
+ * global batch, another --merge, another --lr or other optimizer settings
+ * only change how training goes on. */
 int bmst_resume_check_settings(const struct bmst_run_config *cfg,
                                const struct bmst_checkpoint_meta *meta, int ranks, FILE *out) {
     const char *path = cfg->resume_path;
+    const char *kind = bmst_optim_type_of(cfg->optim.kind)->name;
+    const char *was_kind = bmst_optim_type_of(meta->optim.kind)->name;
+    if (cfg->optim.kind != meta->optim.kind)
+        return bmst_error("checkpoint %s holds the state of --optimizer %s; this run's is "
+                          "--optimizer %s: resume with --optimizer %s, or start a new run",
+                          path, was_kind, kind, was_kind);
     if (!meta->has_run_record) {
         if (out)
             fprintf(out,
                     "bmst_dist: note: checkpoint %s (format version 2) does not record its batch, "
-                    "ranks, merge or learning rate, so they are not checked\n",
+                    "ranks, merge, learning rate or optimizer settings, so they are not checked\n",
                     path);
         return 0;
     }
@@ -28,7 +65,12 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
                           "batch its steps, schedule and data order are counted in",
                           path, was, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s",
                           global, cfg->batch, ranks);
-    char changes[256] = "";
+    if (!meta->optim.recorded && out)
+        fprintf(out,
+                "bmst_dist: note: checkpoint %s (format version 3) does not record its "
+                "optimizer's settings, so they are not checked\n",
+                path);
+    char changes[512] = "";
     if (ranks != meta->ranks)
         snprintf(changes + strlen(changes), sizeof changes - strlen(changes),
                  ", %d ranks of --batch %d (was %d of %d)", ranks, cfg->batch, meta->ranks,
@@ -39,6 +81,7 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
     if (cfg->schedule.base_lr != meta->lr)
         snprintf(changes + strlen(changes), sizeof changes - strlen(changes), ", --lr %g (was %g)",
                  (double)cfg->schedule.base_lr, (double)meta->lr);
+    if (meta->optim.recorded) optimizer_changes(&cfg->optim, &meta->optim, changes, sizeof changes);
     if (changes[0] && out)
         fprintf(out,
                 "bmst_dist: note: resuming %s with other settings than it was trained with%s; "

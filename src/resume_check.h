@@ -10,10 +10,12 @@
 #include "schedule.h"
 #include "train.h"
 
-/* Refuses (-1 with the reason) another global batch (--batch times `ranks`);
- * for other ranks at the same global batch, another --merge or another --lr
- * prints one notice line on `out` (NULL: none; ranks other than 0). A
- * version 2 checkpoint records none of them: one notice says so. */
+/* Refuses (-1 with the reason) another global batch (--batch times `ranks`)
+ * and another --optimizer; for other ranks at the same global batch, another
+ * --merge, another --lr or other optimizer settings (--momentum, --nesterov,
+ * --betas, --eps, --weight-decay, --no-decay) prints one notice line on `out`
+ * (NULL: none; ranks other than 0). A version 2 checkpoint records none of
+ * them, a version 3 one not the optimizer's settings: one notice says so. */
 int bmst_resume_check_settings(const struct bmst_run_config *cfg,
                                const struct bmst_checkpoint_meta *meta, int ranks, FILE *out);
 

@@ -24,6 +24,16 @@ static void add_schedule(struct bmst_settings *s, const struct bmst_schedule *sc
     bmst_settings_add(s, "--milestones", "%s", milestones);
 }
 
+static void add_optimizer(struct bmst_settings *s, const struct bmst_optim_config *c) {
+    bmst_settings_add(s, "--optimizer", "%s", bmst_optim_type_of(c->kind)->name);
+    bmst_settings_add(s, "--momentum", "%.9g", (double)c->momentum);
+    bmst_settings_add(s, "--nesterov", "%s", on_off(c->nesterov));
+    bmst_settings_add(s, "--betas", "%.17g,%.17g", c->beta1, c->beta2);
+    bmst_settings_add(s, "--eps", "%.9g", (double)c->eps);
+    bmst_settings_add(s, "--weight-decay", "%.9g", (double)c->weight_decay);
+    bmst_settings_add(s, "--no-decay", "%s", bmst_no_decay_name(c->no_decay));
+}
+
 void bmst_run_settings(struct bmst_settings *s, const char *command,
                        const struct bmst_run_config *cfg) {
     bmst_settings_add(s, "the command", "%s", command);
@@ -44,9 +54,7 @@ void bmst_run_settings(struct bmst_settings *s, const char *command,
     bmst_settings_add(s, "--seed", "%llu", (unsigned long long)cfg->seed);
     add_schedule(s, &cfg->schedule);
     bmst_settings_add(s, "--warmup-epochs", "%.9g", (double)cfg->warmup_epochs);
-    bmst_settings_add(s, "--momentum", "%.9g", (double)cfg->momentum);
-    bmst_settings_add(s, "--nesterov", "%s", on_off(cfg->nesterov));
-    bmst_settings_add(s, "--weight-decay", "%.9g", (double)cfg->weight_decay);
+    add_optimizer(s, &cfg->optim);
     bmst_settings_add(s, "--label-smoothing", "%.9g", (double)cfg->label_smoothing);
     bmst_settings_add(s, "--clip-norm", "%.9g", (double)cfg->clip_norm);
     bmst_settings_add(s, "--augment", "%s", cfg->augment == 0 ? "off" : "on");

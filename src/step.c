@@ -7,7 +7,6 @@
 
 #include "error.h"
 #include "stats.h"
-#include "optim.h"
 #include "rng.h"
 
 void bmst_soft_targets(const int32_t *labels, int batch, int classes, float eps, float *targets) {
@@ -54,7 +53,7 @@ static struct bmst_step_result guard_and_update(struct bmst_exec *x, float divis
     r.applied = !grads_bad;
     if (r.applied) {
         float *flag = x->scalars + BMST_SCALAR_NONFINITE, host_flag;
-        bmst_optim_step(m, &cfg->sgd, cfg->clip_norm, r.grad_norm, flag);
+        bmst_optim_step(cfg->optim, cfg->lr, cfg->clip_norm, r.grad_norm, flag);
         be->to_host(be, &host_flag, flag, sizeof host_flag);
         if (host_flag != 0.0f) r.found |= BMST_NONFINITE_WEIGHTS;
     }
@@ -68,6 +67,7 @@ float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
     struct bmst_backend *be = g->be;
     struct bmst_model *m = g->model;
     int rank = sync ? sync->comm->rank : 0, world = sync ? sync->comm->world : 1;
+    BMST_ASSERT(cfg->optim->model == m); /* the optimizer of the graph's own parameters */
     if (cfg->stats_backup)
         be->copy(be, cfg->stats_backup, m->buffers, m->n_buffers * sizeof(float));
     be->upload_act(be, bmst_exec_value(x, g->images), b->images,

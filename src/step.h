@@ -10,6 +10,7 @@
 #include "grad_sync.h"
 #include "loader.h"
 #include "loss_scale.h"
+#include "optim/optim.h"
 #include "stats.h"
 
 /* What a step found holding inf or NaN (bits of bmst_step_result.found). */
@@ -39,7 +40,8 @@ struct bmst_step_config {
      * leaves them inf or NaN */
     float *stats_backup;
     struct bmst_step_result *result; /* optional: filled by every step */
-    struct bmst_sgd_desc sgd;        /* lr set per step by the caller */
+    struct bmst_optim *optim;        /* the graph's model's optimizer */
+    float lr;                        /* set per step by the caller */
 };
 
 /* Soft targets [batch, classes] from labels: one-hot smoothed toward uniform

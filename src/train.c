@@ -28,8 +28,7 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->schedule.kind = BMST_SCHEDULE_COSINE;
     cfg->schedule.base_lr = 0.1f;
     cfg->schedule.gamma = 0.1f;
-    cfg->momentum = 0.9f;
-    cfg->weight_decay = 5e-4f;
+    bmst_optim_config_defaults(&cfg->optim);
     cfg->augment = -1;
     cfg->loader_threads = 2;
     cfg->prefetch = 4;
@@ -171,7 +170,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .act_codec = cfg->act_codec,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at},
-        .train_batch = training ? cfg->batch : 0, .merge = cfg->merge,
+        .train_batch = training ? cfg->batch : 0, .merge = cfg->merge, .optim = cfg->optim,
         .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank,
         .quiet = comm->rank != 0};
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
@@ -249,7 +248,7 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
         return bmst_error("checkpoint %s was trained with --seed %llu; resume with the same seed",
                           cfg->resume_path, (unsigned long long)meta->seed);
     if (bmst_resume_check_settings(cfg, meta, s->comm->world, s->out) != 0) return -1;
-    if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, 1) != 0) return -1;
+    if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, &s->engine.optim) != 0) return -1;
     if (s->scaler.enabled) {
         s->scaler.scale = meta->loss_scale;
         s->scaler.clean_steps = meta->loss_scale_clean_steps;
@@ -313,9 +312,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     struct bmst_step_config sc = {
         .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
         .clip_norm = cfg->clip_norm, .skip_nonfinite = cfg->skip_nonfinite,
-        .stats_backup = s->stats_backup, .result = &result,
-        .sgd = {.momentum = cfg->momentum, .weight_decay = cfg->weight_decay,
-                .nesterov = cfg->nesterov}};
+        .stats_backup = s->stats_backup, .result = &result, .optim = &s->engine.optim};
     long batches = (long)bmst_loader_batches(s->train_loader);
     if (cfg->max_steps > 0 && cfg->max_steps < batches) batches = cfg->max_steps;
     char label[32];
@@ -335,7 +332,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         if (status < 0) return -1;
         BMST_ASSERT(status == 1);
         if (inject_fault(s, &cfg->fault, *step) != 0) return -1;
-        sc.sgd.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
+        sc.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
         float loss = bmst_train_step(&s->engine.train, s->sync, &sc, *step, &b, s->host_targets,
                                      &s->scaler, st->phase);
         char where[96];
@@ -347,7 +344,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         }
         applied += result.applied;
         if (cfg->check_replicas &&
-            bmst_replicas_check(comm, &s->engine.model, cfg->sync_bn, *step) != 0)
+            bmst_replicas_check(comm, &s->engine.model, &s->engine.optim, cfg->sync_bn, *step) != 0)
             return -1;
         if (isfinite(loss)) loss_sum += loss;
         (*step)++;
@@ -469,7 +466,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         total_images += (double)st.images * s->comm->world;
         if (status == 0 && cfg->save_path && s->out) {
             fill_meta(s, cfg, &run.schedule, epoch + 1, step, st.lr, &meta);
-            status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &meta);
+            status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &s->engine.optim,
+                                          &meta);
         }
     }
     bmst_report_free(&report);
@@ -517,7 +515,7 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
                             "%dx%dx%d and %d",
                             cfg->checkpoint_path, meta.in_h, meta.in_w, meta.in_c, meta.classes,
                             cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
-    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, 0);
+    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, NULL);
     status = session_join(&s, cfg, 0, status, &meta);
     double loss = 0.0, accuracy = 0.0, t = bmst_now();
     if (status == 0)

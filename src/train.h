@@ -9,6 +9,7 @@
 #include "comm.h"
 #include "engine.h"
 #include "models/models.h"
+#include "optim/optim.h"
 #include "schedule.h"
 
 /* --inject-fault RANK:STEP[:perturb|:nan]: what rank `rank` does at
@@ -39,9 +40,7 @@ struct bmst_run_config {
     int epochs;
     struct bmst_schedule schedule; /* base_lr, kind, milestones, gamma; steps filled in */
     float warmup_epochs;
-    float momentum;
-    int nesterov;
-    float weight_decay;
+    struct bmst_optim_config optim; /* --optimizer and its hyperparameters */
     float label_smoothing;
     float clip_norm; /* 0: off */
     int augment;     /* -1 or 1: on (pad + crop + flip up to 64 px, random resized

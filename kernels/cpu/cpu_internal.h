@@ -61,8 +61,7 @@ void cpu_col2im(const struct bmst_conv_desc *d, int n0, int nb, const float *col
                 int accumulate);
 
 /* cpu_optim.c */
-int cpu_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                 const float *g, float *buf); /* 1: an updated weight is inf or NaN */
+extern const struct bmst_optim_kernels cpu_optim_kernels; /* the optimizers' fused passes */
 double cpu_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s);
 double cpu_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);

@@ -1,4 +1,4 @@
-/* The CPU backend's transfer and optimizer entry points, and how it emulates
+/* The CPU backend's transfer entry points, and how it emulates
  * the half types.
  *
  * Every kernel of the CPU backend computes in fp32. Under fp16 or bf16 each
@@ -23,7 +23,8 @@
 
 void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n) {
     switch (dtype) {
-    case BMST_F32: break;
+    case BMST_F32:
+        break;
     case BMST_F16:
 #pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
         for (size_t i = 0; i < n; i++)
@@ -56,17 +57,11 @@ static void vt_cast_weights(struct bmst_backend *be, size_t n, const float *src,
     round_act(be, dst, n);
 }
 
-static void vt_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                        const float *g, float *buf, void *p_act, float *nonfinite) {
-    *nonfinite = cpu_sgd_step(be, d, n, p, g, buf) ? 1.0f : 0.0f;
-    if (p_act) vt_cast_weights(be, n, p, p_act);
-}
-
 void cpu_fill_vtable(struct bmst_backend *be) {
     be->upload_act = vt_upload_act;
     be->download_act = vt_download_act;
     be->cast_weights = vt_cast_weights;
-    be->sgd_step = vt_sgd_step;
+    be->optim = cpu_optim_kernels; /* they write the compute copy themselves */
     be->sum_squares = cpu_sum_squares;
     be->scale = cpu_scale;
     be->unscale_sum_squares = cpu_unscale_sum_squares;

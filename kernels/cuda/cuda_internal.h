@@ -173,8 +173,7 @@ void cuda_cast_to_f32(struct bmst_backend *be, enum bmst_dtype dtype, size_t n, 
                       float *dst);
 
 /* cuda_optim.cu */
-void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                   const float *g, float *buf, void *p_act, float *nonfinite);
+extern const struct bmst_optim_kernels cuda_optim_kernels; /* the optimizers' passes */
 double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cuda_scale(struct bmst_backend *be, size_t n, float *x, float s);
 double cuda_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);

@@ -1,9 +1,9 @@
 /* Optimizer and gradient utilities of the CUDA backend over the fp32 flat
- * parameter and gradient buffers, as kernels/cpu/cpu_optim.c: the SGD step
- * (which also refreshes the compute copy of the weights in the activation
- * type and flags updated weights that are inf or NaN), the squared norm,
- * scaling, and the unscaling pass of loss scaling that also gives the
- * squared norm.
+ * parameter and gradient buffers, as kernels/cpu/cpu_optim.c: the SGD and
+ * Adam/AdamW steps (each one pass that also refreshes the compute copy of the
+ * weights in the activation type and flags values it makes inf or NaN), the
+ * squared norm, scaling, and the unscaling pass of loss scaling that also
+ * gives the squared norm.
  *
  * sum_squares and unscale_sum_squares are the calls here that wait for the
  * device: they reduce in double to a per-block partial in
@@ -26,17 +26,19 @@ enum sgd_mode { SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV };
 /* Term for term the CPU's order (PyTorch's foreach-free path):
  *   g = grad + wd * p;  buf = momentum * buf + g;
  *   g = nesterov ? g + momentum * buf : buf;  p = p - lr * g.
- * Plain (momentum 0 or no buffer) is p = p - lr * (grad + wd * p). p_act may
+ * Plain (momentum 0 or no buffer) is p = p - lr * (grad + wd * p); elements
+ * --no-decay exempts (decay[i] == 0) take grad alone. p_act may
  * be NULL, or even p itself in fp32: p is read before anything is written.
  * Any thread that writes an inf or NaN weight stores 1 to the flag, which the
  * caller zeroed first on the same stream: concurrent stores of one value. */
 template <typename T>
-__global__ void sgd_kernel(size_t n, int mode, float lr, float mom, float wd, float *p,
-                           const float *g, float *buf, T *p_act, float *nonfinite) {
+__global__ void sgd_kernel(size_t n, int mode, float lr, float mom, float wd,
+                           const unsigned char *decay, float *p, const float *g, float *buf,
+                           T *p_act, float *nonfinite) {
     int bad = 0;
     for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
         float pi = p[i];
-        float gi = g[i] + wd * pi;
+        float gi = !decay || decay[i] ? g[i] + wd * pi : g[i];
         float step;
         if (mode == SGD_PLAIN) {
             step = gi;
@@ -49,6 +51,35 @@ __global__ void sgd_kernel(size_t n, int mode, float lr, float mom, float wd, fl
         p[i] = pi;
         if (p_act) p_act[i] = from_f32<T>(pi);
         bad |= !isfinite(pi);
+    }
+    if (bad) *nonfinite = 1.0f;
+}
+
+/* The CPU's order (PyTorch's single-tensor Adam / AdamW):
+ *   p = p * decay_factor;  g = grad + weight_decay * p   (where the element decays)
+ *   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g;
+ *   p = p - step_size * (m / (sqrt(v) / bias2_sqrt + eps)).
+ * The flag covers the moments too (g * g can overflow where g does not).
+ * sqrtf and the division are IEEE-rounded (nvcc's default without
+ * --use_fast_math), as on the CPU. */
+template <typename T>
+__global__ void adam_kernel(size_t n, struct bmst_adam_desc d, float *p, const float *g, float *m,
+                            float *v, T *p_act, float *nonfinite) {
+    int bad = 0;
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE()) {
+        float pi = p[i], gi = g[i];
+        if (!d.decay || d.decay[i]) {
+            pi = pi * d.decay_factor;
+            if (d.weight_decay != 0.0f) gi = gi + d.weight_decay * pi;
+        }
+        float mi = d.beta1 * m[i] + d.one_minus_beta1 * gi;
+        float vi = d.beta2 * v[i] + d.one_minus_beta2 * gi * gi;
+        pi = pi - d.step_size * (mi / (sqrtf(vi) / d.bias2_sqrt + d.eps));
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi;
+        if (p_act) p_act[i] = from_f32<T>(pi);
+        bad |= !isfinite(pi) | !isfinite(mi) | !isfinite(vi);
     }
     if (bad) *nonfinite = 1.0f;
 }
@@ -83,8 +114,8 @@ __global__ void scale_kernel(size_t n, float *x, float s) {
         x[i] *= s;
 }
 
-void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
-                   const float *g, float *buf, void *p_act, float *nonfinite) {
+static void sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_t n, float *p,
+                     const float *g, float *buf, void *p_act, float *nonfinite) {
     cudaStream_t s = cuda_impl_of(be)->stream;
     /* 0.0f is all zero bits */
     CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), s));
@@ -94,10 +125,27 @@ void cuda_sgd_step(struct bmst_backend *be, const struct bmst_sgd_desc *d, size_
                                                  : SGD_MOMENTUM;
     CUDA_DISPATCH(be->act_dtype, T,
                   sgd_kernel<T><<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, s>>>(
-                      n, mode, d->lr, d->momentum, d->weight_decay, p, g, buf, (T *)p_act,
-                      nonfinite));
+                      n, mode, d->lr, d->momentum, d->weight_decay, d->decay, p, g, buf,
+                      (T *)p_act, nonfinite));
     CUDA_CHECK_LAUNCH();
 }
+
+static void adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
+                      const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
+                      float *nonfinite) {
+    cudaStream_t s = cuda_impl_of(be)->stream;
+    CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, sizeof(float), s));
+    if (n == 0) return;
+    CUDA_DISPATCH(be->act_dtype, T,
+                  adam_kernel<T><<<cuda_blocks(n, OPT_THREADS), OPT_THREADS, 0, s>>>(
+                      n, *d, p, g, exp_avg, exp_avg_sq, (T *)p_act, nonfinite));
+    CUDA_CHECK_LAUNCH();
+}
+
+const struct bmst_optim_kernels cuda_optim_kernels = {
+    /* .sgd_step = */ sgd_step,
+    /* .adam_step = */ adam_step,
+};
 
 /* The sum of (x[i] * scale)^2, products stored in `out` unless NULL; `what`
  * names the caller in failures. */

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What a checkpoint records of its run and what resuming makes of it: an
-# unknown format version or an impossible epoch is refused with one line; a
-# version 2 file (no record) still loads; another global batch is refused,
-# another merge, learning rate or rank count at the same global batch gives
-# one notice line; re-planning a cosine schedule with another --epochs gives
-# one warning with both rates; and the cosine schedule is PyTorch's
-# CosineAnnealingLR (the last step's rate is not 0).
+# unknown format version or an impossible epoch is refused with one line;
+# version 2 and 3 files (no record, SGD's momentum alone) still load; another
+# global batch or another optimizer is refused, another merge, learning rate,
+# rank count at the same global batch or optimizer setting gives one notice
+# line; re-planning a cosine schedule with another --epochs gives one warning
+# with both rates; and the cosine schedule is PyTorch's CosineAnnealingLR (the
+# last step's rate is not 0).
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3 # the system Python, with h5py, numpy and torch
 
@@ -42,7 +43,7 @@ $PY - "$work/base.h5" "$work/base.csv" << 'PY' && pass || fail "the run's record
 import sys, csv, h5py
 a = h5py.File(sys.argv[1], "r").attrs
 last = float(list(csv.DictReader(open(sys.argv[2])))[-1]["lr"])
-want = dict(version=3, batch=8, ranks=1, merge=1, planned_epochs=2, steps_per_epoch=4, epoch=2)
+want = dict(version=4, batch=8, ranks=1, merge=1, planned_epochs=2, steps_per_epoch=4, epoch=2)
 got = {k: int(a[k]) for k in want}
 assert got == want, got
 assert abs(float(a["lr"]) - 0.1) < 1e-7 and abs(float(a["last_lr"]) - last) <= 1e-5 * last, \
@@ -50,8 +51,8 @@ assert abs(float(a["lr"]) - 0.1) < 1e-7 and abs(float(a["last_lr"]) - last) <= 1
 PY
 
 # --- refused: unknown versions, impossible epochs --------------------------
-for bad in "version=99:format version 99; this bmst_dist reads versions 2 to 3" \
-    "version=1:format version 1; this bmst_dist reads versions 2 to 3" \
+for bad in "version=99:format version 99; this bmst_dist reads versions 2 to 4" \
+    "version=1:format version 1; this bmst_dist reads versions 2 to 4" \
     "epoch=-1:damaged or not ours: it records epoch -1 after 8 steps" \
     "epoch=2147483647:damaged or not ours: it records epoch 2147483647 after 8 steps"; do
     cp "$work/base.h5" "$work/bad.h5"
@@ -62,8 +63,30 @@ for bad in "version=99:format version 99; this bmst_dist reads versions 2 to 3" 
         "${train[@]}" --epochs 3 --resume "$work/bad.h5"
 done
 
-# --- a version 2 file (before the record) still evaluates and resumes ------
-cp "$work/base.h5" "$work/v2.h5"
+# --- version 2 and 3 files (before the optimizer's record: SGD's momentum
+# alone, as /optimizer/momentum) still evaluate and resume -------------------
+# as_version3 FILE: the optimizer's part as version 3 wrote it
+as_version3() {
+    $PY - "$1" << 'PY' || fail "cannot make $1 a version 3 file"
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f.attrs["version"] = 3
+    g = f["optimizer"]
+    g.move("momentum_buffer", "momentum")
+    for key in list(g.attrs):
+        del g.attrs[key]
+PY
+}
+cp "$work/base.h5" "$work/v3.h5"
+as_version3 "$work/v3.h5"
+"${train[@]}" --epochs 3 --resume "$work/v3.h5" > "$work/v3.log" 2>&1 && pass ||
+    fail "resume from a version 3 checkpoint: $(tail -1 "$work/v3.log")"
+[[ $(grep -c "note: checkpoint .* (format version 3) does not record its optimizer's settings" \
+    "$work/v3.log") -eq 1 ]] && pass || fail "no notice that a version 3 file's optimizer settings go unchecked"
+expect_error "resume a version 3 file with Adam" \
+    "checkpoint .*v3.h5 holds the state of --optimizer sgd; this run's is --optimizer adam" \
+    "${train[@]}" --epochs 3 --optimizer adam --resume "$work/v3.h5"
+cp "$work/v3.h5" "$work/v2.h5"
 edit "$work/v2.h5" version=2 batch=del ranks=del merge=del lr=del last_lr=del planned_epochs=del \
     steps_per_epoch=del
 "$BMST_DIST" eval --device cpu --data "$data" --checkpoint "$work/v2.h5" > /dev/null 2>&1 && pass ||
@@ -72,6 +95,24 @@ edit "$work/v2.h5" version=2 batch=del ranks=del merge=del lr=del last_lr=del pl
     fail "resume from a version 2 checkpoint: $(tail -1 "$work/v2.log")"
 [[ $(grep -c "note: checkpoint .* (format version 2) does not record" "$work/v2.log") -eq 1 ]] &&
     pass || fail "no notice that a version 2 file's settings go unchecked"
+
+# --- another optimizer is refused; its settings give one notice -------------
+expect_error "resume SGD's state with AdamW" \
+    "checkpoint .*base.h5 holds the state of --optimizer sgd; this run's is --optimizer adamw" \
+    "${train[@]}" --epochs 3 --optimizer adamw --resume "$work/base.h5"
+"${train[@]}" --epochs 1 --optimizer adamw --save "$work/adamw.h5" > "$work/aw.log" 2>&1 ||
+    fail "an AdamW run: $(tail -1 "$work/aw.log")"
+expect_error "resume AdamW's state with SGD" \
+    "checkpoint .*adamw.h5 holds the state of --optimizer adamw; this run's is --optimizer sgd" \
+    "${train[@]}" --epochs 2 --resume "$work/adamw.h5"
+"${train[@]}" --epochs 2 --optimizer adamw --betas 0.8,0.99 --eps 1e-6 --no-decay bn \
+    --resume "$work/adamw.h5" > "$work/awc.log" 2>&1 || fail "AdamW with other settings: $(tail -1 "$work/awc.log")"
+[[ $(grep -c "note: resuming .* with other settings than it was trained with, --betas 0.8,0.99 (was 0.9,0.999), --eps 1e-06 (was 1e-08), --no-decay bn (was none)" \
+    "$work/awc.log") -eq 1 ]] && pass || fail "notice of the optimizer's changes: $(grep note "$work/awc.log")"
+"${train[@]}" --epochs 3 --momentum 0.5 --nesterov --weight-decay 0 --resume "$work/base.h5" \
+    > "$work/sgdc.log" 2>&1 || fail "SGD with other settings: $(tail -1 "$work/sgdc.log")"
+[[ $(grep -c "note: resuming .* with other settings than it was trained with, --momentum 0.5 (was 0.9), --nesterov on (was off), --weight-decay 0 (was 0.0005)" \
+    "$work/sgdc.log") -eq 1 ]] && pass || fail "notice of SGD's changes: $(grep note "$work/sgdc.log")"
 
 # --- another global batch is refused; merge and lr give one notice ---------
 expect_error "resume with another --batch" \

@@ -19,6 +19,8 @@ train=("$BMST_DIST" train --device cpu --data "$data" --net resnet20 --batch 16 
     --threads 1 --max-steps 1)
 eval_=("$BMST_DIST" eval --device cpu --data "$data" --threads 1)
 "${train[@]}" --save "$work/ck.h5" > /dev/null 2>&1 || { echo "cannot make the checkpoint" >&2; exit 1; }
+"${train[@]}" --optimizer adam --save "$work/ck_adam.h5" > /dev/null 2>&1 ||
+    { echo "cannot make the Adam checkpoint" >&2; exit 1; }
 
 # --- options of train: missing, malformed, out of range -----------------------
 expect_usage "value missing at the end" "option '--epochs' needs a value" "${train[@]}" --epochs
@@ -30,7 +32,7 @@ for opt in epochs batch eval-batch loader-threads prefetch max-steps loss-scale-
     expect_usage "--$opt=value" "--$opt expects an integer, got '1.5'" "${train[@]}" --$opt=1.5
 done
 for opt in lr gamma warmup-epochs momentum weight-decay label-smoothing clip-norm mix-alpha \
-    loss-scale comm-timeout; do
+    loss-scale comm-timeout eps; do
     expect_usage "--$opt not a number" "--$opt expects a finite number, got 'x'" "${train[@]}" --$opt x
     expect_usage "--$opt NaN" "--$opt expects a finite number, got 'nan'" "${train[@]}" --$opt nan
     expect_usage "--$opt inf" "--$opt expects a finite number, got '-inf'" "${train[@]}" --$opt -inf
@@ -48,13 +50,28 @@ for pair in "schedule:linear:unknown schedule 'linear'" "precision:fp8:--precisi
     "inject-fault:1:--inject-fault expects" "inject-fault:a:b:--inject-fault expects" \
     "inject-fault:0:1:explode:--inject-fault expects" "inject-fault:-1:2:--inject-fault expects" \
     "milestones:a,b:bad milestones" "milestones:3,2:must be ascending" "milestones:,1:bad milestones" \
-    "milestones:1,,2:bad milestones" "milestones:-1:bad milestones"; do
+    "milestones:1,,2:bad milestones" "milestones:-1:bad milestones" \
+    "optimizer:lion:--optimizer expects sgd, adam, adamw, got 'lion'" \
+    "optimizer:Adam:--optimizer expects" "optimizer::--optimizer expects" \
+    "betas:0.9:--betas expects B1,B2" "betas:1,0.999:--betas expects" "betas:0.9,1:--betas expects" \
+    "betas:-0.1,0.9:--betas expects" "betas:x,y:--betas expects" "betas:0.9,0.999,0.5:--betas expects" \
+    "betas:nan,0.9:--betas expects" "betas:0.9,:--betas expects" "betas:,0.9:--betas expects" \
+    "no-decay:weights:--no-decay expects bn, bias, bn,bias or none, got 'weights'" \
+    "no-decay:bn,:--no-decay expects" "no-decay::--no-decay expects" "no-decay:BN:--no-decay expects" \
+    "no-decay:bn;bias:--no-decay expects"; do
     opt=${pair%%:*} rest=${pair#*:}
     value=${rest%:*} pattern=${rest##*:}
     # values that hold a colon (--inject-fault) keep all but the last field
     expect_usage "--$opt $value" "$pattern" "${train[@]}" --schedule multistep --$opt "$value"
 done
 expect_usage "label smoothing of 1" "--label-smoothing must be below 1" "${train[@]}" --label-smoothing 1
+expect_usage "eps of 0" "--eps must be above 0, got 0" "${train[@]}" --optimizer adam --eps 0
+expect_usage "--betas with SGD" "--betas does not apply to --optimizer sgd" "${train[@]}" --betas 0.8,0.99
+expect_usage "--eps with SGD" "--eps does not apply to --optimizer sgd" "${train[@]}" --eps 1e-6
+expect_usage "--momentum with Adam" "--momentum does not apply to --optimizer adam" \
+    "${train[@]}" --optimizer adam --momentum 0.5
+expect_usage "--nesterov with AdamW" "--nesterov does not apply to --optimizer adamw" \
+    "${train[@]}" --nesterov --optimizer adamw
 expect_usage "loss scale below 1" "--loss-scale must be at least 1" "${train[@]}" --loss-scale 0.5
 expect_usage "a flag with a value" "option '--sync-bn' takes no value" "${train[@]}" --sync-bn=yes
 expect_usage "an alias with =" "unknown option '-lr=0.1'" "${train[@]}" -lr=0.1
@@ -70,11 +87,12 @@ for opt in "--checkpoint x" "--steps 3" "--warmup 1" "--shape 8x8x3" "--classes 
     expect_usage "train $opt" "does not apply to train" "${train[@]}" $opt
 done
 for opt in "--net resnet20" "--batch 8" "--merge 2" "--epochs 2" "--lr 0.1" "--save x.h5" \
-    "--resume x.h5" "--sync-bn" "--deterministic" "--steps 3" "--on-nan skip" "--report r.json"; do
+    "--resume x.h5" "--sync-bn" "--deterministic" "--steps 3" "--on-nan skip" "--report r.json" \
+    "--optimizer adam" "--betas 0.9,0.99" "--eps 1e-6" "--no-decay bn"; do
     expect_usage "eval $opt" "does not apply to eval" "${eval_[@]}" --checkpoint "$work/ck.h5" $opt
 done
 for opt in "--epochs 2" "--lr 0.1" "--save x.h5" "--csv x.csv" "--eval-batch 8" "--sync-bn" \
-    "--report r.json" "--checkpoint x"; do
+    "--report r.json" "--checkpoint x" "--betas 0.9,0.99" "--eps 1e-6" "--momentum 0.5"; do
     expect_usage "bench $opt" "does not apply to bench" "$BMST_DIST" bench --device cpu $opt
 done
 for opt in "--steps 3" "--epochs 2" "--save x.h5" "--checkpoint x" "--comm-timeout 5"; do
@@ -191,11 +209,55 @@ with good(f"{w}/ck_inf_stat.h5") as f:
     t = f["model/bn1.running_var"][()]; t[0] = np.inf; f["model/bn1.running_var"][...] = t
 with good(f"{w}/ck_tensor_type.h5") as f:
     t = f["model/fc.bias"][()]; del f["model/fc.bias"]; f["model/fc.bias"] = t.astype(np.int32)
+# the optimizer's part (format 4)
+with good(f"{w}/ck_opt_kind.h5") as f:
+    f["optimizer"].attrs["kind"] = "lion"
+with good(f"{w}/ck_opt_no_kind.h5") as f:
+    del f["optimizer"].attrs["kind"]
+with good(f"{w}/ck_opt_no_decay.h5") as f:
+    f["optimizer"].attrs["no_decay"] = "weights"
+with good(f"{w}/ck_opt_momentum.h5") as f:
+    f["optimizer"].attrs["momentum"] = -0.9
+with good(f"{w}/ck_opt_no_group.h5") as f:
+    del f["optimizer"]
+with good(f"{w}/ck_opt_missing.h5") as f:
+    del f["optimizer/momentum_buffer/conv1.weight"]
+with good(f"{w}/ck_opt_nan.h5") as f:
+    t = f["optimizer/momentum_buffer/fc.weight"][()]; t.flat[5] = np.nan
+    f["optimizer/momentum_buffer/fc.weight"][...] = t
+with good(f"{w}/ck_opt_shape.h5") as f:
+    t = f["optimizer/momentum_buffer/fc.bias"][()]; del f["optimizer/momentum_buffer/fc.bias"]
+    f["optimizer/momentum_buffer/fc.bias"] = t[:2]
+def adam(path):
+    shutil.copy(f"{w}/ck_adam.h5", path)
+    return h5py.File(path, "r+")
+with adam(f"{w}/ck_adam_no_step.h5") as f:
+    del f["optimizer/step"]
+with adam(f"{w}/ck_adam_step.h5") as f:
+    del f["optimizer/step"]; f["optimizer/step"] = np.int64(-3)
+with adam(f"{w}/ck_adam_betas.h5") as f:
+    f["optimizer"].attrs["betas"] = np.array([0.9], np.float64)
+with adam(f"{w}/ck_adam_eps.h5") as f:
+    f["optimizer"].attrs["eps"] = np.inf
+with adam(f"{w}/ck_adam_inf.h5") as f:
+    t = f["optimizer/exp_avg_sq/layer1.0.conv1.weight"][()]; t.flat[0] = np.inf
+    f["optimizer/exp_avg_sq/layer1.0.conv1.weight"][...] = t
+with adam(f"{w}/ck_adam_missing.h5") as f:
+    del f["optimizer/exp_avg/fc.weight"]
 PY
 for name in ck_no_arch ck_arch ck_version ck_epoch ck_epoch_max ck_classes ck_shape ck_format \
-    ck_step ck_scale ck_missing_tensor ck_tensor_shape ck_nan ck_inf_stat ck_tensor_type; do
+    ck_step ck_scale ck_missing_tensor ck_tensor_shape ck_nan ck_inf_stat ck_tensor_type \
+    ck_opt_kind ck_opt_no_kind ck_opt_no_decay ck_opt_momentum ck_opt_no_group; do
     expect_error "eval of $name" "$name.h5" "${eval_[@]}" --checkpoint "$work/$name.h5"
     expect_error "resume from $name" "$name.h5" "${train[@]}" --epochs 2 --resume "$work/$name.h5"
+done
+# what only resuming reads: the optimizer's state
+for name in ck_opt_missing ck_opt_nan ck_opt_shape; do
+    expect_error "resume from $name" "$name.h5" "${train[@]}" --epochs 2 --resume "$work/$name.h5"
+done
+for name in ck_adam_no_step ck_adam_step ck_adam_betas ck_adam_eps ck_adam_inf ck_adam_missing; do
+    expect_error "resume from $name" "$name.h5" "${train[@]}" --optimizer adam --epochs 2 \
+        --resume "$work/$name.h5"
 done
 csize=$(stat -c %s "$work/ck.h5")
 for cut in 0 16 1024 $((csize / 3)) $((csize - 64)); do

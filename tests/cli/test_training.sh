@@ -29,6 +29,20 @@ grep -q "resumed from" "$work/r.log" && pass || fail "no resume notice"
 h5diff -q "$work/a.h5" "$work/r.h5" /model /model && pass || fail "resumed weights differ"
 h5diff -q "$work/a.h5" "$work/r.h5" /optimizer /optimizer && pass || fail "resumed momentum differs"
 
+# the same with AdamW, --no-decay bn,bias: weights and optimizer state
+# (exp_avg, exp_avg_sq and the step count its bias correction uses) bitwise
+adamw=("${train[@]}" --optimizer adamw --lr 0.002 --weight-decay 0.05 --no-decay bn,bias)
+"${adamw[@]}" --epochs 2 --save "$work/w.h5" > /dev/null 2>&1 || fail "AdamW run"
+"${adamw[@]}" --epochs 1 --save "$work/wr.h5" > /dev/null 2>&1 || fail "AdamW first half"
+"${adamw[@]}" --epochs 2 --resume "$work/wr.h5" --save "$work/wr.h5" > "$work/wr.log" 2>&1 ||
+    fail "AdamW resumed half: $(tail -3 "$work/wr.log")"
+h5diff -q "$work/w.h5" "$work/wr.h5" /model /model && pass || fail "AdamW: resumed weights differ"
+h5diff -q "$work/w.h5" "$work/wr.h5" /optimizer /optimizer && pass ||
+    fail "AdamW: resumed optimizer state differs"
+# AdamW trains otherwise than SGD (the comparisons above can fail)
+h5diff -q "$work/a.h5" "$work/w.h5" /model /model > /dev/null && fail "--optimizer has no effect" ||
+    pass
+
 # fp16, emulated on the CPU: a first loss scale too large for the half type
 # overflows, so steps are skipped and the scale halved; a resumed run restores
 # the scale and its count of clean steps and continues bitwise as one run

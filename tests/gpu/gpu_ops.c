@@ -315,8 +315,8 @@ static void test_optimizer(void) {
     int separate = cpu->act_dtype != BMST_F32;
     struct buf flag = make(1, 0, 0, 0);
     float got;
-    cpu->sgd_step(cpu, &d, n, p.c, g.c, m.c, separate ? pa.c : NULL, flag.c);
-    gpu->sgd_step(gpu, &d, n, p.g, g.g, m.g, separate ? pa.g : NULL, flag.g);
+    cpu->optim.sgd_step(cpu, &d, n, p.c, g.c, m.c, separate ? pa.c : NULL, flag.c);
+    gpu->optim.sgd_step(gpu, &d, n, p.g, g.g, m.g, separate ? pa.g : NULL, flag.g);
     compare("sgd weights", &p);
     compare("sgd momentum", &m);
     if (separate) compare("sgd compute copy", &pa);
@@ -333,10 +333,78 @@ static void test_optimizer(void) {
     sg = gpu->unscale_sum_squares(gpu, n, g.g, 0.5f);
     CHECK(!isfinite(sg), "an inf gradient summed to %g", sg);
     /* that gradient makes its weight inf: the update flags it */
-    gpu->sgd_step(gpu, &d, n, p.g, g.g, m.g, separate ? pa.g : NULL, flag.g);
+    gpu->optim.sgd_step(gpu, &d, n, p.g, g.g, m.g, separate ? pa.g : NULL, flag.g);
     gpu->to_host(gpu, &got, flag.g, sizeof got);
     CHECK(got == 1.0f, "an inf weight not flagged (%g)", got);
     drop(&p), drop(&g), drop(&m), drop(&pa), drop(&flag);
+}
+
+/* Adam's or AdamW's terms at step t, worked out as src/optim/adam.c does. */
+static struct bmst_adam_desc adam_terms(int t, float lr, float wd, int decoupled,
+                                        const unsigned char *decay) {
+    const double b1 = 0.9, b2 = 0.999;
+    return (struct bmst_adam_desc){
+        .beta1 = (float)b1, .beta2 = (float)b2, .eps = 1e-8f,
+        .one_minus_beta1 = (float)(1.0 - b1), .one_minus_beta2 = (float)(1.0 - b2),
+        .weight_decay = decoupled ? 0.0f : wd,
+        .decay_factor = decoupled ? (float)(1.0 - (double)lr * wd) : 1.0f,
+        .step_size = (float)((double)lr / (1.0 - pow(b1, t))),
+        .bias2_sqrt = (float)sqrt(1.0 - pow(b2, t)),
+        .decay = decay};
+}
+
+/* Three Adam or AdamW steps, every third element exempt from weight decay,
+ * and an SGD step with the same mask; then a finite gradient whose square
+ * overflows (an inf second moment, which leaves the weight finite) is
+ * flagged on both. */
+static void test_adam(int decoupled) {
+    const size_t n = 100003;
+    const char *name = decoupled ? "adamw" : "adam";
+    struct buf p = make(n, 0, -1, 1), g = make(n, 0, -1, 1), m = make(n, 0, 0, 0),
+               v = make(n, 0, 0, 0), pa = make(n, 1, 0, 0), flag = make(1, 0, 0, 0);
+    unsigned char *mask = bmst_xmalloc(n);
+    for (size_t i = 0; i < n; i++) mask[i] = i % 3 != 0;
+    unsigned char *mask_c = cpu->alloc(cpu, n), *mask_g = gpu->alloc(gpu, n);
+    memcpy(mask_c, mask, n);
+    gpu->to_device(gpu, mask_g, mask, n);
+    void *act_c = cpu->act_dtype != BMST_F32 ? pa.c : NULL;
+    void *act_g = cpu->act_dtype != BMST_F32 ? pa.g : NULL;
+    char what[64];
+    for (int t = 1; t <= 3; t++) {
+        struct bmst_adam_desc dc = adam_terms(t, 1e-2f, 0.05f, decoupled, mask_c);
+        struct bmst_adam_desc dg = adam_terms(t, 1e-2f, 0.05f, decoupled, mask_g);
+        cpu->optim.adam_step(cpu, &dc, n, p.c, g.c, m.c, v.c, act_c, flag.c);
+        gpu->optim.adam_step(gpu, &dg, n, p.g, g.g, m.g, v.g, act_g, flag.g);
+    }
+    snprintf(what, sizeof what, "%s weights (3 steps)", name);
+    compare(what, &p);
+    snprintf(what, sizeof what, "%s exp_avg", name);
+    compare(what, &m);
+    snprintf(what, sizeof what, "%s exp_avg_sq", name);
+    compare(what, &v);
+    if (act_c) {
+        snprintf(what, sizeof what, "%s compute copy", name);
+        compare(what, &pa);
+    }
+    struct bmst_sgd_desc sc = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.05f,
+                               .decay = mask_c},
+                         sg = sc;
+    sg.decay = mask_g;
+    cpu->optim.sgd_step(cpu, &sc, n, p.c, g.c, m.c, act_c, flag.c);
+    gpu->optim.sgd_step(gpu, &sg, n, p.g, g.g, m.g, act_g, flag.g);
+    compare("sgd weights, --no-decay mask", &p);
+    float big = 1e20f, got = 0.0f;
+    ((float *)g.c)[n / 3] = big;
+    gpu->to_device(gpu, (float *)g.g + n / 3, &big, sizeof big);
+    struct bmst_adam_desc dc = adam_terms(4, 1e-2f, 0.05f, decoupled, mask_c);
+    struct bmst_adam_desc dg = adam_terms(4, 1e-2f, 0.05f, decoupled, mask_g);
+    cpu->optim.adam_step(cpu, &dc, n, p.c, g.c, m.c, v.c, act_c, flag.c);
+    gpu->optim.adam_step(gpu, &dg, n, p.g, g.g, m.g, v.g, act_g, flag.g);
+    gpu->to_host(gpu, &got, flag.g, sizeof got);
+    CHECK(got == 1.0f && *(float *)flag.c == 1.0f, "%s: an overflowed second moment flagged "
+          "%g on the GPU, %g on the CPU", name, got, *(float *)flag.c);
+    cpu->free(cpu, mask_c), gpu->free(gpu, mask_g), free(mask);
+    drop(&p), drop(&g), drop(&m), drop(&v), drop(&pa), drop(&flag);
 }
 
 /* The inputs' upload, from the backend's page-locked memory (asynchronous: the
@@ -434,6 +502,8 @@ void gpu_ops_group(enum bmst_dtype precision) {
     test_pool();
     test_fc_mix_loss();
     test_optimizer();
+    test_adam(0);
+    test_adam(1);
     test_upload();
     test_broken_recording();
     gpu->destroy(gpu);

@@ -125,15 +125,15 @@ static void run_two_steps(enum bmst_device_choice where, enum bmst_dtype precisi
         .deterministic = deterministic, .act_codec = steps_codec,
         .spec = {.arch = "resnet18", .h = STEPS_SIDE, .w = STEPS_SIDE, .c = 3,
                  .classes = STEPS_CLASSES, .mix_at = 2},
-        .train_batch = STEPS_BATCH, .merge = 2, .seed = 11};
+        .train_batch = STEPS_BATCH, .merge = 2,
+        .optim = {.momentum = 0.9f, .weight_decay = 5e-4f}, .seed = 11};
     CHECK(bmst_engine_open(&e, &ec) == 0, "%s", bmst_last_error());
     int on_gpu = where == BMST_DEVICE_CHOICE_CUDA;
     if (on_gpu && mode == RECORDING_BROKEN) break_recording(e.be);
     e.train.notes = tmpfile();
     BMST_ASSERT(e.train.notes != NULL);
     float targets[STEPS_BATCH * STEPS_CLASSES];
-    struct bmst_step_config sc = {.seed = 5, .mix_alpha = 1.0f,
-                                  .sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+    struct bmst_step_config sc = {.seed = 5, .mix_alpha = 1.0f, .optim = &e.optim, .lr = 0.05f};
     struct bmst_loss_scaler s;
     bmst_loss_scaler_init(&s, precision, 1024.0f, 2000);
     double phase[BMST_PHASE_COUNT] = {0};
@@ -148,7 +148,7 @@ static void run_two_steps(enum bmst_device_choice where, enum bmst_dtype precisi
     out->momentum = bmst_xmalloc(out->n * sizeof(float));
     e.be->to_host(e.be, out->grads, e.model.grads, out->n * sizeof(float));
     e.be->to_host(e.be, out->weights, e.model.weights, out->n * sizeof(float));
-    e.be->to_host(e.be, out->momentum, e.model.momentum, out->n * sizeof(float));
+    e.be->to_host(e.be, out->momentum, e.optim.state[0], out->n * sizeof(float));
     bmst_engine_close(&e);
 }
 

@@ -39,7 +39,7 @@ def tensors(path):
 
 
 def kind(name):
-    if name.startswith("optimizer/momentum/"):
+    if name.startswith("optimizer/momentum_buffer/"):
         return "momentum"
     if name.endswith("num_batches_tracked"):
         return "steps"

@@ -141,7 +141,7 @@ def main():
         for name, v in model.state_dict().items():
             f["model/" + name] = v.numpy()
         for name, v in momentum.items():
-            f["optimizer/momentum/" + name] = v.numpy()
+            f["optimizer/momentum_buffer/" + name] = v.numpy()
 
 
 if __name__ == "__main__":

@@ -1,18 +1,24 @@
-/* The engine's side of the PyTorch parity test (test_parity.py): one training
- * step of a network on a given batch, with everything PyTorch must reproduce
+/* The engine's side of the PyTorch parity test (test_parity.py): training
+ * steps of a network on a given batch, with everything PyTorch must reproduce
  * written out.
  *
  *   parity_step --save-init OUT.h5 --arch A --shape HxWxC --classes K [--seed S]
- *       writes the engine's initial weights as a checkpoint;
- *   parity_step --init CKPT.h5 --input BATCH.h5 --out DIR [--merge M] [--mix-at N]
- *               [--lr X] [--momentum X] [--weight-decay X] [--nesterov]
- *               [--label-smoothing X] [--clip-norm X] [--seed S]
- *       loads CKPT, trains one step on BATCH.h5 (/images [B,H,W,C] float32,
- *       already normalized; /labels [B] int32) through bmst_train_step, and
- *       writes DIR/step.h5 (lam, loss, logits of the merged rows, the
- *       evaluation graph's logits on the batch after the step, and which side
- *       of zero every ReLU input fell on), DIR/grads.h5 (the step's gradients)
- *       and DIR/after.h5 (the checkpoint after the step).
+ *               [optimizer options]
+ *       writes the engine's initial weights (and the optimizer's zero state)
+ *       as a checkpoint;
+ *   parity_step --init CKPT.h5 --input BATCH.h5 --out DIR [--steps N] [--merge M]
+ *               [--mix-at N] [--lr X] [--label-smoothing X] [--clip-norm X]
+ *               [--seed S] [optimizer options]
+ *       loads CKPT, trains N steps (1) on BATCH.h5 (/images [B,H,W,C]
+ *       float32, already normalized; /labels [B] int32) through
+ *       bmst_train_step, and writes for step k = 1..N DIR/stepK.h5 (lam, loss,
+ *       logits of the merged rows, the evaluation graph's logits on the batch
+ *       after the step, and which side of zero every ReLU input fell on),
+ *       DIR/gradsK.h5 (the step's gradients) and DIR/afterK.h5 (the
+ *       checkpoint after the step, optimizer state included).
+ *   optimizer options: --optimizer sgd|adam|adamw (sgd), --momentum X (0.9),
+ *       --nesterov, --betas B1,B2, --eps X, --weight-decay X (5e-4),
+ *       --no-decay WORDS, as bmst_dist train takes them.
  *
  * Why the ReLU masks: an input within float32 rounding of zero can fall on the
  * other side in a float64 reference, which then routes that element's gradient
@@ -34,27 +40,30 @@
 struct options {
     const char *save_init, *init, *input, *out;
     struct bmst_checkpoint_meta meta;
-    int merge, mix_at;
+    int merge, mix_at, steps;
+    struct bmst_optim_config optim;
     struct bmst_step_config step;
 };
 
 static int parse(int argc, char **argv, struct options *o) {
     enum { SAVE_INIT = 256, INIT, INPUT, OUT, ARCH, SHAPE, CLASSES, SEED, MERGE, MIX_AT, LR,
-           MOMENTUM, WD, NESTEROV, SMOOTHING, CLIP };
+           MOMENTUM, WD, NESTEROV, SMOOTHING, CLIP, STEPS, OPTIMIZER, BETAS, EPS, NO_DECAY };
     static const struct option table[] = {
         {"save-init", 1, 0, SAVE_INIT}, {"init", 1, 0, INIT},       {"input", 1, 0, INPUT},
         {"out", 1, 0, OUT},             {"arch", 1, 0, ARCH},       {"shape", 1, 0, SHAPE},
         {"classes", 1, 0, CLASSES},     {"seed", 1, 0, SEED},       {"merge", 1, 0, MERGE},
         {"mix-at", 1, 0, MIX_AT},       {"lr", 1, 0, LR},           {"momentum", 1, 0, MOMENTUM},
         {"weight-decay", 1, 0, WD},     {"nesterov", 0, 0, NESTEROV},
-        {"label-smoothing", 1, 0, SMOOTHING}, {"clip-norm", 1, 0, CLIP}, {0, 0, 0, 0}};
+        {"label-smoothing", 1, 0, SMOOTHING}, {"clip-norm", 1, 0, CLIP}, {"steps", 1, 0, STEPS},
+        {"optimizer", 1, 0, OPTIMIZER}, {"betas", 1, 0, BETAS},     {"eps", 1, 0, EPS},
+        {"no-decay", 1, 0, NO_DECAY},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->merge = 1;
     o->mix_at = BMST_MIX_C2;
+    o->steps = 1;
     o->meta.loss_scale = 1.0f;
-    o->step = (struct bmst_step_config){.seed = 1, .mix_alpha = 1.0f,
-                                        .sgd = {.lr = 0.1f, .momentum = 0.9f,
-                                                .weight_decay = 5e-4f}};
+    bmst_optim_config_defaults(&o->optim); /* SGD, momentum 0.9, weight decay 5e-4 */
+    o->step = (struct bmst_step_config){.seed = 1, .mix_alpha = 1.0f, .lr = 0.1f};
     int opt;
     while ((opt = getopt_long(argc, argv, "", table, NULL)) != -1) {
         switch (opt) {
@@ -71,17 +80,31 @@ static int parse(int argc, char **argv, struct options *o) {
         case SEED: o->step.seed = o->meta.seed = strtoull(optarg, NULL, 10); break;
         case MERGE: o->merge = atoi(optarg); break;
         case MIX_AT: o->mix_at = atoi(optarg + (optarg[0] == 'c')); break;
-        case LR: o->step.sgd.lr = strtof(optarg, NULL); break;
-        case MOMENTUM: o->step.sgd.momentum = strtof(optarg, NULL); break;
-        case WD: o->step.sgd.weight_decay = strtof(optarg, NULL); break;
-        case NESTEROV: o->step.sgd.nesterov = 1; break;
+        case LR: o->step.lr = strtof(optarg, NULL); break;
+        case MOMENTUM: o->optim.momentum = strtof(optarg, NULL); break;
+        case WD: o->optim.weight_decay = strtof(optarg, NULL); break;
+        case NESTEROV: o->optim.nesterov = 1; break;
+        case STEPS: o->steps = atoi(optarg); break;
+        case OPTIMIZER:
+            if ((o->optim.kind = bmst_optim_kind_find(optarg)) < 0)
+                return bmst_error("unknown optimizer %s", optarg);
+            break;
+        case BETAS:
+            if (sscanf(optarg, "%lf,%lf", &o->optim.beta1, &o->optim.beta2) != 2)
+                return bmst_error("--betas wants B1,B2, got %s", optarg);
+            break;
+        case EPS: o->optim.eps = strtof(optarg, NULL); break;
+        case NO_DECAY:
+            if (bmst_no_decay_parse(optarg, &o->optim.no_decay) != 0) return -1;
+            break;
         case SMOOTHING: o->step.label_smoothing = strtof(optarg, NULL); break;
         case CLIP: o->step.clip_norm = strtof(optarg, NULL); break;
         default: return bmst_error("unknown option (see the comment at the top of parity_step.c)");
         }
     }
-    if (!o->save_init && !(o->init && o->input && o->out))
-        return bmst_error("give --save-init, or --init, --input and --out");
+    if (!o->save_init && !(o->init && o->input && o->out && o->steps >= 1))
+        return bmst_error("give --save-init, or --init, --input and --out (and --steps of 1 or "
+                          "more)");
     return 0;
 }
 
@@ -124,7 +147,7 @@ static int write_floats(hid_t file, const char *name, int ndim, const hsize_t *d
  * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order. The BN running
  * statistics that forward updates are put back, so the real step that follows
  * starts from the checkpoint's. */
-static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct options *o,
+static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct options *o, long step,
                             const float *images, const int32_t *labels, float *scratch) {
     const struct bmst_graph *g = x->graph;
     struct bmst_backend *be = g->be;
@@ -136,7 +159,7 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
     bmst_soft_targets(labels, g->batch, g->classes, o->step.label_smoothing, scratch);
     be->to_device(be, bmst_exec_value(x, g->targets), scratch,
                   (size_t)g->batch * g->classes * sizeof(float));
-    float lam = g->merge > 1 ? bmst_step_lambda(o->step.seed, 0, o->step.mix_alpha) : 1.0f;
+    float lam = g->merge > 1 ? bmst_step_lambda(o->step.seed, step, o->step.mix_alpha) : 1.0f;
     bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
     bmst_exec_upload_scalars(x);
     bmst_exec_forward(x);
@@ -170,102 +193,134 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
     return status;
 }
 
-/* A training and an evaluation graph of one model, and their runs. */
-struct network {
+/* What the tool trains: the model, its optimizer, a training graph and an
+ * evaluation graph. */
+struct net {
     struct bmst_model model;
+    struct bmst_optim optim;
     struct bmst_graph train, eval;
     struct bmst_exec train_run, eval_run;
 };
 
-/* Builds the network (training graph of batch, evaluation graph of
- * eval_batch) into an allocated model. */
+/* Builds the network with a training graph of `batch` and an evaluation
+ * graph of eval_batch into an allocated model and optimizer. */
 static int build(const struct options *o, struct bmst_backend *be, int batch, int eval_batch,
-                 struct network *net) {
-    struct bmst_model *model = &net->model;
-    struct bmst_graph *train = &net->train, *eval = &net->eval;
-    memset(net, 0, sizeof *net);
+                 struct net *n) {
     struct bmst_network_spec spec = {.h = o->meta.in_h, .w = o->meta.in_w, .c = o->meta.in_c,
                                      .classes = o->meta.classes, .mix_at = o->mix_at};
     snprintf(spec.arch, sizeof spec.arch, "%s", o->meta.arch);
-    bmst_model_init(model, be, o->meta.arch);
-    bmst_graph_init(train, model, 1, batch, o->merge, o->meta.classes);
-    bmst_graph_init(eval, model, 0, eval_batch, 1, o->meta.classes);
-    if (bmst_network_build(train, &spec) != 0 || bmst_network_build(eval, &spec) != 0) return -1;
-    if (bmst_graph_plan(train) != 0 || bmst_graph_plan(eval) != 0) return -1;
-    if (bmst_model_allocate(model) != 0 || bmst_exec_init(&net->train_run, train) != 0 ||
-        bmst_exec_init(&net->eval_run, eval) != 0)
+    memset(n, 0, sizeof *n);
+    bmst_model_init(&n->model, be, o->meta.arch);
+    bmst_graph_init(&n->train, &n->model, 1, batch, o->merge, o->meta.classes);
+    bmst_graph_init(&n->eval, &n->model, 0, eval_batch, 1, o->meta.classes);
+    if (bmst_network_build(&n->train, &spec) != 0 || bmst_network_build(&n->eval, &spec) != 0)
         return -1;
-    bmst_model_initialize(model, o->meta.seed);
+    if (bmst_optim_init(&n->optim, &n->model, &o->optim) != 0) return -1;
+    if (bmst_graph_plan(&n->train) != 0 || bmst_graph_plan(&n->eval) != 0) return -1;
+    if (bmst_model_allocate(&n->model) != 0 || bmst_optim_allocate(&n->optim) != 0 ||
+        bmst_exec_init(&n->train_run, &n->train) != 0 ||
+        bmst_exec_init(&n->eval_run, &n->eval) != 0)
+        return -1;
+    bmst_model_initialize(&n->model, o->meta.seed);
     return 0;
 }
 
-static void network_free(struct network *net) {
-    bmst_exec_free(&net->train_run), bmst_exec_free(&net->eval_run);
-    bmst_graph_free(&net->train), bmst_graph_free(&net->eval), bmst_model_free(&net->model);
+static void net_free(struct net *n) {
+    bmst_exec_free(&n->train_run), bmst_exec_free(&n->eval_run);
+    bmst_graph_free(&n->train), bmst_graph_free(&n->eval);
+    bmst_optim_free(&n->optim), bmst_model_free(&n->model);
+}
+
+/* The run a checkpoint of this tool records: one epoch of o->steps steps of
+ * `batch` on one rank, at the constant rate --lr. */
+static void record_run(struct options *o, int batch, long step) {
+    o->meta.has_run_record = 1;
+    o->meta.batch = batch;
+    o->meta.ranks = 1;
+    o->meta.merge = o->merge;
+    o->meta.lr = o->meta.last_lr = o->step.lr;
+    o->meta.planned_epochs = 1;
+    o->meta.steps_per_epoch = o->steps;
+    o->meta.epoch = 0;
+    o->meta.step = step;
 }
 
 static int save_init(struct options *o, struct bmst_backend *be) {
-    struct network net;
-    int status = build(o, be, 1, 1, &net);
-    if (status == 0) status = bmst_checkpoint_save(o->save_init, &net.model, &o->meta);
-    network_free(&net);
+    struct net n;
+    int status = build(o, be, 1, 1, &n);
+    record_run(o, 1, 0);
+    if (status == 0) status = bmst_checkpoint_save(o->save_init, &n.model, &n.optim, &o->meta);
+    net_free(&n);
     return status;
 }
 
-static int one_step(struct options *o, struct bmst_backend *be) {
-    uint64_t seed = o->step.seed;
-    if (bmst_checkpoint_read_meta(o->init, &o->meta) != 0) return -1;
-    o->meta.seed = seed;
+/* The batch the steps train on. */
+struct batch_data {
     int dims[4];
-    float *images = NULL;
-    int32_t *labels = NULL;
-    if (read_batch(o->input, dims, &images, &labels) != 0) return -1;
-    int batch = dims[0];
-    struct network net;
-    int status = build(o, be, batch, batch, &net);
-    if (status == 0) status = bmst_checkpoint_load(o->init, &net.model, 1);
+    float *images;
+    int32_t *labels;
+};
+
+/* Step k (0-based) on the batch: writes DIR/step<k+1>.h5, grads<k+1>.h5 and
+ * after<k+1>.h5. */
+static int one_step(struct options *o, struct net *n, const struct batch_data *in, long k) {
+    struct bmst_backend *be = n->model.be;
+    int batch = in->dims[0];
     size_t classes = (size_t)o->meta.classes, rows = (size_t)(batch / o->merge);
     float *scratch = bmst_xmalloc((size_t)batch * classes * sizeof(float));
     float *logits = bmst_xmalloc(rows * classes * sizeof(float));
     float *eval_logits = bmst_xmalloc((size_t)batch * classes * sizeof(float));
-    float lam = o->merge > 1 ? bmst_step_lambda(o->step.seed, 0, o->step.mix_alpha) : 1.0f;
-    float loss = 0.0f;
-    if (status == 0) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/step.h5", o->out);
-        hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        status = file < 0 ? bmst_error("cannot create %s", path)
-                          : write_relu_masks(file, &net.train_run, o, images, labels, scratch);
-        double phase[BMST_PHASE_COUNT] = {0};
-        struct bmst_batch b = {.images = images, .labels = labels, .valid = batch};
-        struct bmst_loss_scaler scaler;
-        bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
-        loss = bmst_train_step(&net.train_run, NULL, &o->step, 0, &b, scratch, &scaler, phase);
-        /* the logits and gradients of that forward/backward are still in place */
-        be->download_act(be, logits, bmst_exec_value(&net.train_run, net.train.logits),
-                         rows * classes);
-        be->upload_act(be, bmst_exec_value(&net.eval_run, net.eval.images), images,
-                       (size_t)batch * dims[1] * dims[2] * dims[3]);
-        bmst_exec_forward(&net.eval_run);
-        be->download_act(be, eval_logits, bmst_exec_value(&net.eval_run, net.eval.logits),
-                         (size_t)batch * classes);
-        hsize_t logit_dims[2] = {rows, classes}, eval_dims[2] = {(hsize_t)batch, classes};
-        if (status == 0)
-            status = file < 0 || write_floats(file, "lam", 0, NULL, &lam) != 0 ||
-                             write_floats(file, "loss", 0, NULL, &loss) != 0 ||
-                             write_floats(file, "logits", 2, logit_dims, logits) != 0 ||
-                             write_floats(file, "eval_logits", 2, eval_dims, eval_logits) != 0
-                         ? -1
-                         : 0;
-        if (file >= 0) H5Fclose(file);
-        snprintf(path, sizeof path, "%s/grads.h5", o->out);
-        if (status == 0) status = bmst_checkpoint_save_gradients(path, &net.model);
-        o->meta.step = 1;
-        snprintf(path, sizeof path, "%s/after.h5", o->out);
-        if (status == 0) status = bmst_checkpoint_save(path, &net.model, &o->meta);
-    }
-    free(images), free(labels), free(scratch), free(logits), free(eval_logits);
-    network_free(&net);
+    float lam = o->merge > 1 ? bmst_step_lambda(o->step.seed, k, o->step.mix_alpha) : 1.0f;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/step%ld.h5", o->out, k + 1);
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    int status = file < 0 ? bmst_error("cannot create %s", path)
+                          : write_relu_masks(file, &n->train_run, o, k, in->images, in->labels,
+                                             scratch);
+    double phase[BMST_PHASE_COUNT] = {0};
+    struct bmst_batch b = {.images = in->images, .labels = in->labels, .valid = batch};
+    struct bmst_loss_scaler scaler;
+    bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
+    float loss = bmst_train_step(&n->train_run, NULL, &o->step, k, &b, scratch, &scaler, phase);
+    /* the logits and gradients of that forward/backward are still in place */
+    be->download_act(be, logits, bmst_exec_value(&n->train_run, n->train.logits),
+                     rows * classes);
+    be->upload_act(be, bmst_exec_value(&n->eval_run, n->eval.images), in->images,
+                   (size_t)batch * in->dims[1] * in->dims[2] * in->dims[3]);
+    bmst_exec_forward(&n->eval_run);
+    be->download_act(be, eval_logits, bmst_exec_value(&n->eval_run, n->eval.logits),
+                     (size_t)batch * classes);
+    hsize_t logit_dims[2] = {rows, classes}, eval_dims[2] = {(hsize_t)batch, classes};
+    if (status == 0)
+        status = write_floats(file, "lam", 0, NULL, &lam) != 0 ||
+                         write_floats(file, "loss", 0, NULL, &loss) != 0 ||
+                         write_floats(file, "logits", 2, logit_dims, logits) != 0 ||
+                         write_floats(file, "eval_logits", 2, eval_dims, eval_logits) != 0
+                     ? -1
+                     : 0;
+    if (file >= 0) H5Fclose(file);
+    snprintf(path, sizeof path, "%s/grads%ld.h5", o->out, k + 1);
+    if (status == 0) status = bmst_checkpoint_save_gradients(path, &n->model);
+    record_run(o, batch, k + 1);
+    snprintf(path, sizeof path, "%s/after%ld.h5", o->out, k + 1);
+    if (status == 0) status = bmst_checkpoint_save(path, &n->model, &n->optim, &o->meta);
+    free(scratch), free(logits), free(eval_logits);
+    return status;
+}
+
+static int train_steps(struct options *o, struct bmst_backend *be) {
+    uint64_t seed = o->step.seed;
+    if (bmst_checkpoint_read_meta(o->init, &o->meta) != 0) return -1;
+    o->meta.seed = seed;
+    struct batch_data in = {.images = NULL};
+    if (read_batch(o->input, in.dims, &in.images, &in.labels) != 0) return -1;
+    struct net n;
+    int status = build(o, be, in.dims[0], in.dims[0], &n);
+    if (status == 0) status = bmst_checkpoint_load(o->init, &n.model, &n.optim);
+    o->step.optim = &n.optim;
+    for (long k = 0; k < o->steps && status == 0; k++) status = one_step(o, &n, &in, k);
+    free(in.images), free(in.labels);
+    net_free(&n);
     return status;
 }
 
@@ -276,7 +331,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct bmst_backend *be = bmst_backend_cpu_create(0, BMST_F32);
-    int status = o.save_init ? save_init(&o, be) : one_step(&o, be);
+    int status = o.save_init ? save_init(&o, be) : train_steps(&o, be);
     be->destroy(be);
     if (status != 0) bmst_report_error("parity_step");
     return status == 0 ? 0 : 1;

@@ -1,11 +1,22 @@
 """Parity with PyTorch: the same weights and batch through bmst_dist's engine
 (parity_step) and through the independent PyTorch model in torch_resnet.py,
-computed there in float64. Logits, loss, every parameter gradient, the weights,
-momentum and BN statistics after one SGD step, and the evaluation logits must
-agree within 1e-4 relative error (max |ours - ref| / max |ref| per tensor); the
-reference's ReLUs follow the engine's masks (see torch_resnet.Relu). The
-checkpoint after the step, loaded into a fresh PyTorch model with
-load_state_dict(strict=True), must give the engine's evaluation logits.
+computed there in float64. After every step of a case (one step of SGD; three
+of Adam and AdamW), the logits, loss, every parameter gradient, the weights,
+BN statistics and optimizer state (momentum_buffer; exp_avg, exp_avg_sq and
+step) after the step, and the evaluation logits must agree within 1e-4
+relative error (max |ours - ref| / max |ref| per tensor); the reference's ReLUs
+follow the engine's masks (see torch_resnet.Relu). The checkpoint after the
+last step, loaded into a fresh PyTorch model with load_state_dict(strict=True),
+must give the engine's evaluation logits. For Adam and AdamW, the optimizer
+state saved after the second-last step, loaded into a torch.optim optimizer by
+load_state_dict, must take the engine's last step from its gradients.
+
+Adam's steps are compared with the reference optimizer fed the engine's
+gradients (themselves checked against the reference's): Adam divides every
+gradient by its own magnitude, so an element whose float32 gradient is
+rounding noise around 0 (1e-7 of the tensor's largest) gets a full-size
+update of a sign float32 and float64 may disagree on; from the same
+gradients, the update is well conditioned.
 
 usage: /usr/bin/python3 test_parity.py PARITY_STEP [CASE ...]"""
 import os
@@ -19,10 +30,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_resnet import ResNet, soft_cross_entropy, soft_targets  # noqa: E402
+from torch_resnet import ResNet, param_groups, soft_cross_entropy, soft_targets  # noqa: E402
 
 TOLERANCE = 1e-4
-SGD = dict(lr=0.1, momentum=0.9, weight_decay=5e-4)
+SGD = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
+ADAM = dict(optimizer="adam", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4, steps=3)
+ADAMW = dict(ADAM, optimizer="adamw", lr=2e-3, eps=1e-6, weight_decay=0.05)
 
 # name: (arch, (H, W, C), classes, batch, merge, mix_at, extra engine options)
 CASES = {
@@ -36,6 +49,15 @@ CASES = {
     "resnet20-merge2-nesterov-smoothing-clip": (
         "resnet20", (28, 28, 1), 10, 8, 2, 2,
         {"nesterov": True, "label_smoothing": 0.1, "clip_norm": 0.5}),
+    # SGD's weight decay without BN parameters and biases
+    "resnet20-sgd-no-decay": ("resnet20", (28, 28, 1), 10, 8, 1, 2,
+                              {"no_decay": ("bn", "bias"), "weight_decay": 0.05}),
+    # Adam and AdamW, three steps each
+    "resnet20-adam": ("resnet20", (28, 28, 1), 10, 8, 1, 2, ADAM),
+    "resnet20-adamw-no-decay": ("resnet20", (28, 28, 1), 10, 8, 2, 2,
+                                dict(ADAMW, no_decay=("bn", "bias"))),
+    "resnet18-merge2-adam": ("resnet18", (32, 32, 3), 10, 8, 2, 2, ADAM),
+    "resnet18-merge2-adamw": ("resnet18", (32, 32, 3), 10, 8, 2, 2, ADAMW),
 }
 
 
@@ -82,93 +104,194 @@ def load_state(model, path):
     model.load_state_dict(state, strict=True)
 
 
-def run_case(parity_step, name, spec, workdir):
+def optimizer_options(opt):
+    """The engine's command-line options for an optimizer spec."""
+    out = ["--optimizer", opt["optimizer"], "--lr", str(opt["lr"]),
+           "--weight-decay", str(opt["weight_decay"])]
+    if opt["optimizer"] == "sgd":
+        out += ["--momentum", str(opt["momentum"])]
+        out += ["--nesterov"] if opt.get("nesterov") else []
+    else:
+        out += ["--betas", "%r,%r" % opt["betas"], "--eps", str(opt["eps"])]
+    if opt.get("no_decay"):
+        out += ["--no-decay", ",".join(opt["no_decay"])]
+    return out
+
+
+def make_optimizer(model, opt):
+    """torch.optim's optimizer for the spec, and the parameter names in its
+    order (the decayed group, then the exempt one)."""
+    groups = param_groups(model, opt.get("no_decay", ()), opt["weight_decay"])
+    params, names = [g for g, _ in groups], [n for _, ns in groups for n in ns]
+    if opt["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"],
+                               nesterov=opt.get("nesterov", False)), names
+    kind = torch.optim.Adam if opt["optimizer"] == "adam" else torch.optim.AdamW
+    return kind(params, lr=opt["lr"], betas=opt["betas"], eps=opt["eps"]), names
+
+
+def load_optimizer_state(optimizer, names, path, lr):
+    """Our checkpoint's /optimizer into `optimizer` through load_state_dict:
+    the state by PyTorch's names for each parameter (convolutions already in
+    OIHW), `step` for every parameter, and the hyperparameters the file
+    records (the exempt group's weight decay 0)."""
+    saved = optimizer.state_dict()
+    with h5py.File(path, "r") as f:
+        g = f["optimizer"]
+        buffers = [k for k in g if isinstance(g[k], h5py.Group)]
+        for i, name in enumerate(names):
+            saved["state"][i] = {k: torch.from_numpy(np.array(g[k][name])) for k in buffers}
+            if "step" in g:
+                saved["state"][i]["step"] = torch.tensor(float(g["step"][()]))
+        hyper = {k: v for k, v in g.attrs.items() if k not in ("kind", "no_decay")}
+    for i, group in enumerate(saved["param_groups"]):
+        group["lr"] = lr
+        for key, value in hyper.items():
+            if key == "weight_decay" and i > 0:  # the exempt group
+                continue
+            group[key] = tuple(float(v) for v in value) if np.ndim(value) else float(value)
+    optimizer.load_state_dict(saved)
+
+
+def check_state(check, what, optimizer, names, params, path):
+    """The optimizer's state after a step against our checkpoint's."""
+    with h5py.File(path, "r") as f:
+        g = f["optimizer"]
+        for name in names:
+            state = optimizer.state[params[name]]
+            for key, value in state.items():
+                if key == "step":
+                    ours = float(g["step"][()])
+                    if ours != float(value):
+                        check.failures.append(f"{what} step {ours} vs PyTorch {float(value)}")
+                else:
+                    check(f"{what} {key} {name}", np.array(g[key][name]), value.numpy())
+
+
+def run_engine(parity_step, name, spec, opt, workdir):
     arch, shape, classes, batch, merge, mix_at, extra = spec
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    check = Checker(name)
     init = os.path.join(workdir, "init.h5")
     subprocess.run([parity_step, "--save-init", init, "--arch", arch, "--shape",
-                    "x".join(map(str, shape)), "--classes", str(classes), "--seed", "7"],
-                   check=True)
+                    "x".join(map(str, shape)), "--classes", str(classes), "--seed", "7"]
+                   + optimizer_options(opt), check=True)
     perturb_statistics(init, rng)
-
     images = rng.normal(0.0, 1.0, (batch,) + shape).astype(np.float32)
     labels = rng.integers(0, classes, batch).astype(np.int32)
     with h5py.File(os.path.join(workdir, "batch.h5"), "w") as f:
         f["images"], f["labels"] = images, labels
     options = ["--merge", str(merge), "--mix-at", str(mix_at), "--seed", "11",
-               "--lr", str(SGD["lr"]), "--momentum", str(SGD["momentum"]),
-               "--weight-decay", str(SGD["weight_decay"])]
-    if extra.get("nesterov"):
-        options.append("--nesterov")
+               "--steps", str(opt.get("steps", 1))] + optimizer_options(opt)
     for key in ("label_smoothing", "clip_norm"):
         if key in extra:
             options += ["--" + key.replace("_", "-"), str(extra[key])]
     subprocess.run([parity_step, "--init", init, "--input", os.path.join(workdir, "batch.h5"),
                     "--out", workdir] + options, check=True)
+    return init, images, labels
 
-    with h5py.File(os.path.join(workdir, "step.h5"), "r") as f:
-        lam, loss = float(f["lam"][()]), float(f["loss"][()])
-        logits, eval_logits = np.array(f["logits"]), np.array(f["eval_logits"])
-        # NHWC as the engine stores them, NCHW for PyTorch
-        relu_masks = [torch.from_numpy(np.array(f["relu"][k])).permute(0, 3, 1, 2)
-                      for k in sorted(f["relu"])]
-    with h5py.File(os.path.join(workdir, "grads.h5"), "r") as f:
-        grads = {k: np.array(v) for k, v in f["grad"].items()}
-    with h5py.File(os.path.join(workdir, "after.h5"), "r") as f:
-        after = {k: np.array(v) for k, v in f["model"].items()}
-        momentum = {k: np.array(v) for k, v in f["optimizer/momentum"].items()}
+
+def run_case(parity_step, name, spec, workdir):
+    arch, shape, classes, batch, merge, mix_at, extra = spec
+    opt = dict(SGD, **extra)
+    steps = opt.get("steps", 1)
+    check = Checker(name)
+    init, images, labels = run_engine(parity_step, name, spec, opt, workdir)
+    out = lambda what, k: os.path.join(workdir, f"{what}{k}.h5")  # noqa: E731
 
     # the reference, in float64
     model = ResNet(arch, shape, classes, merge, mix_at)
     load_state(model, init)
     model = model.double().train()
-    model.lam = np.float64(np.float32(lam))
-    x = torch.from_numpy(images).double().permute(0, 3, 1, 2).contiguous()
-    targets = soft_targets(torch.from_numpy(labels), classes, extra.get("label_smoothing", 0.0),
-                           torch.float64)
-    if merge > 1:
-        targets = model.fold(targets)
-    model.relu.masks = iter(relu_masks)
-    ref_logits = model(x)
-    if next(model.relu.masks, None) is not None:
-        check.failures.append("the engine ran more ReLUs than the PyTorch model")
-    model.relu.masks = None
-    ref_loss = soft_cross_entropy(ref_logits, targets)
-    ref_loss.backward()
-    check("logits", logits, ref_logits.detach().numpy())
-    check("loss", loss, ref_loss.item())
-    # the engine clips in place, so its gradients are compared after clipping
-    if "clip_norm" in extra:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), extra["clip_norm"])
+    optimizer, names = make_optimizer(model, opt)
     params = dict(model.named_parameters())
-    missing = set(params) ^ set(grads)
-    if missing:
-        check.failures.append(f"gradients named differently: {sorted(missing)[:5]}")
-    for pname, p in params.items():
-        if pname in grads:
-            check(f"grad {pname}", grads[pname], p.grad.numpy())
+    x = torch.from_numpy(images).double().permute(0, 3, 1, 2).contiguous()
+    for k in range(1, steps + 1):
+        at = f"step {k}:" if steps > 1 else ""
+        with h5py.File(out("step", k), "r") as f:
+            lam, loss = float(f["lam"][()]), float(f["loss"][()])
+            logits, eval_logits = np.array(f["logits"]), np.array(f["eval_logits"])
+            # NHWC as the engine stores them, NCHW for PyTorch
+            relu_masks = [torch.from_numpy(np.array(f["relu"][m])).permute(0, 3, 1, 2)
+                          for m in sorted(f["relu"])]
+        with h5py.File(out("grads", k), "r") as f:
+            grads = {n: np.array(v) for n, v in f["grad"].items()}
+        with h5py.File(out("after", k), "r") as f:
+            after = {n: np.array(v) for n, v in f["model"].items()}
 
-    opt = torch.optim.SGD(model.parameters(), nesterov=extra.get("nesterov", False), **SGD)
-    opt.step()
-    for pname, value in model.state_dict().items():
-        ours = after.get(pname)
-        if ours is None:
-            check.failures.append(f"checkpoint lacks {pname}")
-            continue
-        check(f"after step {pname}", ours, value.numpy())
-    for pname, p in params.items():
-        check(f"momentum {pname}", momentum[pname], opt.state[p]["momentum_buffer"].numpy())
+        model.lam = np.float64(np.float32(lam))
+        targets = soft_targets(torch.from_numpy(labels), classes, extra.get("label_smoothing", 0.0),
+                               torch.float64)
+        if merge > 1:
+            targets = model.fold(targets)
+        model.relu.masks = iter(relu_masks)
+        optimizer.zero_grad()
+        ref_logits = model(x)
+        if next(model.relu.masks, None) is not None:
+            check.failures.append(f"{at} the engine ran more ReLUs than the PyTorch model")
+        model.relu.masks = None
+        ref_loss = soft_cross_entropy(ref_logits, targets)
+        ref_loss.backward()
+        check(f"{at} logits", logits, ref_logits.detach().numpy())
+        check(f"{at} loss", loss, ref_loss.item())
+        # the engine clips in place, so its gradients are compared after clipping
+        if "clip_norm" in extra:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), extra["clip_norm"])
+        missing = set(params) ^ set(grads)
+        if missing:
+            check.failures.append(f"gradients named differently: {sorted(missing)[:5]}")
+        for pname, p in params.items():
+            if pname in grads:
+                check(f"{at} grad {pname}", grads[pname], p.grad.numpy())
+        if opt["optimizer"] != "sgd":  # see the top: Adam from the engine's gradients
+            for pname, p in params.items():
+                p.grad = torch.from_numpy(grads[pname]).double()
+        optimizer.step()
+        for pname, value in model.state_dict().items():
+            ours = after.get(pname)
+            if ours is None:
+                check.failures.append(f"checkpoint lacks {pname}")
+                continue
+            check(f"{at} after step {pname}", ours, value.numpy())
+        check_state(check, f"{at} optimizer", optimizer, names, params, out("after", k))
+        model.eval()
+        with torch.no_grad():
+            check(f"{at} eval logits", eval_logits, model(x).numpy())
+        model.train()
 
     model.eval()
     with torch.no_grad():
-        check("eval logits", eval_logits, model(x).numpy())
         # our checkpoint in a fresh float32 PyTorch model gives our logits
         fresh = ResNet(arch, shape, classes)
-        load_state(fresh, os.path.join(workdir, "after.h5"))
+        load_state(fresh, out("after", steps))
         fresh.eval()
         check("checkpoint in PyTorch: eval logits", fresh(x.float()).numpy(), eval_logits)
+    if steps > 1:
+        check_continuation(check, spec, opt, out, steps)
     return check
+
+
+def check_continuation(check, spec, opt, out, steps):
+    """The state saved after step N-1, loaded into torch.optim by
+    load_state_dict (over a fresh model and a default optimizer), takes the
+    engine's step N from the engine's gradients of that step."""
+    arch, shape, classes, batch, merge, mix_at, extra = spec
+    model = ResNet(arch, shape, classes, merge, mix_at)
+    load_state(model, out("after", steps - 1))
+    model = model.double()
+    default = dict(opt, lr=0.5, betas=(0.5, 0.5), eps=0.5, weight_decay=0.5, momentum=0.5)
+    optimizer, names = make_optimizer(model, default)
+    load_optimizer_state(optimizer, names, out("after", steps - 1), opt["lr"])
+    params = dict(model.named_parameters())
+    with h5py.File(out("grads", steps), "r") as f:
+        for name, p in params.items():
+            p.grad = torch.from_numpy(np.array(f["grad"][name])).double()
+    optimizer.step()
+    with h5py.File(out("after", steps), "r") as f:
+        for name, p in params.items():
+            check(f"load_state_dict: step {steps} {name}", np.array(f["model"][name]),
+                  p.detach().numpy())
+    check_state(check, f"load_state_dict: step {steps} optimizer", optimizer, names, params,
+                out("after", steps))
 
 
 def main():

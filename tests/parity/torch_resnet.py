@@ -151,3 +151,24 @@ def soft_targets(labels, classes, smoothing, dtype):
 
 def soft_cross_entropy(logits, targets):
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def param_groups(model, no_decay=(), weight_decay=0.0):
+    """The optimizer's parameter groups for bmst_dist's --no-decay words ("bn":
+    every batch norm's weight and bias; "bias": the other layers' biases):
+    the decayed parameters first, then the exempt ones with weight decay 0,
+    each in named_parameters() order. Returns [(group dict, names)]; one
+    group without exemptions."""
+    bn = {f"{m}.{p}" for m, mod in model.named_modules() if isinstance(mod, nn.BatchNorm2d)
+          for p, _ in mod.named_parameters(recurse=False)}
+    kept, exempt = [], []
+    for name, p in model.named_parameters():
+        out = (name in bn and "bn" in no_decay) or (
+            name not in bn and name.endswith(".bias") and "bias" in no_decay)
+        (exempt if out else kept).append((name, p))
+    groups = [({"params": [p for _, p in kept], "weight_decay": weight_decay},
+               [n for n, _ in kept])]
+    if exempt:
+        groups.append(({"params": [p for _, p in exempt], "weight_decay": 0.0},
+                       [n for n, _ in exempt]))
+    return groups

@@ -152,13 +152,18 @@ static void train(struct bmst_backend *be, int capture, struct outcome *out) {
     struct bmst_network_spec spec = {.arch = "resnet20", .h = SIDE, .w = SIDE, .c = 3,
                                      .classes = CLASSES, .mix_at = BMST_MIX_C2};
     struct bmst_model model;
+    struct bmst_optim optim;
+    struct bmst_optim_config sgd;
+    bmst_optim_config_defaults(&sgd); /* momentum 0.9, weight decay 5e-4 */
     struct bmst_graph g;
     struct bmst_exec x;
     bmst_model_init(&model, be, spec.arch);
     bmst_graph_init(&g, &model, 1, BATCH, 2, CLASSES);
     BMST_ASSERT(bmst_network_build(&g, &spec) == 0);
     bmst_graph_plan(&g);
-    BMST_ASSERT(bmst_model_allocate(&model) == 0 && bmst_exec_init(&x, &g) == 0);
+    BMST_ASSERT(bmst_optim_init(&optim, &model, &sgd) == 0);
+    BMST_ASSERT(bmst_model_allocate(&model) == 0 && bmst_optim_allocate(&optim) == 0 &&
+                bmst_exec_init(&x, &g) == 0);
     bmst_model_initialize(&model, 7);
     x.capture = capture;
     x.notes = tmpfile();
@@ -171,8 +176,7 @@ static void train(struct bmst_backend *be, int capture, struct outcome *out) {
         images[i] = (float)bmst_rng_normal(&rng);
     for (int i = 0; i < BATCH; i++) labels[i] = (i * 3) % CLASSES;
     struct bmst_batch batch = {.images = images, .labels = labels, .valid = BATCH};
-    struct bmst_step_config sc = {.seed = 3, .mix_alpha = 1.0f,
-                                  .sgd = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+    struct bmst_step_config sc = {.seed = 3, .mix_alpha = 1.0f, .optim = &optim, .lr = 0.1f};
     struct bmst_loss_scaler scaler;
     bmst_loss_scaler_init(&scaler, BMST_F32, 1.0f, 1);
     double phase[BMST_PHASE_COUNT] = {0};
@@ -187,10 +191,11 @@ static void train(struct bmst_backend *be, int capture, struct outcome *out) {
     out->n_weights = model.n_weights;
     out->n_buffers = model.n_buffers;
     out->weights = copy_floats(model.weights, model.n_weights);
-    out->momentum = copy_floats(model.momentum, model.n_weights);
+    out->momentum = copy_floats(optim.state[0], model.n_weights);
     out->buffers = copy_floats(model.buffers, model.n_buffers);
     bmst_exec_free(&x);
     bmst_graph_free(&g);
+    bmst_optim_free(&optim);
     bmst_model_free(&model);
 }
 

@@ -56,7 +56,8 @@ static void open_engine(struct bmst_engine *e) {
     struct bmst_engine_config ec = {
         .device = BMST_DEVICE_CHOICE_CPU, .precision = BMST_F32, .threads = 2,
         .spec = {.arch = "resnet20", .h = 16, .w = 16, .c = 3, .classes = 10, .mix_at = 2},
-        .train_batch = 16, .merge = 2, .seed = 5};
+        .train_batch = 16, .merge = 2, .optim = {.momentum = 0.9f, .weight_decay = 5e-4f},
+        .seed = 5};
     CHECK(bmst_engine_open(e, &ec) == 0, "%s", bmst_last_error());
 }
 
@@ -67,11 +68,10 @@ static void test_buckets(void) {
     for (size_t i = 0; i < sizeof images / sizeof *images; i++) images[i] = (float)bmst_rng_normal(&rng);
     for (int i = 0; i < 16; i++) labels[i] = i % 10;
     struct bmst_batch batch = {.images = images, .labels = labels, .valid = 16};
-    struct bmst_step_config sc = {.seed = 3, .mix_alpha = 1.0f,
-                                  .sgd = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f}};
     struct bmst_engine alone, pair;
     open_engine(&alone);
     open_engine(&pair);
+    struct bmst_step_config sc = {.seed = 3, .mix_alpha = 1.0f, .optim = &alone.optim, .lr = 0.1f};
     size_t n = alone.model.n_weights;
 
     struct bmst_loss_scaler scaler;
@@ -87,6 +87,7 @@ static void test_buckets(void) {
     CHECK(bmst_grad_sync_attach(&sync, &rec.comm, &pair.train, 1, BMST_F32) == &sync,
           "two ranks attach");
     sync.bucket_floats = 3001; /* many buckets, none aligned with a layer */
+    sc.optim = &pair.optim;
     bmst_train_step(&pair.train, &sync, &sc, 0, &batch, targets, &scaler, phase);
 
     size_t expected_buckets = (n + 3000) / 3001, end = n;

@@ -413,7 +413,7 @@ static void check_sgd(struct bmst_backend *be, float momentum, int nesterov, dou
         .lr = 0.1f, .momentum = momentum, .weight_decay = 0.01f, .nesterov = nesterov};
     float *p = filled(n, 1.0f), *buf = filled(n, 0.0f), *g = filled(n, 0.5f), flag = -1.0f;
     int bad = 0;
-    be->sgd_step(be, &d, n, p, g, buf, NULL, &flag);
+    be->optim.sgd_step(be, &d, n, p, g, buf, NULL, &flag);
     for (size_t i = 0; i < n; i++)
         bad += fabs(p[i] - want_p1) > 1e-6 || (momentum && fabs(buf[i] - want_buf1) > 1e-6);
     CHECK(!bad, "sgd %s step 1: p %.8f (want %.8f), buf %.8f (want %.8f)", name, p[0], want_p1,
@@ -421,7 +421,7 @@ static void check_sgd(struct bmst_backend *be, float momentum, int nesterov, dou
     CHECK(flag == 0.0f, "sgd %s step 1: finite weights flagged (%g)", name, flag);
     for (size_t i = 0; i < n; i++)
         g[i] = 0.25f;
-    be->sgd_step(be, &d, n, p, g, buf, NULL, &flag);
+    be->optim.sgd_step(be, &d, n, p, g, buf, NULL, &flag);
     for (size_t i = 0; i < n; i++)
         bad += fabs(p[i] - want_p2) > 1e-6 || (momentum && fabs(buf[i] - want_buf2) > 1e-6);
     CHECK(!bad, "sgd %s step 2: p %.8f (want %.8f), buf %.8f (want %.8f)", name, p[0], want_p2,
@@ -431,7 +431,7 @@ static void check_sgd(struct bmst_backend *be, float momentum, int nesterov, dou
      * start (another thread's share), is flagged */
     g[n - 2] = 3e38f;
     d.lr = 10.0f;
-    be->sgd_step(be, &d, n, p, g, buf, NULL, &flag);
+    be->optim.sgd_step(be, &d, n, p, g, buf, NULL, &flag);
     CHECK(isinf(p[n - 2]) && flag == 1.0f, "sgd %s: an overflowed weight %g flagged %g", name,
           p[n - 2], flag);
     free(p), free(buf), free(g);

@@ -1,8 +1,8 @@
 /* The inf/NaN guard on the CPU backend: what a training step finds (the
  * loss, the gradients through their norm, the running statistics, the
  * updated weights), in every precision; that a step with bad gradients
- * leaves weights and momentum alone and that a backup puts bad running
- * statistics back; the fp16 scale's floor; and that a checkpoint holding inf
+ * leaves weights and momentum (AdamW: its moments and step count) alone and
+ * that a backup puts bad running statistics back; the fp16 scale's floor; and that a checkpoint holding inf
  * or NaN is neither written nor read. */
 #include <math.h>
 #include <stdlib.h>
@@ -32,7 +32,9 @@ struct setup {
     struct bmst_loss_scaler scaler;
 };
 
-static void setup_open(struct setup *s, enum bmst_dtype precision) {
+/* optim: NULL for SGD with momentum 0.9 and weight decay 5e-4 */
+static void setup_open_with(struct setup *s, enum bmst_dtype precision,
+                            const struct bmst_optim_config *optim) {
     memset(s, 0, sizeof *s);
     struct bmst_engine_config ec = {
         .device = BMST_DEVICE_CHOICE_CPU,
@@ -41,7 +43,9 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
         .spec = {.arch = "resnet20", .h = SIDE, .w = SIDE, .c = 3, .classes = 4, .mix_at = 2},
         .train_batch = BATCH,
         .merge = 1,
+        .optim = {.momentum = 0.9f, .weight_decay = 5e-4f},
         .seed = 5};
+    if (optim) ec.optim = *optim;
     CHECK(bmst_engine_open(&s->e, &ec) == 0, "%s", bmst_last_error());
     struct bmst_rng rng = bmst_rng_make(9, BMST_RNG_AUGMENT, 0);
     for (size_t i = 0; i < sizeof s->images / sizeof *s->images; i++)
@@ -52,8 +56,13 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
     s->sc = (struct bmst_step_config){.seed = 3,
                                       .mix_alpha = 1.0f,
                                       .result = &s->result,
-                                      .sgd = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+                                      .optim = &s->e.optim,
+                                      .lr = 0.1f};
     bmst_loss_scaler_init(&s->scaler, precision, 1024.0f, 2000);
+}
+
+static void setup_open(struct setup *s, enum bmst_dtype precision) {
+    setup_open_with(s, precision, NULL);
 }
 
 static void step(struct setup *s, long i) {
@@ -102,7 +111,7 @@ static void test_hidden_nan(enum bmst_dtype precision) {
     step(&s, 0); /* momentum not zero */
     *stem_bn_scale(&s) = NAN;
     bmst_model_refresh_act(m);
-    float *w = copy_of(m->weights, m->n_weights), *mom = copy_of(m->momentum, m->n_weights);
+    float *w = copy_of(m->weights, m->n_weights), *mom = copy_of(s.e.optim.state[0], m->n_weights);
     if (precision == BMST_F16) s.scaler.scale = 2.0f; /* one halving from the floor */
     step(&s, 1);
     CHECK(s.result.found == BMST_NONFINITE_GRADS, "%s: found %#x, want the gradients alone", name,
@@ -110,7 +119,8 @@ static void test_hidden_nan(enum bmst_dtype precision) {
     CHECK(!s.result.applied && !isfinite(s.result.grad_norm), "%s: applied %d, norm %g", name,
           s.result.applied, s.result.grad_norm);
     CHECK(memcmp(w, m->weights, m->n_weights * sizeof *w) == 0, "%s: weights changed", name);
-    CHECK(memcmp(mom, m->momentum, m->n_weights * sizeof *mom) == 0, "%s: momentum changed", name);
+    CHECK(memcmp(mom, s.e.optim.state[0], m->n_weights * sizeof *mom) == 0, "%s: momentum changed",
+          name);
     if (precision == BMST_F16) {
         CHECK(!s.result.at_min_scale && s.scaler.scale == BMST_LOSS_SCALE_MIN,
               "fp16: scale 2 overflowed to %g, at minimum %d", s.scaler.scale,
@@ -125,11 +135,42 @@ static void test_hidden_nan(enum bmst_dtype precision) {
     bmst_engine_close(&s.e);
 }
 
+/* AdamW's state is the step count besides the moments: a step skipped for a
+ * NaN in the gradients leaves the weights, exp_avg, exp_avg_sq and the count
+ * (which the next step's bias correction reads) as they were. */
+static void test_hidden_nan_adamw(void) {
+    struct bmst_optim_config adamw;
+    bmst_optim_config_defaults(&adamw);
+    adamw.kind = bmst_optim_kind_find("adamw");
+    adamw.no_decay = BMST_NO_DECAY_BN | BMST_NO_DECAY_BIAS;
+    struct setup s;
+    setup_open_with(&s, BMST_F32, &adamw);
+    struct bmst_model *m = &s.e.model;
+    struct bmst_optim *o = &s.e.optim;
+    s.sc.lr = 1e-3f;
+    step(&s, 0);
+    CHECK(s.result.applied && o->steps == 1, "adamw: a clean step applied %d, count %lld",
+          s.result.applied, (long long)o->steps);
+    *stem_bn_scale(&s) = NAN;
+    float *w = copy_of(m->weights, m->n_weights), *avg = copy_of(o->state[0], m->n_weights);
+    float *avg_sq = copy_of(o->state[1], m->n_weights);
+    step(&s, 1);
+    CHECK(!s.result.applied && s.result.found == BMST_NONFINITE_GRADS,
+          "adamw: NaN gradients applied %d, found %#x", s.result.applied, s.result.found);
+    CHECK(memcmp(w, m->weights, m->n_weights * sizeof *w) == 0, "adamw: weights changed");
+    CHECK(memcmp(avg, o->state[0], m->n_weights * sizeof *w) == 0 &&
+              memcmp(avg_sq, o->state[1], m->n_weights * sizeof *w) == 0,
+          "adamw: exp_avg or exp_avg_sq changed");
+    CHECK(o->steps == 1, "adamw: a skipped step counted (%lld)", (long long)o->steps);
+    free(w), free(avg), free(avg_sq);
+    bmst_engine_close(&s.e);
+}
+
 /* Finite gradients whose update overflows the weights: flagged. */
 static void test_weights_overflow(void) {
     struct setup s;
     setup_open(&s, BMST_F32);
-    s.sc.sgd.lr = 3e38f;
+    s.sc.lr = 3e38f;
     step(&s, 0);
     CHECK(s.result.found == BMST_NONFINITE_WEIGHTS && s.result.applied,
           "lr 3e38: found %#x, applied %d", s.result.found, s.result.applied);
@@ -206,17 +247,18 @@ static void test_checkpoint(void) {
         const char *name;
     } cases[] = {{bmst_model_data(m, fc) + 3, "fc.weight"},
                  {bmst_model_data(m, var), "layer2.0.bn1.running_var"},
-                 {m->momentum + m->params[fc].offset, "the momentum of fc.weight"}};
+                 {s.e.optim.state[0] + m->params[fc].offset, "the momentum of fc.weight"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         float keep = *cases[i].where;
         *cases[i].where = i == 1 ? INFINITY : NAN;
-        CHECK(bmst_checkpoint_save(path, m, &meta) != 0 && access(path, F_OK) != 0,
+        CHECK(bmst_checkpoint_save(path, m, &s.e.optim, &meta) != 0 && access(path, F_OK) != 0,
               "a checkpoint with inf/NaN in %s was written", cases[i].name);
         CHECK(strstr(bmst_last_error(), cases[i].name) != NULL, "the error does not name %s: %s",
               cases[i].name, bmst_last_error());
         *cases[i].where = keep;
     }
-    CHECK(bmst_checkpoint_save(path, m, &meta) == 0, "a clean model: %s", bmst_last_error());
+    CHECK(bmst_checkpoint_save(path, m, &s.e.optim, &meta) == 0, "a clean model: %s",
+          bmst_last_error());
     struct bmst_checkpoint_meta back;
     CHECK(bmst_checkpoint_read_meta(path, &back) == 0 && back.has_run_record &&
               back.batch == BATCH && back.steps_per_epoch == 1,
@@ -232,6 +274,7 @@ int main(void) {
         test_clean_step(precisions[i]);
         test_hidden_nan(precisions[i]);
     }
+    test_hidden_nan_adamw();
     test_weights_overflow();
     test_statistics(0);
     test_statistics(1);

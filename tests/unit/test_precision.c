@@ -77,15 +77,16 @@ static void setup_open(struct setup *s, enum bmst_dtype precision) {
     struct bmst_engine_config ec = {
         .device = BMST_DEVICE_CHOICE_CPU, .precision = precision, .threads = 2,
         .spec = {.arch = "resnet20", .h = 16, .w = 16, .c = 3, .classes = 10, .mix_at = 2},
-        .train_batch = 16, .merge = 2, .seed = 5};
+        .train_batch = 16, .merge = 2, .optim = {.momentum = 0.9f, .weight_decay = 5e-4f},
+        .seed = 5};
     CHECK(bmst_engine_open(&s->e, &ec) == 0, "%s", bmst_last_error());
     struct bmst_rng rng = bmst_rng_make(9, BMST_RNG_AUGMENT, 0);
     for (size_t i = 0; i < sizeof s->images / sizeof *s->images; i++)
         s->images[i] = (float)bmst_rng_normal(&rng);
     for (int i = 0; i < 16; i++) s->labels[i] = i % 10;
     s->batch = (struct bmst_batch){.images = s->images, .labels = s->labels, .valid = 16};
-    s->sc = (struct bmst_step_config){
-        .seed = 3, .mix_alpha = 1.0f, .sgd = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f}};
+    s->sc = (struct bmst_step_config){.seed = 3, .mix_alpha = 1.0f, .optim = &s->e.optim,
+                                      .lr = 0.1f};
 }
 
 static void setup_close(struct setup *s) {
@@ -111,7 +112,7 @@ static void test_overflow_skips_the_step(void) {
     CHECK(scaler.skipped == 0, "scale 1024 overflowed on the first step");
     float *w = bmst_xmalloc(weight_bytes(&s)), *mom = bmst_xmalloc(weight_bytes(&s));
     memcpy(w, m->weights, weight_bytes(&s));
-    memcpy(mom, m->momentum, weight_bytes(&s));
+    memcpy(mom, s.e.optim.state[0], weight_bytes(&s));
 
     /* 2^30 times a loss gradient of ~1/4 is far beyond fp16's 65504 */
     scaler.scale = 0x1p30f;
@@ -120,7 +121,8 @@ static void test_overflow_skips_the_step(void) {
     CHECK(scaler.skipped == 1 && scaler.scale == 0x1p29f,
           "overflow: %ld skipped, scale %g (want 1 and 2^29)", scaler.skipped, scaler.scale);
     CHECK(memcmp(w, m->weights, weight_bytes(&s)) == 0, "a skipped step changed the weights");
-    CHECK(memcmp(mom, m->momentum, weight_bytes(&s)) == 0, "a skipped step changed momentum");
+    CHECK(memcmp(mom, s.e.optim.state[0], weight_bytes(&s)) == 0,
+          "a skipped step changed momentum");
 
     scaler.scale = 1024.0f;
     step(&s, &scaler, 2);
