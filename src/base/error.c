@@ -93,3 +93,13 @@ void *bmst_xcalloc_at(size_t count, size_t size, const char *file, int line) {
     }
     return p;
 }
+
+void *bmst_xrealloc_at(void *p, size_t bytes, const char *file, int line) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) {
+        char what[64];
+        snprintf(what, sizeof what, "out of memory growing a buffer to %zu bytes", bytes);
+        bmst_fatal("C library", file, line, "realloc", what);
+    }
+    return q;
+}

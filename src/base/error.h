@@ -60,12 +60,14 @@ __attribute__((noreturn)) void bmst_fatal(const char *lib, const char *file, int
  * when the job's communicator ends. */
 void bmst_set_job_end(void (*end)(void *ctx, int code), void *ctx);
 
-/* malloc/calloc that end the job (bmst_fatal, naming the caller's file and
+/* malloc/calloc/realloc that end the job (bmst_fatal, naming the caller's file and
  * line) when memory runs out. */
 void *bmst_xmalloc_at(size_t bytes, const char *file, int line);
 void *bmst_xcalloc_at(size_t count, size_t size, const char *file, int line);
 #define bmst_xmalloc(bytes) bmst_xmalloc_at((bytes), __FILE__, __LINE__)
 #define bmst_xcalloc(count, size) bmst_xcalloc_at((count), (size), __FILE__, __LINE__)
+void *bmst_xrealloc_at(void *p, size_t bytes, const char *file, int line);
+#define bmst_xrealloc(p, bytes) bmst_xrealloc_at((p), (bytes), __FILE__, __LINE__)
 
 #ifdef __cplusplus
 }

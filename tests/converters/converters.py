@@ -1,7 +1,8 @@
 """Helpers for test_converters.sh: writes small sources in each real format,
 checks converted files against them exactly, and makes malformed HDF5 files.
 
-usage: converters.py make DIR             write sources under DIR/<kind>/ and
+usage: converters.py make DIR             write sources under DIR/<kind>/ (CIFAR also
+                                          in the Python release, DIR/<kind>-py*/) and
                                           broken pieces under DIR/defects/
        converters.py check KIND DIR OUT [--swapped] [--skip FILE,...]
                                           compare OUT with the sources in DIR
@@ -14,6 +15,8 @@ libjpeg-turbo) and .mat files with scipy.io.savemat (python3-scipy).
 """
 import gzip
 import os
+import pickle
+import struct
 import sys
 
 import h5py
@@ -91,9 +94,111 @@ def make(root):
     with open(os.path.join(d, "fine_label_names.txt"), "w") as f:
         f.write("".join("fine_%d\r\n" % k for k in range(100)))
 
+    make_cifar_pickles(root)
     make_flowers(os.path.join(root, "flowers"))
     make_mini(os.path.join(root, "mini"))
     make_defects(os.path.join(root, "defects"))
+
+
+# --- CIFAR's Python release ---------------------------------------------------
+def py2_pickle(obj):
+    """obj as Python 2's cPickle writes it at protocol 2, the way the release's
+    files were made: str (here: bytes) as SHORT_BINSTRING or BINSTRING, lists
+    and dicts filled from a mark, numpy arrays through _reconstruct and
+    BUILD, a memo entry after every container and name."""
+    out = bytearray(b"\x80\x02")
+    memo = [0]
+
+    def put():
+        out.extend(b"q" + bytes([memo[0]]) if memo[0] < 256 else b"r" + struct.pack("<I", memo[0]))
+        memo[0] += 1
+
+    def text(b):
+        out.extend(b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<i", len(b)) + b)
+
+    def integer(v):
+        if 0 <= v < 256:
+            out.extend(b"K" + bytes([v]))
+        elif 0 <= v < 65536:
+            out.extend(b"M" + struct.pack("<H", v))
+        else:
+            out.extend(b"J" + struct.pack("<i", v))
+
+    def dump(o):
+        if isinstance(o, dict):
+            out.extend(b"}"); put(); out.extend(b"(")
+            for k, v in o.items():
+                dump(k); dump(v)
+            out.extend(b"u")
+        elif isinstance(o, list):
+            out.extend(b"]"); put(); out.extend(b"(")
+            for v in o:
+                dump(v)
+            out.extend(b"e")
+        elif isinstance(o, bytes):
+            text(o)
+        elif isinstance(o, int):
+            integer(o)
+        elif isinstance(o, np.ndarray):
+            out.extend(b"cnumpy.core.multiarray\n_reconstruct\n"); put()
+            out.extend(b"cnumpy\nndarray\n"); put()
+            integer(0); out.extend(b"\x85"); put(); text(b"b"); out.extend(b"\x87R"); put()
+            out.extend(b"("); integer(1)
+            for d in o.shape:
+                integer(d)
+            out.extend(b"\x86"); put()
+            out.extend(b"cnumpy\ndtype\n"); put()
+            text(b"u1"); integer(0); integer(1); out.extend(b"\x87R"); put()
+            out.extend(b"("); integer(3); text(b"|"); out.extend(b"NNN")
+            integer(-1); integer(-1); integer(0); out.extend(b"tb")
+            out.extend(b"\x89"); text(o.tobytes()); out.extend(b"tb")
+        else:
+            raise TypeError(type(o))
+    dump(obj)
+    out.extend(b".")
+    return bytes(out)
+
+
+def make_cifar_pickles(root):
+    """The images of the binary sources as the Python release holds them:
+    cifar10-py/cifar-10-batches-py/ (the folder torchvision's root holds)
+    and cifar100-py/ as Python 2 wrote them, and cifar10-py3-2/, -py3-5/ as
+    Python 3 pickles the same dicts again at protocols 2 and 5."""
+    def planar(images):
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2).reshape(len(images), -1))
+
+    def batch(images, labels, key=b"labels", coarse=None):
+        d = {b"batch_label": b"batch", key: [int(v) for v in labels], b"data": planar(images),
+             b"filenames": [b"img_%d.png" % k for k in range(len(labels))]}
+        if coarse is not None:
+            d[b"coarse_labels"] = [int(v) for v in coarse]
+        return d
+
+    src = sources("cifar10")
+    images, labels, _ = src["train"]
+    cuts = [0, 4, 7, 10, 14, 17]
+    files = {"data_batch_%d" % (b + 1): batch(images[cuts[b]:cuts[b + 1]], labels[cuts[b]:cuts[b + 1]])
+             for b in range(5)}
+    files["test_batch"] = batch(*src["test"][:2])
+    files["batches.meta"] = {b"label_names": [b"c10_%d" % k for k in range(10)],
+                             b"num_vis": 3072, b"num_cases_per_batch": 10000}
+    for folder, write_one in (("cifar10-py/cifar-10-batches-py", py2_pickle),
+                              ("cifar10-py3-2", lambda o: pickle.dumps(o, protocol=2)),
+                              ("cifar10-py3-5", lambda o: pickle.dumps(o, protocol=5))):
+        d = os.path.join(root, folder)
+        os.makedirs(d)
+        for name, obj in files.items():
+            write(os.path.join(d, name), write_one(obj), False)
+
+    src = sources("cifar100")
+    d = os.path.join(root, "cifar100-py")
+    os.makedirs(d)
+    for split in ("train", "test"):
+        images, labels, coarse = src[split]
+        write(os.path.join(d, split), py2_pickle(batch(images, labels, b"fine_labels", coarse)), False)
+    write(os.path.join(d, "meta"), py2_pickle({
+        b"fine_label_names": [b"fine_%d" % k for k in range(100)],
+        b"coarse_label_names": [b"coarse_%d" % k for k in range(20)]}), False)
 
 
 # --- JPEG sources -------------------------------------------------------------

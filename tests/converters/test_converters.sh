@@ -60,6 +60,13 @@ for kind in fashion-mnist cifar10 cifar100; do
     expect_ok "check $kind" $PY "$HELPER" check "$kind" "$SRC" "$WORK/$kind.h5"
     grep -q '^ok' "$WORK/out.txt" || bad "check $kind: $(cat "$WORK/out.txt")"
 done
+# the Python release (as Python 2 wrote it, torchvision's folder under DIR; and
+# pickled again by Python 3 at protocols 2 and 5) gives the binary one's file
+for variant in cifar10-py cifar10-py3-2 cifar10-py3-5 cifar100-py; do
+    kind=${variant%%-*}
+    expect_ok "convert $variant" "$BMST_DATA" convert "$kind" "$SRC/$variant" "$WORK/$variant.h5"
+    expect_ok "same $variant" $PY "$HELPER" same "$WORK/$kind.h5" "$WORK/$variant.h5"
+done
 expect_ok "info" "$BMST_DATA" info "$WORK/cifar10.h5"
 grep -q '^shape: *32x32x3' "$WORK/out.txt" && grep -q '^train: *17$' "$WORK/out.txt" &&
     grep -q '^test: *6$' "$WORK/out.txt" && grep -q '^classes: *10$' "$WORK/out.txt" &&
@@ -148,6 +155,47 @@ fresh cifar100
 printf '\x14' | dd of="$BAD/train.bin" conv=notrunc status=none
 expect_fail "cifar100 coarse" "$OUT" "record 0 has coarse label 20" \
     "$BMST_DATA" convert cifar100 "$BAD" "$OUT"
+
+expect_fail "cifar10 neither release" "$OUT" \
+    "holds neither cifar10 release: the binary one \(data_batch_1.bin, .*\) nor the Python one \(data_batch_1, .*torchvision" \
+    "$BMST_DATA" convert cifar10 "$SRC/fashion" "$OUT"
+
+# the Python release: a cut pickle, a label out of range, a missing key, and a
+# pickle that would run a command if Python unpickled it: refused, not run
+PYB=cifar10-py/cifar-10-batches-py
+fresh $PYB
+truncate -s -5000 "$BAD/data_batch_2"
+expect_fail "pickle truncated" "$OUT" "data_batch_2: not a readable pickle at byte [0-9]+: a length runs past the end" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+fresh $PYB
+$PY - "$BAD/test_batch" <<'PYEOF'
+import pickle, sys
+d = pickle.load(open(sys.argv[1], "rb"), encoding="bytes")
+d[b"labels"][2] = 10
+pickle.dump(d, open(sys.argv[1], "wb"), protocol=2)
+PYEOF
+expect_fail "pickle label" "$OUT" "test_batch: 'labels'\[2\] is not a label 0..9" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+fresh $PYB
+$PY - "$BAD/batches.meta" <<'PYEOF'
+import pickle, sys
+pickle.dump({b"num_vis": 3072}, open(sys.argv[1], "wb"), protocol=2)
+PYEOF
+expect_fail "pickle names" "$OUT" "batches.meta: no list 'label_names' of 10 class names" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+fresh $PYB
+$PY - "$BAD/data_batch_1" "$WORK/ran" <<'PYEOF'
+import os, pickle, sys
+class Command:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+d = pickle.load(open(sys.argv[1], "rb"), encoding="bytes")
+d[b"data"] = Command()
+pickle.dump(d, open(sys.argv[1], "wb"), protocol=2)
+PYEOF
+expect_fail "pickle that calls a command" "$OUT" "data_batch_1: 'data' is not a numpy array" \
+    "$BMST_DATA" convert cifar10 "$BAD" "$OUT"
+[ -e "$WORK/ran" ] && bad "the pickle's command ran" || ok
 
 # Flowers 102: .mat files, splits, image files
 DEF=$SRC/defects
