@@ -26,6 +26,9 @@ static const char usage[] =
     "        --split standard|swapped   flowers102: train on trnid+valid and test on\n"
     "                            tstid (standard), or the other way round\n"
     "        --test-per-class N  miniimagenet: test images per class (default 100)\n"
+    "      option of every kind:\n"
+    "        --val-fraction F    move that share (0 < F < 1) of each class's training\n"
+    "                            images to a /val split (deterministic, stratified)\n"
     "  bmst_data synth --shape HxWxC --classes K --train N --test M [--seed S] OUT.h5\n"
     "      write a learnable synthetic dataset (the same seed gives the same file)\n"
     "  bmst_data info FILE.h5\n"
@@ -43,6 +46,7 @@ static const struct {
     {"--test-per-class", BMST_CONVERT_TEST_PER_CLASS},
     {"--threads", BMST_CONVERT_THREADS},
     {"--skip-bad", BMST_CONVERT_SKIP_BAD},
+    {"--val-fraction", BMST_CONVERT_VAL_FRACTION},
 };
 #define OPTION_COUNT ((int)(sizeof options / sizeof options[0]))
 
@@ -73,6 +77,7 @@ static int info(const char *path) {
     printf("%-10s %dx%dx%d (HxWxC)\n", "shape:", in->h, in->w, in->c);
     printf("%-10s %zu\n", "train:", in->count[BMST_SPLIT_TRAIN]);
     printf("%-10s %zu\n", "test:", in->count[BMST_SPLIT_TEST]);
+    if (in->count[BMST_SPLIT_VAL]) printf("%-10s %zu\n", "val:", in->count[BMST_SPLIT_VAL]);
     printf("%-10s %d\n", "classes:", in->classes);
     if (bmst_dataset_class_name(ds, 0)[0]) {
         printf("%-10s", "names:");
@@ -88,8 +93,12 @@ static int info(const char *path) {
 
 /* Writes a converted dataset, then reopens it to check and describe it. */
 static int write_and_describe(struct bmst_converted *cv, const char *out, double started) {
-    printf("read %zu train + %zu test images of %dx%dx%d in %.2f s\n", cv->src.count[0],
-           cv->src.count[1], cv->src.h, cv->src.w, cv->src.c, now() - started);
+    printf("read %zu train + %zu test images of %dx%dx%d in %.2f s",
+           cv->src.count[BMST_SPLIT_TRAIN] + cv->src.count[BMST_SPLIT_VAL],
+           cv->src.count[BMST_SPLIT_TEST], cv->src.h, cv->src.w, cv->src.c, now() - started);
+    if (cv->src.count[BMST_SPLIT_VAL])
+        printf("; %zu of the training images moved to /val", cv->src.count[BMST_SPLIT_VAL]);
+    printf("\n");
     printf("writing %s\n", out);
     fflush(stdout);
     double t = now();
@@ -109,13 +118,14 @@ static int convert(const char *kind, const char *dir, const char *out,
     const struct bmst_converter *cv_kind = bmst_converter_find(kind);
     if (!cv_kind)
         return usage_error("unknown source kind '%s' (known: %s)", kind, bmst_converter_kinds);
-    char takes[128] = "";
+    unsigned takes_flags = cv_kind->options | BMST_CONVERT_VAL_FRACTION;
+    char takes[160] = "";
     for (int f = 0; f < OPTION_COUNT; f++)
-        if (cv_kind->options & options[f].flag)
+        if (takes_flags & options[f].flag)
             snprintf(takes + strlen(takes), sizeof takes - strlen(takes), "%s%s",
                      takes[0] ? ", " : "", options[f].name);
     for (int f = 0; f < OPTION_COUNT; f++)
-        if ((given & options[f].flag) && !(cv_kind->options & options[f].flag))
+        if ((given & options[f].flag) && !(takes_flags & options[f].flag))
             return usage_error("convert %s: %s does not apply (%s takes %s)", kind, options[f].name,
                                kind, takes[0] ? takes : "no options");
     struct stat st;
@@ -128,6 +138,10 @@ static int convert(const char *kind, const char *dir, const char *out,
     if (cv_kind->fn(dir, opt, &cv) != 0) return -1;
     if (cv.skipped)
         printf("skipped %zu images that could not be read or decoded (--skip-bad)\n", cv.skipped);
+    if (opt->val_fraction > 0.0 && bmst_converted_split_val(&cv, opt->val_fraction) != 0) {
+        bmst_converted_free(&cv);
+        return -1;
+    }
     return write_and_describe(&cv, out, started);
 }
 
@@ -183,6 +197,14 @@ static int convert_command(int argc, char **argv) {
             if (parse_number(a, val, 1, 1000000, &v) != 0) return USAGE;
             opt.test_per_class = (long)v;
             break;
+        case BMST_CONVERT_VAL_FRACTION: {
+            char *end;
+            errno = 0;
+            opt.val_fraction = strtod(val, &end);
+            if (errno || end == val || *end || !(opt.val_fraction > 0.0 && opt.val_fraction < 1.0))
+                return usage_error("--val-fraction: '%s' is not a number between 0 and 1", val);
+            break;
+        }
         case BMST_CONVERT_THREADS:
             if (parse_number(a, val, 1, 256, &v) != 0) return USAGE;
             opt.threads = (int)v;

@@ -64,7 +64,7 @@ int bmst_converted_alloc(struct bmst_converted *cv, const char *name, int h, int
 }
 
 void bmst_converted_free(struct bmst_converted *cv) {
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++) {
         free(cv->images[s]);
         free(cv->labels[s]);
         free(cv->coarse_labels[s]);

@@ -14,11 +14,11 @@
 struct bmst_converted {
     struct bmst_dataset_source src; /* points into the fields below */
     char name[64];
-    uint8_t *images[2];        /* [count, h, w, c] per split */
-    int32_t *labels[2];        /* [count] per split */
-    int32_t *coarse_labels[2]; /* [count] per split, or NULL */
-    char **class_names;        /* [classes], or NULL */
-    size_t skipped;            /* images left out by --skip-bad */
+    uint8_t *images[BMST_SPLIT_COUNT];        /* [count, h, w, c] per split */
+    int32_t *labels[BMST_SPLIT_COUNT];        /* [count] per split */
+    int32_t *coarse_labels[BMST_SPLIT_COUNT]; /* [count] per split, or NULL */
+    char **class_names;                       /* [classes], or NULL */
+    size_t skipped;                           /* images left out by --skip-bad */
 };
 
 /* The options of `bmst_data convert`. All zero means every default; a
@@ -29,6 +29,7 @@ struct bmst_convert_options {
     long test_per_class; /* --test-per-class; 0: the kind's default */
     int threads;         /* --threads; 0: one per online CPU */
     int skip_bad;        /* --skip-bad: leave out images that cannot be read or decoded */
+    double val_fraction; /* --val-fraction: the share of each class moved to /val; 0: no /val */
 };
 
 enum bmst_convert_option_flag {
@@ -37,6 +38,7 @@ enum bmst_convert_option_flag {
     BMST_CONVERT_TEST_PER_CLASS = 1 << 2,
     BMST_CONVERT_THREADS = 1 << 3,
     BMST_CONVERT_SKIP_BAD = 1 << 4,
+    BMST_CONVERT_VAL_FRACTION = 1 << 5, /* every kind: applied after the converter */
 };
 
 typedef int (*bmst_convert_fn)(const char *dir, const struct bmst_convert_options *opt,
@@ -75,11 +77,19 @@ struct bmst_synth_config {
 };
 int bmst_synth(const struct bmst_synth_config *cfg, struct bmst_converted *out);
 
-/* Shared by the converters: allocates images and labels for both splits (and
- * coarse labels when `coarse`) and fills src; -1 when memory runs out. */
+/* Shared by the converters: allocates images and labels for the training and
+ * test splits (and coarse labels when `coarse`), no /val, and fills src; -1
+ * when memory runs out. */
 int bmst_converted_alloc(struct bmst_converted *cv, const char *name, int h, int w, int c,
                          int classes, const size_t count[2], int coarse);
 void bmst_converted_free(struct bmst_converted *cv);
+/* Moves round(fraction * n_c) of each class's n_c training samples to /val
+ * (docs/dataset-format.md, "Validation split"): which ones is a fixed
+ * function of the sample's index, so the split is the same on every machine,
+ * and both splits keep the samples' order. -1 with a message when either
+ * split would be left empty. */
+int bmst_converted_split_val(struct bmst_converted *cv, double fraction);
+
 /* Reads class names, one per line (blank lines ignored), from an optional
  * text file: absent leaves class_names NULL; present must hold `classes`. */
 int bmst_read_class_names(const char *path, struct bmst_converted *cv);

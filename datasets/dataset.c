@@ -17,7 +17,7 @@
 #define CHUNK_CACHE_BYTES ((size_t)32 << 20)
 #define CHUNK_CACHE_SLOTS 12421 /* a prime well above the chunks that fit */
 
-static const char *split_names[2] = {"train", "test"};
+static const char *split_names[BMST_SPLIT_COUNT] = {"train", "test", "val"};
 
 struct split_data {
     hid_t images;    /* the open /SPLIT/images dataset */
@@ -36,7 +36,7 @@ struct bmst_dataset {
     hid_t file;
     struct bmst_dataset_info info;
     char **class_names; /* [classes], or NULL when the file has none */
-    struct split_data split[2];
+    struct split_data split[BMST_SPLIT_COUNT];
     size_t cache_limit;
     struct request *requests; /* scratch for uncached reads, grown as needed */
     uint8_t *run;
@@ -167,8 +167,8 @@ static int open_split(struct bmst_dataset *ds, int s) {
         in->c = (int)idims[3];
     } else if (idims[1] != (hsize_t)in->h || idims[2] != (hsize_t)in->w ||
                idims[3] != (hsize_t)in->c) {
-        bmst_error("%s: test images are %llux%llux%llu but train images are %dx%dx%d", ds->path,
-                   (unsigned long long)idims[1], (unsigned long long)idims[2],
+        bmst_error("%s: %s images are %llux%llux%llu but train images are %dx%dx%d", ds->path,
+                   name, (unsigned long long)idims[1], (unsigned long long)idims[2],
                    (unsigned long long)idims[3], in->h, in->w, in->c);
         goto fail;
     }
@@ -256,8 +256,10 @@ static int open_file(struct bmst_dataset *ds) {
     }
     H5Pclose(fapl);
     if (read_root_attrs(ds) != 0) return -1;
-    for (int s = 0; s < 2; s++)
-        if (open_split(ds, s) != 0) return -1;
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++)
+        if ((s != BMST_SPLIT_VAL || H5Lexists(ds->file, split_names[s], H5P_DEFAULT) > 0) &&
+            open_split(ds, s) != 0)
+            return -1;
     if (h5_read_float_array_attr(ds->file, "mean", ds->path, ds->info.mean, ds->info.c) != 0 ||
         h5_read_float_array_attr(ds->file, "std", ds->path, ds->info.std, ds->info.c) != 0)
         return -1;
@@ -277,7 +279,7 @@ int bmst_dataset_open(const char *path, struct bmst_dataset **out) {
     struct bmst_dataset *ds = bmst_xcalloc(1, sizeof *ds);
     ds->path = strdup(path);
     ds->file = H5I_INVALID_HID;
-    ds->split[0].images = ds->split[1].images = H5I_INVALID_HID;
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++) ds->split[s].images = H5I_INVALID_HID;
     ds->cache_limit = BMST_DATASET_CACHE_BYTES;
     BMST_ASSERT(ds->path);
     bmst_hdf5_lock();
@@ -294,11 +296,11 @@ int bmst_dataset_open(const char *path, struct bmst_dataset **out) {
 void bmst_dataset_close(struct bmst_dataset *ds) {
     if (!ds) return;
     bmst_hdf5_lock();
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++)
         h5_close(ds->split[s].images);
     h5_close(ds->file);
     bmst_hdf5_unlock();
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++) {
         free(ds->split[s].labels);
         free(ds->split[s].cache);
     }
@@ -395,7 +397,7 @@ static int load_cache(struct bmst_dataset *ds, int s) {
 
 int bmst_dataset_read(struct bmst_dataset *ds, enum bmst_split split, const uint32_t *indices,
                       size_t count, uint8_t *images, int32_t *labels) {
-    int s = split == BMST_SPLIT_TEST;
+    int s = (int)split;
     size_t n = ds->info.count[s], image_bytes = (size_t)ds->info.h * ds->info.w * ds->info.c;
     for (size_t i = 0; i < count; i++)
         if (indices[i] >= n)

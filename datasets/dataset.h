@@ -10,15 +10,17 @@
 #define BMST_MAX_SIDE 65536 /* image height and width */
 #define BMST_MAX_CLASSES 1000
 
-enum bmst_split { BMST_SPLIT_TRAIN = 0, BMST_SPLIT_TEST = 1 };
+/* /val is optional: a file without it has count[BMST_SPLIT_VAL] 0. */
+enum bmst_split { BMST_SPLIT_TRAIN = 0, BMST_SPLIT_TEST = 1, BMST_SPLIT_VAL = 2 };
+#define BMST_SPLIT_COUNT 3
 
 struct bmst_dataset_info {
-    char name[64];                 /* the "name" attribute, e.g. "fashion-mnist" */
-    int h, w, c;                   /* image shape, the same for both splits */
-    int classes;                   /* label range [0, classes) */
-    size_t count[2];               /* samples per split, indexed by enum bmst_split */
-    float mean[BMST_MAX_CHANNELS]; /* per-channel mean and std of the training */
-    float std[BMST_MAX_CHANNELS];  /* images, on the 0..1 scale */
+    char name[64];                  /* the "name" attribute, e.g. "fashion-mnist" */
+    int h, w, c;                    /* image shape, the same for every split */
+    int classes;                    /* label range [0, classes) */
+    size_t count[BMST_SPLIT_COUNT]; /* samples per split, indexed by enum bmst_split */
+    float mean[BMST_MAX_CHANNELS];  /* per-channel mean and std of the training */
+    float std[BMST_MAX_CHANNELS];   /* images, on the 0..1 scale */
 };
 
 struct bmst_dataset;
@@ -58,12 +60,13 @@ void bmst_hdf5_unlock(void);
 struct bmst_dataset_source {
     const char *name;
     int h, w, c, classes;
-    size_t count[2];
-    const uint8_t *images[2];
-    const int32_t *labels[2];
-    const char *const *class_names;  /* `classes` strings, or NULL */
-    const int32_t *coarse_labels[2]; /* optional /SPLIT/coarse_labels (CIFAR-100), or NULL */
-    int coarse_classes;              /* their range [0, coarse_classes) when present */
+    size_t count[BMST_SPLIT_COUNT]; /* count[BMST_SPLIT_VAL] 0: no /val */
+    const uint8_t *images[BMST_SPLIT_COUNT];
+    const int32_t *labels[BMST_SPLIT_COUNT];
+    const char *const *class_names;                 /* `classes` strings, or NULL */
+    const int32_t *coarse_labels[BMST_SPLIT_COUNT]; /* optional /SPLIT/coarse_labels
+                                                       (CIFAR-100), or NULL */
+    int coarse_classes; /* their range [0, coarse_classes) when present */
 };
 int bmst_dataset_write(const char *path, const struct bmst_dataset_source *src);
 

@@ -16,7 +16,7 @@
 #define CHUNK_IMAGES 16                   /* images per chunk, see docs/dataset-format.md */
 #define CHUNK_MAX_BYTES ((size_t)4 << 20) /* fewer images per chunk when they are large */
 
-static const char *split_names[2] = {"train", "test"};
+static const char *split_names[BMST_SPLIT_COUNT] = {"train", "test", "val"};
 
 static int check_labels(const char *path, const char *what, int s, const int32_t *labels, size_t n,
                         int classes) {
@@ -37,7 +37,8 @@ static int check_source(const char *path, const struct bmst_dataset_source *src)
     if (src->classes <= 0 || src->classes > BMST_MAX_CLASSES)
         return bmst_error("%s: classes = %d is outside 1..%d", path, src->classes,
                           BMST_MAX_CLASSES);
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++) {
+        if (s == BMST_SPLIT_VAL && src->count[s] == 0) continue; /* /val is optional */
         if (src->count[s] == 0 || src->count[s] > UINT32_MAX)
             return bmst_error("%s: the %s split has %zu samples (need 1 to 2^32-1)", path,
                               split_names[s], src->count[s]);
@@ -144,11 +145,13 @@ static int write_file(struct bmst_atomic_file *out, const char *path,
         h5_write_int_attr(file, "classes", path, src->classes) != 0 ||
         (src->class_names && h5_write_string_array_attr(file, "class_names", path, src->class_names,
                                                         src->classes) != 0) ||
-        ((src->coarse_labels[0] || src->coarse_labels[1]) &&
+        ((src->coarse_labels[0] || src->coarse_labels[1] || src->coarse_labels[2]) &&
          h5_write_int_attr(file, "coarse_classes", path, src->coarse_classes) != 0) ||
         h5_write_float_array_attr(file, "mean", path, mean, src->c) != 0 ||
         h5_write_float_array_attr(file, "std", path, std, src->c) != 0 ||
-        write_split(file, path, src, 0) != 0 || write_split(file, path, src, 1) != 0) {
+        write_split(file, path, src, BMST_SPLIT_TRAIN) != 0 ||
+        write_split(file, path, src, BMST_SPLIT_TEST) != 0 ||
+        (src->count[BMST_SPLIT_VAL] && write_split(file, path, src, BMST_SPLIT_VAL) != 0)) {
         bmst_h5_memfile_discard(&m, out);
         return -1;
     }

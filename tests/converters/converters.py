@@ -7,6 +7,8 @@ usage: converters.py make DIR             write sources under DIR/<kind>/ (CIFAR
        converters.py check KIND DIR OUT [--swapped] [--skip FILE,...]
                                           compare OUT with the sources in DIR
        converters.py same A B             A and B hold the same data and attributes
+       converters.py val WHOLE SPLIT F    SPLIT is WHOLE with round(F * n_c) of each
+                                          class's training samples moved to /val
        converters.py synth A B C          A, B same seed; C another seed
        converters.py bad-hdf5 GOOD DIR    malformed copies of GOOD in DIR
 
@@ -410,7 +412,9 @@ def same(a, b):
     for k in fa.attrs:
         if not np.array_equal(np.asarray(fa.attrs[k]), np.asarray(fb.attrs[k])):
             fail("attribute %s differs" % k)
-    for split in ("train", "test"):
+    if ("val" in fa) != ("val" in fb):
+        fail("one file has /val")
+    for split in ("train", "test") + (("val",) if "val" in fa else ()):
         if sorted(fa[split]) != sorted(fb[split]):
             fail("%s datasets differ" % split)
         for key in fa[split]:
@@ -423,6 +427,43 @@ def same(a, b):
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
+
+
+def val(whole, split, fraction):
+    """The validation split: a partition of the training samples that keeps
+    their order, with floor(F * n_c + 0.5) of class c's n_c in /val; the
+    test split and the attributes other than mean and std untouched; mean
+    and std those of the remaining training pixels."""
+    fw, fs = h5py.File(whole, "r"), h5py.File(split, "r")
+    fraction = float(fraction)
+    images, labels = fw["train/images"][:], fw["train/labels"][:]
+    coarse = fw["train/coarse_labels"][:] if "coarse_labels" in fw["train"] else None
+    ti, tl, vi, vl = (fs[k][:] for k in ("train/images", "train/labels", "val/images", "val/labels"))
+    for c in range(int(fw.attrs["classes"])):
+        want = int(np.floor(fraction * np.sum(labels == c) + 0.5))
+        if np.sum(vl == c) != want:
+            fail("class %d: %d in /val, expected %d" % (c, np.sum(vl == c), want))
+    # the samples' order: walk the original, each sample goes to one side
+    t = v = 0
+    for i in range(len(labels)):
+        if v < len(vl) and vl[v] == labels[i] and np.array_equal(vi[v], images[i]) and (
+                t >= len(tl) or not (tl[t] == labels[i] and np.array_equal(ti[t], images[i]))):
+            v += 1
+        elif t < len(tl) and tl[t] == labels[i] and np.array_equal(ti[t], images[i]):
+            t += 1
+        else:
+            fail("training sample %d is in neither split in order" % i)
+    if t != len(tl) or v != len(vl):
+        fail("extra samples in the splits")
+    if coarse is not None and len(fs["val/coarse_labels"]) != len(vl):
+        fail("val coarse labels")
+    for k in ("test/images", "test/labels"):
+        if not np.array_equal(fw[k][:], fs[k][:]):
+            fail(k + " changed")
+    x = ti.astype(np.float64) / 255.0
+    if not np.allclose(fs.attrs["mean"], x.mean(axis=(0, 1, 2)), atol=1e-6, rtol=0):
+        fail("mean is not the remaining training pixels'")
+    print("ok val", len(tl), len(vl))
 
 
 def check(kind, root, out, *opts):
@@ -495,7 +536,8 @@ def synth(a, b, c):
 
 def bad_hdf5(good, d):
     """Copies of GOOD with one defect each: float images, rank-3 images,
-    int64 labels, a missing attribute."""
+    int64 labels, a missing attribute, a /val of another shape, a /val label
+    out of range."""
     def copy(name, edit):
         path = os.path.join(d, name)
         with h5py.File(good, "r") as src, h5py.File(path, "w") as dst:
@@ -514,6 +556,10 @@ def bad_hdf5(good, d):
     copy("rank3_images.h5", lambda f: retype(f, "test/images", f["test/images"][:, :, :, 0]))
     copy("int64_labels.h5", lambda f: retype(f, "train/labels", f["train/labels"][:].astype(np.int64)))
     copy("no_mean.h5", lambda f: f.attrs.__delitem__("mean"))
+    copy("val_shape.h5", lambda f: (f.__setitem__("val/images", f["test/images"][:, :16]),
+                                    f.__setitem__("val/labels", f["test/labels"][:])))
+    copy("val_label.h5", lambda f: (f.__setitem__("val/images", f["test/images"][:]),
+                                    f.__setitem__("val/labels", f["test/labels"][:] + 10)))
     copy("copy_ok.h5", lambda f: None)
 
 
@@ -525,6 +571,8 @@ if __name__ == "__main__":
         check(*sys.argv[2:])
     elif cmd == "same":
         same(*sys.argv[2:4])
+    elif cmd == "val":
+        val(*sys.argv[2:5])
     elif cmd == "synth":
         synth(*sys.argv[2:5])
     elif cmd == "bad-hdf5":

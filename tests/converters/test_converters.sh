@@ -67,6 +67,15 @@ for variant in cifar10-py cifar10-py3-2 cifar10-py3-5 cifar100-py; do
     expect_ok "convert $variant" "$BMST_DATA" convert "$kind" "$SRC/$variant" "$WORK/$variant.h5"
     expect_ok "same $variant" $PY "$HELPER" same "$WORK/$kind.h5" "$WORK/$variant.h5"
 done
+# --val-fraction: stratified, in order, the same on every run and thread count
+expect_ok "val cifar100" "$BMST_DATA" convert cifar100 "$SRC/cifar100-py" "$WORK/c100v.h5" --val-fraction 0.3
+expect_ok "check val cifar100" $PY "$HELPER" val "$WORK/cifar100.h5" "$WORK/c100v.h5" 0.3
+expect_ok "val fashion" "$BMST_DATA" convert fashion-mnist "$SRC/fashion" "$WORK/fv.h5" --val-fraction 0.4
+expect_ok "check val fashion" $PY "$HELPER" val "$WORK/fashion-mnist.h5" "$WORK/fv.h5" 0.4
+expect_ok "val fashion again" "$BMST_DATA" convert fashion-mnist "$SRC/fashion" "$WORK/fv2.h5" --val-fraction 0.4
+expect_ok "same val fashion" $PY "$HELPER" same "$WORK/fv.h5" "$WORK/fv2.h5"
+expect_ok "info val" "$BMST_DATA" info "$WORK/fv.h5"
+grep -q '^val: *[1-9]' "$WORK/out.txt" && ok || bad "info shows no val count: $(cat "$WORK/out.txt")"
 expect_ok "info" "$BMST_DATA" info "$WORK/cifar10.h5"
 grep -q '^shape: *32x32x3' "$WORK/out.txt" && grep -q '^train: *17$' "$WORK/out.txt" &&
     grep -q '^test: *6$' "$WORK/out.txt" && grep -q '^classes: *10$' "$WORK/out.txt" &&
@@ -96,6 +105,12 @@ expect_ok "miniimagenet 3 threads" "$BMST_DATA" convert miniimagenet "$SRC/mini"
     "${MI[@]}" --threads 3
 expect_ok "same flowers102" $PY "$HELPER" same "$WORK/fl.h5" "$WORK/fl3.h5"
 expect_ok "same miniimagenet" $PY "$HELPER" same "$WORK/mi.h5" "$WORK/mi3.h5"
+expect_ok "miniimagenet val, 1 thread" "$BMST_DATA" convert miniimagenet "$SRC/mini" "$WORK/miv1.h5" \
+    "${MI[@]}" --threads 1 --val-fraction 0.5
+expect_ok "miniimagenet val, 3 threads" "$BMST_DATA" convert miniimagenet "$SRC/mini" "$WORK/miv3.h5" \
+    "${MI[@]}" --threads 3 --val-fraction 0.5
+expect_ok "check val miniimagenet" $PY "$HELPER" val "$WORK/mi.h5" "$WORK/miv1.h5" 0.5
+expect_ok "same val miniimagenet" $PY "$HELPER" same "$WORK/miv1.h5" "$WORK/miv3.h5"
 
 # --- synthetic data ----------------------------------------------------------
 synth() { "$BMST_DATA" synth --shape 8x6x2 --classes 5 --train 200 --test 50 "$@"; }
@@ -159,6 +174,11 @@ expect_fail "cifar100 coarse" "$OUT" "record 0 has coarse label 20" \
 expect_fail "cifar10 neither release" "$OUT" \
     "holds neither cifar10 release: the binary one \(data_batch_1.bin, .*\) nor the Python one \(data_batch_1, .*torchvision" \
     "$BMST_DATA" convert cifar10 "$SRC/fashion" "$OUT"
+
+expect_fail "val fraction empties a split" "$OUT" "--val-fraction 0.01 leaves none of the 23 training samples in /val" \
+    "$BMST_DATA" convert fashion-mnist "$SRC/fashion" "$OUT" --val-fraction 0.01
+expect_usage "val fraction out of range" "$OUT" "--val-fraction: '1' is not a number between 0 and 1" \
+    "$BMST_DATA" convert fashion-mnist "$SRC/fashion" "$OUT" --val-fraction 1
 
 # the Python release: a cut pickle, a label out of range, a missing key, and a
 # pickle that would run a command if Python unpickled it: refused, not run
@@ -332,6 +352,10 @@ expect_fail "int64 labels" "" "int64_labels.h5: /train/labels must be int32 of r
     "$BMST_DATA" info "$WORK/h5bad/int64_labels.h5"
 expect_fail "missing attribute" "" "no_mean.h5: missing attribute 'mean'" \
     "$BMST_DATA" info "$WORK/h5bad/no_mean.h5"
+expect_fail "val of another shape" "" "val_shape.h5: val images are 16x32x3 but train images are 32x32x3" \
+    "$BMST_DATA" info "$WORK/h5bad/val_shape.h5"
+expect_fail "val label" "" "val_label.h5: /val/labels\[[0-9]+\] = 1[0-9] is outside \[0, 10\)" \
+    "$BMST_DATA" info "$WORK/h5bad/val_label.h5"
 expect_ok "h5py-written copy" "$BMST_DATA" info "$WORK/h5bad/copy_ok.h5"
 
 echo "test_converters: $passed passed, $failed failed"
