@@ -25,6 +25,8 @@ static const char usage[] =
     "        --skip-bad          leave out images that cannot be read or decoded\n"
     "        --split standard|swapped   flowers102: train on trnid+valid and test on\n"
     "                            tstid (standard), or the other way round\n"
+    "        --official-val      flowers102: train on trnid, the official valid list\n"
+    "                            as /val, test on tstid\n"
     "        --test-per-class N  miniimagenet: test images per class (default 100)\n"
     "      option of every kind:\n"
     "        --val-fraction F    move that share (0 < F < 1) of each class's training\n"
@@ -47,6 +49,7 @@ static const struct {
     {"--threads", BMST_CONVERT_THREADS},
     {"--skip-bad", BMST_CONVERT_SKIP_BAD},
     {"--val-fraction", BMST_CONVERT_VAL_FRACTION},
+    {"--official-val", BMST_CONVERT_OFFICIAL_VAL},
 };
 #define OPTION_COUNT ((int)(sizeof options / sizeof options[0]))
 
@@ -180,6 +183,10 @@ static int convert_command(int argc, char **argv) {
             opt.skip_bad = 1;
             continue;
         }
+        if (options[f].flag == BMST_CONVERT_OFFICIAL_VAL) {
+            opt.official_val = 1;
+            continue;
+        }
         if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
             return usage_error("convert: %s needs a value", a);
         const char *val = argv[++i];
@@ -213,6 +220,11 @@ static int convert_command(int argc, char **argv) {
     }
     if (npos != 3)
         return usage_error("usage: bmst_data convert KIND DIR OUT.h5 [OPTIONS] (see --help)");
+    if (opt.official_val && opt.swapped)
+        return usage_error("--official-val keeps the official lists apart: it goes with --split "
+                           "standard, not swapped");
+    if (opt.official_val && opt.val_fraction > 0.0)
+        return usage_error("--official-val and --val-fraction both make /val: choose one");
     return convert(pos[0], pos[1], pos[2], &opt, given);
 }
 

@@ -18,7 +18,8 @@ static const struct bmst_converter converters[] = {
     {"fashion-mnist", bmst_convert_fashion_mnist, 0},
     {"cifar10", bmst_convert_cifar10, 0},
     {"cifar100", bmst_convert_cifar100, 0},
-    {"flowers102", bmst_convert_flowers102, JPEG_OPTIONS | BMST_CONVERT_SPLIT},
+    {"flowers102", bmst_convert_flowers102,
+     JPEG_OPTIONS | BMST_CONVERT_SPLIT | BMST_CONVERT_OFFICIAL_VAL},
     {"miniimagenet", bmst_convert_miniimagenet, JPEG_OPTIONS | BMST_CONVERT_TEST_PER_CLASS},
 };
 
@@ -38,11 +39,12 @@ int bmst_join_path(char *buf, size_t cap, const char *dir, const char *name) {
 }
 
 int bmst_converted_alloc(struct bmst_converted *cv, const char *name, int h, int w, int c,
-                         int classes, const size_t count[2], int coarse) {
+                         int classes, const size_t count[BMST_SPLIT_COUNT], int coarse) {
     memset(cv, 0, sizeof *cv);
     snprintf(cv->name, sizeof cv->name, "%s", name);
     size_t image_bytes = (size_t)h * w * c;
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++) {
+        if (s == BMST_SPLIT_VAL && count[s] == 0) continue; /* no /val */
         if (count[s] > SIZE_MAX / 4 / image_bytes)
             return bmst_error("%zu images of %dx%dx%d do not fit in memory", count[s], h, w, c);
         cv->images[s] = malloc(count[s] * image_bytes + 1);

@@ -30,6 +30,7 @@ struct bmst_convert_options {
     int threads;         /* --threads; 0: one per online CPU */
     int skip_bad;        /* --skip-bad: leave out images that cannot be read or decoded */
     double val_fraction; /* --val-fraction: the share of each class moved to /val; 0: no /val */
+    int official_val;    /* --official-val (flowers102): the `valid` list is /val */
 };
 
 enum bmst_convert_option_flag {
@@ -39,6 +40,7 @@ enum bmst_convert_option_flag {
     BMST_CONVERT_THREADS = 1 << 3,
     BMST_CONVERT_SKIP_BAD = 1 << 4,
     BMST_CONVERT_VAL_FRACTION = 1 << 5, /* every kind: applied after the converter */
+    BMST_CONVERT_OFFICIAL_VAL = 1 << 6,
 };
 
 typedef int (*bmst_convert_fn)(const char *dir, const struct bmst_convert_options *opt,
@@ -77,11 +79,11 @@ struct bmst_synth_config {
 };
 int bmst_synth(const struct bmst_synth_config *cfg, struct bmst_converted *out);
 
-/* Shared by the converters: allocates images and labels for the training and
- * test splits (and coarse labels when `coarse`), no /val, and fills src; -1
- * when memory runs out. */
+/* Shared by the converters: allocates images and labels for each split (and
+ * coarse labels when `coarse`; none for a /val of count 0, which is then not
+ * written) and fills src; -1 when memory runs out. */
 int bmst_converted_alloc(struct bmst_converted *cv, const char *name, int h, int w, int c,
-                         int classes, const size_t count[2], int coarse);
+                         int classes, const size_t count[BMST_SPLIT_COUNT], int coarse);
 void bmst_converted_free(struct bmst_converted *cv);
 /* Moves round(fraction * n_c) of each class's n_c training samples to /val
  * (docs/dataset-format.md, "Validation split"): which ones is a fixed

@@ -133,7 +133,7 @@ static int read_records(const char *path, const struct cifar_source *cs, size_t 
 static int convert_binary(const char *dir, const struct cifar_source *cs,
                           struct bmst_converted *out) {
     size_t record = (size_t)cs->label_bytes + CIFAR_PIXELS;
-    size_t per_file[2][CIFAR_MAX_FILES], count[2] = {0, 0};
+    size_t per_file[2][CIFAR_MAX_FILES], count[BMST_SPLIT_COUNT] = {0, 0, 0};
     char path[4096];
     memset(out, 0, sizeof *out);
     for (int s = 0; s < 2; s++)
@@ -237,7 +237,7 @@ static int read_pickled_names(const char *dir, const struct cifar_source *cs,
 static int convert_pickle(const char *dir, const struct cifar_source *cs,
                           struct bmst_converted *out) {
     struct pickled_batch batches[2][CIFAR_MAX_FILES] = {0};
-    size_t count[2] = {0, 0};
+    size_t count[BMST_SPLIT_COUNT] = {0, 0, 0};
     char path[4096];
     int rc = 0;
     memset(out, 0, sizeof *out);

@@ -1,10 +1,11 @@
 /* Oxford Flowers 102 as published: jpg/image_NNNNN.jpg (1-based, five
  * digits), imagelabels.mat (`labels`: the class 1..102 of every image) and
  * setid.mat (`trnid`, `valid`, `tstid`: 1-based image ids of the official
- * splits), read with libmatio. The format has a training and a test split
- * only, so training is trnid + valid (2,040 images) and test is tstid (6,149);
- * `--split swapped` trains on tstid and tests on trnid + valid, as many papers
- * do. Labels are stored 0..101. */
+ * splits), read with libmatio. By default training is trnid + valid (2,040
+ * images) and test is tstid (6,149); `--split swapped` trains on tstid and
+ * tests on trnid + valid, as many papers do; `--official-val` keeps the three
+ * official lists apart: trnid trains, valid is /val, tstid tests. Labels are
+ * stored 0..101. */
 #include "convert.h"
 
 #include "error.h"
@@ -212,13 +213,16 @@ int bmst_convert_flowers102(const char *dir, const struct bmst_convert_options *
         bmst_error("out of memory for %zu images", n);
         goto done;
     }
-    /* trnid, valid, tstid in their listed order; training is trnid + valid */
+    /* trnid, valid, tstid in their listed order, each to its split */
+    int to_split[3] = {BMST_SPLIT_TRAIN, opt->official_val ? BMST_SPLIT_VAL : BMST_SPLIT_TRAIN,
+                       BMST_SPLIT_TEST};
+    if (opt->swapped) to_split[0] = to_split[1] = BMST_SPLIT_TEST, to_split[2] = BMST_SPLIT_TRAIN;
     for (int l = 0; l < 3; l++)
         for (size_t i = 0; i < counts[l]; i++, at++) {
             long id = ids[l][i];
             snprintf(files[at], sizeof files[at], "image_%05ld.jpg", id);
             jobs[at].file = files[at];
-            jobs[at].split = (l == 2) != (opt->swapped != 0); /* 1: test */
+            jobs[at].split = to_split[l];
             jobs[at].label = (int32_t)(labels[id - 1] - 1);
         }
     rc =

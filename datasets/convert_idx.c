@@ -136,7 +136,7 @@ int bmst_convert_fashion_mnist(const char *dir, const struct bmst_convert_option
                    files[0][0].dims[2]);
         goto done;
     }
-    size_t count[2] = {files[0][0].dims[0], files[1][0].dims[0]};
+    size_t count[BMST_SPLIT_COUNT] = {files[0][0].dims[0], files[1][0].dims[0], 0};
     if (bmst_converted_alloc(out, "fashion-mnist", (int)files[0][0].dims[1],
                              (int)files[0][0].dims[2], 1, 10, count, 0) != 0)
         goto done;

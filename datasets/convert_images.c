@@ -91,7 +91,7 @@ static void run_jobs(struct image_run *r, int threads) {
 /* --skip-bad: closes the gaps the failed jobs left, keeping the order. */
 static void drop_failed(struct image_run *r) {
     struct bmst_converted *cv = r->cv;
-    size_t bytes = (size_t)r->size * r->size * 3, kept[2] = {0, 0};
+    size_t bytes = (size_t)r->size * r->size * 3, kept[BMST_SPLIT_COUNT] = {0, 0, 0};
     for (size_t i = 0; i < r->n; i++) {
         int s = r->jobs[i].split;
         if (r->error[i]) {
@@ -109,14 +109,14 @@ static void drop_failed(struct image_run *r) {
     if (cv->skipped > MAX_WARNINGS)
         fprintf(stderr, "bmst_data: warning: ... and %zu more skipped\n",
                 cv->skipped - MAX_WARNINGS);
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < BMST_SPLIT_COUNT; s++)
         cv->src.count[s] = kept[s];
 }
 
 int bmst_convert_jpegs(struct bmst_converted *cv, const char *name, int classes,
                        const char *image_dir, const struct bmst_image_job *jobs, size_t n, int size,
                        const struct bmst_convert_options *opt) {
-    size_t count[2] = {0, 0};
+    size_t count[BMST_SPLIT_COUNT] = {0, 0, 0};
     struct image_run r = {
         .dir = image_dir, .jobs = jobs, .n = n, .cv = cv, .size = size, .skip_bad = opt->skip_bad};
     r.index = malloc((n + 1) * sizeof *r.index);
@@ -127,7 +127,7 @@ int bmst_convert_jpegs(struct bmst_converted *cv, const char *name, int classes,
         return bmst_error("out of memory for %zu images", n);
     }
     for (size_t i = 0; i < n; i++) {
-        BMST_ASSERT(jobs[i].split == 0 || jobs[i].split == 1);
+        BMST_ASSERT(jobs[i].split >= 0 && jobs[i].split < BMST_SPLIT_COUNT);
         r.index[i] = count[jobs[i].split]++;
     }
     int rc = bmst_converted_alloc(cv, name, size, size, 3, classes, count, 0);

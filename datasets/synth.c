@@ -65,7 +65,7 @@ static void make_sample(const struct bmst_synth_config *cfg, const float *proto,
 int bmst_synth(const struct bmst_synth_config *cfg, struct bmst_converted *out) {
     char name[64];
     snprintf(name, sizeof name, "synth-%dx%dx%d-%d", cfg->h, cfg->w, cfg->c, cfg->classes);
-    size_t count[2] = {cfg->train, cfg->test};
+    size_t count[BMST_SPLIT_COUNT] = {cfg->train, cfg->test, 0};
     if (bmst_converted_alloc(out, name, cfg->h, cfg->w, cfg->c, cfg->classes, count, 0) != 0) {
         bmst_converted_free(out);
         return -1;

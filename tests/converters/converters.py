@@ -4,7 +4,7 @@ checks converted files against them exactly, and makes malformed HDF5 files.
 usage: converters.py make DIR             write sources under DIR/<kind>/ (CIFAR also
                                           in the Python release, DIR/<kind>-py*/) and
                                           broken pieces under DIR/defects/
-       converters.py check KIND DIR OUT [--swapped] [--skip FILE,...]
+       converters.py check KIND DIR OUT [--swapped] [--official-val] [--skip FILE,...]
                                           compare OUT with the sources in DIR
        converters.py same A B             A and B hold the same data and attributes
        converters.py val WHOLE SPLIT F    SPLIT is WHOLE with round(F * n_c) of each
@@ -365,7 +365,7 @@ def check_samples(f, split, files, labels, size):
     return sum(compare_pixels(split, images[k], path, size) for k, path in enumerate(files))
 
 
-def check_flowers(root, out, swapped, skip):
+def check_flowers(root, out, swapped, skip, official_val=False):
     d = os.path.join(root, "flowers")
     f = h5py.File(out, "r")
     check_common(f, "flowers102-swapped" if swapped else "flowers102", 102, FLOWERS_SIZE)
@@ -376,13 +376,19 @@ def check_flowers(root, out, swapped, skip):
              "test": FLOWERS_SPLITS["tstid"]}
     if swapped:
         lists = {"train": lists["test"], "test": lists["train"]}
+    if official_val:
+        lists = {"train": FLOWERS_SPLITS["trnid"], "val": FLOWERS_SPLITS["valid"],
+                 "test": FLOWERS_SPLITS["tstid"]}
+    elif "val" in f:
+        fail("a /val without --official-val")
     exact = 0
     for split, ids in lists.items():
         names = ["image_%05d.jpg" % i for i in ids]
         keep = [k for k, n in enumerate(names) if n not in skip]
         exact += check_samples(f, split, [os.path.join(d, "jpg", names[k]) for k in keep],
                                [labels[ids[k] - 1] - 1 for k in keep], FLOWERS_SIZE)
-    print("ok flowers102%s (%d images compared exactly)" % (" swapped" if swapped else "", exact))
+    print("ok flowers102%s%s (%d images compared exactly)" % (
+        " swapped" if swapped else "", " official val" if official_val else "", exact))
 
 
 def check_mini(root, out):
@@ -470,7 +476,7 @@ def check(kind, root, out, *opts):
     if kind in ("flowers102", "miniimagenet"):
         skip = opts[opts.index("--skip") + 1].split(",") if "--skip" in opts else []
         if kind == "flowers102":
-            check_flowers(root, out, "--swapped" in opts, skip)
+            check_flowers(root, out, "--swapped" in opts, skip, "--official-val" in opts)
         else:
             check_mini(root, out)
         return

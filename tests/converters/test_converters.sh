@@ -94,6 +94,10 @@ expect_ok "convert flowers102 swapped" "$BMST_DATA" convert flowers102 "$SRC/flo
     "$WORK/fl_sw.h5" --split swapped "${FL[@]}" --threads 1
 expect_ok "check flowers102 swapped" $PY "$HELPER" check flowers102 "$SRC" "$WORK/fl_sw.h5" --swapped
 grep -q '^ok' "$WORK/out.txt" || bad "check flowers102 swapped: $(cat "$WORK/out.txt")"
+expect_ok "convert flowers102 official val" "$BMST_DATA" convert flowers102 "$SRC/flowers" \
+    "$WORK/fl_val.h5" --official-val "${FL[@]}"
+expect_ok "check flowers102 official val" $PY "$HELPER" check flowers102 "$SRC" "$WORK/fl_val.h5" --official-val
+grep -q '^ok' "$WORK/out.txt" || bad "check flowers102 official val: $(cat "$WORK/out.txt")"
 expect_ok "convert miniimagenet" "$BMST_DATA" convert miniimagenet "$SRC/mini" "$WORK/mi.h5" \
     --threads 1 "${MI[@]}"
 expect_ok "check miniimagenet" $PY "$HELPER" check miniimagenet "$SRC" "$WORK/mi.h5"
@@ -179,6 +183,11 @@ expect_fail "val fraction empties a split" "$OUT" "--val-fraction 0.01 leaves no
     "$BMST_DATA" convert fashion-mnist "$SRC/fashion" "$OUT" --val-fraction 0.01
 expect_usage "val fraction out of range" "$OUT" "--val-fraction: '1' is not a number between 0 and 1" \
     "$BMST_DATA" convert fashion-mnist "$SRC/fashion" "$OUT" --val-fraction 1
+
+expect_usage "official val swapped" "$OUT" "--official-val keeps the official lists apart: it goes with --split standard" \
+    "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --official-val --split swapped
+expect_usage "official val of cifar10" "$OUT" "convert cifar10: --official-val does not apply" \
+    "$BMST_DATA" convert cifar10 "$SRC/cifar10" "$OUT" --official-val
 
 # the Python release: a cut pickle, a label out of range, a missing key, and a
 # pickle that would run a command if Python unpickled it: refused, not run
