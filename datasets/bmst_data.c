@@ -18,13 +18,17 @@ static const char usage[] =
     "\n"
     "  bmst_data convert KIND DIR OUT.h5 [OPTIONS]\n"
     "      convert a dataset source directory; KIND is one of %s\n"
-    "      options of flowers102 and miniimagenet (JPEG sources, stored as RGB squares):\n"
+    "      options of flowers102, miniimagenet and folder (images, stored as RGB squares):\n"
     "        --size S            side of the stored images: the central square of each\n"
-    "                            image, resized (flowers102 128, miniimagenet 84)\n"
+    "                            image, resized (flowers102 128, miniimagenet 84;\n"
+    "                            folder: required)\n"
     "        --threads N         decoding threads (default: one per CPU)\n"
     "        --skip-bad          leave out images that cannot be read or decoded\n"
     "        --split standard|swapped   flowers102: train on trnid+valid and test on\n"
     "                            tstid (standard), or the other way round\n"
+    "        --test-fraction F   folder of one tree of class folders: move that share of\n"
+    "                            each class to /test (a folder with train/ and test/\n"
+    "                            takes them as they are)\n"
     "        --official-val      flowers102: train on trnid, the official valid list\n"
     "                            as /val, test on tstid\n"
     "        --test-per-class N  miniimagenet: test images per class (default 100)\n"
@@ -50,6 +54,7 @@ static const struct {
     {"--skip-bad", BMST_CONVERT_SKIP_BAD},
     {"--val-fraction", BMST_CONVERT_VAL_FRACTION},
     {"--official-val", BMST_CONVERT_OFFICIAL_VAL},
+    {"--test-fraction", BMST_CONVERT_TEST_FRACTION},
 };
 #define OPTION_COUNT ((int)(sizeof options / sizeof options[0]))
 
@@ -141,7 +146,8 @@ static int convert(const char *kind, const char *dir, const char *out,
     if (cv_kind->fn(dir, opt, &cv) != 0) return -1;
     if (cv.skipped)
         printf("skipped %zu images that could not be read or decoded (--skip-bad)\n", cv.skipped);
-    if (opt->val_fraction > 0.0 && bmst_converted_split_val(&cv, opt->val_fraction) != 0) {
+    if (opt->val_fraction > 0.0 &&
+        bmst_converted_carve(&cv, BMST_SPLIT_VAL, opt->val_fraction) != 0) {
         bmst_converted_free(&cv);
         return -1;
     }
@@ -156,6 +162,17 @@ static int parse_number(const char *opt, const char *text, long long lo, long lo
     long long v = strtoll(text, &end, 10);
     if (errno || end == text || *end || v < lo || v > hi)
         return usage_error("%s: '%s' is not a number in %lld..%lld", opt, text, lo, hi);
+    *value = v;
+    return 0;
+}
+
+/* A number strictly between 0 and 1, or a usage error naming the option. */
+static int parse_fraction(const char *opt, const char *text, double *value) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v > 0.0 && v < 1.0))
+        return usage_error("%s: '%s' is not a number between 0 and 1", opt, text);
     *value = v;
     return 0;
 }
@@ -204,14 +221,12 @@ static int convert_command(int argc, char **argv) {
             if (parse_number(a, val, 1, 1000000, &v) != 0) return USAGE;
             opt.test_per_class = (long)v;
             break;
-        case BMST_CONVERT_VAL_FRACTION: {
-            char *end;
-            errno = 0;
-            opt.val_fraction = strtod(val, &end);
-            if (errno || end == val || *end || !(opt.val_fraction > 0.0 && opt.val_fraction < 1.0))
-                return usage_error("--val-fraction: '%s' is not a number between 0 and 1", val);
+        case BMST_CONVERT_VAL_FRACTION:
+            if (parse_fraction(a, val, &opt.val_fraction) != 0) return USAGE;
             break;
-        }
+        case BMST_CONVERT_TEST_FRACTION:
+            if (parse_fraction(a, val, &opt.test_fraction) != 0) return USAGE;
+            break;
         case BMST_CONVERT_THREADS:
             if (parse_number(a, val, 1, 256, &v) != 0) return USAGE;
             opt.threads = (int)v;

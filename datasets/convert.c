@@ -10,7 +10,7 @@
 #include <string.h>
 
 enum {
-    /* what the JPEG converters take */
+    /* what the image converters take */
     JPEG_OPTIONS = BMST_CONVERT_SIZE | BMST_CONVERT_THREADS | BMST_CONVERT_SKIP_BAD,
 };
 
@@ -21,10 +21,11 @@ static const struct bmst_converter converters[] = {
     {"flowers102", bmst_convert_flowers102,
      JPEG_OPTIONS | BMST_CONVERT_SPLIT | BMST_CONVERT_OFFICIAL_VAL},
     {"miniimagenet", bmst_convert_miniimagenet, JPEG_OPTIONS | BMST_CONVERT_TEST_PER_CLASS},
+    {"folder", bmst_convert_folder, JPEG_OPTIONS | BMST_CONVERT_TEST_FRACTION},
 };
 
 const char *const bmst_converter_kinds = "fashion-mnist, cifar10, cifar100, flowers102, "
-                                         "miniimagenet";
+                                         "miniimagenet, folder";
 
 const struct bmst_converter *bmst_converter_find(const char *kind) {
     for (size_t i = 0; i < sizeof converters / sizeof converters[0]; i++)

@@ -24,13 +24,15 @@ struct bmst_converted {
 /* The options of `bmst_data convert`. All zero means every default; a
  * converter reads only the ones its table entry lists. */
 struct bmst_convert_options {
-    int size;            /* --size: side of the stored square images; 0: the kind's default */
-    int swapped;         /* --split swapped (1) or standard (0) */
-    long test_per_class; /* --test-per-class; 0: the kind's default */
-    int threads;         /* --threads; 0: one per online CPU */
-    int skip_bad;        /* --skip-bad: leave out images that cannot be read or decoded */
-    double val_fraction; /* --val-fraction: the share of each class moved to /val; 0: no /val */
-    int official_val;    /* --official-val (flowers102): the `valid` list is /val */
+    int size;             /* --size: side of the stored square images; 0: the kind's default */
+    int swapped;          /* --split swapped (1) or standard (0) */
+    long test_per_class;  /* --test-per-class; 0: the kind's default */
+    int threads;          /* --threads; 0: one per online CPU */
+    int skip_bad;         /* --skip-bad: leave out images that cannot be read or decoded */
+    double val_fraction;  /* --val-fraction: the share of each class moved to /val; 0: no /val */
+    int official_val;     /* --official-val (flowers102): the `valid` list is /val */
+    double test_fraction; /* --test-fraction (folder of one tree): the share of each class
+                             moved to /test */
 };
 
 enum bmst_convert_option_flag {
@@ -41,6 +43,7 @@ enum bmst_convert_option_flag {
     BMST_CONVERT_SKIP_BAD = 1 << 4,
     BMST_CONVERT_VAL_FRACTION = 1 << 5, /* every kind: applied after the converter */
     BMST_CONVERT_OFFICIAL_VAL = 1 << 6,
+    BMST_CONVERT_TEST_FRACTION = 1 << 7,
 };
 
 typedef int (*bmst_convert_fn)(const char *dir, const struct bmst_convert_options *opt,
@@ -69,6 +72,10 @@ int bmst_convert_flowers102(const char *dir, const struct bmst_convert_options *
                             struct bmst_converted *out);
 int bmst_convert_miniimagenet(const char *dir, const struct bmst_convert_options *opt,
                               struct bmst_converted *out);
+/* An image folder as torchvision's ImageFolder reads it (convert_folder.c):
+ * JPEG and PNG, stored as RGB squares of --size. */
+int bmst_convert_folder(const char *dir, const struct bmst_convert_options *opt,
+                        struct bmst_converted *out);
 
 /* Synthetic data that a network can learn: every class a random smooth
  * pattern, every sample its class's pattern plus noise; a function of seed. */
@@ -85,12 +92,13 @@ int bmst_synth(const struct bmst_synth_config *cfg, struct bmst_converted *out);
 int bmst_converted_alloc(struct bmst_converted *cv, const char *name, int h, int w, int c,
                          int classes, const size_t count[BMST_SPLIT_COUNT], int coarse);
 void bmst_converted_free(struct bmst_converted *cv);
-/* Moves round(fraction * n_c) of each class's n_c training samples to /val
+/* Moves floor(fraction * n_c + 0.5) of each class's n_c training samples to
+ * split `to` (/val, or /test for a folder of one tree), which must be empty
  * (docs/dataset-format.md, "Validation split"): which ones is a fixed
- * function of the sample's index, so the split is the same on every machine,
- * and both splits keep the samples' order. -1 with a message when either
- * split would be left empty. */
-int bmst_converted_split_val(struct bmst_converted *cv, double fraction);
+ * function of the sample's index and the target, so the split is the same on
+ * every machine, and both splits keep the samples' order. -1 with a message
+ * when either split would be left empty. */
+int bmst_converted_carve(struct bmst_converted *cv, enum bmst_split to, double fraction);
 
 /* Reads class names, one per line (blank lines ignored), from an optional
  * text file: absent leaves class_names NULL; present must hold `classes`. */

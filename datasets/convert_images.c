@@ -1,14 +1,14 @@
-/* The JPEG converters' back end: decode, centre-crop and resize a list of
- * files on several threads. Threads take jobs from one counter, and each
- * image goes to its own index, so the output does not depend on the thread
- * count or timing. A failure stops new jobs after it (unless --skip-bad);
- * every job before it still runs, so the error reported, the first failure
- * in job order, is the same for any thread count too. */
+/* The image converters' back end: decode (JPEG, or PNG by its signature),
+ * centre-crop and resize a list of files on several threads. Threads take jobs from one counter,
+ * and each image goes to its own index, so the output does not depend on the thread count or
+ * timing. A failure stops new jobs after it (unless --skip-bad); every job before it still runs, so
+ * the error reported, the first failure in job order, is the same for any thread count too. */
 #include "convert.h"
 
 #include "error.h"
 #include "image_resize.h"
 #include "jpeg_decode.h"
+#include "png_decode.h"
 #include "progress_bar.h"
 
 #include <pthread.h>
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
@@ -37,12 +38,27 @@ struct image_run {
     struct bmst_progress_bar bar;
 };
 
+/* PNG when the file starts with PNG's signature or is named .png, else JPEG
+ * (whose decoder names what it found instead). */
+static int decode(const char *path, struct bmst_rgb_image *img) {
+    size_t len = strlen(path);
+    int png_name = len >= 4 && strcasecmp(path + len - 4, ".png") == 0;
+    static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    uint8_t head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        if (fread(head, 1, sizeof head, f) != sizeof head) memset(head, 0, sizeof head);
+        fclose(f);
+    }
+    return png_name || memcmp(head, png_signature, sizeof head) == 0 ? bmst_png_decode(path, img)
+                                                                     : bmst_jpeg_decode(path, img);
+}
+
 static int convert_one(struct image_run *r, size_t i) {
     const struct bmst_image_job *job = &r->jobs[i];
     char path[4096];
     struct bmst_rgb_image img;
-    if (bmst_join_path(path, sizeof path, r->dir, job->file) != 0 ||
-        bmst_jpeg_decode(path, &img) != 0)
+    if (bmst_join_path(path, sizeof path, r->dir, job->file) != 0 || decode(path, &img) != 0)
         return -1;
     size_t bytes = (size_t)r->size * r->size * 3;
     uint8_t *dst = r->cv->images[job->split] + r->index[i] * bytes;

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bmst_dist needs, skipping those already present.
 #   launch/install_deps.sh          build and run: compilers, HDF5, MPI, BLAS, Fashion-MNIST,
-#                                   libjpeg-turbo and libmatio (the JPEG dataset converters)
+#                                   libjpeg-turbo, libpng and libmatio (the image dataset converters)
 #   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools,
-#                                   SciPy and PIL (the converter tests write .mat and JPEG files),
+#                                   SciPy, PIL and torchvision (the converter tests write .mat, JPEG
+#                                   and PNG files, and number image folders as ImageFolder does),
 #                                   Slurm and munge (tests/slurm starts a one-node cluster),
 #                                   debootstrap (tests/bundle runs the GPU bundle in a minimal root),
 #                                   strace (tests/io checks that a save fsyncs before it renames)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev openmpi-bin
-          libopenblas-openmp-dev dataset-fashion-mnist libjpeg62-turbo-dev libmatio-dev)
+          libopenblas-openmp-dev dataset-fashion-mnist libjpeg62-turbo-dev libpng-dev libmatio-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-    packages+=(hdf5-tools python3-torch python3-numpy python3-h5py python3-scipy python3-pil
+    packages+=(hdf5-tools python3-torch python3-torchvision python3-numpy python3-h5py python3-scipy python3-pil
                slurm-wlm munge debootstrap strace)
 fi
 

@@ -6,6 +6,8 @@ usage: converters.py make DIR             write sources under DIR/<kind>/ (CIFAR
                                           broken pieces under DIR/defects/
        converters.py check KIND DIR OUT [--swapped] [--official-val] [--skip FILE,...]
                                           compare OUT with the sources in DIR
+       converters.py check-folder TREE OUT SIZE [--test-fraction F]
+                                          OUT against torchvision's ImageFolder of TREE
        converters.py same A B             A and B hold the same data and attributes
        converters.py val WHOLE SPLIT F    SPLIT is WHOLE with round(F * n_c) of each
                                           class's training samples moved to /val
@@ -97,6 +99,7 @@ def make(root):
         f.write("".join("fine_%d\r\n" % k for k in range(100)))
 
     make_cifar_pickles(root)
+    make_folder(os.path.join(root, "folder"))
     make_flowers(os.path.join(root, "flowers"))
     make_mini(os.path.join(root, "mini"))
     make_defects(os.path.join(root, "defects"))
@@ -201,6 +204,111 @@ def make_cifar_pickles(root):
     write(os.path.join(d, "meta"), py2_pickle({
         b"fine_label_names": [b"fine_%d" % k for k in range(100)],
         b"coarse_label_names": [b"coarse_%d" % k for k in range(20)]}), False)
+
+
+# --- image folders (ImageFolder's layout) ---------------------------------------
+FOLDER_SIZE = 8
+# class folder -> its files, relative; names chosen so that byte order, and
+# sorted(os.walk) over paths ("s-t" before "s/u"), decide the order
+FOLDER_TREE = {
+    "b": ["x1.png", "x0.jpg", "s/u/late.png", "s-t/mid.JPEG", "s/early.PNG", "notes.txt"],
+    "a": ["only.jpg", "gray.png", "pal.png", "la.png", "rgba.png"],
+    "C": ["big.jpg", "wide.png"],
+    "dog_2": ["g.jpg"],
+    "dog-1": ["h.png"],
+}
+
+
+def save_image(path, rng, name):
+    """A small image whose kind the file name says: PNG in modes RGB, RGBA,
+    L, LA and P (with a transparent entry), JPEG in RGB or L; some square at
+    FOLDER_SIZE (stored exactly), some not (resized)."""
+    h, w = {"big.jpg": (20, 13), "wide.png": (8, 15), "x1.png": (11, 9)}.get(name, (FOLDER_SIZE,) * 2)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    if name.lower().endswith(("jpg", "jpeg")):
+        Image.fromarray(rgb).save(path, "JPEG", quality=95)
+    elif name == "gray.png":
+        Image.fromarray(rgb[..., 0]).save(path)
+    elif name == "la.png":
+        Image.fromarray(np.dstack([rgb[..., 0], rgb[..., 1]]), "LA").save(path)
+    elif name == "rgba.png":
+        Image.fromarray(np.dstack([rgb, rgb[..., :1]]), "RGBA").save(path)
+    elif name == "pal.png":
+        im = Image.fromarray(rgb).quantize(16)
+        im.info["transparency"] = 3
+        im.save(path, transparency=3)
+    else:
+        Image.fromarray(rgb).save(path, "PNG")
+
+
+def make_folder(d):
+    """folder/split/{train,test}/CLASS/... and folder/tree/CLASS/... (one
+    tree, for --test-fraction), plus folder/bmp/ with a BMP among them."""
+    rng = np.random.default_rng(7)
+    for root in ("split/train", "split/test", "tree"):
+        for cls, files in FOLDER_TREE.items():
+            if root == "split/test" and cls == "dog_2":
+                continue  # a class without test images
+            for name in files:
+                path = os.path.join(d, root, cls, name)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                if name.endswith(".txt"):
+                    with open(path, "w") as f:
+                        f.write("not an image: ImageFolder ignores it\n")
+                else:
+                    save_image(path, rng, name)
+    for cls in ("a", "b"):
+        os.makedirs(os.path.join(d, "bmp", cls))
+        for name in ("ok.png", "ok2.png"):
+            save_image(os.path.join(d, "bmp", cls, name), rng, name)
+    Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+        os.path.join(d, "bmp", "b", "pic.bmp"))
+
+
+def check_folder(tree, out, size, *opts):
+    """OUT holds TREE as ImageFolder numbers it: the classes, and each split's
+    samples in ImageFolder's order with its labels (train/ and test/ trees);
+    for one tree, a stratified partition of ImageFolder's samples into train
+    and test, each in order."""
+    import torchvision
+    size = int(size)
+    f = h5py.File(out, "r")
+    split_dirs = os.path.isdir(os.path.join(tree, "train"))
+    ref = torchvision.datasets.ImageFolder(os.path.join(tree, "train") if split_dirs else tree)
+    if [str(s) for s in f.attrs["class_names"]] != ref.classes:
+        fail("classes %r, ImageFolder %r" % (list(f.attrs["class_names"]), ref.classes))
+    exact = 0
+    if split_dirs:
+        test = torchvision.datasets.ImageFolder(os.path.join(tree, "test"))
+        test_samples = [(p, ref.class_to_idx[test.classes[t]]) for p, t in test.samples]
+        for split, samples in (("train", ref.samples), ("test", test_samples)):
+            exact += check_samples(f, split, [p for p, _ in samples], [t for _, t in samples], size)
+    else:
+        fraction = float(opts[opts.index("--test-fraction") + 1])
+        train, test = f["train/images"][:], f["test/images"][:]
+        tl, sl = f["train/labels"][:], f["test/labels"][:]
+        t = v = 0
+        for path, label in ref.samples:
+            side = "train" if t < len(tl) and tl[t] == label and compare_ok(train[t], path, size) else "test"
+            if side == "train":
+                t += 1
+            elif v < len(sl) and sl[v] == label and compare_ok(test[v], path, size):
+                v += 1
+            else:
+                fail("%s is in neither split in order" % path)
+        if t != len(tl) or v != len(sl):
+            fail("extra samples")
+        for c in range(len(ref.classes)):
+            n = sum(1 for _, l in ref.samples if l == c)
+            if np.sum(sl == c) != int(np.floor(fraction * n + 0.5)):
+                fail("class %d: %d test samples of %d" % (c, np.sum(sl == c), n))
+    print("ok folder (%d images compared exactly)" % exact)
+
+
+def compare_ok(got, path, size):
+    ref, exact = pil_reference(path, size)
+    diff = np.abs(got.astype(np.int32) - ref.astype(np.int32))
+    return diff.max() == 0 if exact else diff.max() <= 1
 
 
 # --- JPEG sources -------------------------------------------------------------
@@ -577,6 +685,8 @@ if __name__ == "__main__":
         check(*sys.argv[2:])
     elif cmd == "same":
         same(*sys.argv[2:4])
+    elif cmd == "check-folder":
+        check_folder(*sys.argv[2:])
     elif cmd == "val":
         val(*sys.argv[2:5])
     elif cmd == "synth":

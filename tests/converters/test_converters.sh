@@ -116,6 +116,22 @@ expect_ok "miniimagenet val, 3 threads" "$BMST_DATA" convert miniimagenet "$SRC/
 expect_ok "check val miniimagenet" $PY "$HELPER" val "$WORK/mi.h5" "$WORK/miv1.h5" 0.5
 expect_ok "same val miniimagenet" $PY "$HELPER" same "$WORK/miv1.h5" "$WORK/miv3.h5"
 
+# image folders: ImageFolder's classes, order and labels; JPEG and PNG (RGB,
+# RGBA, L, LA, palette with transparency) as PIL's convert("RGB"); the same for
+# any thread count; one tree split by --test-fraction
+FO=$SRC/folder
+expect_ok "folder, 1 thread" "$BMST_DATA" convert folder "$FO/split" "$WORK/fo1.h5" --size 8 --threads 1
+expect_ok "check folder" $PY "$HELPER" check-folder "$FO/split" "$WORK/fo1.h5" 8
+grep -q '^ok folder (2[0-9] images compared exactly)' "$WORK/out.txt" || bad "check folder: $(cat "$WORK/out.txt")"
+expect_ok "folder, 3 threads" "$BMST_DATA" convert folder "$FO/split" "$WORK/fo3.h5" --size 8 --threads 3
+expect_ok "same folder" $PY "$HELPER" same "$WORK/fo1.h5" "$WORK/fo3.h5"
+expect_ok "folder tree" "$BMST_DATA" convert folder "$FO/tree" "$WORK/ft.h5" --size 8 --test-fraction 0.5 --threads 1
+expect_ok "check folder tree" $PY "$HELPER" check-folder "$FO/tree" "$WORK/ft.h5" 8 --test-fraction 0.5
+expect_ok "folder tree, 3 threads" "$BMST_DATA" convert folder "$FO/tree" "$WORK/ft3.h5" --size 8 --test-fraction 0.5 --threads 3
+expect_ok "same folder tree" $PY "$HELPER" same "$WORK/ft.h5" "$WORK/ft3.h5"
+expect_ok "folder skip a BMP" "$BMST_DATA" convert folder "$FO/bmp" "$WORK/fb.h5" --size 8 --test-fraction 0.5 --skip-bad
+grep -q '^skipped 1 images' "$WORK/out.txt" && ok || bad "no count of the skipped BMP: $(cat "$WORK/out.txt")"
+
 # --- synthetic data ----------------------------------------------------------
 synth() { "$BMST_DATA" synth --shape 8x6x2 --classes 5 --train 200 --test 50 "$@"; }
 expect_ok "synth a" synth --seed 3 "$WORK/synth_a.h5"
@@ -188,6 +204,31 @@ expect_usage "official val swapped" "$OUT" "--official-val keeps the official li
     "$BMST_DATA" convert flowers102 "$SRC/flowers" "$OUT" --official-val --split swapped
 expect_usage "official val of cifar10" "$OUT" "convert cifar10: --official-val does not apply" \
     "$BMST_DATA" convert cifar10 "$SRC/cifar10" "$OUT" --official-val
+
+expect_fail "folder BMP" "$OUT" "bmp/b/pic.bmp: only JPEG and PNG images are read \(--skip-bad leaves others out\)" \
+    "$BMST_DATA" convert folder "$SRC/folder/bmp" "$OUT" --size 8 --test-fraction 0.5
+expect_fail "folder without --size" "$OUT" "convert folder needs --size S" \
+    "$BMST_DATA" convert folder "$SRC/folder/split" "$OUT"
+expect_fail "folder tree without --test-fraction" "$OUT" "tree has no train/ and test/ folders: give --test-fraction F" \
+    "$BMST_DATA" convert folder "$SRC/folder/tree" "$OUT" --size 8
+expect_fail "folder split with --test-fraction" "$OUT" "split has train/ and test/: --test-fraction is for a single tree" \
+    "$BMST_DATA" convert folder "$SRC/folder/split" "$OUT" --size 8 --test-fraction 0.2
+fresh folder/split
+mkdir "$BAD/test/zebra" && cp "$SRC/folder/split/test/a/only.jpg" "$BAD/test/zebra/"
+expect_fail "folder test class not in train" "$OUT" "class 'zebra' is not among the training classes" \
+    "$BMST_DATA" convert folder "$BAD" "$OUT" --size 8
+fresh folder/split
+mkdir "$BAD/train/empty"
+expect_fail "folder empty class" "$OUT" "train/empty: no JPEG or PNG image in the class folder" \
+    "$BMST_DATA" convert folder "$BAD" "$OUT" --size 8
+fresh folder/split
+printf 'not a png' > "$BAD/train/a/gray.png"
+expect_fail "folder bad image" "$OUT" "gray.png: corrupt PNG \(Not a PNG file\)" \
+    "$BMST_DATA" convert folder "$BAD" "$OUT" --size 8
+fresh folder/split
+head -c 100 "$SRC/folder/split/train/a/gray.png" > "$BAD/train/a/gray.png"
+expect_fail "folder truncated PNG" "$OUT" "gray.png: corrupt PNG" \
+    "$BMST_DATA" convert folder "$BAD" "$OUT" --size 8
 
 # the Python release: a cut pickle, a label out of range, a missing key, and a
 # pickle that would run a command if Python unpickled it: refused, not run
