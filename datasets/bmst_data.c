@@ -4,6 +4,7 @@
  * for a bad command line (as bmst_dist does), 1 for anything else. */
 #include "convert.h"
 #include "dataset.h"
+#include "download.h"
 #include "error.h"
 
 #include <errno.h>
@@ -35,6 +36,12 @@ static const char usage[] =
     "      option of every kind:\n"
     "        --val-fraction F    move that share (0 < F < 1) of each class's training\n"
     "                            images to a /val split (deterministic, stratified)\n"
+    "  bmst_data download NAME DIR [--mirror URL] [--md5 FILE=HEX ...] [OPTIONS]\n"
+    "      fetch NAME's published files (%s) into DIR/NAME-download/,\n"
+    "      continuing a cut transfer, check their MD5, unpack them, and convert\n"
+    "      them to DIR/NAME.h5 (OPTIONS: those of convert for its kind)\n"
+    "        --mirror URL        fetch from URL/FILE instead (https, http or file)\n"
+    "        --md5 FILE=HEX      expect another checksum for FILE (a mirror's copy)\n"
     "  bmst_data synth --shape HxWxC --classes K --train N --test M [--seed S] OUT.h5\n"
     "      write a learnable synthetic dataset (the same seed gives the same file)\n"
     "  bmst_data info FILE.h5\n"
@@ -177,25 +184,26 @@ static int parse_fraction(const char *opt, const char *text, double *value) {
     return 0;
 }
 
-/* bmst_data convert KIND DIR OUT.h5 [options], options anywhere after KIND. */
-static int convert_command(int argc, char **argv) {
+/* The arguments of convert (and download): up to max_pos positional ones into
+ * pos, the options, anywhere among them, into opt and given. */
+static int parse_convert_args(const char *cmd, int argc, char **argv, int max_pos, const char **pos,
+                              int *npos, struct bmst_convert_options *o, unsigned *given) {
     struct bmst_convert_options opt = {0};
-    const char *pos[3];
-    int npos = 0;
-    unsigned given = 0;
     long long v;
+    *npos = 0;
+    *given = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
-            if (npos == 3) return usage_error("convert: unexpected argument '%s'", a);
-            pos[npos++] = a;
+            if (*npos == max_pos) return usage_error("%s: unexpected argument '%s'", cmd, a);
+            pos[(*npos)++] = a;
             continue;
         }
         int f = 0;
         while (f < OPTION_COUNT && strcmp(a, options[f].name) != 0)
             f++;
-        if (f == OPTION_COUNT) return usage_error("convert: unknown option '%s'", a);
-        given |= options[f].flag;
+        if (f == OPTION_COUNT) return usage_error("%s: unknown option '%s'", cmd, a);
+        *given |= options[f].flag;
         if (options[f].flag == BMST_CONVERT_SKIP_BAD) {
             opt.skip_bad = 1;
             continue;
@@ -205,7 +213,7 @@ static int convert_command(int argc, char **argv) {
             continue;
         }
         if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
-            return usage_error("convert: %s needs a value", a);
+            return usage_error("%s: %s needs a value", cmd, a);
         const char *val = argv[++i];
         switch (options[f].flag) {
         case BMST_CONVERT_SIZE:
@@ -233,14 +241,111 @@ static int convert_command(int argc, char **argv) {
             break;
         }
     }
-    if (npos != 3)
-        return usage_error("usage: bmst_data convert KIND DIR OUT.h5 [OPTIONS] (see --help)");
     if (opt.official_val && opt.swapped)
         return usage_error("--official-val keeps the official lists apart: it goes with --split "
                            "standard, not swapped");
     if (opt.official_val && opt.val_fraction > 0.0)
         return usage_error("--official-val and --val-fraction both make /val: choose one");
+    *o = opt;
+    return 0;
+}
+
+/* bmst_data convert KIND DIR OUT.h5 [options], options anywhere after KIND. */
+static int convert_command(int argc, char **argv) {
+    struct bmst_convert_options opt;
+    const char *pos[3];
+    int npos;
+    unsigned given;
+    int status = parse_convert_args("convert", argc, argv, 3, pos, &npos, &opt, &given);
+    if (status != 0) return status;
+    if (npos != 3)
+        return usage_error("usage: bmst_data convert KIND DIR OUT.h5 [OPTIONS] (see --help)");
     return convert(pos[0], pos[1], pos[2], &opt, given);
+}
+
+/* The --md5 FILE=HEX overrides. */
+struct md5_override {
+    char file[256];
+    char hex[33];
+};
+
+/* Fetches and unpacks every file of src into folder, then converts it. */
+static int download(const struct bmst_download_source *src, const char *dir, const char *mirror,
+                    const struct md5_override *md5s, int n_md5,
+                    const struct bmst_convert_options *opt, unsigned given) {
+    char folder[4096], url[4096], path[4096], out[4096];
+    if ((size_t)snprintf(folder, sizeof folder, "%s/%s-download", dir, src->name) >=
+            sizeof folder ||
+        (size_t)snprintf(out, sizeof out, "%s/%s.h5", dir, src->name) >= sizeof out)
+        return bmst_error("%s: path too long", dir);
+    if (mkdir(folder, 0777) != 0 && errno != EEXIST)
+        return bmst_error("%s: %s", folder, strerror(errno));
+    for (int i = 0; i < BMST_DOWNLOAD_MAX_FILES && src->files[i].name; i++) {
+        const struct bmst_download_file *f = &src->files[i];
+        const char *md5 = f->md5, *base = mirror ? mirror : src->base_url;
+        for (int k = 0; k < n_md5; k++)
+            if (strcmp(md5s[k].file, f->name) == 0) md5 = md5s[k].hex;
+        size_t len = strlen(base);
+        if ((size_t)snprintf(url, sizeof url, "%s%s%s", base,
+                             len && base[len - 1] == '/' ? "" : "/", f->name) >= sizeof url)
+            return bmst_error("%s: URL too long", base);
+        if (bmst_join_path(path, sizeof path, folder, f->name) != 0) return -1;
+        printf("fetching %s\n", url);
+        fflush(stdout);
+        if (bmst_download_fetch(url, path, md5) != 0) return -1;
+        printf("have %s (MD5 %s)\n", path, md5);
+        if (f->unpack) {
+            printf("unpacking %s\n", f->name);
+            fflush(stdout);
+            if (bmst_unpack_tgz(path, folder) != 0) return -1;
+        }
+    }
+    return convert(src->kind, folder, out, opt, given);
+}
+
+/* bmst_data download NAME DIR [--mirror URL] [--md5 FILE=HEX ...] [convert options] */
+static int download_command(int argc, char **argv) {
+    const char *mirror = NULL, *pos[2];
+    struct md5_override md5s[BMST_DOWNLOAD_MAX_FILES];
+    char **rest = bmst_xcalloc((size_t)argc + 1, sizeof *rest);
+    int n_md5 = 0, n_rest = 0, npos, status = 0;
+    for (int i = 0; i < argc && status == 0; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--mirror") != 0 && strcmp(a, "--md5") != 0) {
+            rest[n_rest++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc) {
+            status = usage_error("download: %s needs a value", a);
+            break;
+        }
+        const char *v = argv[++i], *eq = strchr(v, '=');
+        if (strcmp(a, "--mirror") == 0)
+            mirror = v;
+        else if (!eq || eq == v || (size_t)(eq - v) >= sizeof md5s[0].file ||
+                 strlen(eq + 1) != 32 || strspn(eq + 1, "0123456789abcdef") != 32 ||
+                 n_md5 == BMST_DOWNLOAD_MAX_FILES)
+            status = usage_error("--md5: '%s' is not FILE=HEX (32 lowercase hex digits)", v);
+        else {
+            snprintf(md5s[n_md5].file, sizeof md5s[n_md5].file, "%.*s", (int)(eq - v), v);
+            snprintf(md5s[n_md5].hex, sizeof md5s[n_md5].hex, "%s", eq + 1);
+            n_md5++;
+        }
+    }
+    struct bmst_convert_options opt;
+    unsigned given;
+    if (status == 0)
+        status = parse_convert_args("download", n_rest, rest, 2, pos, &npos, &opt, &given);
+    free(rest);
+    if (status != 0) return status;
+    if (npos != 2) return usage_error("usage: bmst_data download NAME DIR [OPTIONS] (see --help)");
+    const struct bmst_download_source *src = bmst_download_find(pos[0]);
+    if (!src) return usage_error("unknown dataset '%s' (known: %s)", pos[0], bmst_download_names);
+    if (src->manual) return bmst_error("%s", src->manual);
+    struct stat st;
+    if (stat(pos[1], &st) != 0 || !S_ISDIR(st.st_mode))
+        return bmst_error("%s: not a folder (create it first)", pos[1]);
+    return download(src, pos[1], mirror, md5s, n_md5, &opt, given);
 }
 
 static int synth(int argc, char **argv) {
@@ -295,13 +400,14 @@ static int synth(int argc, char **argv) {
 static int run(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf(usage, bmst_converter_kinds);
+            printf(usage, bmst_converter_kinds, bmst_download_names);
             return 0;
         }
     if (argc < 2) return usage_error("missing command (see bmst_data --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "convert") == 0) return convert_command(argc - 2, argv + 2);
     if (strcmp(cmd, "synth") == 0) return synth(argc - 2, argv + 2);
+    if (strcmp(cmd, "download") == 0) return download_command(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0) {
         if (argc != 3) return usage_error("usage: bmst_data info FILE.h5");
         return info(argv[2]);
