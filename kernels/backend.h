@@ -275,9 +275,9 @@ struct bmst_xent_kernels {
  * (1 - p). */
 struct bmst_dropout_desc {
     size_t n;
-    uint32_t drop;  /* of 2^24: elements whose 24 hash bits fall below are dropped */
-    float scale;    /* 1 / (1 - p) */
-    uint32_t salt;  /* the node's: distinct dropout layers draw distinct masks */
+    uint32_t drop; /* of 2^24: elements whose 24 hash bits fall below are dropped */
+    float scale;   /* 1 / (1 - p) */
+    uint32_t salt; /* the node's: distinct dropout layers draw distinct masks */
 };
 
 struct bmst_dropout_kernels {

@@ -85,7 +85,8 @@ float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
     float lam = g->merge > 1 ? bmst_step_lambda(cfg->seed, step * world + rank, cfg->mix_alpha)
                              : 1.0f;
     bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
-    bmst_step_dropout_key(cfg->seed, step * world + rank, x->host_scalars + BMST_SCALAR_DROPOUT_KEY);
+    bmst_step_dropout_key(cfg->seed, step * world + rank,
+                          x->host_scalars + BMST_SCALAR_DROPOUT_KEY);
     x->host_scalars[BMST_SCALAR_LOSS_SCALE] = scaler->scale;
     double pass[2], hidden = 0.0, exposed = 0.0;
     bmst_exec_train_pass(x, pass); /* starts the all-reduce's buckets as it goes */

@@ -46,7 +46,8 @@ static int side_fits(int size, const struct window *path, int n) {
 
 static int smallest_side(const struct window *path, int n) {
     int size = 1;
-    while (!side_fits(size, path, n)) size++;
+    while (!side_fits(size, path, n))
+        size++;
     return size;
 }
 
@@ -90,11 +91,16 @@ int bmst_inception_build(struct bmst_graph *g, const struct bmst_network_spec *s
     static const int pool_features[3] = {32, 64, 64}, channels_7x7[4] = {128, 160, 160, 192};
     for (int i = 0; i < 11; i++, module++) {
         if (spec->mix_at == module) x = bmst_op_mix(g, x);
-        if (i < 3) x = inception_a(&c, x, names[i], pool_features[i]);
-        else if (i == 3) x = inception_b(&c, x, names[i]);
-        else if (i < 8) x = inception_c(&c, x, names[i], channels_7x7[i - 4]);
-        else if (i == 8) x = inception_d(&c, x, names[i]);
-        else x = inception_e(&c, x, names[i]);
+        if (i < 3)
+            x = inception_a(&c, x, names[i], pool_features[i]);
+        else if (i == 3)
+            x = inception_b(&c, x, names[i]);
+        else if (i < 8)
+            x = inception_c(&c, x, names[i], channels_7x7[i - 4]);
+        else if (i == 8)
+            x = inception_d(&c, x, names[i]);
+        else
+            x = inception_e(&c, x, names[i]);
     }
     BMST_ASSERT(module == MODULES + 1);
     x = bmst_op_dropout(g, bmst_op_gap(g, x), DROPOUT_P);

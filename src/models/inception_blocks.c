@@ -82,8 +82,8 @@ int inception_c(const struct inception_ctx *c, int x, const char *name, int c7) 
     int bd = layer(c, x, name, PICK(c, cifar_stack[0], tv_stack[0]), c7, 1, 1, 1, 0, 0);
     for (int i = 1; i < 5; i++) {
         int tall = i % 2 == 1, k = i == 4 ? 192 : c7;
-        bd = layer(c, bd, name, PICK(c, cifar_stack[i], tv_stack[i]), k, tall ? 7 : 1,
-                   tall ? 1 : 7, 1, tall ? 3 : 0, tall ? 0 : 3);
+        bd = layer(c, bd, name, PICK(c, cifar_stack[i], tv_stack[i]), k, tall ? 7 : 1, tall ? 1 : 7,
+                   1, tall ? 3 : 0, tall ? 0 : 3);
     }
     int bp = bmst_op_avgpool(c->g, x, 3, 1, 1);
     bp = layer(c, bp, name, PICK(c, "branch_pool.1", "branch_pool"), 192, 1, 1, 1, 0, 0);
@@ -110,10 +110,10 @@ int inception_e(const struct inception_ctx *c, int x, const char *name) {
     int b3b = layer(c, b3, name, "branch3x3_2b", 384, 3, 1, 1, 1, 0);
     int bd = layer(c, x, name, PICK(c, "branch3x3stack_1", "branch3x3dbl_1"), 448, 1, 1, 1, 0, 0);
     bd = layer(c, bd, name, PICK(c, "branch3x3stack_2", "branch3x3dbl_2"), 384, 3, 3, 1, 1, 1);
-    int bda = layer(c, bd, name, PICK(c, "branch3x3stack_3a", "branch3x3dbl_3a"), 384, 1, 3, 1, 0,
-                    1);
-    int bdb = layer(c, bd, name, PICK(c, "branch3x3stack_3b", "branch3x3dbl_3b"), 384, 3, 1, 1, 1,
-                    0);
+    int bda =
+        layer(c, bd, name, PICK(c, "branch3x3stack_3a", "branch3x3dbl_3a"), 384, 1, 3, 1, 0, 1);
+    int bdb =
+        layer(c, bd, name, PICK(c, "branch3x3stack_3b", "branch3x3dbl_3b"), 384, 3, 1, 1, 1, 0);
     int bp = bmst_op_avgpool(c->g, x, 3, 1, 1);
     bp = layer(c, bp, name, PICK(c, "branch_pool.1", "branch_pool"), 192, 1, 1, 1, 0, 0);
     int parts[6] = {b1, b3a, b3b, bda, bdb, bp};
