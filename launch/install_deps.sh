@@ -2,7 +2,8 @@
 # Installs the Debian packages bmst_dist needs, skipping those already present.
 #   launch/install_deps.sh          build and run: compilers, HDF5, MPI, BLAS, Fashion-MNIST,
 #                                   libjpeg-turbo and libmatio (the JPEG dataset converters)
-#   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools,
+#   launch/install_deps.sh --tests  also what the tests use: PyTorch, torchvision (its
+#                                   inception_v3 takes our checkpoints), NumPy, h5py, HDF5 tools,
 #                                   SciPy and PIL (the converter tests write .mat and JPEG files),
 #                                   Slurm and munge (tests/slurm starts a one-node cluster),
 #                                   debootstrap (tests/bundle runs the GPU bundle in a minimal root),
@@ -14,6 +15,7 @@ packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev
 if [[ "${1:-}" == "--tests" ]]; then
     packages+=(hdf5-tools python3-torch python3-numpy python3-h5py python3-scipy python3-pil
                slurm-wlm munge debootstrap strace)
+    packages+=(python3-torchvision)
 fi
 
 missing=()
