@@ -10,6 +10,8 @@
 #   bash bench/gpu_call.sh 2   the suite again, then resnet101, resnet152 (32 px)
 #                              and resnet50 on 224x224x3, PyTorch also with
 #                              torch.compile
+#   bash bench/gpu_call.sh 3   the suite again, then inceptionv3 on 32x32x3
+#                              (BMST at c3), PyTorch eager fp32 and eager AMP
 #
 # Everything lands in $OUT (the device tool's folder that comes back; else
 # bench/results/gpu-DATE-callN): env.log (machine, driver, the bundle's
@@ -23,7 +25,8 @@ call=${1:-}
 case $call in
 1) cases="resnet18:32x32x3 resnet50:32x32x3" pytorch="fp32 amp" ;;
 2) cases="resnet101:32x32x3 resnet152:32x32x3 resnet50:224x224x3" pytorch="fp32 amp compile" ;;
-*) echo "usage: bench/gpu_call.sh 1|2" >&2; exit 2 ;;
+3) cases="inceptionv3:32x32x3" pytorch="fp32 amp" ;;
+*) echo "usage: bench/gpu_call.sh 1|2|3" >&2; exit 2 ;;
 esac
 out=${OUT:-$root/bench/results/gpu-$(date -u +%Y%m%d-%H%M%S)-call$call}
 budget=${BUDGET:-420}

@@ -73,7 +73,7 @@ struct bmst_bn_sync {
 struct bmst_bn_desc {
     size_t rows;
     int c;
-    float eps;      /* 1e-5 as PyTorch */
+    float eps;      /* the layer's: 1e-5 as PyTorch's default, 1e-3 in Inception3 */
     float momentum; /* 0.1: running = (1 - momentum) * running + momentum * batch */
     const struct bmst_bn_sync *sync; /* NULL: this rank's batch alone */
 };
@@ -145,6 +145,7 @@ enum bmst_scalar {
     BMST_SCALAR_LOSS_SCALE = 8,                   /* multiplies the loss gradient */
     BMST_SCALAR_LOSS = 9,                         /* written by xent_fwd */
     BMST_SCALAR_NONFINITE = 10,                   /* written by the optimizer: 1 or 0 */
+    BMST_SCALAR_DROPOUT_KEY = 11, /* the step's dropout key: two uint32 words (low, high) */
     BMST_SCALAR_COUNT = 16,
 };
 #define BMST_MAX_MIX 8
@@ -264,6 +265,28 @@ struct bmst_xent_kernels {
                 const float *scale, void *dlogits);
 };
 
+/* Dropout in training, as PyTorch's: y = x * keep / (1 - p) over n elements
+ * in act_dtype. Whether element i is kept is a pure function of the step's
+ * key (`key`: the BMST_SCALAR_DROPOUT_KEY words, device memory), the node's
+ * salt and i, so backward draws the mask again instead of keeping it:
+ *   k = hash64(key ^ salt), h = hash64(k ^ i), kept iff (h >> 40) >= drop,
+ * with hash64 splitmix64's finalizer (rng.c's bmst_hash64) and drop =
+ * p * 2^24 rounded (the op's builder sets it). Backward: dx = dy * keep /
+ * (1 - p). */
+struct bmst_dropout_desc {
+    size_t n;
+    uint32_t drop; /* of 2^24: elements whose 24 hash bits fall below are dropped */
+    float scale;   /* 1 / (1 - p) */
+    uint32_t salt; /* the node's: distinct dropout layers draw distinct masks */
+};
+
+struct bmst_dropout_kernels {
+    void (*fwd)(struct bmst_backend *be, const struct bmst_dropout_desc *d, const float *key,
+                const void *x, void *y);
+    void (*bwd)(struct bmst_backend *be, const struct bmst_dropout_desc *d, const float *key,
+                const void *dy, void *dx, int accumulate);
+};
+
 /* The 1-bit ReLU codec of saved activations: pack sets bit i % 32 of
  * bits[i / 32] to x[i] > 0 for x in act_dtype, n bits in ceil(n / 32) words
  * (the unused bits of the last word 0): all ReLU's backward reads of its
@@ -351,6 +374,7 @@ struct bmst_backend {
     const struct bmst_concat_kernels *concat;
     const struct bmst_mix_kernels *mix;
     const struct bmst_xent_kernels *xent;
+    const struct bmst_dropout_kernels *dropout;
     /* the 1-bit ReLU codec of saved activations (src/saved.c) */
     const struct bmst_sign_mask_kernels *sign_mask;
 

@@ -5,7 +5,8 @@
 #                                   libcurl, OpenSSL and libarchive (bmst_data download)
 #   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools,
 #                                   SciPy, PIL and torchvision (the converter tests write .mat, JPEG
-#                                   and PNG files, and number image folders as ImageFolder does),
+#                                   and PNG files and number image folders as ImageFolder does;
+#                                   torchvision's models take our checkpoints),
 #                                   Slurm and munge (tests/slurm starts a one-node cluster),
 #                                   debootstrap (tests/bundle runs the GPU bundle in a minimal root),
 #                                   strace (tests/io checks that a save fsyncs before it renames)

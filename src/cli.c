@@ -73,7 +73,8 @@ static const struct option options[] = {
     {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
     {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, BMST_MAX_MERGE,
      "M  BMST merge factor, 1 (off) to 8"},
-    {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0, "c2|c3|c4|c5  where BMST merges (c2)"},
+    {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0,
+     "cN  where BMST merges: c2..c5, inceptionv3 c2..c16 (c2)"},
     {"mix-alpha", NULL, FLOAT, TRAIN, RUN(mix_alpha), 1e-6, 0, "A  lam ~ Beta(A, A) (1)"},
     {"augment", NULL, AUGMENT, TRAIN, 0, 0, 0,
      "auto|on|off  crop+flip; random resized crops above 64 px (auto: on)"},
@@ -233,9 +234,11 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         snprintf(cli->run.arch, sizeof cli->run.arch, "%s", value);
         return 0;
     case MIX_AT:
-        if (strlen(value) != 2 || value[0] != 'c' || value[1] < '2' || value[1] > '5')
-            return bmst_error("--mix-at expects c2, c3, c4 or c5, got '%s'", value);
-        cli->run.mix_at = value[1] - '0';
+        /* cN; which N a network has is checked with the network */
+        if (value[0] != 'c' || strlen(value) < 2 || strlen(value) > 3 ||
+            strspn(value + 1, "0123456789") != strlen(value + 1) || atoi(value + 1) < 2)
+            return bmst_error("--mix-at expects c2, c3, ... (resnets: c2..c5), got '%s'", value);
+        cli->run.mix_at = atoi(value + 1);
         return 0;
     case SCHEDULE: return bmst_schedule_parse_kind(value, &cli->run.schedule.kind);
     case MILESTONES: return bmst_schedule_parse_milestones(value, &cli->run.schedule);

@@ -64,6 +64,7 @@ struct bmst_node {
         struct bmst_conv_desc conv;
         struct bmst_bn_desc bn;
         struct bmst_pool_desc pool;
+        struct bmst_dropout_desc dropout;
     } desc;
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;

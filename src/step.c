@@ -23,6 +23,13 @@ float bmst_step_lambda(uint64_t seed, long draw, float alpha) {
     return (float)bmst_rng_beta(&rng, alpha, alpha);
 }
 
+void bmst_step_dropout_key(uint64_t seed, long draw, float *key) {
+    struct bmst_rng rng = bmst_rng_make(seed, BMST_RNG_DROPOUT, (uint64_t)draw);
+    uint64_t bits = bmst_rng_u64(&rng);
+    uint32_t words[2] = {(uint32_t)bits, (uint32_t)(bits >> 32)};
+    memcpy(key, words, sizeof words);
+}
+
 /* After the pass: unscales and measures the gradients (the mean over ranks,
  * divided by the loss scale, in the pass that sums their squares), checks
  * the running statistics, and runs the optimizer on finite gradients. The
@@ -78,6 +85,8 @@ float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
     float lam = g->merge > 1 ? bmst_step_lambda(cfg->seed, step * world + rank, cfg->mix_alpha)
                              : 1.0f;
     bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
+    bmst_step_dropout_key(cfg->seed, step * world + rank,
+                          x->host_scalars + BMST_SCALAR_DROPOUT_KEY);
     x->host_scalars[BMST_SCALAR_LOSS_SCALE] = scaler->scale;
     double pass[2], hidden = 0.0, exposed = 0.0;
     bmst_exec_train_pass(x, pass); /* starts the all-reduce's buckets as it goes */

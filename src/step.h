@@ -53,6 +53,12 @@ void bmst_soft_targets(const int32_t *labels, int batch, int classes, float eps,
  * step * W + r: every rank merges its own batch with its own lam. */
 float bmst_step_lambda(uint64_t seed, long draw, float alpha);
 
+/* The dropout key of draw `draw` (drawn as the lambda's: step * W + r), a
+ * pure function of the seed and the draw, as the two uint32 words the
+ * dropout kernels read, stored bit for bit into key[0..1] (the step's
+ * BMST_SCALAR_DROPOUT_KEY scalars). */
+void bmst_step_dropout_key(uint64_t seed, long draw, float *key);
+
 /* Trains on one batch: targets, lambda, forward, backward with the gradient
  * all-reduce overlapped (sync; NULL in a one-process run), then the guard:
  * one pass unscales the gradients and sums their squares (their norm, and

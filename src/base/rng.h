@@ -12,6 +12,7 @@ enum bmst_rng_stream {
     BMST_RNG_SHUFFLE = 2, /* per-epoch permutation */
     BMST_RNG_AUGMENT = 3, /* per-sample augmentation */
     BMST_RNG_MIX = 4,     /* per-step BMST lambda */
+    BMST_RNG_DROPOUT = 5, /* per-step dropout key */
 };
 
 /* A sequential generator positioned at (seed, stream, key); `next` counts draws. */

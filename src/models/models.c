@@ -17,6 +17,8 @@ static const struct network_entry networks[] = {
     {"resnet50", 50, 4, bmst_resnet_build},        {"resnet101", 101, 4, bmst_resnet_build},
     {"resnet152", 152, 4, bmst_resnet_build},      {"resnet20", 20, 3, bmst_resnet_cifar_build},
     {"resnet44", 44, 3, bmst_resnet_cifar_build},  {"resnet56", 56, 3, bmst_resnet_cifar_build},
+    /* 15 places to merge: before each of its 16 modules but the first */
+    {"inceptionv3", 3, 15, bmst_inception_build},
 };
 
 #define N_NETWORKS (sizeof networks / sizeof networks[0])

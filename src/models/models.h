@@ -30,5 +30,7 @@ const char *bmst_network_names(void);
 int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 int bmst_resnet_cifar_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
                             int depth);
+/* models/inception.c: InceptionV3, its mix points c2..c16 (before module N) */
+int bmst_inception_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 
 #endif

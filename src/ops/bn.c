@@ -9,6 +9,10 @@
 #include "ops.h"
 
 int bmst_op_bn(struct bmst_graph *g, int x, const char *prefix) {
+    return bmst_op_bn_eps(g, x, prefix, 1e-5f);
+}
+
+int bmst_op_bn_eps(struct bmst_graph *g, int x, const char *prefix, float eps) {
     struct bmst_shape in = g->values[x].shape;
     static const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
     static const enum bmst_param_init init[4] = {BMST_INIT_ONES, BMST_INIT_ZEROS, BMST_INIT_ZEROS,
@@ -21,7 +25,7 @@ int bmst_op_bn(struct bmst_graph *g, int x, const char *prefix) {
         n->param[i] = bmst_model_param(g->model, name, role, init[i], 1, &in.c, 0, 0);
     }
     n->desc.bn = (struct bmst_bn_desc){
-        .rows = (size_t)in.n * in.h * in.w, .c = in.c, .eps = 1e-5f, .momentum = 0.1f};
+        .rows = (size_t)in.n * in.h * in.w, .c = in.c, .eps = eps, .momentum = 0.1f};
     /* batch mean and inverse std, kept from forward to backward */
     if (g->training) n->scratch_bytes = 2 * (size_t)in.c * sizeof(float);
     return n->out;

@@ -8,6 +8,11 @@
 
 int bmst_op_conv(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s, int stride,
                  int pad) {
+    return bmst_op_conv_pad(g, x, prefix, k, r, s, stride, pad, pad);
+}
+
+int bmst_op_conv_pad(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s,
+                     int stride, int pad_h, int pad_w) {
     struct bmst_shape in = g->values[x].shape;
     struct bmst_conv_desc d = {.n = in.n,
                                .h = in.h,
@@ -18,10 +23,10 @@ int bmst_op_conv(struct bmst_graph *g, int x, const char *prefix, int k, int r, 
                                .s = s,
                                .stride_h = stride,
                                .stride_w = stride,
-                               .pad_h = pad,
-                               .pad_w = pad,
-                               .out_h = bmst_op_window_out(in.h, r, stride, pad),
-                               .out_w = bmst_op_window_out(in.w, s, stride, pad)};
+                               .pad_h = pad_h,
+                               .pad_w = pad_w,
+                               .out_h = bmst_op_window_out(in.h, r, stride, pad_h),
+                               .out_w = bmst_op_window_out(in.w, s, stride, pad_w)};
     BMST_ASSERT(d.out_h > 0 && d.out_w > 0);
     char name[BMST_PARAM_NAME_MAX];
     snprintf(name, sizeof name, "%s.weight", prefix);

@@ -12,8 +12,15 @@ int bmst_op_input(struct bmst_graph *g, int h, int w, int c);
 /* Bias-free convolution "<prefix>.weight" [k, c, r, s]. */
 int bmst_op_conv(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s, int stride,
                  int pad);
+/* The same with its own padding per dimension (InceptionV3's 1x7 and 7x1
+ * convolutions pad only along their long side). */
+int bmst_op_conv_pad(struct bmst_graph *g, int x, const char *prefix, int k, int r, int s,
+                     int stride, int pad_h, int pad_w);
 /* Batch norm "<prefix>.weight", ".bias", ".running_mean", ".running_var". */
 int bmst_op_bn(struct bmst_graph *g, int x, const char *prefix);
+/* The same with its own eps (bmst_op_bn: PyTorch's default 1e-5; torchvision's
+ * Inception3: 1e-3). Architecture, so not in checkpoints. */
+int bmst_op_bn_eps(struct bmst_graph *g, int x, const char *prefix, float eps);
 int bmst_op_relu(struct bmst_graph *g, int x);
 int bmst_op_add(struct bmst_graph *g, int a, int b);
 int bmst_op_maxpool(struct bmst_graph *g, int x, int k, int stride, int pad);
@@ -25,6 +32,9 @@ int bmst_op_concat(struct bmst_graph *g, const int *xs, int n);
 /* BMST merge of the batch into batch / merge samples; the identity when the
  * graph's merge factor is 1 (and so always in evaluation graphs). */
 int bmst_op_mix(struct bmst_graph *g, int x);
+/* Dropout with probability p (0 <= p < 1) in training graphs; the identity
+ * in evaluation graphs and for p = 0. */
+int bmst_op_dropout(struct bmst_graph *g, int x, float p);
 /* Softmax cross-entropy of logits against the (mixed) targets; ends the graph. */
 void bmst_op_loss(struct bmst_graph *g, int logits);
 

@@ -38,7 +38,8 @@ expect_error "short batch alias of zero" "-b must be at least 1" "${train[@]}" -
 expect_error "batch not divisible by merge" "not divisible by the merge factor 4" \
     "${train[@]}" --batch 18 --merge 4
 expect_usage "mix point the model lacks" "no stage c5" "${train[@]}" --merge 2 --mix-at c5
-expect_error "bad mix point" "--mix-at expects" "${train[@]}" --mix-at c9
+expect_error "bad mix point" "--mix-at expects" "${train[@]}" --mix-at c
+expect_usage "a mix point past the model's" "no stage c9" "${train[@]}" --mix-at c9
 expect_error "unknown precision" "--precision expects fp32, fp16 or bf16" "${train[@]}" --precision fp8
 expect_error "unknown device" "--device expects cpu, cuda or auto" "${train[@]}" --device tpu
 expect_error "bad graph switch" "--cuda-graph expects on or off" "${train[@]}" --cuda-graph maybe

@@ -249,6 +249,44 @@ static void test_pool(void) {
     drop(&x), drop(&y), drop(&dy), drop(&dx), drop(&g), drop(&dg);
 }
 
+/* InceptionV3's pooling branch: 3x3, stride 1, padding 1, the padded zeros
+ * counted in the divisor. */
+static void test_avgpool_same(void) {
+    struct bmst_pool_desc d = {.n = 2, .h = 9, .w = 7, .c = 40, .kh = 3, .kw = 3,
+                               .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+                               .out_h = 9, .out_w = 7};
+    size_t n = (size_t)d.n * d.h * d.w * d.c;
+    struct buf x = make(n, 1, -1, 1), y = make(n, 1, 0, 0), dx = make(n, 1, -1, 1);
+    cpu->avgpool->fwd(cpu, &d, x.c, y.c), gpu->avgpool->fwd(gpu, &d, x.g, y.g);
+    compare("avgpool 3x3/1 pad 1 fwd", &y);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->avgpool->bwd(cpu, &d, y.c, dx.c, acc), gpu->avgpool->bwd(gpu, &d, y.g, dx.g, acc);
+        compare(acc ? "avgpool 3x3/1 pad 1 bwd accumulate" : "avgpool 3x3/1 pad 1 bwd", &dx);
+    }
+    drop(&x), drop(&y), drop(&dx);
+}
+
+/* Dropout: the GPU draws the CPU's mask from the same key (in each
+ * backend's memory) and salt, forward and backward. */
+static void test_dropout(void) {
+    const size_t n = 70001;
+    struct bmst_dropout_desc d = {.n = n, .drop = 1 << 23, .scale = 2.0f, .salt = 1};
+    struct buf x = make(n, 1, -1, 1), y = make(n, 1, 0, 0), dx = make(n, 1, -1, 1);
+    struct buf key = make(2, 0, 0, 0);
+    float host_key[2];
+    bmst_step_dropout_key(7, 3, host_key);
+    memcpy(key.c, host_key, sizeof host_key);
+    gpu->to_device(gpu, key.g, host_key, sizeof host_key);
+    cpu->dropout->fwd(cpu, &d, key.c, x.c, y.c), gpu->dropout->fwd(gpu, &d, key.g, x.g, y.g);
+    compare("dropout fwd", &y);
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->dropout->bwd(cpu, &d, key.c, x.c, dx.c, acc);
+        gpu->dropout->bwd(gpu, &d, key.g, x.g, dx.g, acc);
+        compare(acc ? "dropout bwd accumulate" : "dropout bwd", &dx);
+    }
+    drop(&x), drop(&y), drop(&dx), drop(&key);
+}
+
 static void test_fc_mix_loss(void) {
     const int n = 12, in = 200, out = 10, m = 3;
     struct buf x = make((size_t)n * in, 1, -1, 1), w = make((size_t)out * in, 1, -0.1f, 0.1f);
@@ -493,6 +531,13 @@ void gpu_ops_group(enum bmst_dtype precision) {
          .stride_w = 2},
         {.n = 2, .h = 40, .w = 40, .c = 3, .k = 64, .r = 7, .s = 7, .stride_h = 2,
          .stride_w = 2, .pad_h = 3, .pad_w = 3},
+        /* InceptionV3's asymmetric kernels, padded along their long side only */
+        {.n = 2, .h = 12, .w = 12, .c = 48, .k = 64, .r = 1, .s = 7, .stride_h = 1,
+         .stride_w = 1, .pad_h = 0, .pad_w = 3},
+        {.n = 2, .h = 12, .w = 12, .c = 48, .k = 64, .r = 7, .s = 1, .stride_h = 1,
+         .stride_w = 1, .pad_h = 3, .pad_w = 0},
+        {.n = 2, .h = 8, .w = 8, .c = 64, .k = 96, .r = 3, .s = 1, .stride_h = 1,
+         .stride_w = 1, .pad_h = 1, .pad_w = 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) test_conv(shapes[s]);
     test_bn(0);
@@ -500,6 +545,8 @@ void gpu_ops_group(enum bmst_dtype precision) {
     test_elementwise();
     test_sign_mask();
     test_pool();
+    test_avgpool_same();
+    test_dropout();
     test_fc_mix_loss();
     test_optimizer();
     test_adam(0);

@@ -13,7 +13,9 @@
  *       float32, already normalized; /labels [B] int32) through
  *       bmst_train_step, and writes for step k = 1..N DIR/stepK.h5 (lam, loss,
  *       logits of the merged rows, the evaluation graph's logits on the batch
- *       after the step, and which side of zero every ReLU input fell on),
+ *       after the step, which side of zero every ReLU input fell on, every
+ *       dropout layer's mask times its scale, and which element each max
+ *       pool output took),
  *       DIR/gradsK.h5 (the step's gradients) and DIR/afterK.h5 (the
  *       checkpoint after the step, optimizer state included).
  *   optimizer options: --optimizer sgd|adam|adamw (sgd), --momentum X (0.9),
@@ -143,6 +145,91 @@ static int write_floats(hid_t file, const char *name, int ndim, const hsize_t *d
     return ok ? 0 : bmst_error("cannot write %s", name);
 }
 
+/* group/NNNN (count, numbered from 0) as a rank-4 array of file_type, from
+ * memory of mem_type. */
+static int write_numbered(hid_t group, const char *what, int count, const hsize_t *dims,
+                          hid_t file_type, hid_t mem_type, const void *data) {
+    char name[32];
+    snprintf(name, sizeof name, "%04d", count);
+    hid_t space = H5Screate_simple(4, dims, NULL);
+    hid_t set = H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = set >= 0 && H5Dwrite(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0;
+    if (set >= 0) H5Dclose(set);
+    H5Sclose(space);
+    return ok ? 0 : bmst_error("cannot write %s/%s", what, name);
+}
+
+/* Writes dropout/NNNN, one float32 [rows, features] mask per dropout node in
+ * graph order, each element 1 / (1 - p) where kept and 0 where dropped: the
+ * node's kernel run on ones with the step's key, as the step draws it. */
+static int write_dropout_masks(hid_t file, struct bmst_exec *x) {
+    const struct bmst_graph *g = x->graph;
+    struct bmst_backend *be = g->be;
+    hid_t group = H5Gcreate2(file, "dropout", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int status = group < 0 ? -1 : 0, count = 0;
+    for (int i = 0; i < g->n_nodes && status == 0; i++) {
+        const struct bmst_node *n = &g->nodes[i];
+        if (n->kind != BMST_OP_DROPOUT) continue;
+        struct bmst_shape sh = g->values[n->out].shape;
+        size_t elems = bmst_shape_count(sh);
+        float *ones = bmst_xmalloc(elems * sizeof(float)), *mask = bmst_xmalloc(elems * sizeof(float));
+        for (size_t j = 0; j < elems; j++) ones[j] = 1.0f;
+        be->dropout->fwd(be, &n->desc.dropout, x->scalars + BMST_SCALAR_DROPOUT_KEY, ones, mask);
+        hsize_t dims[2] = {(hsize_t)sh.n, (hsize_t)(elems / sh.n)};
+        char name[32];
+        snprintf(name, sizeof name, "%04d", count++);
+        status = write_floats(group, name, 2, dims, mask);
+        free(ones), free(mask);
+    }
+    if (group >= 0) H5Gclose(group);
+    return status;
+}
+
+/* Writes maxpool/NNNN, one int32 [N,C,OH,OW] array per max pool in graph
+ * order: for each output, the input element (ih * W + iw in its channel's
+ * plane, PyTorch's return_indices) that holds the window's largest value,
+ * the first such in row-major order, from the input the forward left in
+ * place (kept for the pool's backward). The reference routes gradients to
+ * them: a near-tie float32 and float64 resolve differently would otherwise
+ * send an element's gradient elsewhere. */
+static int write_maxpool_indices(hid_t file, struct bmst_exec *x) {
+    const struct bmst_graph *g = x->graph;
+    struct bmst_backend *be = g->be;
+    hid_t group = H5Gcreate2(file, "maxpool", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int status = group < 0 ? -1 : 0, count = 0;
+    for (int i = 0; i < g->n_nodes && status == 0; i++) {
+        const struct bmst_node *n = &g->nodes[i];
+        if (n->kind != BMST_OP_MAXPOOL) continue;
+        const struct bmst_pool_desc *d = &n->desc.pool;
+        size_t nx = (size_t)d->n * d->h * d->w * d->c, ny = (size_t)d->n * d->out_h * d->out_w * d->c;
+        float *in = bmst_xmalloc(nx * sizeof(float));
+        int32_t *index = bmst_xmalloc(ny * sizeof(int32_t));
+        be->download_act(be, in, bmst_exec_value(x, n->in[0]), nx);
+        for (int b = 0; b < d->n; b++)
+            for (int c = 0; c < d->c; c++)
+                for (int oh = 0; oh < d->out_h; oh++)
+                    for (int ow = 0; ow < d->out_w; ow++) {
+                        int best = -1;
+                        float v = 0.0f;
+                        for (int r = 0; r < d->kh; r++)
+                            for (int s = 0; s < d->kw; s++) {
+                                int ih = oh * d->stride_h - d->pad_h + r;
+                                int iw = ow * d->stride_w - d->pad_w + s;
+                                if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
+                                float e = in[(((size_t)b * d->h + ih) * d->w + iw) * d->c + c];
+                                if (best < 0 || e > v) best = ih * d->w + iw, v = e;
+                            }
+                        index[(((size_t)b * d->c + c) * d->out_h + oh) * d->out_w + ow] = best;
+                    }
+        hsize_t dims[4] = {(hsize_t)d->n, (hsize_t)d->c, (hsize_t)d->out_h, (hsize_t)d->out_w};
+        status = write_numbered(group, "maxpool", count++, dims, H5T_STD_I32LE, H5T_NATIVE_INT32,
+                                index);
+        free(in), free(index);
+    }
+    if (group >= 0) H5Gclose(group);
+    return status;
+}
+
 /* Runs the step's forward alone (as bmst_train_step sets it up) and writes
  * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order. The BN running
  * statistics that forward updates are put back, so the real step that follows
@@ -161,6 +248,7 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
                   (size_t)g->batch * g->classes * sizeof(float));
     float lam = g->merge > 1 ? bmst_step_lambda(o->step.seed, step, o->step.mix_alpha) : 1.0f;
     bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
+    bmst_step_dropout_key(o->step.seed, step, x->host_scalars + BMST_SCALAR_DROPOUT_KEY);
     bmst_exec_upload_scalars(x);
     bmst_exec_forward(x);
     /* a training graph keeps every ReLU output until that ReLU's backward, so
@@ -176,18 +264,12 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
         be->download_act(be, y, bmst_exec_value(x, g->nodes[i].out), n);
         for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
         hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
-        char name[32];
-        snprintf(name, sizeof name, "%04d", count++);
-        hid_t space = H5Screate_simple(4, dims, NULL);
-        hid_t set = H5Dcreate2(group, name, H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT);
-        if (set < 0 || H5Dwrite(set, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask) < 0)
-            status = bmst_error("cannot write relu/%s", name);
-        if (set >= 0) H5Dclose(set);
-        H5Sclose(space);
+        status = write_numbered(group, "relu", count++, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask);
         free(y), free(mask);
     }
     if (group >= 0) H5Gclose(group);
+    if (status == 0) status = write_dropout_masks(file, x);
+    if (status == 0) status = write_maxpool_indices(file, x);
     be->to_device(be, m->buffers, saved, m->n_buffers * sizeof(float));
     free(saved);
     return status;

@@ -79,6 +79,8 @@ struct fd_op {
     size_t rows;
     int c_total, c_offset, c_part;
     const float *coef;
+    const struct bmst_dropout_desc *dropout;
+    const float *key;
     /* set when the objective is the op's returned value, not sum(y * r) */
     float (*scalar)(struct fd_op *op);
 };
@@ -130,8 +132,8 @@ static void conv_forward(struct fd_op *op) {
     op->be->conv->fwd(op->be, op->conv, op->x, op->w, op->y, op->ws);
 }
 
-static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k, int r, int s,
-                      int stride, int pad, const char *name) {
+static void test_conv_pads(struct bmst_backend *be, int n, int h, int w, int c, int k, int r,
+                           int s, int stride, int pad_h, int pad_w, const char *name) {
     struct bmst_conv_desc d = {.n = n,
                                .h = h,
                                .w = w,
@@ -141,10 +143,10 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
                                .s = s,
                                .stride_h = stride,
                                .stride_w = stride,
-                               .pad_h = pad,
-                               .pad_w = pad};
-    d.out_h = (h + 2 * pad - r) / stride + 1;
-    d.out_w = (w + 2 * pad - s) / stride + 1;
+                               .pad_h = pad_h,
+                               .pad_w = pad_w};
+    d.out_h = (h + 2 * pad_h - r) / stride + 1;
+    d.out_w = (w + 2 * pad_w - s) / stride + 1;
     size_t nx = (size_t)n * h * w * c, nw = (size_t)k * r * s * c;
     size_t ny = (size_t)n * d.out_h * d.out_w * k;
     size_t ws_bytes = 0;
@@ -178,6 +180,11 @@ static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k
 
     free(added), free(acc), free(base), free(dx), free(dw);
     free(op.x), free(op.w), free(op.y), free((void *)op.r), free(op.ws);
+}
+
+static void test_conv(struct bmst_backend *be, int n, int h, int w, int c, int k, int r, int s,
+                      int stride, int pad, const char *name) {
+    test_conv_pads(be, n, h, w, c, k, r, s, stride, pad, pad, name);
 }
 
 /* ---- batch norm (train mode) ---- */
@@ -367,6 +374,30 @@ static void test_fc(struct bmst_backend *be) {
     free(op.x), free(op.w), free(op.b), free(op.y), free((void *)op.r);
 }
 
+/* ---- dropout ---- */
+
+static void dropout_forward(struct fd_op *op) {
+    op->be->dropout->fwd(op->be, op->dropout, op->key, op->x, op->y);
+}
+
+/* With the step's key fixed, dropout is linear in x: its backward must be
+ * the derivative of its forward, dropped elements getting zero. */
+static void test_dropout(struct bmst_backend *be) {
+    const size_t n = 300;
+    struct bmst_dropout_desc d = {.n = n, .drop = 1 << 23, .scale = 2.0f, .salt = 0};
+    const uint32_t words[2] = {7, 11};
+    float key[2];
+    memcpy(key, words, sizeof key);
+    struct fd_op op = {.be = be, .forward = dropout_forward, .dropout = &d, .key = key, .ny = n};
+    op.x = rand_array(n, -1, 1);
+    op.y = malloc(n * sizeof(float));
+    op.r = rand_array(n, -1, 1);
+    float *dx = filled(n, NAN);
+    be->dropout->bwd(be, &d, key, op.r, dx, 0);
+    check_grad("dropout dx", &op, op.x, n, dx, 1e-2, TOL);
+    free(dx), free(op.x), free(op.y), free((void *)op.r);
+}
+
 /* ---- concat, mix ---- */
 
 static void concat_forward(struct fd_op *op) {
@@ -469,6 +500,10 @@ int main(void) {
     /* 1x1 stride 1: the no-im2col path */
     test_conv(be, 2, 3, 5, 3, 4, 1, 1, 1, 0, "1x1 s1");
     test_conv(be, 3, 5, 5, 4, 3, 3, 3, 1, 1, "3x3 s1 p1");
+    /* InceptionV3's asymmetric kernels, padded along their long side */
+    test_conv_pads(be, 2, 5, 6, 3, 4, 1, 7, 1, 0, 3, "1x7 s1 p0x3");
+    test_conv_pads(be, 2, 6, 5, 3, 4, 7, 1, 1, 3, 0, "7x1 s1 p3x0");
+    test_conv_pads(be, 2, 5, 5, 3, 4, 3, 1, 2, 1, 0, "3x1 s2 p1x0");
     test_bn(be);
     test_relu(be);
     test_add(be);
@@ -476,12 +511,14 @@ int main(void) {
     test_pool(be, 1, 2, 3, 1, 0, "maxpool 2x3 s1");
     test_pool(be, 0, 3, 3, 2, 1, "avgpool 3x3 s2 p1");
     test_pool(be, 0, 2, 2, 2, 0, "avgpool 2x2 s2");
+    test_pool(be, 0, 3, 3, 1, 1, "avgpool 3x3 s1 p1"); /* InceptionV3's */
     test_gap(be);
     test_fc(be);
     test_concat(be);
     test_mix(be, 2);
     test_mix(be, 4);
     test_xent(be);
+    test_dropout(be);
     be->destroy(be);
     return check_finish("test_kernel_gradcheck");
 }

@@ -100,8 +100,8 @@ static void ref_conv_bwd(const struct bmst_conv_desc *d, const float *x, const f
 
 /* Forward, both backward ops (dx with accumulate 0 and 1) against the direct
  * loops. Returns the workspace size so callers can reason about chunking. */
-static size_t check_conv(struct bmst_backend *be, int n, int h, int w, int c, int k, int r, int s,
-                         int stride, int pad, const char *name) {
+static size_t check_conv_pads(struct bmst_backend *be, int n, int h, int w, int c, int k, int r,
+                              int s, int stride, int pad_h, int pad_w, const char *name) {
     struct bmst_conv_desc d = {.n = n,
                                .h = h,
                                .w = w,
@@ -111,10 +111,10 @@ static size_t check_conv(struct bmst_backend *be, int n, int h, int w, int c, in
                                .s = s,
                                .stride_h = stride,
                                .stride_w = stride,
-                               .pad_h = pad,
-                               .pad_w = pad};
-    d.out_h = (h + 2 * pad - r) / stride + 1;
-    d.out_w = (w + 2 * pad - s) / stride + 1;
+                               .pad_h = pad_h,
+                               .pad_w = pad_w};
+    d.out_h = (h + 2 * pad_h - r) / stride + 1;
+    d.out_w = (w + 2 * pad_w - s) / stride + 1;
     size_t nx = (size_t)n * h * w * c, nw = (size_t)k * r * s * c;
     size_t ny = (size_t)n * d.out_h * d.out_w * k;
     size_t ws_bytes = 0;
@@ -151,7 +151,20 @@ static size_t check_conv(struct bmst_backend *be, int n, int h, int w, int c, in
     return ws_bytes;
 }
 
+static size_t check_conv(struct bmst_backend *be, int n, int h, int w, int c, int k, int r, int s,
+                         int stride, int pad, const char *name) {
+    return check_conv_pads(be, n, h, w, c, k, r, s, stride, pad, pad, name);
+}
+
 static void test_conv(struct bmst_backend *be) {
+    /* InceptionV3's asymmetric kernels, padded along their long side only,
+     * on the im2col path and (16, 32 or 64 filters) the direct kernels */
+    check_conv_pads(be, 2, 9, 8, 5, 6, 1, 7, 1, 0, 3, "1x7 s1 p0x3");
+    check_conv_pads(be, 2, 8, 9, 5, 6, 7, 1, 1, 3, 0, "7x1 s1 p3x0");
+    check_conv_pads(be, 2, 6, 7, 4, 5, 3, 1, 1, 1, 0, "3x1 s1 p1x0");
+    check_conv_pads(be, 2, 7, 6, 4, 5, 1, 3, 2, 0, 1, "1x3 s2 p0x1");
+    check_conv_pads(be, 2, 9, 8, 16, 32, 1, 7, 1, 0, 3, "direct 32-wide 1x7 s1 p0x3");
+    check_conv_pads(be, 2, 8, 9, 32, 16, 7, 1, 1, 3, 0, "direct 16-wide 7x1 s1 p3x0");
     check_conv(be, 2, 9, 8, 5, 6, 3, 3, 1, 1, "3x3 s1 p1");
     check_conv(be, 2, 9, 7, 3, 4, 3, 2, 2, 1, "3x2 s2 p1");
     check_conv(be, 1, 15, 13, 3, 8, 7, 7, 2, 3, "7x7 s2 p3");
@@ -181,10 +194,10 @@ static void test_conv(struct bmst_backend *be) {
 
 /* ---- batch norm ---- */
 
-static void test_bn(struct bmst_backend *be) {
+static void test_bn(struct bmst_backend *be, float eps) {
     const size_t rows = 4096; /* enough rows for several reduction blocks and threads */
     const int c = 16;
-    const float eps = 1e-5f, momentum = 0.1f;
+    const float momentum = 0.1f;
     struct bmst_bn_desc d = {.rows = rows, .c = c, .eps = eps, .momentum = momentum};
     size_t nx = rows * c;
     /* a large mean next to the spread: a naive one-pass float variance fails */
@@ -285,6 +298,98 @@ static void test_pool(struct bmst_backend *be) {
     be->gap->fwd(be, n, hw, c, gx, gy);
     check_close("global avgpool", gy, rgy, (size_t)n * c, TOL);
     free(x), free(y), free(ry), free(gx), free(gy), free(rgy);
+}
+
+/* InceptionV3's pooling branch: 3x3, stride 1, padding 1, every output
+ * divided by 9 (count_include_pad), forward and backward (the adjoint of
+ * the forward, computed here by running the reference's window backwards). */
+static void test_avgpool_same(struct bmst_backend *be) {
+    struct bmst_pool_desc d = {.n = 2, .h = 6, .w = 5, .c = 3, .kh = 3, .kw = 3, .stride_h = 1,
+                               .stride_w = 1, .pad_h = 1, .pad_w = 1, .out_h = 6, .out_w = 5};
+    size_t n = (size_t)d.n * d.h * d.w * d.c;
+    float *x = rand_array(n, -1, 1), *y = filled(n, NAN), *dx = filled(n, NAN);
+    double *ry = malloc(n * sizeof *ry), *rdx = calloc(n, sizeof *rdx);
+    be->avgpool->fwd(be, &d, x, y);
+    ref_pool(&d, x, 0, ry);
+    check_close("avgpool 3x3 s1 p1 (count_include_pad)", y, ry, n, TOL);
+    /* dx[input pixel] = sum over the windows holding it of dy / 9, with dy = x */
+    for (int b = 0; b < d.n; b++)
+        for (int oh = 0; oh < d.h; oh++)
+            for (int ow = 0; ow < d.w; ow++)
+                for (int i = -1; i <= 1; i++)
+                    for (int j = -1; j <= 1; j++) {
+                        int ih = oh + i, iw = ow + j;
+                        if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+                        for (int c = 0; c < d.c; c++)
+                            rdx[(((size_t)b * d.h + ih) * d.w + iw) * d.c + c] +=
+                                x[(((size_t)b * d.h + oh) * d.w + ow) * d.c + c] / 9.0;
+                    }
+    be->avgpool->bwd(be, &d, x, dx, 0);
+    check_close("avgpool 3x3 s1 p1 bwd", dx, rdx, n, TOL);
+    free(x), free(y), free(dx), free(ry), free(rdx);
+}
+
+/* ---- dropout ---- */
+
+/* splitmix64's finalizer: the documented rule of struct bmst_dropout_desc,
+ * written again here */
+static uint64_t ref_mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* The mask follows backend.h's rule for the key and salt; the same key and
+ * salt give the same mask, another key (step) or salt (layer) another; the
+ * kept fraction is 1 - p within 5 standard deviations; kept elements are x
+ * times 1 / (1 - p) and dropped ones 0; backward is dy times the same mask
+ * and scale, overwriting and accumulating. */
+static void test_dropout(struct bmst_backend *be) {
+    const size_t n = 100003;
+    const double p = 0.3;
+    struct bmst_dropout_desc d = {.n = n, .drop = (uint32_t)lrint(p * (1 << 24)),
+                                  .scale = (float)(1.0 / (1.0 - p)), .salt = 2};
+    const uint32_t words[2][2] = {{0x12345678u, 0x9abcdef0u}, {0x12345679u, 0x9abcdef0u}};
+    float key[2][2];
+    memcpy(key, words, sizeof key);
+    float *x = rand_array(n, 0.5f, 1.5f), *y = filled(n, NAN), *y2 = filled(n, NAN);
+    double *ry = malloc(n * sizeof *ry);
+    uint64_t k = ref_mix64(((uint64_t)words[0][1] << 32 | words[0][0]) ^ d.salt);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        int keep = (ref_mix64(k ^ i) >> 40) >= d.drop;
+        kept += (size_t)keep;
+        ry[i] = keep ? (double)(x[i] * d.scale) : 0.0;
+    }
+    be->dropout->fwd(be, &d, key[0], x, y);
+    check_close("dropout fwd (the documented mask)", y, ry, n, 1e-7);
+    double sd = sqrt(n * p * (1.0 - p));
+    CHECK(fabs((double)kept - n * (1.0 - p)) < 5.0 * sd, "dropout keeps %zu of %zu at p = %.1f",
+          kept, n, p);
+    printf("  %-40s kept %.4f (1 - p = %.1f)\n", "dropout kept fraction", (double)kept / n, 1 - p);
+    be->dropout->fwd(be, &d, key[0], x, y2);
+    CHECK(memcmp(y, y2, n * sizeof *y) == 0, "dropout: the same key draws another mask");
+    be->dropout->fwd(be, &d, key[1], x, y2);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += (y[i] == 0) == (y2[i] == 0);
+    CHECK(same < n * 0.7, "dropout: the next step's key keeps %zu of %zu decisions", same, n);
+    struct bmst_dropout_desc other = d;
+    other.salt = 3;
+    be->dropout->fwd(be, &other, key[0], x, y2);
+    same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += (y[i] == 0) == (y2[i] == 0);
+    CHECK(same < n * 0.7, "dropout: another layer's salt keeps %zu of %zu decisions", same, n);
+    /* backward from dy = x: the same values as forward; accumulating adds them */
+    be->dropout->bwd(be, &d, key[0], x, y2, 0);
+    check_close("dropout bwd", y2, ry, n, 1e-7);
+    be->dropout->bwd(be, &d, key[0], x, y2, 1);
+    for (size_t i = 0; i < n; i++)
+        ry[i] *= 2.0;
+    check_close("dropout bwd accumulate", y2, ry, n, 1e-7);
+    free(x), free(y), free(y2), free(ry);
 }
 
 /* ---- fc, concat, mix, relu, add ---- */
@@ -514,8 +619,11 @@ static void test_determinism(void) {
 int main(void) {
     struct bmst_backend *be = bmst_backend_cpu_create(2, BMST_F32);
     test_conv(be);
-    test_bn(be);
+    test_bn(be, 1e-5f);
+    test_bn(be, 1e-3f); /* torchvision's Inception3 */
     test_pool(be);
+    test_avgpool_same(be);
+    test_dropout(be);
     test_fc(be);
     test_elementwise(be);
     test_sign_mask(be);
