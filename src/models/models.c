@@ -17,6 +17,7 @@ static const struct network_entry networks[] = {
     {"resnet50", 50, 4, bmst_resnet_build},        {"resnet101", 101, 4, bmst_resnet_build},
     {"resnet152", 152, 4, bmst_resnet_build},      {"resnet20", 20, 3, bmst_resnet_cifar_build},
     {"resnet44", 44, 3, bmst_resnet_cifar_build},  {"resnet56", 56, 3, bmst_resnet_cifar_build},
+    {"densenet121", 121, 4, bmst_densenet_build},  {"densenet161", 161, 4, bmst_densenet_build},
 };
 
 #define N_NETWORKS (sizeof networks / sizeof networks[0])

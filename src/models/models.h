@@ -30,5 +30,6 @@ const char *bmst_network_names(void);
 int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 int bmst_resnet_cifar_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
                             int depth);
+int bmst_densenet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 
 #endif

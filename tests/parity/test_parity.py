@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_resnet import ResNet, param_groups, soft_cross_entropy, soft_targets  # noqa: E402
+from torch_densenet import DenseNet  # noqa: E402
 
 TOLERANCE = 1e-4
 SGD = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
@@ -58,7 +59,34 @@ CASES = {
                                 dict(ADAMW, no_decay=("bn", "bias"))),
     "resnet18-merge2-adam": ("resnet18", (32, 32, 3), 10, 8, 2, 2, ADAM),
     "resnet18-merge2-adamw": ("resnet18", (32, 32, 3), 10, 8, 2, 2, ADAMW),
+    # DenseNet: the CIFAR stem, a merge before the second dense block, and the
+    # ImageNet stem, whose checkpoints also load into torchvision's model
+    "densenet121": ("densenet121", (16, 16, 3), 10, 4, 1, 2, {}),
+    "densenet121-merge2-c3": ("densenet121", (16, 16, 3), 10, 4, 2, 3, {}),
+    "densenet121-imagenet-stem": ("densenet121", (65, 65, 3), 10, 2, 1, 2,
+                                  {"torchvision": "densenet121"}),
+    "densenet161-imagenet-stem": ("densenet161", (65, 65, 3), 10, 4, 1, 2,
+                                  {"torchvision": "densenet161"}),
 }
+
+
+def reference(arch, shape, classes, merge=1, mix_at=2):
+    """The independently written PyTorch model of `arch`."""
+    if arch.startswith("densenet"):
+        return DenseNet(arch, shape, classes, merge, mix_at)
+    return ResNet(arch, shape, classes, merge, mix_at)
+
+
+def check_torchvision(check, name, classes, path, x, eval_logits):
+    """Our checkpoint loads into torchvision's own model `name` with
+    load_state_dict(strict=True) and gives our evaluation logits."""
+    import torchvision
+    model = getattr(torchvision.models, name)(num_classes=classes)
+    load_state(model, path)
+    model.eval()
+    with torch.no_grad():
+        check(f"checkpoint in torchvision.models.{name}: eval logits", model(x.float()).numpy(),
+              eval_logits)
 
 
 def relative_error(ours, ref):
@@ -199,7 +227,7 @@ def run_case(parity_step, name, spec, workdir):
     out = lambda what, k: os.path.join(workdir, f"{what}{k}.h5")  # noqa: E731
 
     # the reference, in float64
-    model = ResNet(arch, shape, classes, merge, mix_at)
+    model = reference(arch, shape, classes, merge, mix_at)
     load_state(model, init)
     model = model.double().train()
     optimizer, names = make_optimizer(model, opt)
@@ -261,10 +289,13 @@ def run_case(parity_step, name, spec, workdir):
     model.eval()
     with torch.no_grad():
         # our checkpoint in a fresh float32 PyTorch model gives our logits
-        fresh = ResNet(arch, shape, classes)
+        fresh = reference(arch, shape, classes)
         load_state(fresh, out("after", steps))
         fresh.eval()
         check("checkpoint in PyTorch: eval logits", fresh(x.float()).numpy(), eval_logits)
+        if "torchvision" in extra:
+            check_torchvision(check, extra["torchvision"], classes, out("after", steps), x,
+                              eval_logits)
     if steps > 1:
         check_continuation(check, spec, opt, out, steps)
     return check
@@ -275,7 +306,7 @@ def check_continuation(check, spec, opt, out, steps):
     load_state_dict (over a fresh model and a default optimizer), takes the
     engine's step N from the engine's gradients of that step."""
     arch, shape, classes, batch, merge, mix_at, extra = spec
-    model = ResNet(arch, shape, classes, merge, mix_at)
+    model = reference(arch, shape, classes, merge, mix_at)
     load_state(model, out("after", steps - 1))
     model = model.double()
     default = dict(opt, lr=0.5, betas=(0.5, 0.5), eps=0.5, weight_decay=0.5, momentum=0.5)
