@@ -2,15 +2,17 @@
 # The CPU benchmark: bmst_dist against Debian's PyTorch on the same model, input
 # shape, batch and thread count, run side by side (alternating) in one session.
 # Writes raw logs and a results table under bench/results/cpu-DATE/.
-#   bench/cpu_vs_pytorch.sh [--steps N] [--warmup N] [--threads N]
+#   bench/cpu_vs_pytorch.sh [--steps N] [--warmup N] [--threads N] [--net NAME]
+# (--net: only that model's rows)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-steps=20 warmup=3 threads=2
+steps=20 warmup=3 threads=2 only=
 while (($#)); do
     case $1 in
         --steps) steps=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
+        --net) only=$2; shift 2 ;;
         *) echo "cpu_vs_pytorch.sh: error: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -21,14 +23,14 @@ mkdir -p "$out"
 export OMP_NUM_THREADS=$threads
 
 # model shape classes
-configs=("resnet20 28x28x1 10" "resnet18 32x32x3 10")
+configs=("resnet20 28x28x1 10" "resnet18 32x32x3 10" "densenet121 32x32x3 10")
 {
     echo "# CPU: bmst_dist vs PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "- machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads $threads"
-    echo "- command: bench/cpu_vs_pytorch.sh --steps $steps --warmup $warmup --threads $threads"
+    echo "- command: bench/cpu_vs_pytorch.sh --steps $steps --warmup $warmup --threads $threads${only:+ --net $only}"
     echo "- batch 64; $steps timed training steps after $warmup untimed; synthetic inputs"
     echo
     echo "| model | input | merge | ours img/s | PyTorch img/s | ratio | ours peak RSS MiB | PyTorch peak RSS MiB | ratio | ours planned MiB | conv GFLOP/s | gemm GFLOP/s |"
@@ -38,6 +40,7 @@ configs=("resnet20 28x28x1 10" "resnet18 32x32x3 10")
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 for config in "${configs[@]}"; do
     read -r net shape classes <<< "$config"
+    [[ -z $only || $net == "$only" ]] || continue
     for merge in 1 2; do
         tag=$net-$shape-m$merge
         args=(--net "$net" --shape "$shape" --classes "$classes" --batch 64 --merge "$merge"

@@ -1,5 +1,6 @@
 """The PyTorch side of bench/cpu_vs_pytorch.sh: the same training step as
-`bmst_dist bench` (same network from tests/parity/torch_resnet.py, input shape,
+`bmst_dist bench` (same network from tests/parity/torch_resnet.py, or for a
+DenseNet torchvision's own eager model, input shape,
 batch, BMST merge, thread count; SGD with momentum 0.9 and weight decay 5e-4 on
 synthetic inputs), timed the same way: `warmup` untimed steps, then `steps`
 timed ones. Prints one `bench: key=value ...` line as bmst_dist does.
@@ -17,7 +18,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "parity"))
+from torch_densenet import torchvision_densenet  # noqa: E402
 from torch_resnet import ResNet, soft_cross_entropy, soft_targets  # noqa: E402
+
 
 
 def main():
@@ -35,7 +38,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     h, w, c = map(int, a.shape.split("x"))
-    model = ResNet(a.net, (h, w, c), a.classes, a.merge, int(a.mix_at.lstrip("c"))).train()
+    kind = torchvision_densenet if a.net.startswith("densenet") else ResNet
+    model = kind(a.net, (h, w, c), a.classes, a.merge, int(a.mix_at.lstrip("c"))).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, c, h, w)
     labels = torch.randint(0, a.classes, (a.batch,))

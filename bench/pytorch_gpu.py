@@ -1,5 +1,6 @@
 """The PyTorch side of bench/gpu_table.sh: the same networks (tests/parity/
-torch_resnet.py), batch and synthetic CIFAR-shaped inputs as `bmst_dist bench
+torch_resnet.py; for a DenseNet torchvision's eager one, tests/parity/
+torch_densenet.py), batch and synthetic CIFAR-shaped inputs as `bmst_dist bench
 --device cuda`, SGD with momentum 0.9 and weight decay 5e-4, timed the same
 way: `warmup` untimed steps, then `steps` timed ones between device
 synchronizations. Modes: fp32 (TF32 off, as ours), amp (autocast fp16 +
@@ -17,6 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "parity"))
+from torch_densenet import torchvision_densenet  # noqa: E402
 from torch_resnet import ResNet, soft_cross_entropy, soft_targets  # noqa: E402
 
 
@@ -36,7 +38,8 @@ def main():
     torch.manual_seed(1)
     h, w, c = map(int, a.shape.split("x"))
     dev = torch.device("cuda")
-    model = ResNet(a.net, (h, w, c), a.classes).to(dev).train()
+    kind = torchvision_densenet if a.net.startswith("densenet") else ResNet
+    model = kind(a.net, (h, w, c), a.classes, 1, 2).to(dev).train()
     half = a.mode != "fp32"
     if half:
         model = model.to(memory_format=torch.channels_last)

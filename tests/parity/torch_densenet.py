@@ -5,7 +5,10 @@ features.transition1.conv, features.norm5, classifier), with every dense
 layer's input made by torch.cat as an eager DenseNet does. The ImageNet stem
 (7x7 stride 2 + 3x3 max pool) above 64 px, the CIFAR stem (3x3 conv, stride
 1, no max pool) up to it; BMST folds the batch before dense block mix_at - 1
-(mix_at 2 = right after the stem), as torch_resnet.ResNet does."""
+(mix_at 2 = right after the stem), as torch_resnet.ResNet does.
+
+Also torchvision's own eager DenseNet with the same stems and folding, the
+PyTorch side of the benchmarks (torchvision_densenet)."""
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -75,3 +78,24 @@ class DenseNet(nn.Module):
                 x = F.avg_pool2d(t["conv"](self.relu(t["norm"](x))), 2, 2)
         x = self.relu(f["norm5"](x))
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def torchvision_densenet(net, shape, classes, merge, mix_at):
+    """torchvision's eager DenseNet (torch.cat of every earlier feature map in
+    each layer, in-place ReLUs), with the CIFAR stem bmst_dist takes up to
+    64 px, and BMST folding before dense block mix_at - 1."""
+    import torchvision
+    h, w, c = shape
+    model = getattr(torchvision.models, net)(num_classes=classes)
+    features = model.features
+    if h <= CIFAR_STEM_MAX_SIZE and w <= CIFAR_STEM_MAX_SIZE:
+        features.conv0 = nn.Conv2d(c, features.conv0.out_channels, 3, 1, 1, bias=False)
+        features.pool0 = nn.Identity()
+    model.merge, model.lam = merge, 1.0
+    if merge > 1:
+        where = ["denseblock1", "denseblock2", "denseblock3", "denseblock4"][mix_at - 2]
+        block = getattr(features, where)
+        block.register_forward_pre_hook(
+            lambda _, args: (model.fold(args[0]),) if model.training else None)
+    model.fold = lambda x: ResNet.fold(model, x)
+    return model
