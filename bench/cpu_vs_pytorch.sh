@@ -23,7 +23,7 @@ mkdir -p "$out"
 export OMP_NUM_THREADS=$threads
 
 # model shape classes [mix point of the merge-2 row: c2 by default]
-configs=("resnet20 28x28x1 10" "resnet18 32x32x3 10")
+configs=("resnet20 28x28x1 10" "resnet18 32x32x3 10" "densenet121 32x32x3 10")
 configs+=("inceptionv3 32x32x3 10 c3") # c3: the BMST project's c3mixt_inceptionv3
 {
     echo "# CPU: bmst_dist vs PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"

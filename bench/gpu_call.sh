@@ -4,8 +4,8 @@
 # bundle that launch/bundle.sh made here and `carry` brought there
 # (.carry/bmst-bundle.tar.xz), PyTorch and the CUDA libraries are the machine's.
 #
-#   bash bench/gpu_call.sh 1   the GPU suite, then resnet18 and resnet50 on
-#                              32x32x3 at batch 128: ours in fp32, fp16, BMST
+#   bash bench/gpu_call.sh 1   the GPU suite, then resnet18, resnet50 and
+#                              densenet121 on 32x32x3 at batch 128: ours in fp32, fp16, BMST
 #                              and BMST-fp16; PyTorch eager fp32 and eager AMP
 #   bash bench/gpu_call.sh 2   the suite again, then resnet101, resnet152 (32 px)
 #                              and resnet50 on 224x224x3, PyTorch also with
@@ -23,7 +23,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 call=${1:-}
 case $call in
-1) cases="resnet18:32x32x3 resnet50:32x32x3" pytorch="fp32 amp" ;;
+1) cases="resnet18:32x32x3 resnet50:32x32x3 densenet121:32x32x3" pytorch="fp32 amp" ;;
 2) cases="resnet101:32x32x3 resnet152:32x32x3 resnet50:224x224x3" pytorch="fp32 amp compile" ;;
 3) cases="inceptionv3:32x32x3" pytorch="fp32 amp" ;;
 *) echo "usage: bench/gpu_call.sh 1|2|3" >&2; exit 2 ;;

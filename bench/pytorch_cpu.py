@@ -1,6 +1,6 @@
 """The PyTorch side of bench/cpu_vs_pytorch.sh: the same training step as
 `bmst_dist bench` (same network from tests/parity/torch_resnet.py or
-torch_inception.py, input shape,
+torch_inception.py, or for a DenseNet torchvision's own eager model, input shape,
 batch, BMST merge, thread count; SGD with momentum 0.9 and weight decay 5e-4 on
 synthetic inputs), timed the same way: `warmup` untimed steps, then `steps`
 timed ones. Prints one `bench: key=value ...` line as bmst_dist does.
@@ -18,8 +18,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "parity"))
+from torch_densenet import torchvision_densenet  # noqa: E402
 from torch_resnet import ResNet, soft_cross_entropy, soft_targets  # noqa: E402
 from torch_inception import InceptionV3  # noqa: E402
+
 
 
 def main():
@@ -40,6 +42,8 @@ def main():
     mix_at = int(a.mix_at.lstrip("c"))
     if a.net == "inceptionv3":
         model = InceptionV3((h, w, c), a.classes, a.merge, mix_at).train()
+    elif a.net.startswith("densenet"):
+        model = torchvision_densenet(a.net, (h, w, c), a.classes, a.merge, mix_at).train()
     else:
         model = ResNet(a.net, (h, w, c), a.classes, a.merge, mix_at).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)

@@ -1,5 +1,6 @@
 """The PyTorch side of bench/gpu_table.sh: the same networks (tests/parity/
-torch_resnet.py, torch_inception.py), batch and synthetic CIFAR-shaped inputs as `bmst_dist bench
+torch_resnet.py, torch_inception.py; for a DenseNet torchvision's eager one, tests/parity/
+torch_densenet.py), batch and synthetic CIFAR-shaped inputs as `bmst_dist bench
 --device cuda`, SGD with momentum 0.9 and weight decay 5e-4, timed the same
 way: `warmup` untimed steps, then `steps` timed ones between device
 synchronizations. Modes: fp32 (TF32 off, as ours), amp (autocast fp16 +
@@ -17,6 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "parity"))
+from torch_densenet import torchvision_densenet  # noqa: E402
 from torch_resnet import ResNet, soft_cross_entropy, soft_targets  # noqa: E402
 from torch_inception import InceptionV3  # noqa: E402
 
@@ -39,6 +41,8 @@ def main():
     dev = torch.device("cuda")
     if a.net == "inceptionv3":
         model = InceptionV3((h, w, c), a.classes).to(dev).train()
+    elif a.net.startswith("densenet"):
+        model = torchvision_densenet(a.net, (h, w, c), a.classes, 1, 2).to(dev).train()
     else:
         model = ResNet(a.net, (h, w, c), a.classes).to(dev).train()
     half = a.mode != "fp32"

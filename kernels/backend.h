@@ -73,6 +73,10 @@ struct bmst_bn_sync {
 struct bmst_bn_desc {
     size_t rows;
     int c;
+    /* elements between two rows of x and of dx (0: c). More than c where x
+     * is a channel prefix of a wider buffer, a dense block's running
+     * concatenation; y and dy are always [rows][c] */
+    int x_stride;
     float eps;      /* the layer's: 1e-5 as PyTorch's default, 1e-3 in Inception3 */
     float momentum; /* 0.1: running = (1 - momentum) * running + momentum * batch */
     const struct bmst_bn_sync *sync; /* NULL: this rank's batch alone */

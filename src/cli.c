@@ -216,6 +216,7 @@ static int parse_betas(const char *text, struct bmst_optim_config *c) {
 static int set_value(const struct option *o, const char *opt, const char *value,
                      struct bmst_cli *cli) {
     char *field = (char *)cli + o->field;
+    if (o->field == RUN(merge)) cli->merge_set = 1;
     switch (o->kind) {
     case INT: return parse_int(opt, value, o->min, o->max, (int *)field);
     case FLOAT: {
@@ -239,6 +240,7 @@ static int set_value(const struct option *o, const char *opt, const char *value,
             strspn(value + 1, "0123456789") != strlen(value + 1) || atoi(value + 1) < 2)
             return bmst_error("--mix-at expects c2, c3, ... (resnets: c2..c5), got '%s'", value);
         cli->run.mix_at = atoi(value + 1);
+        cli->mix_at_set = 1;
         return 0;
     case SCHEDULE: return bmst_schedule_parse_kind(value, &cli->run.schedule.kind);
     case MILESTONES: return bmst_schedule_parse_milestones(value, &cli->run.schedule);
@@ -318,6 +320,21 @@ static int timeout_from_environment(float *timeout_s) {
     return 0;
 }
 
+/* A seed name ("c3mixt_resnet50") is its base network with that mix point
+ * and, unless --merge is given, a merge of 2. */
+static int resolve_seed_name(struct bmst_cli *cli) {
+    const char *base;
+    int mix_at;
+    if (!bmst_network_seed_name(cli->run.arch, &base, &mix_at)) return 0;
+    if (cli->mix_at_set && cli->run.mix_at != mix_at)
+        return bmst_error("--net %s merges at c%d; --mix-at c%d contradicts it", cli->run.arch,
+                          mix_at, cli->run.mix_at);
+    snprintf(cli->run.arch, sizeof cli->run.arch, "%s", base);
+    cli->run.mix_at = mix_at;
+    if (!cli->merge_set) cli->run.merge = 2;
+    return 0;
+}
+
 int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli *cli) {
     memset(cli, 0, sizeof *cli);
     bmst_run_config_defaults(&cli->run);
@@ -366,7 +383,7 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
             return bmst_error("option '%s' needs a value", arg);
         if (set_value(o, arg, argv[++i], cli) != 0) return -1;
     }
-    return 0;
+    return resolve_seed_name(cli);
 }
 
 /* An option another optimizer reads, set away from its default, would be

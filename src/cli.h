@@ -14,13 +14,18 @@ struct bmst_cli {
     int classes;
     int steps, warmup; /* bench */
     int help;
+    /* given on the command line: a seed name ("c2mixt_resnet18") sets the
+     * mix point and a merge of 2, which --merge overrides and a different
+     * --mix-at contradicts */
+    int merge_set, mix_at_set;
 };
 
 enum bmst_command { BMST_CMD_TRAIN, BMST_CMD_EVAL, BMST_CMD_INFO, BMST_CMD_BENCH };
 
 /* Parses argv (after the command word) into cli. Returns 0, or -1 with a
  * one-line message for an unknown option, a missing or malformed value, or a
- * value out of range. */
+ * value out of range. A seed name given to --net becomes its base network
+ * and mix point (run.arch is then the base network's name). */
 int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli *cli);
 /* Checks that hold across options (batch divisible by merge, paths given). */
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli);

@@ -43,6 +43,7 @@ int bmst_graph_add_value(struct bmst_graph *g, struct bmst_shape shape, int prod
     v->shape = shape;
     v->dtype = g->be->act_dtype;
     v->producer = producer;
+    v->buffer = -1;
     return g->n_values++;
 }
 
@@ -135,6 +136,24 @@ static int check_kernels(const struct bmst_graph *g) {
     return g->training ? bmst_saved_check_kernels(g) : 0;
 }
 
+/* Only ops that take a row stride read a channel prefix narrower than its
+ * buffer: any other reader would see the wrong elements, so a builder that
+ * wires one is refused. */
+static int check_strided_reads(const struct bmst_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct bmst_node *n = &g->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            const struct bmst_value *v = &g->values[n->in[j]];
+            int strided = v->row_stride != 0 && v->row_stride != v->shape.c;
+            if (strided && !bmst_op(n->kind)->strided_inputs)
+                return bmst_error("the %s op cannot read a channel prefix of a wider buffer "
+                                  "(node %d: %s)",
+                                  bmst_op(n->kind)->name, i, n->name);
+        }
+    }
+    return 0;
+}
+
 /* Each op's own planning with the backend; workspace_bytes is the largest
  * scratch any of them needs (one node runs at a time). */
 static int plan_ops(struct bmst_graph *g) {
@@ -154,6 +173,22 @@ size_t bmst_graph_value_bytes(const struct bmst_graph *g, int value) {
     const struct bmst_value *v = &g->values[value];
     size_t elem = v->dtype == BMST_F32 ? sizeof(float) : g->be->act_bytes;
     return bmst_shape_count(v->shape) * elem;
+}
+
+/* A value placed apart from its buffer's first value: it shares that one's block. */
+static int in_buffer(const struct bmst_value *v, int value) {
+    return v->buffer >= 0 && v->buffer != value;
+}
+
+/* The bytes of the block a value is planned in: its own, or for a buffer's
+ * first value the whole buffer (every row at the buffer's full width). */
+static size_t block_bytes(const struct bmst_graph *g, int value) {
+    const struct bmst_value *v = &g->values[value];
+    if (v->buffer != value) return bmst_graph_value_bytes(g, value);
+    struct bmst_shape s = v->shape;
+    s.c = v->row_stride;
+    size_t elem = v->dtype == BMST_F32 ? sizeof(float) : g->be->act_bytes;
+    return bmst_shape_count(s) * elem;
 }
 
 /* The step at which every value is last read: by a forward reader, or, for
@@ -199,10 +234,15 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
 static int add_saved(struct bmst_graph *g, const int *last_backward, struct interval *items,
                      int n_items, size_t *naive) {
     g->saved_bytes = g->saved_plain_bytes = 0;
+    /* a buffer's prefixes are kept as the buffer: counted once, whole */
+    char *buffer_saved = bmst_xcalloc((size_t)g->n_values, 1);
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].saved && g->values[v].buffer >= 0) buffer_saved[g->values[v].buffer] = 1;
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
-        if (!val->saved) continue;
-        size_t whole = align_up(bmst_graph_value_bytes(g, v));
+        if (in_buffer(val, v) && val->codec == BMST_ACT_CODEC_PLAIN) continue;
+        if (!val->saved && !(val->buffer == v && buffer_saved[v])) continue;
+        size_t whole = align_up(block_bytes(g, v));
         g->saved_plain_bytes += whole;
         if (val->codec == BMST_ACT_CODEC_PLAIN) {
             g->saved_bytes += whole;
@@ -215,11 +255,46 @@ static int add_saved(struct bmst_graph *g, const int *last_backward, struct inte
         g->saved_bytes += bytes;
         *naive += bytes;
     }
+    free(buffer_saved);
     return n_items;
 }
 
+/* A buffer's block must hold from the first of its values' lifetimes to the
+ * last, and so must its gradient: each value's span is folded into its
+ * buffer's first value, which is the one placed. */
+struct span {
+    int first, last, gfirst, glast;
+};
+
+static void buffer_spans(struct bmst_graph *g, int steps, const int *last_use,
+                         const int *last_reader, struct span *span) {
+    for (int v = 0; v < g->n_values; v++) {
+        const struct bmst_value *val = &g->values[v];
+        /* inputs are written before the step starts */
+        span[v].first = g->nodes[val->producer].kind == BMST_OP_INPUT ? 0 : val->producer;
+        span[v].last = last_use[v];
+        /* a gradient is written by the backward of its value's last reader and
+         * read by its producer's */
+        span[v].gfirst = steps - 1 - last_reader[v];
+        span[v].glast = steps - 1 - val->producer;
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        struct bmst_value *val = &g->values[v];
+        if (!in_buffer(val, v)) continue;
+        struct span *b = &span[val->buffer], *m = &span[v];
+        struct bmst_value *root = &g->values[val->buffer];
+        if (m->first < b->first) b->first = m->first;
+        if (m->last > b->last) b->last = m->last;
+        if (val->needs_grad) {
+            if (!root->needs_grad || m->gfirst < b->gfirst) b->gfirst = m->gfirst;
+            if (!root->needs_grad || m->glast > b->glast) b->glast = m->glast;
+            root->needs_grad = 1;
+        }
+    }
+}
+
 int bmst_graph_plan(struct bmst_graph *g) {
-    if (check_kernels(g) != 0) return -1;
+    if (check_kernels(g) != 0 || check_strided_reads(g) != 0) return -1;
     if (g->training) mark_gradients(g);
     if (plan_ops(g) != 0) return -1;
     int steps = g->training ? 2 * g->n_nodes : g->n_nodes;
@@ -233,17 +308,17 @@ int bmst_graph_plan(struct bmst_graph *g) {
     struct interval *items = bmst_xcalloc(max_items, sizeof *items);
     int n_items = 0;
     size_t naive = 0;
+    struct span *span = bmst_xmalloc((size_t)(g->n_values ? g->n_values : 1) * sizeof *span);
+    buffer_spans(g, steps, last_use, last_reader, span);
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
-        size_t bytes = align_up(bmst_graph_value_bytes(g, v));
-        /* inputs are written before the step starts */
-        int first = g->nodes[val->producer].kind == BMST_OP_INPUT ? 0 : val->producer;
-        items[n_items++] = (struct interval){bytes, first, last_use[v], &val->offset};
+        if (in_buffer(val, v)) continue; /* placed with its buffer */
+        size_t bytes = align_up(block_bytes(g, v));
+        items[n_items++] = (struct interval){bytes, span[v].first, span[v].last, &val->offset};
         naive += bytes;
         if (g->training && val->needs_grad) {
-            /* written by the backward of its last reader, read by its producer's */
-            int gfirst = steps - 1 - last_reader[v], glast = steps - 1 - val->producer;
-            items[n_items++] = (struct interval){bytes, gfirst, glast, &val->grad_offset};
+            items[n_items++] =
+                (struct interval){bytes, span[v].gfirst, span[v].glast, &val->grad_offset};
             naive += bytes;
         }
     }
@@ -258,6 +333,13 @@ int bmst_graph_plan(struct bmst_graph *g) {
     }
     if (g->training) n_items = add_saved(g, last_backward, items, n_items, &naive);
     g->arena_bytes = pack_intervals(items, n_items);
+    for (int v = 0; v < g->n_values; v++) {
+        struct bmst_value *val = &g->values[v];
+        if (!in_buffer(val, v)) continue;
+        val->offset = g->values[val->buffer].offset;
+        val->grad_offset = g->values[val->buffer].grad_offset;
+    }
+    free(span);
     g->scalars_offset = align_up(g->arena_bytes);
     g->naive_bytes = naive;
     free(items);

@@ -51,6 +51,15 @@ struct bmst_value {
     size_t offset;      /* bytes into the arena */
     size_t grad_offset; /* bytes into the arena, when needs_grad */
     size_t stored_offset, stored_bytes;
+    /* A channel prefix of a shared buffer (a dense block's running
+     * concatenation, ops/append.c): `buffer` is the value whose planned
+     * block holds it (-1: a value of its own; itself for the buffer's first
+     * value), `row_stride` the buffer's channels, the elements between two
+     * rows of this value and of its gradient (0: shape.c, contiguous). A
+     * prefix starts where its buffer does, so it shares the buffer's offset
+     * and grad_offset. */
+    int buffer;
+    int row_stride;
 };
 
 struct bmst_node {

@@ -83,9 +83,11 @@ int bmst_info(const struct bmst_cli *cli) {
         const struct bmst_graph *g = &b.engine.train_graph;
         const struct bmst_graph *eval = &b.engine.eval_graph;
         const struct bmst_model *model = &b.engine.model;
-        printf("%s for %dx%dx%d inputs, %d classes; training batch %d, merge %d at c%d\n\n",
+        printf("%s for %dx%dx%d inputs, %d classes; training batch %d, merge %d at c%d\n",
                b.spec.arch, b.spec.h, b.spec.w, b.spec.c, b.spec.classes, g->batch, g->merge,
                b.spec.mix_at);
+        printf("%s mix points: %s\n\n", bmst_network_family(b.spec.arch),
+               bmst_network_mix_points(b.spec.arch));
         printf("%4s  %-8s %-28s %-20s %10s\n", "#", "op", "name", "output (NHWC)", "params");
         for (int i = 0; i < g->n_nodes; i++) {
             const struct bmst_node *n = &g->nodes[i];

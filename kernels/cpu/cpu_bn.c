@@ -18,6 +18,13 @@ struct bn_partials {
     double *s1, *s2;
 };
 
+/* Elements between two rows of x and dx: c, or more for a channel prefix of
+ * a wider buffer. */
+static size_t bn_x_stride(const struct bmst_bn_desc *d) {
+    BMST_ASSERT(d->x_stride == 0 || d->x_stride >= d->c);
+    return d->x_stride ? (size_t)d->x_stride : (size_t)d->c;
+}
+
 static size_t bn_blocks(size_t rows) {
     return rows ? (rows + CPU_REDUCE_BLOCK - 1) / CPU_REDUCE_BLOCK : 1;
 }
@@ -29,7 +36,7 @@ static size_t bn_blocks(size_t rows) {
 static void bn_block_sums(const struct bmst_bn_desc *d, const float *x, const float *dy,
                           const double *shift, int mode, struct bn_partials *p) {
     const int c = d->c;
-    const size_t rows = d->rows;
+    const size_t rows = d->rows, xs = bn_x_stride(d);
     p->blocks = bn_blocks(rows);
     p->s1 = bmst_xcalloc(p->blocks * (size_t)c, sizeof(double));
     p->s2 = bmst_xcalloc(p->blocks * (size_t)c, sizeof(double));
@@ -40,7 +47,7 @@ static void bn_block_sums(const struct bmst_bn_desc *d, const float *x, const fl
         double *restrict s2 = p->s2 + b * c;
         size_t r_end = (b + 1) * CPU_REDUCE_BLOCK < rows ? (b + 1) * CPU_REDUCE_BLOCK : rows;
         for (size_t r = b * CPU_REDUCE_BLOCK; r < r_end; r++) {
-            const float *restrict xr = x + r * c;
+            const float *restrict xr = x + r * xs;
             if (mode == 0) {
                 for (int j = 0; j < c; j++) {
                     double a = (double)xr[j] - shift[j];
@@ -77,9 +84,10 @@ static void bn_combine(const struct bn_partials *p, int c, double *t1, double *t
 static void bn_apply(const struct bmst_bn_desc *d, const float *x, const float *mean,
                      const float *scale, const float *beta, float *y) {
     const int c = d->c;
+    const size_t xs = bn_x_stride(d);
 #pragma omp parallel for schedule(static) if (d->rows * (size_t)c > CPU_PAR_MIN)
     for (size_t r = 0; r < d->rows; r++) {
-        const float *restrict xr = x + r * c;
+        const float *restrict xr = x + r * xs;
         float *restrict yr = y + r * c;
         for (int j = 0; j < c; j++)
             yr[j] = (xr[j] - mean[j]) * scale[j] + beta[j];
@@ -171,7 +179,7 @@ static void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, co
                        int accumulate) {
     (void)be;
     const int c = d->c;
-    const size_t rows = d->rows, total = bn_total_rows(d);
+    const size_t rows = d->rows, total = bn_total_rows(d), xs = bn_x_stride(d);
     double *mean = bmst_xmalloc((size_t)c * 3 * sizeof(double));
     double *t1 = mean + c, *t2 = mean + 2 * (size_t)c;
     for (int j = 0; j < c; j++)
@@ -203,9 +211,9 @@ static void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, co
     }
 #pragma omp parallel for schedule(static) if (rows * (size_t)c > CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
-        const float *restrict xr = x + r * c;
+        const float *restrict xr = x + r * xs;
         const float *restrict gr = dy + r * c;
-        float *restrict dr = dx + r * c;
+        float *restrict dr = dx + r * xs;
         if (accumulate) {
             for (int j = 0; j < c; j++)
                 dr[j] += ca[j] * gr[j] + cb[j] * (xr[j] - cm[j]) + ce[j];
@@ -240,7 +248,14 @@ static void bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const 
                    const float *save_invstd, void *dx, float *dgamma, float *dbeta,
                    int accumulate) {
     cpu_bn_bwd(be, d, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, accumulate);
-    cpu_round_to(be->act_dtype, dx, d->rows * d->c);
+    size_t xs = bn_x_stride(d);
+    if (xs == (size_t)d->c) {
+        cpu_round_to(be->act_dtype, dx, d->rows * d->c);
+        return;
+    }
+    /* row by row: the channels between belong to other values */
+    for (size_t r = 0; r < d->rows; r++)
+        cpu_round_to(be->act_dtype, (float *)dx + r * xs, (size_t)d->c);
 }
 
 const struct bmst_bn_kernels cpu_bn_kernels = {

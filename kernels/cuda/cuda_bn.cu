@@ -111,7 +111,7 @@ static __device__ __forceinline__ double bn_sync_center(const double *x_sum, dou
  * rows ty, ty + by, ... of the part for channel tile * cw + tx. */
 template <typename T, int MODE>
 __global__ void __launch_bounds__(BN_THREADS)
-bn_partial_kernel(size_t rows, int c, size_t rows_per_part, const T *x, const T *dy,
+bn_partial_kernel(size_t rows, int c, size_t xs, size_t rows_per_part, const T *x, const T *dy,
                   const float *save_mean, const double *x_sum, double total_rows, double *s1,
                   double *s2) {
     __shared__ double sh1[BN_THREADS], sh2[BN_THREADS];
@@ -124,10 +124,12 @@ bn_partial_kernel(size_t rows, int c, size_t rows_per_part, const T *x, const T 
         const double center = MODE == BN_SUMS_FWD   ? (double)to_f32(x[j])
                               : MODE == BN_SUMS_BWD ? (double)save_mean[j]
                                                     : bn_sync_center(x_sum, total_rows, j);
-        const size_t step = (size_t)by * c;
+        /* x's rows are xs apart (a channel prefix of a wider buffer), dy's c */
+        const size_t step = (size_t)by * c, xstep = (size_t)by * xs;
         size_t off = (r0 + threadIdx.y) * (size_t)c + j;
-        for (size_t r = r0 + threadIdx.y; r < r1; r += by, off += step) {
-            double v = (double)to_f32(x[off]) - center;
+        size_t xoff = (r0 + threadIdx.y) * xs + j;
+        for (size_t r = r0 + threadIdx.y; r < r1; r += by, off += step, xoff += xstep) {
+            double v = (double)to_f32(x[xoff]) - center;
             if (MODE != BN_SUMS_BWD) {
                 a1 += v;
                 a2 += v * v;
@@ -250,10 +252,10 @@ bn_finalize_bwd_kernel(size_t rows, int c, unsigned parts, const double *s1, con
  * is running_mean and scale = gamma / sqrtf(running_var + eps) in float, as
  * cpu_bn_fwd_eval; otherwise mean = save_mean and scale comes from step 2.
  * Same tiling as step 1 (a thread keeps one channel), reads before it writes
- * each element, so y may be x. */
+ * each element, so y may be x (when x is contiguous). */
 template <typename T>
 __global__ void __launch_bounds__(BN_THREADS)
-bn_apply_fwd_kernel(size_t rows, int c, size_t rows_per_part, int eval, const T *x,
+bn_apply_fwd_kernel(size_t rows, int c, size_t xs, size_t rows_per_part, int eval, const T *x,
                     const float *mean, const float *scale, const float *gamma,
                     const float *running_var, float eps, const float *beta, T *y) {
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
@@ -263,17 +265,18 @@ bn_apply_fwd_kernel(size_t rows, int c, size_t rows_per_part, int eval, const T 
     const float b = beta[j];
     const size_t r0 = (size_t)blockIdx.y * rows_per_part;
     const size_t r1 = r0 + rows_per_part < rows ? r0 + rows_per_part : rows;
-    const size_t step = (size_t)blockDim.y * c;
+    const size_t step = (size_t)blockDim.y * c, xstep = (size_t)blockDim.y * xs;
     size_t off = (r0 + threadIdx.y) * (size_t)c + j;
-    for (size_t r = r0 + threadIdx.y; r < r1; r += blockDim.y, off += step)
-        y[off] = from_f32<T>((to_f32(x[off]) - m) * sc + b);
+    size_t xoff = (r0 + threadIdx.y) * xs + j;
+    for (size_t r = r0 + threadIdx.y; r < r1; r += blockDim.y, off += step, xoff += xstep)
+        y[off] = from_f32<T>((to_f32(x[xoff]) - m) * sc + b);
 }
 
 /* Step 3, backward: dx = a * dy + b * (x - mean) + e, added to dx when
- * accumulating (the sum first, as the CPU). dx may be dy. */
+ * accumulating (the sum first, as the CPU). dx may be dy (when contiguous). */
 template <typename T>
 __global__ void __launch_bounds__(BN_THREADS)
-bn_apply_bwd_kernel(size_t rows, int c, size_t rows_per_part, const T *x, const T *dy,
+bn_apply_bwd_kernel(size_t rows, int c, size_t xs, size_t rows_per_part, const T *x, const T *dy,
                     const float *save_mean, const float *coef, T *dx, int accumulate) {
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= c) return;
@@ -281,12 +284,21 @@ bn_apply_bwd_kernel(size_t rows, int c, size_t rows_per_part, const T *x, const 
     const float cm = save_mean[j];
     const size_t r0 = (size_t)blockIdx.y * rows_per_part;
     const size_t r1 = r0 + rows_per_part < rows ? r0 + rows_per_part : rows;
-    const size_t step = (size_t)blockDim.y * c;
+    const size_t step = (size_t)blockDim.y * c, xstep = (size_t)blockDim.y * xs;
     size_t off = (r0 + threadIdx.y) * (size_t)c + j;
-    for (size_t r = r0 + threadIdx.y; r < r1; r += blockDim.y, off += step) {
-        float v = ca * to_f32(dy[off]) + cb * (to_f32(x[off]) - cm) + ce;
-        dx[off] = from_f32<T>(accumulate ? to_f32(dx[off]) + v : v);
+    size_t xoff = (r0 + threadIdx.y) * xs + j;
+    for (size_t r = r0 + threadIdx.y; r < r1; r += blockDim.y, off += step, xoff += xstep) {
+        float v = ca * to_f32(dy[off]) + cb * (to_f32(x[xoff]) - cm) + ce;
+        dx[xoff] = from_f32<T>(accumulate ? to_f32(dx[xoff]) + v : v);
     }
+}
+
+/* Elements between two rows of x and dx: c, or more for a channel prefix of
+ * a wider buffer (a dense block's running concatenation). */
+static size_t bn_x_stride(const struct bmst_bn_desc *d) {
+    if (d->x_stride != 0 && d->x_stride < d->c)
+        bmst_fatal("bmst", __FILE__, __LINE__, "bn", "row stride below the channel count");
+    return d->x_stride ? (size_t)d->x_stride : (size_t)d->c;
 }
 
 /* The apply step needs no scratch, so its part count is bounded only by the
@@ -316,8 +328,8 @@ static void bn_sync_fwd_stats(const struct bmst_bn_desc *d, cudaStream_t s, stru
     double *about = sc->totals + c; /* [2][c]: sum (x - mean), sum (x - mean)^2 */
 
     bn_partial_kernel<T, BN_SUMS_FWD_SYNC><<<grid, block, 0, s>>>(
-        rows, c, t.rows_per_part, x, (const T *)NULL, (const float *)NULL, (const double *)NULL,
-        (double)total, sc->s1, sc->s2);
+        rows, c, bn_x_stride(d), t.rows_per_part, x, (const T *)NULL, (const float *)NULL,
+        (const double *)NULL, (double)total, sc->s1, sc->s2);
     CUDA_CHECK_LAUNCH();
     bn_totals_kernel<<<bn_finalize_blocks(c), BN_THREADS, 0, s>>>(c, t.parts, sc->s1, sc->s2,
                                                                   x_sum, (double *)NULL);
@@ -325,8 +337,8 @@ static void bn_sync_fwd_stats(const struct bmst_bn_desc *d, cudaStream_t s, stru
     d->sync->allreduce_f64(d->sync->ctx, x_sum, (size_t)c);
 
     bn_partial_kernel<T, BN_SUMS_FWD_SYNC><<<grid, block, 0, s>>>(
-        rows, c, t.rows_per_part, x, (const T *)NULL, (const float *)NULL, x_sum, (double)total,
-        sc->s1, sc->s2);
+        rows, c, bn_x_stride(d), t.rows_per_part, x, (const T *)NULL, (const float *)NULL, x_sum,
+        (double)total, sc->s1, sc->s2);
     CUDA_CHECK_LAUNCH();
     bn_totals_kernel<<<bn_finalize_blocks(c), BN_THREADS, 0, s>>>(c, t.parts, sc->s1, sc->s2,
                                                                   about, about + c);
@@ -378,8 +390,8 @@ static void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc
                                  running_mean, running_var);
         } else {
             bn_partial_kernel<T, BN_SUMS_FWD><<<dim3(t.col_blocks, t.parts), block, 0, s>>>(
-                rows, c, t.rows_per_part, (const T *)x, (const T *)NULL, (const float *)NULL,
-                (const double *)NULL, 0.0, sc.s1, sc.s2);
+                rows, c, bn_x_stride(d), t.rows_per_part, (const T *)x, (const T *)NULL,
+                (const float *)NULL, (const double *)NULL, 0.0, sc.s1, sc.s2);
             CUDA_CHECK_LAUNCH();
             bn_finalize_fwd_kernel<T><<<bn_finalize_blocks(c), BN_THREADS, 0, s>>>(
                 rows, c, t.parts, sc.s1, sc.s2, (const T *)x, (const double *)NULL, gamma,
@@ -387,7 +399,7 @@ static void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc
             CUDA_CHECK_LAUNCH();
         }
         bn_apply_fwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), block, 0, s>>>(
-            rows, c, ta.rows_per_part, 0, (const T *)x, save_mean, sc.coef, gamma,
+            rows, c, bn_x_stride(d), ta.rows_per_part, 0, (const T *)x, save_mean, sc.coef, gamma,
             (const float *)NULL, d->eps, beta, (T *)y);
         CUDA_CHECK_LAUNCH();
     });
@@ -403,7 +415,8 @@ static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc 
     struct bn_tiling ta = bn_apply_tile(rows, c);
     CUDA_DISPATCH(be->act_dtype, T,
                   bn_apply_fwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), dim3(ta.cw, ta.by), 0,
-                                           s>>>(rows, c, ta.rows_per_part, 1, (const T *)x,
+                                           s>>>(rows, c, bn_x_stride(d), ta.rows_per_part, 1,
+                                                (const T *)x,
                                                 running_mean, (const float *)NULL, gamma,
                                                 running_var, d->eps, beta, (T *)y));
     CUDA_CHECK_LAUNCH();
@@ -429,7 +442,7 @@ static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, c
     const dim3 block(t.cw, t.by);
     CUDA_DISPATCH(be->act_dtype, T, {
         bn_partial_kernel<T, BN_SUMS_BWD><<<dim3(t.col_blocks, t.parts), block, 0, s>>>(
-            rows, c, t.rows_per_part, (const T *)x, (const T *)dy, save_mean,
+            rows, c, bn_x_stride(d), t.rows_per_part, (const T *)x, (const T *)dy, save_mean,
             (const double *)NULL, 0.0, sc.s1, sc.s2);
         CUDA_CHECK_LAUNCH();
         if (d->sync) {
@@ -440,8 +453,8 @@ static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, c
             CUDA_CHECK_LAUNCH();
         }
         bn_apply_bwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), block, 0, s>>>(
-            rows, c, ta.rows_per_part, (const T *)x, (const T *)dy, save_mean, sc.coef, (T *)dx,
-            accumulate);
+            rows, c, bn_x_stride(d), ta.rows_per_part, (const T *)x, (const T *)dy, save_mean,
+            sc.coef, (T *)dx, accumulate);
         CUDA_CHECK_LAUNCH();
     });
 }

@@ -5,31 +5,93 @@
 #include "error.h"
 #include "models.h"
 
+/* A family of networks and the points where BMST can merge: c2 is always
+ * right after the stem, then one point before each later stage (block);
+ * `points[i]` says where c(2+i) sits, for info and the docs. */
+#define MAX_MIX_POINTS 15 /* InceptionV3's: before each of its 16 modules but the first */
+
+struct family {
+    const char *name;
+    int n_points;
+    const char *points[MAX_MIX_POINTS];
+};
+
+static const struct family resnet = {
+    "ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}};
+static const struct family cifar_resnet = {
+    "CIFAR ResNet", 3, {"after the stem", "before layer2", "before layer3"}};
+static const struct family preact_resnet = {
+    "pre-activation ResNet", 3, {"after the stem conv", "before layer2", "before layer3"}};
+static const struct family wide_resnet = {
+    "Wide ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}};
+static const struct family densenet = {
+    "DenseNet",
+    4,
+    {"after the stem, before denseblock1", "after transition1, before denseblock2",
+     "after transition2, before denseblock3", "after transition3, before denseblock4"}};
+
+static const struct family inception = {
+    "InceptionV3",
+    15,
+    {"before Conv2d_2a_3x3", "before Conv2d_2b_3x3", "before Conv2d_3b_1x1",
+     "before Conv2d_4a_3x3", "after the stem, before Mixed_5b", "before Mixed_5c",
+     "before Mixed_5d", "before Mixed_6a", "before Mixed_6b", "before Mixed_6c", "before Mixed_6d",
+     "before Mixed_6e", "before Mixed_7a", "before Mixed_7b", "before Mixed_7c"}};
+
 struct network_entry {
     const char *name;
     int depth;
-    int stages; /* residual stages: the mix can sit before any of them */
+    const struct family *family;
     int (*build)(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 };
 
 static const struct network_entry networks[] = {
-    {"resnet18", 18, 4, bmst_resnet_build},        {"resnet34", 34, 4, bmst_resnet_build},
-    {"resnet50", 50, 4, bmst_resnet_build},        {"resnet101", 101, 4, bmst_resnet_build},
-    {"resnet152", 152, 4, bmst_resnet_build},      {"resnet20", 20, 3, bmst_resnet_cifar_build},
-    {"resnet44", 44, 3, bmst_resnet_cifar_build},  {"resnet56", 56, 3, bmst_resnet_cifar_build},
-    /* 15 places to merge: before each of its 16 modules but the first */
-    {"inceptionv3", 3, 15, bmst_inception_build},
+    {"resnet18", 18, &resnet, bmst_resnet_build},
+    {"resnet34", 34, &resnet, bmst_resnet_build},
+    {"resnet50", 50, &resnet, bmst_resnet_build},
+    {"resnet101", 101, &resnet, bmst_resnet_build},
+    {"resnet152", 152, &resnet, bmst_resnet_build},
+    {"resnet20", 20, &cifar_resnet, bmst_resnet_cifar_build},
+    {"resnet44", 44, &cifar_resnet, bmst_resnet_cifar_build},
+    {"resnet56", 56, &cifar_resnet, bmst_resnet_cifar_build},
+    {"resnet164", 164, &preact_resnet, bmst_resnet_preact_build},
+    {"wide_resnet50_2", 50, &wide_resnet, bmst_wide_resnet_build},
+    {"densenet121", 121, &densenet, bmst_densenet_build},
+    {"densenet161", 161, &densenet, bmst_densenet_build},
+    {"inceptionv3", 3, &inception, bmst_inception_build},
 };
 
 #define N_NETWORKS (sizeof networks / sizeof networks[0])
 
-/* Made from the table once, so a new entry is listed without another edit. */
+/* The seed project's names: a base network with its mix point (and, unless
+ * --merge says otherwise, a merge of 2). */
+static const struct seed_name {
+    const char *name, *base;
+    int mix_at;
+} seed_names[] = {
+    {"c2mixt_resnet18", "resnet18", BMST_MIX_C2},   {"c3mixt_resnet18", "resnet18", BMST_MIX_C3},
+    {"c2mixt_resnet34", "resnet34", BMST_MIX_C2},   {"c3mixt_resnet34", "resnet34", BMST_MIX_C3},
+    {"c2mixt_resnet50", "resnet50", BMST_MIX_C2},   {"c3mixt_resnet50", "resnet50", BMST_MIX_C3},
+    {"c2mixt_resnet101", "resnet101", BMST_MIX_C2}, {"c3mixt_resnet101", "resnet101", BMST_MIX_C3},
+    {"c2mixt_resnet152", "resnet152", BMST_MIX_C2}, {"c3mixt_resnet152", "resnet152", BMST_MIX_C3},
+    /* c3, c6 and c14 as models/inception.c numbers its modules (docs/cli.md) */
+    {"c3mixt_inceptionv3", "inceptionv3", 3},       {"c6mixt_inceptionv3", "inceptionv3", 6},
+    {"c14mixt_inceptionv3", "inceptionv3", 14},
+};
+
+#define N_SEED_NAMES (sizeof seed_names / sizeof seed_names[0])
+
+/* Made from the tables once, so a new entry is listed without another edit. */
 const char *bmst_network_names(void) {
-    static char names[256];
-    if (!names[0])
-        for (size_t i = 0, len = 0; i < N_NETWORKS; i++)
+    static char names[1024];
+    if (!names[0]) {
+        size_t len = 0;
+        for (size_t i = 0; i < N_NETWORKS; i++)
             len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? " " : "",
                                     networks[i].name);
+        for (size_t i = 0; i < N_SEED_NAMES && len < sizeof names; i++)
+            len += (size_t)snprintf(names + len, sizeof names - len, " %s", seed_names[i].name);
+    }
     return names;
 }
 
@@ -39,12 +101,47 @@ static const struct network_entry *find(const char *arch) {
     return NULL;
 }
 
+int bmst_network_seed_name(const char *name, const char **base, int *mix_at) {
+    for (size_t i = 0; i < N_SEED_NAMES; i++) {
+        if (strcmp(seed_names[i].name, name) != 0) continue;
+        *base = seed_names[i].base;
+        *mix_at = seed_names[i].mix_at;
+        return 1;
+    }
+    return 0;
+}
+
+/* "c2 c3 c4", or with `where` each point's place: "c2 (after the stem) c3 (...)". */
+static const char *points_text(const struct family *f, int where) {
+    static char text[1024];
+    size_t len = 0;
+    text[0] = 0;
+    for (int i = 0; i < f->n_points && len < sizeof text; i++) {
+        len +=
+            (size_t)snprintf(text + len, sizeof text - len, "%sc%d", i ? " " : "", BMST_MIX_C2 + i);
+        if (where && len < sizeof text)
+            len += (size_t)snprintf(text + len, sizeof text - len, " (%s)", f->points[i]);
+    }
+    return text;
+}
+
+const char *bmst_network_mix_points(const char *arch) {
+    const struct network_entry *entry = find(arch);
+    return entry ? points_text(entry->family, 1) : "";
+}
+
+const char *bmst_network_family(const char *arch) {
+    const struct network_entry *entry = find(arch);
+    return entry ? entry->family->name : "";
+}
+
 int bmst_network_check(const char *arch, int mix_at) {
     const struct network_entry *entry = find(arch);
     if (!entry) return bmst_error("unknown model '%s' (known: %s)", arch, bmst_network_names());
-    if (mix_at < BMST_MIX_C2 || mix_at >= BMST_MIX_C2 + entry->stages)
-        return bmst_error("%s has no stage c%d to merge before (c2..c%d)", arch, mix_at,
-                          BMST_MIX_C2 + entry->stages - 1);
+    const struct family *f = entry->family;
+    if (mix_at < BMST_MIX_C2 || mix_at >= BMST_MIX_C2 + f->n_points)
+        return bmst_error("%s has no stage c%d to merge before (its mix points: %s)", arch, mix_at,
+                          points_text(f, 0));
     return 0;
 }
 

@@ -5,7 +5,8 @@
 
 #include "graph.h"
 
-/* Where the BMST merge sits: before stage N (c2 = right after the stem). */
+/* Where the BMST merge sits: before stage N (c2 = right after the stem);
+ * each family says which it has and where they are (models.c). */
 enum bmst_mix_at { BMST_MIX_C2 = 2, BMST_MIX_C3 = 3, BMST_MIX_C4 = 4, BMST_MIX_C5 = 5 };
 
 struct bmst_network_spec {
@@ -23,8 +24,19 @@ int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spe
  * a message (checked on the command line, before a run starts). */
 int bmst_network_check(const char *arch, int mix_at);
 
-/* Space-separated list of known architectures, for --help and errors. */
+/* Space-separated list of known architectures and seed names, for --help
+ * and errors. */
 const char *bmst_network_names(void);
+
+/* 1 when `name` is one of the seed project's names ("c2mixt_resnet18": a
+ * base network and its mix point), setting *base and *mix_at; else 0. */
+int bmst_network_seed_name(const char *name, const char **base, int *mix_at);
+
+/* The family of a known architecture ("ResNet", "DenseNet", ...), and its
+ * mix points with where each sits: "c2 (after the stem) c3 (before layer2)
+ * ...". Empty for an unknown one. */
+const char *bmst_network_family(const char *arch);
+const char *bmst_network_mix_points(const char *arch);
 
 /* Builders, one per family (models/resnet.c, models/resnet_cifar.c). */
 int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
@@ -32,5 +44,10 @@ int bmst_resnet_cifar_build(struct bmst_graph *g, const struct bmst_network_spec
                             int depth);
 /* models/inception.c: InceptionV3, its mix points c2..c16 (before module N) */
 int bmst_inception_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
+int bmst_densenet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
+int bmst_wide_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
+                           int depth);
+int bmst_resnet_preact_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
+                             int depth);
 
 #endif

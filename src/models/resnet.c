@@ -1,5 +1,6 @@
-/* torchvision's ResNet-18/34 (basic blocks) and ResNet-50/101/152 (bottleneck
- * blocks, stride on the 3x3 conv as in v1.5), with the CIFAR stem (3x3 conv,
+/* torchvision's ResNet-18/34 (basic blocks), ResNet-50/101/152 (bottleneck
+ * blocks, stride on the 3x3 conv as in v1.5) and Wide ResNet-50-2 (ResNet-50
+ * with the bottlenecks' inner convs twice as wide), with the CIFAR stem (3x3 conv,
  * stride 1, no max pool) for inputs up to 64 px and the ImageNet stem (7x7
  * stride 2 + 3x3 max pool) above. Parameter names match torchvision's. */
 #include <stdio.h>
@@ -35,15 +36,17 @@ int bmst_resnet_basic_block(struct bmst_graph *g, int x, const char *block, int 
     return bmst_op_relu(g, bmst_op_add(g, y, bmst_resnet_shortcut(g, x, block, width, stride)));
 }
 
-static int bottleneck_block(struct bmst_graph *g, int x, const char *block, int width,
+/* planes * 4 channels out; the inner 1x1 and 3x3 convs `wide` times planes */
+static int bottleneck_block(struct bmst_graph *g, int x, const char *block, int planes, int wide,
                             int stride) {
-    int y = conv_bn(g, x, block, 1, width, 1, 1, 1);
-    y = conv_bn(g, y, block, 2, width, 3, stride, 1);
-    y = conv_bn(g, y, block, 3, 4 * width, 1, 1, 0);
-    return bmst_op_relu(g, bmst_op_add(g, y, bmst_resnet_shortcut(g, x, block, 4 * width, stride)));
+    int y = conv_bn(g, x, block, 1, wide * planes, 1, 1, 1);
+    y = conv_bn(g, y, block, 2, wide * planes, 3, stride, 1);
+    y = conv_bn(g, y, block, 3, 4 * planes, 1, 1, 0);
+    return bmst_op_relu(g,
+                        bmst_op_add(g, y, bmst_resnet_shortcut(g, x, block, 4 * planes, stride)));
 }
 
-int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth) {
+static int build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth, int wide) {
     static const int blocks18[4] = {2, 2, 2, 2}, blocks34[4] = {3, 4, 6, 3},
                      blocks101[4] = {3, 4, 23, 3}, blocks152[4] = {3, 8, 36, 3};
     const int *blocks = depth == 18 ? blocks18
@@ -65,10 +68,18 @@ int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec
             char block[32];
             snprintf(block, sizeof block, "layer%d.%d", stage + 1, b);
             int stride = (stage > 0 && b == 0) ? 2 : 1;
-            x = bottleneck ? bottleneck_block(g, x, block, 64 << stage, stride)
+            x = bottleneck ? bottleneck_block(g, x, block, 64 << stage, wide, stride)
                            : bmst_resnet_basic_block(g, x, block, 64 << stage, stride);
         }
     }
     bmst_op_loss(g, bmst_op_fc(g, bmst_op_gap(g, x), "fc", spec->classes));
     return 0;
+}
+
+int bmst_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth) {
+    return build(g, spec, depth, 1);
+}
+
+int bmst_wide_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth) {
+    return build(g, spec, depth, 2);
 }

@@ -1,7 +1,9 @@
 /* Batch norm: "<prefix>.weight", ".bias", ".running_mean", ".running_var".
  * Training normalizes with the batch's statistics (over every rank's batch
  * with --sync-bn) and keeps the batch mean and inverse std as scratch for
- * backward, which also reads its input again. */
+ * backward, which also reads its input again. The input may be a channel
+ * prefix of a wider buffer (a dense block's running concatenation), read
+ * and given its gradient in place with the buffer's row stride. */
 #include <stdio.h>
 
 #include "error.h"
@@ -26,6 +28,8 @@ int bmst_op_bn_eps(struct bmst_graph *g, int x, const char *prefix, float eps) {
     }
     n->desc.bn = (struct bmst_bn_desc){
         .rows = (size_t)in.n * in.h * in.w, .c = in.c, .eps = eps, .momentum = 0.1f};
+    /* a channel prefix of a dense block's buffer is read in place */
+    n->desc.bn.x_stride = g->values[x].row_stride;
     /* batch mean and inverse std, kept from forward to backward */
     if (g->training) n->scratch_bytes = 2 * (size_t)in.c * sizeof(float);
     return n->out;
@@ -73,6 +77,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
 
 const struct bmst_op_def bmst_op_bn_def = {
     .name = "bn",
+    .strided_inputs = 1,
     .n_saved = 1,
     .saved = {{0, BMST_SAVED_WHOLE}},
     .supported = supported,

@@ -18,6 +18,9 @@ struct bmst_op_def {
      * what bmst_saved_get(x, n, j) returns in backward */
     int n_saved;
     struct bmst_saved_use saved[BMST_MAX_SAVED];
+    /* 1 when the op reads inputs that are channel prefixes of a wider
+     * buffer (graph.h's row_stride); the planner refuses any other reader */
+    int strided_inputs;
     /* 1 when the backend has this op's kernels (its group in backend.h);
      * NULL: the op needs none */
     int (*supported)(const struct bmst_backend *be);

@@ -29,6 +29,12 @@ int bmst_op_gap(struct bmst_graph *g, int x);
 /* Linear "<prefix>.weight" [out, in], "<prefix>.bias" [out]; x is flattened. */
 int bmst_op_fc(struct bmst_graph *g, int x, const char *prefix, int out);
 int bmst_op_concat(struct bmst_graph *g, const int *xs, int n);
+/* A dense block's running concatenation, in place (ops/append.c): begin
+ * puts x in the first channels of a new buffer `channels` wide and returns
+ * that prefix; append_to writes x's channels after `prefix` (the buffer's
+ * longest so far) and returns the longer prefix. */
+int bmst_op_append_begin(struct bmst_graph *g, int x, int channels);
+int bmst_op_append_to(struct bmst_graph *g, int prefix, int x);
 /* BMST merge of the batch into batch / merge samples; the identity when the
  * graph's merge factor is 1 (and so always in evaluation graphs). */
 int bmst_op_mix(struct bmst_graph *g, int x);

@@ -129,22 +129,25 @@ static void twin_ranks_allreduce(void *ctx, double *sums, size_t count) {
     free(host);
 }
 
-/* Batch norm, alone (sync 0) or synchronized over two identical ranks. */
-static void test_bn(int sync) {
+/* Batch norm, alone (sync 0) or synchronized over two identical ranks; x
+ * and dx [rows][x_stride] when x_stride is set (a channel prefix of a dense
+ * block's buffer: the channels beyond c must stay as they were). */
+static void test_bn(int sync, int x_stride) {
     struct bmst_bn_sync cpu_sync = {twin_ranks_allreduce, cpu, 2};
     struct bmst_bn_sync gpu_sync = {twin_ranks_allreduce, gpu, 2};
-    struct bmst_bn_desc d = {.rows = 2 * 9 * 9, .c = 48, .eps = 1e-5f, .momentum = 0.1f};
+    struct bmst_bn_desc d = {
+        .rows = 2 * 9 * 9, .c = 48, .x_stride = x_stride, .eps = 1e-5f, .momentum = 0.1f};
     struct bmst_bn_desc dc = d, dg_desc = d;
     if (sync) dc.sync = &cpu_sync, dg_desc.sync = &gpu_sync;
-    size_t n = d.rows * d.c;
-    struct buf x = make(n, 1, -2, 3), y = make(n, 1, 0, 0), dy = make(n, 1, -1, 1);
-    struct buf dx = make(n, 1, -1, 1), gamma = make(d.c, 0, 0.5f, 1.5f);
+    size_t n = d.rows * d.c, nx = d.rows * (size_t)(x_stride ? x_stride : d.c);
+    struct buf x = make(nx, 1, -2, 3), y = make(n, 1, 0, 0), dy = make(n, 1, -1, 1);
+    struct buf dx = make(nx, 1, -1, 1), gamma = make(d.c, 0, 0.5f, 1.5f);
     struct buf beta = make(d.c, 0, -0.5f, 0.5f), mean = make(d.c, 0, 0, 0);
     struct buf invstd = make(d.c, 0, 0, 0), rmean = make(d.c, 0, -0.1f, 0.1f);
     struct buf rvar = make(d.c, 0, 0.9f, 1.1f), dg = make(d.c, 0, 0, 0), db = make(d.c, 0, 0, 0);
     cpu->bn->fwd_train(cpu, &dc, x.c, gamma.c, beta.c, y.c, mean.c, invstd.c, rmean.c, rvar.c);
     gpu->bn->fwd_train(gpu, &dg_desc, x.g, gamma.g, beta.g, y.g, mean.g, invstd.g, rmean.g, rvar.g);
-    const char *tag = sync ? "sync-bn" : "bn";
+    const char *tag = sync ? "sync-bn" : x_stride ? "bn strided" : "bn";
     char name[64];
 #define BN_COMPARE(what, b) (snprintf(name, sizeof name, "%s %s", tag, what), compare(name, b))
     BN_COMPARE("train fwd y", &y);
@@ -162,7 +165,7 @@ static void test_bn(int sync) {
 #undef BN_COMPARE
     cpu->bn->fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
     gpu->bn->fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
-    compare("bn eval fwd", &y);
+    compare(x_stride ? "bn strided eval fwd" : "bn eval fwd", &y);
     struct buf *all[] = {&x, &y, &dy, &dx, &gamma, &beta, &mean, &invstd, &rmean, &rvar, &dg, &db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
 }
@@ -540,8 +543,9 @@ void gpu_ops_group(enum bmst_dtype precision) {
          .stride_w = 1, .pad_h = 1, .pad_w = 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) test_conv(shapes[s]);
-    test_bn(0);
-    test_bn(1);
+    test_bn(0, 0);
+    test_bn(1, 0);
+    test_bn(0, 80);
     test_elementwise();
     test_sign_mask();
     test_pool();

@@ -21,8 +21,8 @@ rounding noise around 0 (1e-7 of the tensor's largest) gets a full-size
 update of a sign float32 and float64 may disagree on; from the same
 gradients, the update is well conditioned.
 
-usage: /usr/bin/python3 test_parity.py PARITY_STEP [CASE|--not=CASE ...]
-(shell patterns)"""
+usage: /usr/bin/python3 test_parity.py PARITY_STEP [CASE|--not=CASE ... | zoo]
+(shell patterns over CASES; "zoo": ZOO_CASES)"""
 import fnmatch
 import os
 import subprocess
@@ -36,7 +36,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_resnet import ResNet, param_groups, soft_cross_entropy, soft_targets  # noqa: E402
+from torch_densenet import DenseNet  # noqa: E402
 from torch_inception import InceptionV3  # noqa: E402
+from torch_preact import PreActResNet  # noqa: E402
 
 TOLERANCE = 1e-4
 SGD = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
@@ -77,11 +79,51 @@ CASES = {
 }
 
 
-def make_model(arch, shape, classes, merge=1, mix_at=2):
-    """The reference network of an engine architecture."""
+# The model zoo's networks, run by the parity_pytorch_zoo test (argument
+# "zoo"). Deep bottleneck networks are worse conditioned than the 1e-4 above
+# allows float32 arithmetic: PyTorch's own float32 step, given the same ReLU
+# masks, misses its float64 gradients by 4.7e-4 on the resnet164 case and by
+# 1.35e-4 on the wide_resnet50_2 one (resnet50's case: 4.2e-5), so those
+# cases take a "tolerance" of their own, still far below what a wrong
+# formula or index gives (O(1)).
+ZOO_CASES = {
+    # DenseNet: the CIFAR stem, a merge before the second dense block, and the
+    # ImageNet stem, whose checkpoints also load into torchvision's model
+    "densenet121": ("densenet121", (16, 16, 3), 10, 4, 1, 2, {}),
+    "densenet121-merge2-c3": ("densenet121", (16, 16, 3), 10, 4, 2, 3, {}),
+    "densenet121-imagenet-stem": ("densenet121", (65, 65, 3), 10, 2, 1, 2,
+                                  {"torchvision": "densenet121"}),
+    "densenet161-imagenet-stem": ("densenet161", (65, 65, 3), 10, 4, 1, 2,
+                                  {"torchvision": "densenet161"}),
+    # the pre-activation ResNet-164, merged before its second stage
+    "resnet164-merge2-c3": ("resnet164", (16, 16, 3), 10, 4, 2, 3, {"tolerance": 1e-3}),
+    # Wide ResNet-50-2 with the ImageNet stem, loaded into torchvision's model
+    "wide_resnet50_2-imagenet-stem": ("wide_resnet50_2", (65, 65, 3), 10, 4, 1, 2,
+                                      {"torchvision": "wide_resnet50_2", "tolerance": 3e-4}),
+}
+
+
+def reference(arch, shape, classes, merge=1, mix_at=2):
+    """The independently written PyTorch model of `arch`."""
     if arch == "inceptionv3":
         return InceptionV3(shape, classes, merge, mix_at)
+    if arch.startswith("densenet"):
+        return DenseNet(arch, shape, classes, merge, mix_at)
+    if arch == "resnet164":
+        return PreActResNet(arch, shape, classes, merge, mix_at)
     return ResNet(arch, shape, classes, merge, mix_at)
+
+
+def check_torchvision(check, name, classes, path, x, eval_logits):
+    """Our checkpoint loads into torchvision's own model `name` with
+    load_state_dict(strict=True) and gives our evaluation logits."""
+    import torchvision
+    model = getattr(torchvision.models, name)(num_classes=classes)
+    load_state(model, path)
+    model.eval()
+    with torch.no_grad():
+        check(f"checkpoint in torchvision.models.{name}: eval logits", model(x.float()).numpy(),
+              eval_logits)
 
 
 def relative_error(ours, ref):
@@ -223,7 +265,7 @@ def run_case(parity_step, name, spec, workdir):
     out = lambda what, k: os.path.join(workdir, f"{what}{k}.h5")  # noqa: E731
 
     # the reference, in float64
-    model = make_model(arch, shape, classes, merge, mix_at)
+    model = reference(arch, shape, classes, merge, mix_at)
     load_state(model, init)
     model = model.double().train()
     optimizer, names = make_optimizer(model, opt)
@@ -305,12 +347,15 @@ def run_case(parity_step, name, spec, workdir):
     model.eval()
     with torch.no_grad():
         # our checkpoint in a fresh float32 PyTorch model gives our logits
-        fresh = make_model(arch, shape, classes)
+        fresh = reference(arch, shape, classes)
         load_state(fresh, out("after", steps))
         fresh.eval()
         check("checkpoint in PyTorch: eval logits", fresh(x.float()).numpy(), eval_logits)
         if arch == "inceptionv3" and min(shape[:2]) > 64:
             check_torchvision_inception(check, classes, out("after", steps), x, eval_logits)
+        if "torchvision" in extra:
+            check_torchvision(check, extra["torchvision"], classes, out("after", steps), x,
+                              eval_logits)
     if steps > 1:
         check_continuation(check, spec, opt, out, steps)
     return check
@@ -334,7 +379,7 @@ def check_continuation(check, spec, opt, out, steps):
     load_state_dict (over a fresh model and a default optimizer), takes the
     engine's step N from the engine's gradients of that step."""
     arch, shape, classes, batch, merge, mix_at, extra = spec
-    model = make_model(arch, shape, classes, merge, mix_at)
+    model = reference(arch, shape, classes, merge, mix_at)
     load_state(model, out("after", steps - 1))
     model = model.double()
     default = dict(opt, lr=0.5, betas=(0.5, 0.5), eps=0.5, weight_decay=0.5, momentum=0.5)
@@ -356,7 +401,9 @@ def check_continuation(check, spec, opt, out, steps):
 def select(patterns):
     """The cases named by shell patterns (all when none); a pattern after
     --not leaves its cases out (CTest runs InceptionV3's cases beside the
-    others)."""
+    others); "zoo" alone: the model zoo's cases."""
+    if patterns == ["zoo"]:
+        return list(ZOO_CASES)
     keep = [p for p in patterns if not p.startswith("--not=")]
     drop = [p[len("--not="):] for p in patterns if p.startswith("--not=")]
     names = [n for n in CASES if not keep or any(fnmatch.fnmatch(n, p) for p in keep)]
@@ -370,7 +417,7 @@ def main():
     failed = 0
     for name in names:
         with tempfile.TemporaryDirectory(prefix="bmst-parity-") as workdir:
-            check = run_case(parity_step, name, CASES[name], workdir)
+            check = run_case(parity_step, name, {**CASES, **ZOO_CASES}[name], workdir)
         status = "FAIL" if check.failures else "ok"
         print(f"{status} {name}: worst relative error {check.worst[0]:.2e} ({check.worst[1]})")
         for failure in check.failures[:20]:

@@ -1,8 +1,8 @@
 """The engine's networks written independently in PyTorch: the reference for
 the parity test and the PyTorch side of bench/cpu_vs_pytorch.sh.
 
-torchvision-style ResNet-18/34/50/101/152 (stride on the bottleneck's 3x3
-conv, as v1.5) with the CIFAR stem (3x3 conv, stride 1, no max pool) for inputs
+torchvision-style ResNet-18/34/50/101/152 and Wide ResNet-50-2 (stride on the
+bottleneck's 3x3 conv, as v1.5) with the CIFAR stem (3x3 conv, stride 1, no max pool) for inputs
 up to 64 px and the ImageNet stem (7x7 stride 2 + max pool) above, and the
 three-stage CIFAR ResNet-20/44/56 with 1x1 projection shortcuts. Parameter
 names match torchvision's, so state_dicts map 1:1 onto bmst_dist checkpoints.
@@ -52,15 +52,17 @@ class BasicBlock(nn.Module):
 
 class Bottleneck(nn.Module):
     expansion = 4
+    wide = 1  # the inner convs' width over `width`
 
     def __init__(self, cin, width, stride, relu):
         super().__init__()
         self.relu = relu
-        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, 4 * width, 1, bias=False)
+        inner = self.wide * width
+        self.conv1 = nn.Conv2d(cin, inner, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(inner)
+        self.conv2 = nn.Conv2d(inner, inner, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(inner)
+        self.conv3 = nn.Conv2d(inner, 4 * width, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * width)
         self.downsample = projection(cin, 4 * width, stride)
 
@@ -69,6 +71,11 @@ class Bottleneck(nn.Module):
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
         return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class WideBottleneck(Bottleneck):
+    """Wide ResNet-50-2's: the 1x1 and 3x3 inner convs twice as wide."""
+    wide = 2
 
 
 def projection(cin, cout, stride):
@@ -83,6 +90,7 @@ IMAGENET_FAMILY = {
     "resnet50": (Bottleneck, [3, 4, 6, 3]),
     "resnet101": (Bottleneck, [3, 4, 23, 3]),
     "resnet152": (Bottleneck, [3, 8, 36, 3]),
+    "wide_resnet50_2": (WideBottleneck, [3, 4, 6, 3]),
 }
 CIFAR_FAMILY = {"resnet20": 3, "resnet44": 7, "resnet56": 9}
 

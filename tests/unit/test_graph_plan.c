@@ -6,7 +6,9 @@
  * relu-mask), a ReLU output that no other op reads again in backward lives
  * only through its forward readers, its mask from the ReLU's forward to its
  * backward, and what is kept for backward shrinks by exactly those outputs
- * less their masks. */
+ * less their masks. A dense block's channel prefixes (ops/append.c) share
+ * their buffer's block: each must start where its buffer does, span its
+ * buffer's full rows, and overlap nothing outside its buffer while alive. */
 #include <string.h>
 
 #include "check.h"
@@ -18,6 +20,7 @@ struct block {
     size_t offset, bytes;
     int first, last;
     const char *what;
+    int group; /* blocks of one buffer (or one buffer's gradients) may share bytes; -1: none */
 };
 
 /* The steps at which node i runs: forward i, backward 2N-1-i. */
@@ -50,7 +53,16 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
     int steps = 2 * g->n_nodes, count = 0;
     for (int v = 0; v < g->n_values; v++) {
         const struct bmst_value *val = &g->values[v];
-        size_t bytes = bmst_shape_count(val->shape) * sizeof(float);
+        struct bmst_shape rows = val->shape;
+        if (val->row_stride) rows.c = val->row_stride; /* a prefix: every row whole */
+        size_t bytes = bmst_shape_count(rows) * sizeof(float);
+        int group = val->buffer >= 0 ? val->buffer : -1;
+        if (group >= 0) {
+            const struct bmst_value *buffer = &g->values[val->buffer];
+            CHECK(val->offset == buffer->offset &&
+                      (!val->needs_grad || val->grad_offset == buffer->grad_offset),
+                  "value %d does not start where its buffer %d does", v, val->buffer);
+        }
         int first = g->nodes[val->producer].kind == BMST_OP_INPUT ? 0 : val->producer;
         int masked = g->act_codec == BMST_ACT_CODEC_RELU_MASK && maskable(g, v);
         int last = first, last_reader = val->producer;
@@ -64,19 +76,20 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
             if (!masked && reads_in_backward(n, v) && steps - 1 - i > last) last = steps - 1 - i;
         }
         if (v == g->logits) last = steps - 1;
-        blocks[count++] = (struct block){val->offset, bytes, first, last, "value"};
+        blocks[count++] = (struct block){val->offset, bytes, first, last, "value", 2 * group};
         if (masked)
             blocks[count++] = (struct block){val->stored_offset, mask_bytes(val), val->producer,
-                                             steps - 1 - val->producer, "relu mask"};
+                                             steps - 1 - val->producer, "relu mask", -1};
         if (val->needs_grad)
             blocks[count++] = (struct block){val->grad_offset, bytes, steps - 1 - last_reader,
-                                             steps - 1 - val->producer, "gradient"};
+                                             steps - 1 - val->producer, "gradient",
+                                             group >= 0 ? 2 * group + 1 : -1};
     }
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].scratch_bytes)
             blocks[count++] = (struct block){g->nodes[i].scratch_offset,
                                              g->nodes[i].scratch_bytes, i, steps - 1 - i,
-                                             "scratch"};
+                                             "scratch", -1};
     return count;
 }
 
@@ -142,7 +155,8 @@ static void check_plan(const char *arch, int merge, enum bmst_act_codec codec, i
             const struct block *a = &blocks[i], *b = &blocks[j];
             int same_time = a->first <= b->last && b->first <= a->last;
             int same_space = a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
-            if (same_time && same_space && a->bytes && b->bytes) {
+            int same_buffer = a->group >= 0 && a->group == b->group;
+            if (same_time && same_space && a->bytes && b->bytes && !same_buffer) {
                 if (overlaps++ < 3)
                     fprintf(stderr, "%s: %s [%d,%d] and %s [%d,%d] share bytes\n", arch, a->what,
                             a->first, a->last, b->what, b->first, b->last);
@@ -169,5 +183,9 @@ int main(void) {
     check_plan("resnet20", 1, BMST_ACT_CODEC_RELU_MASK, 1);
     check_plan("resnet20", 2, BMST_ACT_CODEC_RELU_MASK, 2);
     check_plan("resnet50", 2, BMST_ACT_CODEC_RELU_MASK, 2);
+    /* dense blocks' prefixes in their buffers; the stem's ReLU (before the merge)
+     * and the last become masks */
+    check_plan("densenet121", 1, BMST_ACT_CODEC_PLAIN, 0);
+    check_plan("densenet121", 2, BMST_ACT_CODEC_RELU_MASK, 2);
     return check_finish("graph_plan");
 }

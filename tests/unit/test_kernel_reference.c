@@ -243,6 +243,51 @@ static void test_bn(struct bmst_backend *be, float eps) {
     free(ry), free(rmean), free(rinv), free(rrm), free(rrv);
 }
 
+/* Batch norm of a channel prefix of a wider buffer (x_stride > c, a dense
+ * block's running concatenation) against the same values laid out alone:
+ * the same arithmetic in the same order, so every output bit for bit, and
+ * the buffer's other channels untouched by backward. */
+static void test_bn_strided(struct bmst_backend *be) {
+    const size_t rows = 3000;
+    const int c = 24, xs = 40;
+    struct bmst_bn_desc alone = {.rows = rows, .c = c, .eps = 1e-5f, .momentum = 0.1f};
+    struct bmst_bn_desc prefix = alone;
+    prefix.x_stride = xs;
+    float *x = rand_array(rows * c, -2.0f, 3.0f), *dy = rand_array(rows * c, -1.0f, 1.0f);
+    float *wide = rand_array(rows * xs, -9.0f, 9.0f), *wide_dx = rand_array(rows * xs, -1, 1);
+    float *dx = malloc(rows * c * sizeof *dx), *dx_before = malloc(rows * xs * sizeof *dx);
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(wide + r * xs, x + r * c, c * sizeof *x);
+        memcpy(dx + r * c, wide_dx + r * xs, c * sizeof *dx); /* the same values to add to */
+    }
+    memcpy(dx_before, wide_dx, rows * xs * sizeof *dx);
+    float *gamma = rand_array(c, 0.5f, 1.5f), *beta = rand_array(c, -0.5f, 0.5f);
+    float *out[2], *stats[2], *grads[2];
+    for (int k = 0; k < 2; k++) {
+        out[k] = filled(rows * c, NAN);
+        stats[k] = filled(4 * (size_t)c, 0.5f); /* mean, invstd, running mean and var */
+        grads[k] = filled(2 * (size_t)c, NAN);
+        const struct bmst_bn_desc *d = k ? &prefix : &alone;
+        float *s = stats[k], *in = k ? wide : x, *din = k ? wide_dx : dx;
+        be->bn->fwd_train(be, d, in, gamma, beta, out[k], s, s + c, s + 2 * c, s + 3 * c);
+        be->bn->bwd(be, d, in, dy, gamma, s, s + c, din, grads[k], grads[k] + c, 1);
+    }
+    CHECK(memcmp(out[0], out[1], rows * c * sizeof(float)) == 0, "bn strided: y differs");
+    CHECK(memcmp(stats[0], stats[1], 4 * c * sizeof(float)) == 0, "bn strided: stats differ");
+    CHECK(memcmp(grads[0], grads[1], 2 * c * sizeof(float)) == 0, "bn strided: dgamma differs");
+    int dx_same = 1, others_kept = 1;
+    for (size_t r = 0; r < rows; r++) {
+        dx_same &= memcmp(dx + r * c, wide_dx + r * xs, c * sizeof *dx) == 0;
+        others_kept &= memcmp(wide_dx + r * xs + c, dx_before + r * xs + c,
+                              (size_t)(xs - c) * sizeof *dx) == 0;
+    }
+    CHECK(dx_same, "bn strided: dx differs from the contiguous one");
+    CHECK(others_kept, "bn strided: backward wrote channels beyond the prefix");
+    printf("  %-40s bitwise equal\n", "bn of a channel prefix (x_stride)");
+    for (int k = 0; k < 2; k++) free(out[k]), free(stats[k]), free(grads[k]);
+    free(x), free(dy), free(wide), free(wide_dx), free(dx), free(dx_before), free(gamma), free(beta);
+}
+
 /* ---- pooling ---- */
 
 static void ref_pool(const struct bmst_pool_desc *d, const float *x, int is_max, double *y) {
@@ -621,6 +666,7 @@ int main(void) {
     test_conv(be);
     test_bn(be, 1e-5f);
     test_bn(be, 1e-3f); /* torchvision's Inception3 */
+    test_bn_strided(be);
     test_pool(be);
     test_avgpool_same(be);
     test_dropout(be);
