@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "info.h"
 #include "models/models.h"
+#include "signals.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -82,6 +83,7 @@ int main(int argc, char **argv) {
     case BMST_CMD_BENCH: status = bmst_bench(&cli, comm); break;
     case BMST_CMD_INFO: break;
     }
+    if (status == BMST_EXIT_STOPPED) return status; /* told on stdout where and why */
     if (status != 0) {
         bmst_report_error("bmst_dist");
         return 1;

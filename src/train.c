@@ -3,6 +3,7 @@
 #include "train.h"
 
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "checkpoint.h"
@@ -12,7 +13,9 @@
 #include "replicas.h"
 #include "report.h"
 #include "resume_check.h"
+#include "run_checkpoints.h"
 #include "run_settings.h"
+#include "signals.h"
 #include "evaluate.h"
 #include "step.h"
 
@@ -58,6 +61,8 @@ struct session {
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
     struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
+    double best_accuracy;                /* the best test accuracy so far, and its epoch */
+    int best_epoch;
 };
 
 static void session_close(struct session *s) {
@@ -75,7 +80,8 @@ static void session_close(struct session *s) {
  * it; in a job a failing rank ends every rank, since the others would wait
  * for it in their next collective. */
 static int session_end(struct session *s, int status) {
-    if (status != 0 && s->comm && s->comm->world > 1) bmst_comm_fail(s->comm, 1);
+    if (status != 0 && status != BMST_EXIT_STOPPED && s->comm && s->comm->world > 1)
+        bmst_comm_fail(s->comm, 1);
     session_close(s);
     return status;
 }
@@ -249,6 +255,13 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
                           cfg->resume_path, (unsigned long long)meta->seed);
     if (bmst_resume_check_settings(cfg, meta, s->comm->world, s->out) != 0) return -1;
     if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, &s->engine.optim) != 0) return -1;
+    /* inside an epoch each rank's statistics were its own (with another
+     * rank count every rank takes rank 0's: the notice says so) */
+    if (meta->has_rank_buffers && meta->ranks == s->comm->world &&
+        bmst_checkpoint_load_rank_buffers(cfg->resume_path, &s->engine.model, s->comm->rank) != 0)
+        return -1;
+    s->best_accuracy = meta->best_accuracy;
+    s->best_epoch = meta->best_epoch;
     if (s->scaler.enabled) {
         s->scaler.scale = meta->loss_scale;
         s->scaler.clean_steps = meta->loss_scale_clean_steps;
@@ -278,6 +291,8 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->last_lr = last_lr;
     meta->planned_epochs = cfg->epochs;
     meta->steps_per_epoch = plan->steps_per_epoch;
+    meta->best_accuracy = s->best_accuracy;
+    meta->best_epoch = s->best_epoch;
 }
 
 /* The first batch norm's scale (gamma) of channel 0: made NaN, it makes
@@ -296,6 +311,7 @@ static int inject_fault(struct session *s, const struct bmst_fault *f, long step
     if (f->rank != s->comm->rank || f->step != step) return 0;
     if (f->kind == BMST_FAULT_FAIL)
         return bmst_error("fault injected by --inject-fault at step %ld", step);
+    if (f->kind == BMST_FAULT_SIGTERM) return raise(SIGTERM) == 0 ? 0 : -1;
     struct bmst_model *m = &s->engine.model;
     float *target = f->kind == BMST_FAULT_NAN ? first_bn_scale(m) : m->weights, w;
     m->be->to_host(m->be, &w, target, sizeof w);
@@ -305,9 +321,25 @@ static int inject_fault(struct session *s, const struct bmst_fault *f, long step
     return 0;
 }
 
-/* One pass over the training split; fills the training half of *st. */
+/* A checkpoint inside epoch `epoch` after `done` of its steps, written by
+ * rank 0 with every rank's part (run_checkpoints.h); none without --save. */
+static int save_inside(struct session *s, const struct bmst_run_config *cfg, int epoch,
+                       long step, long done, double loss_sum, long applied, float lr) {
+    if (!cfg->save_path) return 0;
+    struct bmst_checkpoint_meta meta;
+    fill_meta(s, cfg, &cfg->schedule, epoch, step, lr, &meta);
+    meta.epoch_steps = done;
+    meta.epoch_applied = applied;
+    return bmst_run_checkpoint(s->comm, cfg->save_path, &s->engine.model, &s->engine.optim, &meta,
+                               loss_sum, !cfg->sync_bn);
+}
+
+/* One pass over the training split; fills the training half of *st. A
+ * resumed epoch starts after the steps s->resumed records. *stop: the stop
+ * signals the ranks agreed on after a step; inside the epoch the run has
+ * then checkpointed (with --save) and the epoch is cut short: returns 1. */
 static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int epoch,
-                       long *step, struct bmst_epoch_stats *st) {
+                       long *step, struct bmst_epoch_stats *st, unsigned *stop) {
     struct bmst_step_result result;
     struct bmst_step_config sc = {
         .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
@@ -322,9 +354,14 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     struct bmst_comm *comm = s->comm;
 
     double loss_sum = 0.0, start = bmst_now();
-    long applied = 0;
-    bmst_loader_start_epoch(s->train_loader, epoch);
-    for (long i = 0; i < batches; i++) {
+    long applied = 0, first = 0;
+    if (cfg->resume_path && epoch == s->resumed.epoch && s->resumed.epoch_steps > 0) {
+        first = (long)s->resumed.epoch_steps;
+        loss_sum = s->resumed.epoch_loss_mean;
+        applied = (long)s->resumed.epoch_applied;
+    }
+    bmst_loader_start_epoch_at(s->train_loader, epoch, (size_t)first);
+    for (long i = first; i < batches; i++) {
         struct bmst_batch b;
         double wait = bmst_now();
         int status = bmst_loader_next(s->train_loader, &b);
@@ -337,6 +374,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
                                      &s->scaler, st->phase);
         char where[96];
         snprintf(where, sizeof where, "%s, step %ld/%ld", label, i + 1, batches);
+        result.stop = bmst_signals_caught();
         if (comm->world > 1) bmst_step_result_combine(&result, comm);
         if (bmst_step_judge(&result, cfg->skip_nonfinite, s->scaler.enabled, where) != 0) {
             bmst_progress_end(&progress); /* the error line on a line of its own */
@@ -354,6 +392,16 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
                  loss_sum / (double)(i + 1),
                  (double)st->images * comm->world / (bmst_now() - start));
         bmst_progress_update(&progress, i + 1, status_text);
+        *stop = result.stop;
+        /* the epoch's last step is saved with the epoch, after evaluation */
+        int save_now = cfg->save_every > 0 && *step % cfg->save_every == 0;
+        if (i + 1 < batches && (save_now || *stop)) {
+            if (save_inside(s, cfg, epoch, *step, i + 1, loss_sum, applied, st->lr) != 0) return -1;
+            if (*stop) {
+                bmst_progress_end(&progress);
+                return 1;
+            }
+        }
     }
     bmst_progress_end(&progress);
     /* every rank applied the same steps (the reduced gradients decide) */
@@ -397,6 +445,32 @@ static void print_header(const struct session *s, const struct bmst_run_config *
                 cfg->sync_bn ? "synchronized" : "per rank", s->comm->timeout_s);
 }
 
+/* The run stops at a step boundary every rank agreed on: says where and
+ * what it kept, and returns BMST_EXIT_STOPPED. `step`: the run's steps
+ * taken; `per_epoch`: an epoch's. */
+static int stopped(const struct session *s, const struct bmst_run_config *cfg, long step,
+                   long per_epoch, unsigned stop) {
+    if (s->out) {
+        long epoch = step / per_epoch, done = step % per_epoch;
+        fprintf(s->out, "stopped by %s ", bmst_signals_name(stop));
+        if (done)
+            fprintf(s->out, "after step %ld/%ld of epoch %ld/%d", done, per_epoch, epoch + 1,
+                    cfg->epochs);
+        else
+            fprintf(s->out, "after epoch %ld/%d", epoch, cfg->epochs);
+        fprintf(s->out, " (step %ld of the run): ", step);
+        if (cfg->save_path)
+            fprintf(s->out, "checkpoint %s; continue with --resume %s (or --resume auto)\n",
+                    cfg->save_path, cfg->save_path);
+        else
+            fprintf(s->out, "nothing kept (no --save)\n");
+        fflush(s->out);
+    }
+    /* no rank leaves (and a launcher ends the job) before rank 0 has written */
+    s->comm->barrier(s->comm);
+    return BMST_EXIT_STOPPED;
+}
+
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
@@ -415,11 +489,15 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         if (s->out)
             fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
                     first_epoch, step);
+    } else if (cfg->resume_auto && s->out) {
+        fprintf(s->out, "--resume auto: no checkpoint at %s yet; starting a new run\n",
+                cfg->save_path);
     }
+    int resumed_inside = cfg->resume_path && meta.epoch_steps > 0;
 
     if (s->out) print_header(s, cfg);
     FILE *csv = NULL;
-    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0, &csv) != 0)
+    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside, &csv) != 0)
         return -1;
     struct bmst_report report;
     struct bmst_report_run report_run = {
@@ -431,10 +509,15 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     double total_seconds = 0.0, total_images = 0.0;
     struct bmst_epoch_stats st = {0};
     int status = 0;
-    for (int epoch = first_epoch; epoch < cfg->epochs && status == 0; epoch++) {
+    unsigned stop = 0;
+    for (int epoch = first_epoch; epoch < cfg->epochs && status == 0 && !stop; epoch++) {
         memset(&st, 0, sizeof st);
         st.epoch = epoch + 1;
-        status = train_epoch(s, &run, epoch, &step, &st);
+        status = train_epoch(s, &run, epoch, &step, &st, &stop);
+        if (status == 1) {
+            status = stopped(s, cfg, step, per_epoch, stop);
+            break;
+        }
         if (status != 0) break;
         double t = bmst_now();
         status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
@@ -446,6 +529,10 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
                                 epoch + 1, cfg->epochs);
         if (status != 0) break;
         st.eval_seconds = bmst_now() - t;
+        if (st.test_accuracy > s->best_accuracy) {
+            s->best_accuracy = st.test_accuracy;
+            s->best_epoch = epoch + 1;
+        }
         st.planned_mib = planned_mib(s);
         st.peak_rss_mib = bmst_peak_rss_mib();
         st.device_used_mib = device_used_mib(s);
@@ -469,12 +556,22 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &s->engine.optim,
                                           &meta);
         }
+        if (status == 0 && cfg->keep_best_path && s->out && s->best_epoch == epoch + 1) {
+            fill_meta(s, cfg, &run.schedule, epoch + 1, step, st.lr, &meta);
+            status = bmst_checkpoint_save(cfg->keep_best_path, &s->engine.model,
+                                          &s->engine.optim, &meta);
+        }
+        /* a signal that came during evaluation or saving: stop before the next epoch */
+        if (status == 0) stop |= bmst_stop_agree(s->comm);
+        if (status == 0 && stop && epoch + 1 < cfg->epochs)
+            status = stopped(s, cfg, step, per_epoch, stop);
     }
     bmst_report_free(&report);
-    if (csv && status != 0)
+    if (csv && status != 0 && status != BMST_EXIT_STOPPED)
         fclose(csv); /* the first error's message stays */
-    else if (csv)
-        status = bmst_stats_csv_close(csv, cfg->csv_path);
+    else if (csv && bmst_stats_csv_close(csv, cfg->csv_path) != 0)
+        status = -1;
+    if (status == BMST_EXIT_STOPPED) return status;
     if (status != 0) return -1;
     int epochs_run = cfg->epochs - first_epoch;
     if (!s->out) return 0;
@@ -491,6 +588,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
 }
 
 int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
+    bmst_signals_install(); /* SIGTERM, SIGUSR1: stop at a step boundary */
     struct session s;
     int status = session_open(&s, cfg, 1, cfg->arch, comm);
     if (status == 0 && cfg->resume_path) status = resume(&s, cfg, &s.resumed);
