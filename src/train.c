@@ -3,8 +3,8 @@
 #include "train.h"
 
 #include <math.h>
-#include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "checkpoint.h"
 #include "comm.h"
@@ -17,35 +17,8 @@
 #include "run_settings.h"
 #include "signals.h"
 #include "evaluate.h"
+#include "fault.h"
 #include "step.h"
-
-void bmst_run_config_defaults(struct bmst_run_config *cfg) {
-    memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->arch, sizeof cfg->arch, "resnet20");
-    cfg->mix_at = BMST_MIX_C2;
-    cfg->merge = 1;
-    cfg->mix_alpha = 1.0f;
-    cfg->batch = 128;
-    cfg->eval_batch = 256;
-    cfg->epochs = 3;
-    cfg->schedule.kind = BMST_SCHEDULE_COSINE;
-    cfg->schedule.base_lr = 0.1f;
-    cfg->schedule.gamma = 0.1f;
-    bmst_optim_config_defaults(&cfg->optim);
-    cfg->augment = -1;
-    cfg->loader_threads = 2;
-    cfg->prefetch = 4;
-    cfg->device = BMST_DEVICE_CHOICE_AUTO;
-    cfg->precision = BMST_F32;
-    cfg->loss_scale = 65536.0f;
-    cfg->loss_scale_window = 2000;
-    cfg->capture = 1;
-    cfg->grad_comm = BMST_F32;
-    cfg->bucket_mib = 25;
-    cfg->comm_timeout = (float)BMST_COMM_TIMEOUT_S;
-    cfg->fault.rank = -1;
-    cfg->seed = 1;
-}
 
 /* Everything a run holds; released by session_close in reverse order. */
 struct session {
@@ -63,6 +36,7 @@ struct session {
     struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
     double best_accuracy;                /* the best test accuracy so far, and its epoch */
     int best_epoch;
+    time_t started; /* when `train` began, for the report */
 };
 
 static void session_close(struct session *s) {
@@ -295,32 +269,6 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->best_epoch = s->best_epoch;
 }
 
-/* The first batch norm's scale (gamma) of channel 0: made NaN, it makes
- * that channel NaN, which the ReLU after it turns into 0, so the loss and
- * the running statistics stay finite and only the gradients show it. */
-static float *first_bn_scale(const struct bmst_model *m) {
-    for (int i = 0; i < m->n_params; i++)
-        if (m->params[i].role == BMST_PARAM_WEIGHT && m->params[i].init == BMST_INIT_ONES)
-            return m->weights + m->params[i].offset;
-    return m->weights;
-}
-
-/* --inject-fault: this rank fails, nudges one weight, or makes one NaN, at
- * this step. */
-static int inject_fault(struct session *s, const struct bmst_fault *f, long step) {
-    if (f->rank != s->comm->rank || f->step != step) return 0;
-    if (f->kind == BMST_FAULT_FAIL)
-        return bmst_error("fault injected by --inject-fault at step %ld", step);
-    if (f->kind == BMST_FAULT_SIGTERM) return raise(SIGTERM) == 0 ? 0 : -1;
-    struct bmst_model *m = &s->engine.model;
-    float *target = f->kind == BMST_FAULT_NAN ? first_bn_scale(m) : m->weights, w;
-    m->be->to_host(m->be, &w, target, sizeof w);
-    w = f->kind == BMST_FAULT_NAN ? NAN : w * 1.0001f + 1e-6f;
-    m->be->to_device(m->be, target, &w, sizeof w);
-    bmst_model_refresh_act(m);
-    return 0;
-}
-
 /* A checkpoint inside epoch `epoch` after `done` of its steps, written by
  * rank 0 with every rank's part (run_checkpoints.h); none without --save. */
 static int save_inside(struct session *s, const struct bmst_run_config *cfg, int epoch,
@@ -368,7 +316,7 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         st->phase[BMST_PHASE_DATA] += bmst_now() - wait;
         if (status < 0) return -1;
         BMST_ASSERT(status == 1);
-        if (inject_fault(s, &cfg->fault, *step) != 0) return -1;
+        if (bmst_fault_inject(&cfg->fault, comm->rank, &s->engine.model, *step) != 0) return -1;
         sc.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
         float loss = bmst_train_step(&s->engine.train, s->sync, &sc, *step, &b, s->host_targets,
                                      &s->scaler, st->phase);
@@ -500,11 +448,13 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside, &csv) != 0)
         return -1;
     struct bmst_report report;
+    struct bmst_run_record record;
     struct bmst_report_run report_run = {
         .command = "train", .arch = cfg->arch, .dataset = s->info->name,
         .backend = s->engine.be->name, .precision = bmst_dtype_name(cfg->precision),
         .grad_comm = bmst_dtype_name(cfg->grad_comm), .batch_per_rank = cfg->batch,
-        .merge = cfg->merge, .sync_bn = cfg->sync_bn};
+        .merge = cfg->merge, .sync_bn = cfg->sync_bn, .record = &record};
+    bmst_run_record_init(&record, cfg, s->info, s->engine.be, s->comm, s->started);
     bmst_report_init(&report, s->comm, cfg->report_path, &report_run);
     double total_seconds = 0.0, total_images = 0.0;
     struct bmst_epoch_stats st = {0};
@@ -538,6 +488,9 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         st.device_used_mib = device_used_mib(s);
         st.skipped_steps = s->scaler.skipped;
         st.loss_scale = s->scaler.scale;
+        record.best_accuracy = s->best_accuracy;
+        record.best_epoch = s->best_epoch;
+        bmst_run_record_update(&record, "running");
         status = bmst_report_epoch(&report, &st, per_epoch);
         if (s->out) {
             /* the terminal line and CSV speak for the job: every rank's
@@ -566,6 +519,11 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         if (status == 0 && stop && epoch + 1 < cfg->epochs)
             status = stopped(s, cfg, step, per_epoch, stop);
     }
+    /* how the run ended (a failure the message says; the report keeps what was done) */
+    bmst_run_record_update(&record, status == 0 ? "done" : status == BMST_EXIT_STOPPED ? "stopped"
+                                                                                 : "failed");
+    if (bmst_report_rewrite(&report) != 0 && (status == 0 || status == BMST_EXIT_STOPPED))
+        status = -1;
     bmst_report_free(&report);
     if (csv && status != 0 && status != BMST_EXIT_STOPPED)
         fclose(csv); /* the first error's message stays */
@@ -589,8 +547,10 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
 
 int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     bmst_signals_install(); /* SIGTERM, SIGUSR1: stop at a step boundary */
+    time_t started = time(NULL);
     struct session s;
     int status = session_open(&s, cfg, 1, cfg->arch, comm);
+    s.started = started;
     if (status == 0 && cfg->resume_path) status = resume(&s, cfg, &s.resumed);
     status = session_join(&s, cfg, 1, status, cfg->resume_path ? &s.resumed : NULL);
     if (status == 0) status = run_training(&s, cfg);

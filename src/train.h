@@ -78,6 +78,9 @@ struct bmst_run_config {
     int resume_auto;            /* --resume auto: resume_path is save_path when it exists */
     int save_every;             /* > 0: also checkpoint to save_path every N global steps */
     const char *keep_best_path; /* the checkpoint of the best test accuracy so far */
+    /* the command line as given, for the report */
+    int argc;
+    char *const *argv;
 };
 
 /* Fills the defaults every command starts from. */
