@@ -40,3 +40,26 @@ unsigned bmst_stop_agree(struct bmst_comm *comm) {
         if (flags[k] > 0) any |= 1u << k;
     return any;
 }
+
+int bmst_stop_report(FILE *out, struct bmst_comm *comm, const struct bmst_run_config *cfg,
+                     long step, long per_epoch, unsigned stop) {
+    if (out) {
+        long epoch = step / per_epoch, done = step % per_epoch;
+        fprintf(out, "stopped by %s ", bmst_signals_name(stop));
+        if (done)
+            fprintf(out, "after step %ld/%ld of epoch %ld/%d", done, per_epoch, epoch + 1,
+                    cfg->epochs);
+        else
+            fprintf(out, "after epoch %ld/%d", epoch, cfg->epochs);
+        fprintf(out, " (step %ld of the run): ", step);
+        if (cfg->save_path)
+            fprintf(out, "checkpoint %s; continue with --resume %s (or --resume auto)\n",
+                    cfg->save_path, cfg->save_path);
+        else
+            fprintf(out, "nothing kept (no --save)\n");
+        fflush(out);
+    }
+    /* no rank leaves (and a launcher ends the job) before rank 0 has written */
+    comm->barrier(comm);
+    return BMST_EXIT_STOPPED;
+}

@@ -5,8 +5,11 @@
 #ifndef BMST_RUN_CHECKPOINTS_H
 #define BMST_RUN_CHECKPOINTS_H
 
+#include <stdio.h>
+
 #include "checkpoint.h"
 #include "comm.h"
+#include "train.h"
 
 /* Every rank calls it after the same step. Inside an epoch
  * (meta->epoch_steps > 0) the ranks' loss sums are averaged into
@@ -21,5 +24,14 @@ int bmst_run_checkpoint(struct bmst_comm *comm, const char *path, const struct b
 /* The stop signals (enum bmst_stop_signal bits) any rank has caught, on
  * every rank: one host all-reduce, at a point every rank reaches. */
 unsigned bmst_stop_agree(struct bmst_comm *comm);
+
+/* Every rank, once they agreed to stop after `step` (of `per_epoch` an
+ * epoch) on `stop` (enum bmst_stop_signal bits) and any checkpoint is
+ * written: rank 0 (out: its report stream; NULL elsewhere) says where and
+ * what it kept; the ranks then wait for one another, so that none leaves
+ * (and a launcher ends the job) before rank 0 has written. Returns
+ * BMST_EXIT_STOPPED. */
+int bmst_stop_report(FILE *out, struct bmst_comm *comm, const struct bmst_run_config *cfg,
+                     long step, long per_epoch, unsigned stop);
 
 #endif

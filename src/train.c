@@ -18,6 +18,7 @@
 #include "signals.h"
 #include "evaluate.h"
 #include "fault.h"
+#include "mfu.h"
 #include "step.h"
 
 /* Everything a run holds; released by session_close in reverse order. */
@@ -393,32 +394,6 @@ static void print_header(const struct session *s, const struct bmst_run_config *
                 cfg->sync_bn ? "synchronized" : "per rank", s->comm->timeout_s);
 }
 
-/* The run stops at a step boundary every rank agreed on: says where and
- * what it kept, and returns BMST_EXIT_STOPPED. `step`: the run's steps
- * taken; `per_epoch`: an epoch's. */
-static int stopped(const struct session *s, const struct bmst_run_config *cfg, long step,
-                   long per_epoch, unsigned stop) {
-    if (s->out) {
-        long epoch = step / per_epoch, done = step % per_epoch;
-        fprintf(s->out, "stopped by %s ", bmst_signals_name(stop));
-        if (done)
-            fprintf(s->out, "after step %ld/%ld of epoch %ld/%d", done, per_epoch, epoch + 1,
-                    cfg->epochs);
-        else
-            fprintf(s->out, "after epoch %ld/%d", epoch, cfg->epochs);
-        fprintf(s->out, " (step %ld of the run): ", step);
-        if (cfg->save_path)
-            fprintf(s->out, "checkpoint %s; continue with --resume %s (or --resume auto)\n",
-                    cfg->save_path, cfg->save_path);
-        else
-            fprintf(s->out, "nothing kept (no --save)\n");
-        fflush(s->out);
-    }
-    /* no rank leaves (and a launcher ends the job) before rank 0 has written */
-    s->comm->barrier(s->comm);
-    return BMST_EXIT_STOPPED;
-}
-
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
@@ -444,6 +419,17 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     int resumed_inside = cfg->resume_path && meta.epoch_steps > 0;
 
     if (s->out) print_header(s, cfg);
+    /* MFU: the op table's FLOPs per training image against rank 0's device's
+     * peak (measured once here on the CPU), every rank counted alike */
+    double step_forward, step_backward, peak = 0.0;
+    bmst_graph_train_flops(&s->engine.train_graph, &step_forward, &step_backward);
+    double image_flops = (step_forward + step_backward) / cfg->batch;
+    if (s->out) {
+        const char *source;
+        peak = bmst_peak_flops(s->engine.be, cfg->precision, &source);
+        fprintf(s->out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
+                image_flops / 1e9, peak / 1e12, bmst_dtype_name(cfg->precision), source);
+    }
     FILE *csv = NULL;
     if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside, &csv) != 0)
         return -1;
@@ -465,7 +451,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         st.epoch = epoch + 1;
         status = train_epoch(s, &run, epoch, &step, &st, &stop);
         if (status == 1) {
-            status = stopped(s, cfg, step, per_epoch, stop);
+            status = bmst_stop_report(s->out, s->comm, cfg, step, per_epoch, stop);
             break;
         }
         if (status != 0) break;
@@ -498,6 +484,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             struct bmst_epoch_stats job = st;
             job.images *= s->comm->world;
             job.seconds = bmst_report_last(&report)->slowest_s;
+            job.tflops = job.seconds > 0 ? image_flops * (double)job.images / job.seconds / 1e12 : 0;
+            job.mfu = peak > 0 ? job.tflops * 1e12 / (peak * s->comm->world) : 0.0;
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
@@ -517,7 +505,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         /* a signal that came during evaluation or saving: stop before the next epoch */
         if (status == 0) stop |= bmst_stop_agree(s->comm);
         if (status == 0 && stop && epoch + 1 < cfg->epochs)
-            status = stopped(s, cfg, step, per_epoch, stop);
+            status = bmst_stop_report(s->out, s->comm, cfg, step, per_epoch, stop);
     }
     /* how the run ended (a failure the message says; the report keeps what was done) */
     bmst_run_record_update(&record, status == 0 ? "done" : status == BMST_EXIT_STOPPED ? "stopped"
