@@ -6,14 +6,15 @@
 #                                   SciPy and PIL (the converter tests write .mat and JPEG files),
 #                                   Slurm and munge (tests/slurm starts a one-node cluster),
 #                                   debootstrap (tests/bundle runs the GPU bundle in a minimal root),
-#                                   strace (tests/io checks that a save fsyncs before it renames)
+#                                   strace (tests/io checks that a save fsyncs before it renames),
+#                                   matplotlib (bench/plot.py draws the results; tests/bench runs it)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev openmpi-bin
           libopenblas-openmp-dev dataset-fashion-mnist libjpeg62-turbo-dev libmatio-dev)
 if [[ "${1:-}" == "--tests" ]]; then
     packages+=(hdf5-tools python3-torch python3-numpy python3-h5py python3-scipy python3-pil
-               slurm-wlm munge debootstrap strace)
+               slurm-wlm munge debootstrap strace python3-matplotlib)
 fi
 
 missing=()
