@@ -30,4 +30,5 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->comm_timeout = (float)BMST_COMM_TIMEOUT_S;
     cfg->fault.rank = -1;
     cfg->seed = 1;
+    cfg->log_every = 10;
 }

@@ -16,6 +16,7 @@
 #include "run_checkpoints.h"
 #include "run_settings.h"
 #include "signals.h"
+#include "train_scalars.h"
 #include "evaluate.h"
 #include "fault.h"
 #include "mfu.h"
@@ -37,7 +38,8 @@ struct session {
     struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
     double best_accuracy;                /* the best test accuracy so far, and its epoch */
     int best_epoch;
-    time_t started; /* when `train` began, for the report */
+    time_t started;     /* when `train` began, for the report */
+    struct bmst_tb *tb; /* rank 0's TensorBoard file (--tensorboard); NULL without */
 };
 
 static void session_close(struct session *s) {
@@ -337,11 +339,14 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         (*step)++;
         st->images += s->engine.train_graph.batch;
         char status_text[64];
+        double rate = (double)st->images * comm->world / (bmst_now() - start);
         snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s",
-                 loss_sum / (double)(i + 1),
-                 (double)st->images * comm->world / (bmst_now() - start));
+                 loss_sum / (double)(i + 1), rate);
         bmst_progress_update(&progress, i + 1, status_text);
         *stop = result.stop;
+        if (s->tb && *step % cfg->log_every == 0 &&
+            bmst_train_scalars_step(s->tb, *step, loss, st->lr, s->scaler.scale, rate) != 0)
+            return -1;
         /* the epoch's last step is saved with the epoch, after evaluation */
         int save_now = cfg->save_every > 0 && *step % cfg->save_every == 0;
         if (i + 1 < batches && (save_now || *stop)) {
@@ -419,6 +424,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     int resumed_inside = cfg->resume_path && meta.epoch_steps > 0;
 
     if (s->out) print_header(s, cfg);
+    if (s->out && cfg->tensorboard_dir && bmst_tb_open(cfg->tensorboard_dir, &s->tb) != 0)
+        return -1;
     /* MFU: the op table's FLOPs per training image against rank 0's device's
      * peak (measured once here on the CPU), every rank counted alike */
     double step_forward, step_backward, peak = 0.0;
@@ -489,6 +496,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
+            if (s->tb && status == 0) status = bmst_train_scalars_epoch(s->tb, step, &job);
         }
         if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;
@@ -513,6 +521,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     if (bmst_report_rewrite(&report) != 0 && (status == 0 || status == BMST_EXIT_STOPPED))
         status = -1;
     bmst_report_free(&report);
+    if (bmst_tb_close(s->tb) != 0 && (status == 0 || status == BMST_EXIT_STOPPED)) status = -1;
+    s->tb = NULL;
     if (csv && status != 0 && status != BMST_EXIT_STOPPED)
         fclose(csv); /* the first error's message stays */
     else if (csv && bmst_stats_csv_close(csv, cfg->csv_path) != 0)

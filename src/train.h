@@ -78,6 +78,8 @@ struct bmst_run_config {
     int resume_auto;            /* --resume auto: resume_path is save_path when it exists */
     int save_every;             /* > 0: also checkpoint to save_path every N global steps */
     const char *keep_best_path; /* the checkpoint of the best test accuracy so far */
+    const char *tensorboard_dir; /* rank 0 writes TensorBoard scalars there (train_scalars.h) */
+    int log_every;               /* steps between per-step TensorBoard scalars */
     /* the command line as given, for the report */
     int argc;
     char *const *argv;
