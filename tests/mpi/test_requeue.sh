@@ -5,8 +5,9 @@
 # on bitwise the weights, optimizer state and running statistics of a run
 # never stopped: one process (fp16 with AdamW: the loss scale and Adam's
 # count), 4 ranks stopped inside an epoch by a signal only rank 2 receives
-# (each rank's own batch-norm statistics must come back), and 4 ranks whose
-# mpirun is sent SIGUSR1 from outside. Also --save-every, --keep-best and the
+# (each rank's own batch-norm statistics must come back), 4 ranks whose
+# mpirun is sent SIGUSR1 from outside, and 4 ranks one of which is sent
+# SIGTERM from outside. Also --save-every, --keep-best and the
 # command-line errors.
 source "$(dirname "$0")/../cli/lib.sh"
 PY=/usr/bin/python3 # the system Python, with h5py and numpy
@@ -98,6 +99,27 @@ grep -q "^stopped by SIGUSR1 after .*: checkpoint" "$work/usr1_a.log" && pass ||
 run_ranks 4 train "${four[@]}" --save "$work/usr1.h5" --resume auto --save-every 8 \
     >"$work/usr1_b.log" 2>&1 || fail "SIGUSR1, resumed: $(tail -2 "$work/usr1_b.log")"
 same "$work/four.h5" "$work/usr1.h5" "4 ranks stopped by SIGUSR1 and resumed"
+
+# --- 4 ranks: SIGTERM from outside to one rank's process (as `kill` or a
+# node's own SIGTERM would), after --save-every's first checkpoint -----------
+rm -f "$work/term.h5"
+mpirun --oversubscribe -np 4 "$BMST_DIST" train "${four[@]}" --save "$work/term.h5" \
+    --resume auto --save-every 8 >"$work/term_a.log" 2>&1 &
+job=$!
+(sleep 120 && kill -9 "$job") >/dev/null 2>&1 &
+watchdog=$!
+for ((i = 0; i < 1500; i++)); do [[ -e "$work/term.h5" ]] && break; sleep 0.02; done
+rank=$(pgrep -P "$job" | tail -1) # one of mpirun's children: a rank
+[[ -n $rank ]] && kill -TERM "$rank"
+status=0
+wait "$job" || status=$?
+pkill -P "$watchdog" 2>/dev/null # its sleep
+kill "$watchdog" 2>/dev/null
+[[ $status -eq 3 ]] && grep -q "^stopped by SIGTERM after .*: checkpoint" "$work/term_a.log" && pass ||
+    fail "SIGTERM to one rank: exit status $status: $(grep -a -E "stopped|error" "$work/term_a.log" | head -2)"
+run_ranks 4 train "${four[@]}" --save "$work/term.h5" --resume auto --save-every 8 \
+    >"$work/term_b.log" 2>&1 || fail "SIGTERM, resumed: $(tail -2 "$work/term_b.log")"
+same "$work/four.h5" "$work/term.h5" "4 ranks, one sent SIGTERM from outside, resumed"
 
 # --- --keep-best: the checkpoint of the epoch with the best test accuracy ---
 "$BMST_DIST" train "${common[@]}" --batch 32 --epochs 4 --lr 0.3 --csv "$work/best.csv" \
