@@ -496,7 +496,11 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
-            if (s->tb && status == 0) status = bmst_train_scalars_epoch(s->tb, step, &job);
+            const struct bmst_graph *tg = &s->engine.train_graph;
+            double ratio = cfg->act_codec != BMST_ACT_CODEC_PLAIN && tg->saved_bytes
+                               ? (double)tg->saved_plain_bytes / (double)tg->saved_bytes
+                               : 0.0;
+            if (s->tb && status == 0) status = bmst_train_scalars_epoch(s->tb, step, &job, ratio);
         }
         if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;

@@ -11,7 +11,8 @@ int bmst_train_scalars_step(struct bmst_tb *t, long step, double loss, double lr
                : -1;
 }
 
-int bmst_train_scalars_epoch(struct bmst_tb *t, long step, const struct bmst_epoch_stats *job) {
+int bmst_train_scalars_epoch(struct bmst_tb *t, long step, const struct bmst_epoch_stats *job,
+                             double codec_ratio) {
     const struct {
         const char *tag;
         double value;
@@ -38,5 +39,7 @@ int bmst_train_scalars_epoch(struct bmst_tb *t, long step, const struct bmst_epo
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (bmst_tb_scalar(t, all[i].tag, step, all[i].value) != 0) return -1;
+    if (codec_ratio > 0 && bmst_tb_scalar(t, "epoch/act_codec_ratio", step, codec_ratio) != 0)
+        return -1;
     return bmst_tb_flush(t);
 }

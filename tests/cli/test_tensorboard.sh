@@ -3,7 +3,8 @@
 # own reader (PyPI's tensorboard, which launch/install_deps.sh --tests
 # installs): the format record first, every per-epoch scalar equal to the
 # CSV's column at the epoch's last step, the per-step scalars at every
-# --log-every-th step and equal to the CSV where both have them; and a
+# --log-every-th step and equal to the CSV where both have them, the
+# activation codec's ratio as `info` gives it; and a
 # record whose payload is damaged is refused by the reader's CRC-32C check.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -46,6 +47,7 @@ for row in rows:
         slack = 0.5 * 10 ** -decimals + 1e-6 * abs(want)
         assert abs(got - want) <= slack, (column, step, got, want)
 assert set(t for t in scalars if t.startswith("epoch/")) == {f"epoch/{c}" for c in rows[0] if c != "epoch"}
+assert "epoch/act_codec_ratio" not in scalars  # --act-codec plain: no ratio
 
 steps = list(range(4, per_epoch * len(rows) + 1, 4))
 for tag in ("step/loss", "step/lr", "step/loss_scale", "step/images_per_second"):
@@ -56,6 +58,25 @@ for row in rows:
     assert scalars["step/loss_scale"][step] == float(row["loss_scale"]), row
 assert all(v > 0 for v in scalars["step/images_per_second"].values())
 assert all(0 < v < 20 for v in scalars["step/loss"].values()), scalars["step/loss"]
+PY
+
+# --act-codec relu-mask: the ratio of what plain would keep for backward to
+# what the codec keeps, as `info` reports both
+"$BMST_DIST" train --data "$work/d.h5" --device cpu --threads 1 --epochs 1 --batch 16 --merge 2 \
+    --act-codec relu-mask --tensorboard "$work/tb_mask" > "$work/mask.log" 2>&1 ||
+    fail "the relu-mask run: $(tail -2 "$work/mask.log")"
+"$BMST_DIST" info --data "$work/d.h5" --batch 16 --merge 2 --act-codec relu-mask > "$work/info" 2>&1 ||
+    fail "info: $(tail -2 "$work/info")"
+$PY - "$work"/tb_mask/events.out.tfevents.* "$work/info" << 'PY' && pass || fail "the codec ratio"
+import re, sys
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.util import tensor_util
+ratio = [float(tensor_util.make_ndarray(v.tensor)) for e in EventFileLoader(sys.argv[1]).Load()
+         for v in e.summary.value if v.tag == "epoch/act_codec_ratio"]
+m = re.search(r"saved for backward \(--act-codec relu-mask\): ([0-9.]+) MiB, plain ([0-9.]+) MiB",
+              open(sys.argv[2]).read())
+want = float(m.group(2)) / float(m.group(1))
+assert len(ratio) == 1 and ratio[0] > 1.05 and abs(ratio[0] - want) <= 0.015 * want, (ratio, want)
 PY
 
 # one payload byte changed: the reader's CRC check must refuse the record
