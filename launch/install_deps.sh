@@ -6,17 +6,20 @@
 #                                   SciPy and PIL (the converter tests write .mat and JPEG files),
 #                                   Slurm and munge (tests/slurm starts a one-node cluster),
 #                                   debootstrap (tests/bundle runs the GPU bundle in a minimal root),
-#                                   strace (tests/io checks that a save fsyncs before it renames),
-#                                   matplotlib (bench/plot.py draws the results; tests/bench runs it),
-#                                   and from PyPI tensorboard (tests/cli reads --tensorboard's files
-#                                   back with its reader)
+#                                   strace (tests/io checks that a save fsyncs before it renames)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev openmpi-bin
           libopenblas-openmp-dev dataset-fashion-mnist libjpeg62-turbo-dev libmatio-dev)
 if [[ "${1:-}" == "--tests" ]]; then
     packages+=(hdf5-tools python3-torch python3-numpy python3-h5py python3-scipy python3-pil
-               slurm-wlm munge debootstrap strace python3-matplotlib python3-pip)
+               slurm-wlm munge debootstrap strace)
+fi
+# --tests, observability: matplotlib (bench/plot.py draws the results; tests/bench
+# runs it), and pip for tensorboard from PyPI (below: tests/cli reads
+# --tensorboard's files back with its reader)
+if [[ "${1:-}" == "--tests" ]]; then
+    packages+=(python3-matplotlib python3-pip)
 fi
 
 sudo_cmd=()
