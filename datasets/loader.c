@@ -57,6 +57,7 @@ struct bmst_loader {
     /* under mu */
     int quit, cancel, pending, reading, working, failed, started;
     int epoch;
+    size_t first;                    /* the epoch's first batch (a resumed epoch's is not 0) */
     size_t read, consumed, released; /* batches of the current epoch */
     char error[512];
 };
@@ -114,6 +115,7 @@ static void *reader_main(void *arg) {
         while (!l->quit && !l->pending) pthread_cond_wait(&l->wake_reader, &l->mu);
         if (l->quit) break;
         int epoch = l->epoch;
+        size_t first = l->first;
         l->pending = 0;
         l->reading = 1;
         pthread_mutex_unlock(&l->mu);
@@ -122,7 +124,7 @@ static void *reader_main(void *arg) {
             bmst_rng_permutation(&r, l->order, (uint32_t)l->n);
         }
         pthread_mutex_lock(&l->mu);
-        for (size_t k = 0; k < l->batches; k++) {
+        for (size_t k = first; k < l->batches; k++) {
             /* slot k is free once the caller released batch k - nslots */
             while (!l->quit && !l->cancel && slot_of(l, k)->state != SLOT_FREE)
                 pthread_cond_wait(&l->wake_reader, &l->mu);
@@ -294,6 +296,10 @@ size_t bmst_loader_batches(const struct bmst_loader *l) {
 }
 
 void bmst_loader_start_epoch(struct bmst_loader *l, int epoch) {
+    bmst_loader_start_epoch_at(l, epoch, 0);
+}
+
+void bmst_loader_start_epoch_at(struct bmst_loader *l, int epoch, size_t first) {
     pthread_mutex_lock(&l->mu);
     /* abandon an unfinished epoch: the reader stops between batches, and
      * batches in a worker's hands are finished and then dropped */
@@ -304,7 +310,8 @@ void bmst_loader_start_epoch(struct bmst_loader *l, int epoch) {
     l->cancel = 0;
     for (int i = 0; i < l->nslots; i++) l->slots[i].state = SLOT_FREE;
     l->epoch = epoch;
-    l->read = l->consumed = l->released = 0;
+    l->first = first < l->batches ? first : l->batches;
+    l->read = l->consumed = l->released = l->first;
     l->failed = 0;
     l->started = 1;
     l->pending = 1;

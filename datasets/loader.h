@@ -52,6 +52,10 @@ size_t bmst_loader_batches(const struct bmst_loader *l);
 /* Starts producing the batches of `epoch` (0-based) in the background; an
  * unfinished earlier epoch is abandoned. */
 void bmst_loader_start_epoch(struct bmst_loader *l, int epoch);
+/* As bmst_loader_start_epoch, from batch `first` of the epoch: the batches a
+ * run stopped inside the epoch had not taken yet, the same samples with the
+ * same augmentation (both are functions of the seed, epoch and position). */
+void bmst_loader_start_epoch_at(struct bmst_loader *l, int epoch, size_t first);
 /* Waits for the next batch of the epoch: returns 1 and fills *b, 0 when the
  * epoch is over, -1 on a read error (message in bmst_last_error()). */
 int bmst_loader_next(struct bmst_loader *l, struct bmst_batch *b);

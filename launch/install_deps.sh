@@ -19,15 +19,27 @@ if [[ "${1:-}" == "--tests" ]]; then
     packages+=(hdf5-tools python3-torch python3-torchvision python3-numpy python3-h5py python3-scipy python3-pil
                slurm-wlm munge debootstrap strace)
 fi
+# --tests, observability: matplotlib (bench/plot.py draws the results; tests/bench
+# runs it), and pip for tensorboard from PyPI (below: tests/cli reads
+# --tensorboard's files back with its reader)
+if [[ "${1:-}" == "--tests" ]]; then
+    packages+=(python3-matplotlib python3-pip)
+fi
 
+sudo_cmd=()
+[[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
-    sudo_cmd=()
-    [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -q
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# PyPI, for the tests alone: Debian has no tensorboard package. Into the system
+# Python the tests run (/usr/bin/python3), beside Debian's packages.
+if [[ "${1:-}" == "--tests" ]] && ! /usr/bin/python3 -c "import tensorboard" 2> /dev/null; then
+    echo "installing from PyPI: tensorboard"
+    "${sudo_cmd[@]}" /usr/bin/python3 -m pip install -q --break-system-packages tensorboard==2.21.0
 fi

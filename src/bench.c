@@ -7,6 +7,7 @@
 
 #include "cli_network.h"
 #include "error.h"
+#include "mfu.h"
 #include "ops/op.h"
 #include "rng.h"
 #include "run_settings.h"
@@ -24,45 +25,6 @@ static double conv_step_flops(const struct bmst_graph *g) {
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].kind == BMST_OP_CONV) flops += bmst_op_node_flops(g, &g->nodes[i]);
     return flops;
-}
-
-/* The backend's matrix-multiply rate in the activation type, measured as a
- * 1x1 convolution over 1x1 images: one [n, c] x [c, k] product, no im2col.
- * Its buffers come after the plan's, outside the reservation. 0 where the
- * backend cannot plan it. */
-static double gemm_gflops(struct bmst_backend *be) {
-    const int n = 1024;
-    struct bmst_conv_desc d = {.n = n, .h = 1, .w = 1, .c = n, .k = n, .r = 1, .s = 1,
-                               .stride_h = 1, .stride_w = 1, .out_h = 1, .out_w = 1};
-    size_t bytes = (size_t)n * n * be->act_bytes, ws_bytes = 0;
-    char why[256];
-    if (be->conv->plan(be, &d, BMST_CONV_FWD, &ws_bytes, why, sizeof why) != 0) return 0.0;
-    void *a = be->alloc(be, bytes), *w = be->alloc(be, bytes), *y = be->alloc(be, bytes);
-    void *ws = ws_bytes ? be->alloc(be, ws_bytes) : NULL;
-    double rate = 0.0;
-    if (a && w && y && (ws || !ws_bytes)) {
-        /* random operands: zeros can run faster than real data */
-        size_t count = (size_t)n * n;
-        float *host = bmst_xmalloc(count * sizeof(float));
-        struct bmst_rng rng = bmst_rng_make(1, BMST_RNG_AUGMENT, 0);
-        for (size_t i = 0; i < count; i++) host[i] = (float)bmst_rng_normal(&rng);
-        be->upload_act(be, a, host, count);
-        be->upload_act(be, w, host, count);
-        be->sync(be);
-        free(host);
-        be->conv->fwd(be, &d, a, w, y, ws);
-        be->sync(be);
-        int reps = 10;
-        double t = bmst_now();
-        for (int i = 0; i < reps; i++)
-            be->conv->fwd(be, &d, a, w, y, ws);
-        be->sync(be);
-        rate = 2.0 * n * n * (double)n * reps / (bmst_now() - t) / 1e9;
-    }
-    void *all[4] = {a, w, y, ws};
-    for (int i = 0; i < 4; i++)
-        if (all[i]) be->free(be, all[i]);
-    return rate;
 }
 
 /* The timed steps run as training runs them (recorded and replayed where the
@@ -130,7 +92,7 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
 
     double conv_seconds = profile[BMST_OP_CONV] + profile[BMST_OP_KIND_COUNT + BMST_OP_CONV];
     double conv_gflops = conv_step_flops(g) * profiled / conv_seconds / 1e9;
-    double gemm = gemm_gflops(be);
+    double gemm = bmst_gemm_flops(be, 1024) / 1e9;
     if (comm->rank == 0) { /* one report for the job */
         printf("per step (ms, ops synchronized):");
         for (int k = 0; k < BMST_OP_KIND_COUNT; k++) {

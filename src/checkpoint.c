@@ -11,6 +11,7 @@
 
 #include "atomic_file.h"
 #include "checkpoint_optim.h"
+#include "checkpoint_progress.h"
 #include "checkpoint_tensors.h"
 #include "dataset.h"
 #include "error.h"
@@ -19,8 +20,9 @@
 
 #define FORMAT_NAME "bmst_checkpoint"
 /* 3 added the run's settings (batch, ranks, merge, lr, ...); 4 the
- * optimizer's kind, hyperparameters and state by PyTorch's names */
-#define FORMAT_VERSION 4
+ * optimizer's kind, hyperparameters and state by PyTorch's names; 5 where
+ * inside an epoch it was written and the best accuracy so far */
+#define FORMAT_VERSION 5
 #define OLDEST_VERSION 2 /* still read: without those settings, SGD's momentum alone */
 
 /* ---- writing ---- */
@@ -96,7 +98,8 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
              bmst_ckpt_write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) == 0 &&
              bmst_ckpt_write_attr(file, "loss_scale_clean_steps", H5T_NATIVE_INT,
                                   &meta->loss_scale_clean_steps) == 0 &&
-             write_run_record(file, meta) == 0;
+             write_run_record(file, meta) == 0 &&
+             bmst_ckpt_progress_write(file, meta, m->n_buffers) == 0;
     hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     ok = model >= 0 && bmst_ckpt_write_params(model, m, h->weights, h->buffers, 0, scratch) == 0 &&
          write_batch_counters(model, m, meta->step) == 0 &&
@@ -111,8 +114,15 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
 /* A checkpoint never holds inf or NaN: the first tensor of the host copies
  * that does is named in the error ("the momentum of fc.weight"). */
 static int check_finite(const char *path, const struct bmst_model *m, const struct bmst_optim *o,
-                        const struct host_copies *h) {
+                        const struct bmst_checkpoint_meta *meta, const struct host_copies *h) {
     if (bmst_ckpt_check_finite(path, m, h->weights, h->buffers, "") != 0) return -1;
+    for (int r = 0; meta->rank_buffers && r < meta->ranks; r++) {
+        char where[48];
+        snprintf(where, sizeof where, "rank %d's ", r);
+        if (bmst_ckpt_check_finite(path, m, NULL, meta->rank_buffers + (size_t)r * m->n_buffers,
+                                   where) != 0)
+            return -1;
+    }
     for (int i = 0; i < o->type->n_state; i++) {
         char where[96];
         snprintf(where, sizeof where, "the %s of ", o->type->state[i].what);
@@ -129,7 +139,7 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const str
     for (int i = 0; i < o->type->n_state; i++)
         h.state[i] = bmst_ckpt_host_copy(m, o->state[i], m->n_weights);
     struct bmst_atomic_file out;
-    if (check_finite(path, m, o, &h) != 0 || bmst_atomic_open(&out, path, "the checkpoint") != 0) {
+    if (check_finite(path, m, o, meta, &h) != 0 || bmst_atomic_open(&out, path, "the checkpoint") != 0) {
         host_copies_free(&h);
         return -1;
     }
@@ -269,7 +279,8 @@ static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *
     meta->seed = seed;
     if (version >= 3 && read_run_record(file, path, meta) != 0) return -1;
     if (bmst_checkpoint_optim_read_record(file, path, version, &meta->optim) != 0) return -1;
-    return check_meta(path, meta);
+    if (check_meta(path, meta) != 0) return -1;
+    return bmst_ckpt_progress_read(file, path, version, meta);
 }
 
 int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta) {

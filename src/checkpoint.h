@@ -42,6 +42,21 @@ struct bmst_checkpoint_meta {
     float last_lr;           /* the rate of the last step taken */
     int planned_epochs;      /* --epochs of the run that wrote it */
     int64_t steps_per_epoch; /* optimizer steps in each of its epochs */
+    /* where inside an epoch the run stood (format version 5; all 0 for a
+     * checkpoint written at an epoch's end): a run stopped by a signal or
+     * saved by --save-every continues from the next step */
+    int64_t epoch_steps;    /* steps of epoch `epoch` (0-based) already taken */
+    double epoch_loss_mean; /* the sum of those steps' losses, mean over the ranks */
+    int64_t epoch_applied;  /* how many of them the optimizer applied */
+    /* written, not read: [ranks][n_buffers] every rank's running statistics
+     * in the model's own order, inside an epoch where each rank's follow its
+     * own batches (no --sync-bn); NULL for none */
+    const float *rank_buffers;
+    int has_rank_buffers; /* read: the file holds them (bmst_checkpoint_load_rank_buffers) */
+    /* the best test accuracy so far (0 to 1) and the epoch (1-based) it came
+     * at; 0 and 0 before the first evaluation (version 5) */
+    double best_accuracy;
+    int best_epoch;
     /* read, not written: the optimizer's record comes from the optimizer */
     struct bmst_optim_record optim;
 };
@@ -58,6 +73,10 @@ int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *met
  * no inf or NaN) and, when o is not NULL, the optimizer's state and step
  * count, which must be of o's kind. */
 int bmst_checkpoint_load(const char *path, struct bmst_model *m, struct bmst_optim *o);
+
+/* Loads row `rank` of the file's every-rank running statistics into the
+ * model's buffers (after bmst_checkpoint_load, which loaded rank 0's). */
+int bmst_checkpoint_load_rank_buffers(const char *path, struct bmst_model *m, int rank);
 
 /* Writes the current gradients, in PyTorch layout, as /grad/<name> of a new
  * file: for comparing against another implementation (the parity tests). */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataset.h"
 #include "error.h"
@@ -85,7 +86,14 @@ static const struct option options[] = {
     {"threads", NULL, INT, ALL, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
     {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, 0, "N  cut every epoch to N steps"},
     {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, 0, "PATH  checkpoint after every epoch"},
-    {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0, "PATH  continue from a checkpoint"},
+    {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0,
+     "PATH|auto  continue from a checkpoint (auto: --save's, when it exists)"},
+    {"save-every", NULL, INT, TRAIN, RUN(save_every), 1, 0, "N  also checkpoint every N steps"},
+    {"keep-best", NULL, TEXT, TRAIN, RUN(keep_best_path), 0, 0,
+     "PATH  checkpoint of the best test accuracy"},
+    {"tensorboard", NULL, TEXT, TRAIN, RUN(tensorboard_dir), 0, 0,
+     "DIR  TensorBoard event file of per-step and per-epoch scalars"},
+    {"log-every", NULL, INT, TRAIN, RUN(log_every), 1, 0, "N  steps between per-step scalars (10)"},
     {"csv", NULL, TEXT, TRAIN, RUN(csv_path), 0, 0, "PATH  one row per epoch"},
     {"steps", NULL, INT, BENCH, CLI(steps), 1, 0, "N  timed steps (20)"},
     {"warmup", NULL, INT, BENCH, CLI(warmup), 0, 0, "N  untimed steps first (3)"},
@@ -187,10 +195,11 @@ static int parse_fault(const char *text, struct bmst_fault *f) {
     if (n < 3) f->kind = BMST_FAULT_FAIL;
     else if (strcmp(kind, "perturb") == 0) f->kind = BMST_FAULT_PERTURB;
     else if (strcmp(kind, "nan") == 0) f->kind = BMST_FAULT_NAN;
+    else if (strcmp(kind, "sigterm") == 0) f->kind = BMST_FAULT_SIGTERM;
     else known = 0;
     if (n < 2 || f->rank < 0 || f->step < 0 || !known)
-        return bmst_error("--inject-fault expects RANK:STEP, RANK:STEP:perturb or RANK:STEP:nan, "
-                          "got '%s'",
+        return bmst_error("--inject-fault expects RANK:STEP or RANK:STEP: followed by perturb, nan "
+                          "or sigterm, got '%s'",
                           text);
     return 0;
 }
@@ -335,6 +344,18 @@ static int resolve_seed_name(struct bmst_cli *cli) {
     return 0;
 }
 
+/* --resume auto: the --save file when it exists, else a new run; so one
+ * command line serves a job's first submission and every requeue. */
+static int resolve_resume_auto(struct bmst_run_config *r) {
+    if (!r->resume_path || strcmp(r->resume_path, "auto") != 0) return 0;
+    if (!r->save_path)
+        return bmst_error("--resume auto needs --save PATH: it resumes from that file when it "
+                          "exists");
+    r->resume_auto = 1;
+    r->resume_path = access(r->save_path, F_OK) == 0 ? r->save_path : NULL;
+    return 0;
+}
+
 int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli *cli) {
     memset(cli, 0, sizeof *cli);
     bmst_run_config_defaults(&cli->run);
@@ -383,7 +404,8 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
             return bmst_error("option '%s' needs a value", arg);
         if (set_value(o, arg, argv[++i], cli) != 0) return -1;
     }
-    return resolve_seed_name(cli);
+    if (resolve_seed_name(cli) != 0) return -1;
+    return resolve_resume_auto(&cli->run);
 }
 
 /* An option another optimizer reads, set away from its default, would be
@@ -425,6 +447,8 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
     if (!(r->optim.eps > 0.0f)) return bmst_error("--eps must be above 0, got %g", r->optim.eps);
     if (check_optimizer_options(&r->optim) != 0) return -1;
+    if (r->save_every > 0 && !r->save_path)
+        return bmst_error("--save-every needs --save PATH, the file it writes");
     /* the files train reads and writes: distinct, and each output writable */
     if (cmd == BMST_CMD_TRAIN) return bmst_output_paths_check(r);
     return 0;

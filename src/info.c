@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli_network.h"
+#include "mfu.h"
 #include "models/models.h"
 #include "ops/op.h"
 
@@ -49,13 +50,8 @@ static void print_saved(struct bmst_cli_network *b) {
  * image's forward and backward in the training graph (fewer after a BMST
  * merge, where B images pass as B / m), an evaluation image's forward. */
 static void print_flops(const struct bmst_graph *g, const struct bmst_graph *eval) {
-    double forward = 0.0, backward = 0.0, evaluation = 0.0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
-        if (!op->flops) continue;
-        forward += op->flops(g, &g->nodes[i], 0);
-        backward += op->flops(g, &g->nodes[i], 1);
-    }
+    double forward, backward, evaluation = 0.0;
+    bmst_graph_train_flops(g, &forward, &backward);
     for (int i = 0; i < eval->n_nodes; i++)
         evaluation += bmst_op_node_flops(eval, &eval->nodes[i]);
     printf("FLOPs per image: training %.4g GFLOP (forward %.4g, backward %.4g), evaluation %.4g "

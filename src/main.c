@@ -9,6 +9,8 @@
 #include "bench.h"
 #include "info.h"
 #include "models/models.h"
+#include "signals.h"
+#include "version.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -19,7 +21,8 @@ static void usage(FILE *out) {
             "  info    layers, parameters and planned memory of a network\n"
             "  bench   training-step throughput on synthetic inputs\n\n"
             "models: %s\n"
-            "`bmst_dist COMMAND --help` lists a command's options.\n",
+            "`bmst_dist COMMAND --help` lists a command's options; `bmst_dist --version` the\n"
+            "version, commit and what this build includes.\n",
             bmst_network_names());
 }
 
@@ -50,6 +53,10 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--version") == 0) {
+        bmst_version_print(stdout);
+        return 0;
+    }
     enum bmst_command cmd;
     if (parse_command(argv[1], &cmd) != 0) {
         bmst_error("unknown command '%s' (train, eval, info, bench; see bmst_dist --help)",
@@ -63,6 +70,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (bmst_cli_validate(cmd, &cli) != 0) return usage_error(&argc, &argv);
+    /* before MPI may take its own arguments out */
+    cli.run.argc = argc;
+    cli.run.argv = argv;
     if (cmd == BMST_CMD_INFO) {
         if (bmst_info(&cli) == 0) return 0;
         bmst_report_error("bmst_dist");
@@ -82,6 +92,7 @@ int main(int argc, char **argv) {
     case BMST_CMD_BENCH: status = bmst_bench(&cli, comm); break;
     case BMST_CMD_INFO: break;
     }
+    if (status == BMST_EXIT_STOPPED) return status; /* told on stdout where and why */
     if (status != 0) {
         bmst_report_error("bmst_dist");
         return 1;

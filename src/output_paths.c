@@ -168,6 +168,7 @@ int bmst_output_paths_check(const struct bmst_run_config *cfg) {
         {"--save", cfg->save_path, "the checkpoint", REPLACED},
         {"--csv", cfg->csv_path, "the CSV file", APPENDED},
         {"--report", cfg->report_path, "the report", REPLACED},
+        {"--keep-best", cfg->keep_best_path, "the best checkpoint", REPLACED},
     };
     struct named_file given[MAX_FILES];
     int n = 0;

@@ -95,16 +95,6 @@ static void print_spread(FILE *out, const struct bmst_report_epoch *e, int world
     fflush(out);
 }
 
-static void write_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void write_epoch(FILE *f, const struct bmst_report_epoch *e, int world) {
     const struct bmst_epoch_stats *st = &e->stats;
     fprintf(f,
@@ -116,7 +106,7 @@ static void write_epoch(FILE *f, const struct bmst_report_epoch *e, int world) {
     for (int r = 0; r < world; r++) {
         const struct bmst_rank_stats *s = &e->ranks[r];
         fprintf(f, "      {\"rank\": %d, \"local_rank\": %d, \"host\": ", s->rank, s->local_rank);
-        write_json_string(f, s->host);
+        bmst_json_string(f, s->host);
         for (size_t i = 0; i < N_FIELDS; i++) fprintf(f, ", \"%s\": %.6g", fields[i].name, field(s, i));
         fprintf(f, "}%s\n", r + 1 < world ? "," : "");
     }
@@ -133,21 +123,27 @@ static void write_epoch(FILE *f, const struct bmst_report_epoch *e, int world) {
 static void compose_json(FILE *f, const struct bmst_report *r) {
     const struct bmst_report_run *run = &r->run;
     int world = r->comm->world;
-    fprintf(f, "{\n  \"version\": 1,\n  \"command\": ");
-    write_json_string(f, run->command);
+    fprintf(f, "{\n  \"version\": 1,\n");
+    if (run->record) {
+        fprintf(f, "  \"run\": ");
+        bmst_run_record_json(f, run->record);
+        fprintf(f, ",\n");
+    }
+    fprintf(f, "  \"command\": ");
+    bmst_json_string(f, run->command);
     fprintf(f, ",\n  \"arch\": ");
-    write_json_string(f, run->arch);
+    bmst_json_string(f, run->arch);
     fprintf(f, ",\n  \"dataset\": ");
-    write_json_string(f, run->dataset);
+    bmst_json_string(f, run->dataset);
     fprintf(f, ",\n  \"backend\": ");
-    write_json_string(f, run->backend);
+    bmst_json_string(f, run->backend);
     fprintf(f, ",\n  \"comm\": ");
-    write_json_string(f, r->comm->name);
+    bmst_json_string(f, r->comm->name);
     fprintf(f, ",\n  \"mpi_thread_multiple\": %s", r->comm->mpi_thread_multiple ? "true" : "false");
     fprintf(f, ",\n  \"precision\": ");
-    write_json_string(f, run->precision);
+    bmst_json_string(f, run->precision);
     fprintf(f, ",\n  \"grad_comm\": ");
-    write_json_string(f, run->grad_comm);
+    bmst_json_string(f, run->grad_comm);
     fprintf(f,
             ",\n  \"world\": %d,\n  \"batch_per_rank\": %d,\n  \"global_batch\": %d,\n"
             "  \"merge\": %d,\n  \"sync_bn\": %s,\n  \"epochs\": [\n",
@@ -210,6 +206,10 @@ int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine
     e->images_per_s = slowest > 0 ? images / slowest : 0.0;
     e->slowest_s = slowest;
     return r->path ? write_json(r) : 0;
+}
+
+int bmst_report_rewrite(const struct bmst_report *r) {
+    return r->comm->rank == 0 && r->path ? write_json(r) : 0;
 }
 
 const struct bmst_report_epoch *bmst_report_last(const struct bmst_report *r) {

@@ -9,12 +9,14 @@
 #include <stdio.h>
 
 #include "comm.h"
+#include "run_record.h"
 #include "stats.h"
 
 /* What the report says about the run as a whole. */
 struct bmst_report_run {
     const char *command, *arch, *dataset, *backend, *precision, *grad_comm;
     int batch_per_rank, merge, sync_bn;
+    const struct bmst_run_record *record; /* what was run (the "run" object); NULL: none */
 };
 
 /* One rank's epoch, as gathered (the same layout on every rank). */
@@ -47,6 +49,9 @@ void bmst_report_init(struct bmst_report *r, struct bmst_comm *comm, const char 
  * Rank 0 keeps them and rewrites the JSON file. Returns -1 with a message when
  * the file cannot be written. */
 int bmst_report_epoch(struct bmst_report *r, const struct bmst_epoch_stats *mine, long steps);
+/* Rank 0 with a path: writes the file again, for a record that changed
+ * since the last epoch (how the run ended). 0, or -1 with a message. */
+int bmst_report_rewrite(const struct bmst_report *r);
 /* Rank 0: the epoch just gathered (NULL on other ranks). */
 const struct bmst_report_epoch *bmst_report_last(const struct bmst_report *r);
 /* Rank 0: min / mean / max across the ranks of the last epoch's phases and

@@ -61,9 +61,13 @@ void bmst_run_settings(struct bmst_settings *s, const char *command,
     bmst_settings_add(s, "--on-nan", "%s", cfg->skip_nonfinite ? "skip" : "abort");
     bmst_settings_add(s, "--check-replicas", "%s", on_off(cfg->check_replicas));
     static const char *const kinds[] = {[BMST_FAULT_FAIL] = "", [BMST_FAULT_PERTURB] = ":perturb",
-                                        [BMST_FAULT_NAN] = ":nan"};
+                                        [BMST_FAULT_NAN] = ":nan",
+                                        [BMST_FAULT_SIGTERM] = ":sigterm"};
     bmst_settings_add(s, "--inject-fault", "%d:%ld%s", cfg->fault.rank, cfg->fault.step,
                       kinds[cfg->fault.kind]);
+    /* checkpoints inside an epoch gather from every rank (run_checkpoints.h) */
+    bmst_settings_add(s, "--save", "%s", cfg->save_path ? "given" : "none");
+    bmst_settings_add(s, "--save-every", "%d", cfg->save_every);
 }
 
 void bmst_run_settings_data(struct bmst_settings *s, const struct bmst_dataset_info *info) {

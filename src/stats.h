@@ -32,6 +32,8 @@ struct bmst_epoch_stats {
     double device_used_mib; /* the GPU's used memory (cudaMemGetInfo); 0 on the CPU */
     long skipped_steps;     /* fp16 steps skipped for inf/NaN gradients, so far */
     float loss_scale;       /* fp16's scale at the epoch's end (1 otherwise) */
+    double tflops;          /* training FLOP/s achieved (op table's count), in TFLOP/s */
+    double mfu;             /* tflops over the devices' peak (mfu.h); 0 where the peak is unknown */
 };
 
 double bmst_now(void);            /* monotonic seconds */

@@ -111,12 +111,15 @@ float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
  * run, except for fp16 gradients that overflowed at a scale that can still
  * come down (the scaler's own skip). */
 void bmst_step_result_combine(struct bmst_step_result *r, struct bmst_comm *comm) {
-    enum { KINDS = 4 };
-    double any[KINDS];
+    enum { KINDS = 4, SIGNALS = 2 };
+    double any[KINDS + SIGNALS];
     for (int k = 0; k < KINDS; k++) any[k] = (r->found >> k) & 1u;
-    comm->allreduce_host_f64(comm, any, KINDS);
+    for (int k = 0; k < SIGNALS; k++) any[KINDS + k] = (r->stop >> k) & 1u;
+    comm->allreduce_host_f64(comm, any, KINDS + SIGNALS);
     for (int k = 0; k < KINDS; k++)
         if (any[k] > 0) r->found |= 1u << k;
+    for (int k = 0; k < SIGNALS; k++)
+        if (any[KINDS + k] > 0) r->stop |= 1u << k;
 }
 
 int bmst_step_judge(const struct bmst_step_result *r, int skip_nonfinite, int loss_scaling,

@@ -27,6 +27,9 @@ struct bmst_step_result {
     int applied;      /* the optimizer changed the weights (the gradients were finite) */
     int at_min_scale; /* fp16: the gradients overflowed with the loss scale at its floor */
     double grad_norm; /* global L2 norm of the reduced, unscaled gradients, before clipping */
+    /* enum bmst_stop_signal bits this rank caught, set by the caller after
+     * the step; after bmst_step_result_combine, what any rank caught */
+    unsigned stop;
 };
 
 struct bmst_step_config {
@@ -73,8 +76,9 @@ float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
                       const struct bmst_step_config *cfg, long step, const struct bmst_batch *b,
                       float *host_targets, struct bmst_loss_scaler *scaler, double *phase);
 
-/* With several ranks: what any rank found, on every rank (one host
- * all-reduce), so that every rank judges the step alike. */
+/* With several ranks: what any rank found, and the stop signals any rank
+ * caught, on every rank (one host all-reduce), so that every rank judges
+ * the step alike and they all stop after the same step. */
 void bmst_step_result_combine(struct bmst_step_result *r, struct bmst_comm *comm);
 
 /* What --on-nan (skip_nonfinite) makes of a step's result, which is every

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "checkpoint.h"
 #include "comm.h"
@@ -12,37 +13,14 @@
 #include "replicas.h"
 #include "report.h"
 #include "resume_check.h"
+#include "run_checkpoints.h"
 #include "run_settings.h"
+#include "signals.h"
+#include "train_scalars.h"
 #include "evaluate.h"
+#include "fault.h"
+#include "mfu.h"
 #include "step.h"
-
-void bmst_run_config_defaults(struct bmst_run_config *cfg) {
-    memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->arch, sizeof cfg->arch, "resnet20");
-    cfg->mix_at = BMST_MIX_C2;
-    cfg->merge = 1;
-    cfg->mix_alpha = 1.0f;
-    cfg->batch = 128;
-    cfg->eval_batch = 256;
-    cfg->epochs = 3;
-    cfg->schedule.kind = BMST_SCHEDULE_COSINE;
-    cfg->schedule.base_lr = 0.1f;
-    cfg->schedule.gamma = 0.1f;
-    bmst_optim_config_defaults(&cfg->optim);
-    cfg->augment = -1;
-    cfg->loader_threads = 2;
-    cfg->prefetch = 4;
-    cfg->device = BMST_DEVICE_CHOICE_AUTO;
-    cfg->precision = BMST_F32;
-    cfg->loss_scale = 65536.0f;
-    cfg->loss_scale_window = 2000;
-    cfg->capture = 1;
-    cfg->grad_comm = BMST_F32;
-    cfg->bucket_mib = 25;
-    cfg->comm_timeout = (float)BMST_COMM_TIMEOUT_S;
-    cfg->fault.rank = -1;
-    cfg->seed = 1;
-}
 
 /* Everything a run holds; released by session_close in reverse order. */
 struct session {
@@ -58,6 +36,10 @@ struct session {
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
     struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
+    double best_accuracy;                /* the best test accuracy so far, and its epoch */
+    int best_epoch;
+    time_t started;     /* when `train` began, for the report */
+    struct bmst_tb *tb; /* rank 0's TensorBoard file (--tensorboard); NULL without */
 };
 
 static void session_close(struct session *s) {
@@ -75,7 +57,8 @@ static void session_close(struct session *s) {
  * it; in a job a failing rank ends every rank, since the others would wait
  * for it in their next collective. */
 static int session_end(struct session *s, int status) {
-    if (status != 0 && s->comm && s->comm->world > 1) bmst_comm_fail(s->comm, 1);
+    if (status != 0 && status != BMST_EXIT_STOPPED && s->comm && s->comm->world > 1)
+        bmst_comm_fail(s->comm, 1);
     session_close(s);
     return status;
 }
@@ -249,6 +232,13 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
                           cfg->resume_path, (unsigned long long)meta->seed);
     if (bmst_resume_check_settings(cfg, meta, s->comm->world, s->out) != 0) return -1;
     if (bmst_checkpoint_load(cfg->resume_path, &s->engine.model, &s->engine.optim) != 0) return -1;
+    /* inside an epoch each rank's statistics were its own (with another
+     * rank count every rank takes rank 0's: the notice says so) */
+    if (meta->has_rank_buffers && meta->ranks == s->comm->world &&
+        bmst_checkpoint_load_rank_buffers(cfg->resume_path, &s->engine.model, s->comm->rank) != 0)
+        return -1;
+    s->best_accuracy = meta->best_accuracy;
+    s->best_epoch = meta->best_epoch;
     if (s->scaler.enabled) {
         s->scaler.scale = meta->loss_scale;
         s->scaler.clean_steps = meta->loss_scale_clean_steps;
@@ -278,36 +268,29 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->last_lr = last_lr;
     meta->planned_epochs = cfg->epochs;
     meta->steps_per_epoch = plan->steps_per_epoch;
+    meta->best_accuracy = s->best_accuracy;
+    meta->best_epoch = s->best_epoch;
 }
 
-/* The first batch norm's scale (gamma) of channel 0: made NaN, it makes
- * that channel NaN, which the ReLU after it turns into 0, so the loss and
- * the running statistics stay finite and only the gradients show it. */
-static float *first_bn_scale(const struct bmst_model *m) {
-    for (int i = 0; i < m->n_params; i++)
-        if (m->params[i].role == BMST_PARAM_WEIGHT && m->params[i].init == BMST_INIT_ONES)
-            return m->weights + m->params[i].offset;
-    return m->weights;
+/* A checkpoint inside epoch `epoch` after `done` of its steps, written by
+ * rank 0 with every rank's part (run_checkpoints.h); none without --save. */
+static int save_inside(struct session *s, const struct bmst_run_config *cfg, int epoch,
+                       long step, long done, double loss_sum, long applied, float lr) {
+    if (!cfg->save_path) return 0;
+    struct bmst_checkpoint_meta meta;
+    fill_meta(s, cfg, &cfg->schedule, epoch, step, lr, &meta);
+    meta.epoch_steps = done;
+    meta.epoch_applied = applied;
+    return bmst_run_checkpoint(s->comm, cfg->save_path, &s->engine.model, &s->engine.optim, &meta,
+                               loss_sum, !cfg->sync_bn);
 }
 
-/* --inject-fault: this rank fails, nudges one weight, or makes one NaN, at
- * this step. */
-static int inject_fault(struct session *s, const struct bmst_fault *f, long step) {
-    if (f->rank != s->comm->rank || f->step != step) return 0;
-    if (f->kind == BMST_FAULT_FAIL)
-        return bmst_error("fault injected by --inject-fault at step %ld", step);
-    struct bmst_model *m = &s->engine.model;
-    float *target = f->kind == BMST_FAULT_NAN ? first_bn_scale(m) : m->weights, w;
-    m->be->to_host(m->be, &w, target, sizeof w);
-    w = f->kind == BMST_FAULT_NAN ? NAN : w * 1.0001f + 1e-6f;
-    m->be->to_device(m->be, target, &w, sizeof w);
-    bmst_model_refresh_act(m);
-    return 0;
-}
-
-/* One pass over the training split; fills the training half of *st. */
+/* One pass over the training split; fills the training half of *st. A
+ * resumed epoch starts after the steps s->resumed records. *stop: the stop
+ * signals the ranks agreed on after a step; inside the epoch the run has
+ * then checkpointed (with --save) and the epoch is cut short: returns 1. */
 static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int epoch,
-                       long *step, struct bmst_epoch_stats *st) {
+                       long *step, struct bmst_epoch_stats *st, unsigned *stop) {
     struct bmst_step_result result;
     struct bmst_step_config sc = {
         .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
@@ -322,21 +305,27 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     struct bmst_comm *comm = s->comm;
 
     double loss_sum = 0.0, start = bmst_now();
-    long applied = 0;
-    bmst_loader_start_epoch(s->train_loader, epoch);
-    for (long i = 0; i < batches; i++) {
+    long applied = 0, first = 0;
+    if (cfg->resume_path && epoch == s->resumed.epoch && s->resumed.epoch_steps > 0) {
+        first = (long)s->resumed.epoch_steps;
+        loss_sum = s->resumed.epoch_loss_mean;
+        applied = (long)s->resumed.epoch_applied;
+    }
+    bmst_loader_start_epoch_at(s->train_loader, epoch, (size_t)first);
+    for (long i = first; i < batches; i++) {
         struct bmst_batch b;
         double wait = bmst_now();
         int status = bmst_loader_next(s->train_loader, &b);
         st->phase[BMST_PHASE_DATA] += bmst_now() - wait;
         if (status < 0) return -1;
         BMST_ASSERT(status == 1);
-        if (inject_fault(s, &cfg->fault, *step) != 0) return -1;
+        if (bmst_fault_inject(&cfg->fault, comm->rank, &s->engine.model, *step) != 0) return -1;
         sc.lr = st->lr = bmst_schedule_lr(&cfg->schedule, *step);
         float loss = bmst_train_step(&s->engine.train, s->sync, &sc, *step, &b, s->host_targets,
                                      &s->scaler, st->phase);
         char where[96];
         snprintf(where, sizeof where, "%s, step %ld/%ld", label, i + 1, batches);
+        result.stop = bmst_signals_caught();
         if (comm->world > 1) bmst_step_result_combine(&result, comm);
         if (bmst_step_judge(&result, cfg->skip_nonfinite, s->scaler.enabled, where) != 0) {
             bmst_progress_end(&progress); /* the error line on a line of its own */
@@ -350,10 +339,23 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
         (*step)++;
         st->images += s->engine.train_graph.batch;
         char status_text[64];
+        double rate = (double)st->images * comm->world / (bmst_now() - start);
         snprintf(status_text, sizeof status_text, "loss %.4f  %.0f img/s",
-                 loss_sum / (double)(i + 1),
-                 (double)st->images * comm->world / (bmst_now() - start));
+                 loss_sum / (double)(i + 1), rate);
         bmst_progress_update(&progress, i + 1, status_text);
+        *stop = result.stop;
+        if (s->tb && *step % cfg->log_every == 0 &&
+            bmst_train_scalars_step(s->tb, *step, loss, st->lr, s->scaler.scale, rate) != 0)
+            return -1;
+        /* the epoch's last step is saved with the epoch, after evaluation */
+        int save_now = cfg->save_every > 0 && *step % cfg->save_every == 0;
+        if (i + 1 < batches && (save_now || *stop)) {
+            if (save_inside(s, cfg, epoch, *step, i + 1, loss_sum, applied, st->lr) != 0) return -1;
+            if (*stop) {
+                bmst_progress_end(&progress);
+                return 1;
+            }
+        }
     }
     bmst_progress_end(&progress);
     /* every rank applied the same steps (the reduced gradients decide) */
@@ -415,26 +417,50 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         if (s->out)
             fprintf(s->out, "resumed from %s at epoch %d, step %ld\n", cfg->resume_path,
                     first_epoch, step);
+    } else if (cfg->resume_auto && s->out) {
+        fprintf(s->out, "--resume auto: no checkpoint at %s yet; starting a new run\n",
+                cfg->save_path);
     }
+    int resumed_inside = cfg->resume_path && meta.epoch_steps > 0;
 
     if (s->out) print_header(s, cfg);
+    if (s->out && cfg->tensorboard_dir && bmst_tb_open(cfg->tensorboard_dir, &s->tb) != 0)
+        return -1;
+    /* MFU: the op table's FLOPs per training image against rank 0's device's
+     * peak (measured once here on the CPU), every rank counted alike */
+    double step_forward, step_backward, peak = 0.0;
+    bmst_graph_train_flops(&s->engine.train_graph, &step_forward, &step_backward);
+    double image_flops = (step_forward + step_backward) / cfg->batch;
+    if (s->out) {
+        const char *source;
+        peak = bmst_peak_flops(s->engine.be, cfg->precision, &source);
+        fprintf(s->out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
+                image_flops / 1e9, peak / 1e12, bmst_dtype_name(cfg->precision), source);
+    }
     FILE *csv = NULL;
-    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0, &csv) != 0)
+    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside, &csv) != 0)
         return -1;
     struct bmst_report report;
+    struct bmst_run_record record;
     struct bmst_report_run report_run = {
         .command = "train", .arch = cfg->arch, .dataset = s->info->name,
         .backend = s->engine.be->name, .precision = bmst_dtype_name(cfg->precision),
         .grad_comm = bmst_dtype_name(cfg->grad_comm), .batch_per_rank = cfg->batch,
-        .merge = cfg->merge, .sync_bn = cfg->sync_bn};
+        .merge = cfg->merge, .sync_bn = cfg->sync_bn, .record = &record};
+    bmst_run_record_init(&record, cfg, s->info, s->engine.be, s->comm, s->started);
     bmst_report_init(&report, s->comm, cfg->report_path, &report_run);
     double total_seconds = 0.0, total_images = 0.0;
     struct bmst_epoch_stats st = {0};
     int status = 0;
-    for (int epoch = first_epoch; epoch < cfg->epochs && status == 0; epoch++) {
+    unsigned stop = 0;
+    for (int epoch = first_epoch; epoch < cfg->epochs && status == 0 && !stop; epoch++) {
         memset(&st, 0, sizeof st);
         st.epoch = epoch + 1;
-        status = train_epoch(s, &run, epoch, &step, &st);
+        status = train_epoch(s, &run, epoch, &step, &st, &stop);
+        if (status == 1) {
+            status = bmst_stop_report(s->out, s->comm, cfg, step, per_epoch, stop);
+            break;
+        }
         if (status != 0) break;
         double t = bmst_now();
         status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
@@ -446,11 +472,18 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
                                 epoch + 1, cfg->epochs);
         if (status != 0) break;
         st.eval_seconds = bmst_now() - t;
+        if (st.test_accuracy > s->best_accuracy) {
+            s->best_accuracy = st.test_accuracy;
+            s->best_epoch = epoch + 1;
+        }
         st.planned_mib = planned_mib(s);
         st.peak_rss_mib = bmst_peak_rss_mib();
         st.device_used_mib = device_used_mib(s);
         st.skipped_steps = s->scaler.skipped;
         st.loss_scale = s->scaler.scale;
+        record.best_accuracy = s->best_accuracy;
+        record.best_epoch = s->best_epoch;
+        bmst_run_record_update(&record, "running");
         status = bmst_report_epoch(&report, &st, per_epoch);
         if (s->out) {
             /* the terminal line and CSV speak for the job: every rank's
@@ -458,9 +491,16 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             struct bmst_epoch_stats job = st;
             job.images *= s->comm->world;
             job.seconds = bmst_report_last(&report)->slowest_s;
+            job.tflops = job.seconds > 0 ? image_flops * (double)job.images / job.seconds / 1e12 : 0;
+            job.mfu = peak > 0 ? job.tflops * 1e12 / (peak * s->comm->world) : 0.0;
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
+            const struct bmst_graph *tg = &s->engine.train_graph;
+            double ratio = cfg->act_codec != BMST_ACT_CODEC_PLAIN && tg->saved_bytes
+                               ? (double)tg->saved_plain_bytes / (double)tg->saved_bytes
+                               : 0.0;
+            if (s->tb && status == 0) status = bmst_train_scalars_epoch(s->tb, step, &job, ratio);
         }
         if (s->out) total_seconds += bmst_report_last(&report)->slowest_s;
         total_images += (double)st.images * s->comm->world;
@@ -469,12 +509,29 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             status = bmst_checkpoint_save(cfg->save_path, &s->engine.model, &s->engine.optim,
                                           &meta);
         }
+        if (status == 0 && cfg->keep_best_path && s->out && s->best_epoch == epoch + 1) {
+            fill_meta(s, cfg, &run.schedule, epoch + 1, step, st.lr, &meta);
+            status = bmst_checkpoint_save(cfg->keep_best_path, &s->engine.model,
+                                          &s->engine.optim, &meta);
+        }
+        /* a signal that came during evaluation or saving: stop before the next epoch */
+        if (status == 0) stop |= bmst_stop_agree(s->comm);
+        if (status == 0 && stop && epoch + 1 < cfg->epochs)
+            status = bmst_stop_report(s->out, s->comm, cfg, step, per_epoch, stop);
     }
+    /* how the run ended (a failure the message says; the report keeps what was done) */
+    bmst_run_record_update(&record, status == 0 ? "done" : status == BMST_EXIT_STOPPED ? "stopped"
+                                                                                 : "failed");
+    if (bmst_report_rewrite(&report) != 0 && (status == 0 || status == BMST_EXIT_STOPPED))
+        status = -1;
     bmst_report_free(&report);
-    if (csv && status != 0)
+    if (bmst_tb_close(s->tb) != 0 && (status == 0 || status == BMST_EXIT_STOPPED)) status = -1;
+    s->tb = NULL;
+    if (csv && status != 0 && status != BMST_EXIT_STOPPED)
         fclose(csv); /* the first error's message stays */
-    else if (csv)
-        status = bmst_stats_csv_close(csv, cfg->csv_path);
+    else if (csv && bmst_stats_csv_close(csv, cfg->csv_path) != 0)
+        status = -1;
+    if (status == BMST_EXIT_STOPPED) return status;
     if (status != 0) return -1;
     int epochs_run = cfg->epochs - first_epoch;
     if (!s->out) return 0;
@@ -491,8 +548,11 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
 }
 
 int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
+    bmst_signals_install(); /* SIGTERM, SIGUSR1: stop at a step boundary */
+    time_t started = time(NULL);
     struct session s;
     int status = session_open(&s, cfg, 1, cfg->arch, comm);
+    s.started = started;
     if (status == 0 && cfg->resume_path) status = resume(&s, cfg, &s.resumed);
     status = session_join(&s, cfg, 1, status, cfg->resume_path ? &s.resumed : NULL);
     if (status == 0) status = run_training(&s, cfg);

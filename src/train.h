@@ -19,6 +19,7 @@ enum bmst_fault_kind {
     BMST_FAULT_PERTURB, /* changes one of its weights: --check-replicas must notice */
     BMST_FAULT_NAN,     /* makes one of its weights NaN, which ReLU hides from the loss:
                            the inf/NaN guard must notice */
+    BMST_FAULT_SIGTERM, /* sends itself SIGTERM before the step: the job must stop after it */
 };
 
 struct bmst_fault {
@@ -73,14 +74,24 @@ struct bmst_run_config {
     const char *resume_path;
     const char *csv_path;
     const char *checkpoint_path; /* eval: the checkpoint to score */
+    /* stopping and requeueing (docs/cli.md, "Stopping and requeueing") */
+    int resume_auto;            /* --resume auto: resume_path is save_path when it exists */
+    int save_every;             /* > 0: also checkpoint to save_path every N global steps */
+    const char *keep_best_path; /* the checkpoint of the best test accuracy so far */
+    const char *tensorboard_dir; /* rank 0 writes TensorBoard scalars there (train_scalars.h) */
+    int log_every;               /* steps between per-step TensorBoard scalars */
+    /* the command line as given, for the report */
+    int argc;
+    char *const *argv;
 };
 
 /* Fills the defaults every command starts from. */
 void bmst_run_config_defaults(struct bmst_run_config *cfg);
 
 /* `bmst_dist train` on the job's ranks (comm: see comm.h; the run takes it
- * over and ends it). Returns 0, or -1 with the reason in bmst_last_error();
- * in a job of several ranks a failure ends every rank instead of returning. */
+ * over and ends it). Returns 0, BMST_EXIT_STOPPED (signals.h) when SIGTERM
+ * or SIGUSR1 stopped it, or -1 with the reason in bmst_last_error(); in a
+ * job of several ranks a failure ends every rank instead of returning. */
 int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm);
 /* `bmst_dist eval`: a checkpoint on the dataset's test split, the split
  * shared among the ranks. */

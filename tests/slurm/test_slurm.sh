@@ -6,7 +6,9 @@
 # a tiny synthetic dataset on the CPU, and launch/slurm/multi_node.sbatch
 # likewise (one node, the dataset staged by sbcast); each JSON report must
 # say world 2 and hold one entry per rank, and both must show the same
-# training. Every daemon, job process and file it made is gone when it exits,
+# training. Then one_node.sbatch is sent `scancel --signal=USR1` mid-run: it
+# must checkpoint, requeue itself, resume and end on bitwise the weights of a
+# run never stopped. Every daemon, job process and file it made is gone when it exits,
 # however it exits (short of SIGKILL); every wait has a time limit.
 #
 # Exit status 77 (CTest: skipped), with the reason, where Slurm cannot run
@@ -212,6 +214,7 @@ args="--net resnet20 --batch 16 --epochs 1 --device cpu --threads 1 --seed 3"
 pids=()
 for script in one_node multi_node; do
     BMST_SLURM_TEST_TAG=$tag BMST_DIST=$BMST_DIST BMST_DATASET=$data BMST_ARGS=$args \
+        BMST_DEVICE=cpu BMST_SAVE="$work/job/$script.h5" \
         BMST_REPORT="$work/job/$script.json" BMST_STAGE=1 BMST_STAGE_DIR="$work/tmp" \
         timeout 150 sbatch --wait --quiet --job-name="$script" --nodes=1 --ntasks-per-node=2 \
         --cpus-per-task=1 --time=5 --output="$work/job/$script.out" --chdir="$work/job" \
@@ -257,4 +260,49 @@ a, b = (r["epochs"][0] for r in reports)
 assert (a["train_loss"], a["test_loss"]) == (b["train_loss"], b["test_loss"]), (a["train_loss"], b["train_loss"])
 PY
     fail "report: one_node.out: $(cat "$work/job/one_node.out") multi_node.out: $(cat "$work/job/multi_node.out")"
+
+# ---- requeue: one_node.sbatch sent `scancel --signal=USR1` (what
+# --signal=USR1@120 sends before the time limit) once its first --save-every
+# checkpoint exists: the ranks checkpoint and exit 3, the script requeues the
+# job, which resumes (--resume auto) and must end on bitwise the weights of
+# the same training never stopped (2 ranks under mpirun)
+rq_data="$work/job/rq.h5"
+"$BMST_DATA" synth --shape 8x8x3 --classes 4 --train 1024 --test 64 --seed 2 "$rq_data" \
+    > /dev/null || fail "cannot make the requeue dataset"
+rq_args="--net resnet20 --batch 8 --epochs 3 --merge 2 --device cpu --threads 1 --seed 3 --save-every 4"
+rq_job=$(BMST_SLURM_TEST_TAG=$tag BMST_DIST=$BMST_DIST BMST_DATASET=$rq_data BMST_ARGS=$rq_args \
+    BMST_DEVICE=cpu BMST_SAVE="$work/job/rq_ckpt.h5" BMST_REPORT="$work/job/rq.json" \
+    timeout 20 sbatch --parsable --job-name=requeue --nodes=1 --ntasks-per-node=2 \
+    --cpus-per-task=1 --time=5 --output="$work/job/rq.out" --chdir="$work/job" \
+    "$root/launch/slurm/one_node.sbatch") || fail "cannot submit the requeue job"
+ckpt_exists() { [[ -e "$work/job/rq_ckpt.h5" ]]; }
+wait_for 60 ckpt_exists || fail "the requeue job wrote no checkpoint: $(cat "$work/job/rq.out" 2> /dev/null)"
+timeout 10 scancel --signal=USR1 "$rq_job" || fail "scancel --signal=USR1 $rq_job failed"
+# Slurm holds a requeued job back (its BeginTime, about 2 minutes ahead): let
+# it start as soon as it is queued again and the node has cleaned up after
+# its first run (a step started before that is aborted)
+rq_requeued() { timeout 5 scontrol show job "$rq_job" 2> /dev/null | grep -q 'Restarts=1'; }
+wait_for 60 rq_requeued || fail "the job did not requeue itself: $(cat "$work/job/rq.out" 2> /dev/null)"
+wait_for 30 node_idle || fail "the node did not become idle after the requeue"
+stale_socket() { [[ ! -e "$work/spool/stepd.slurm.pmix.$rq_job.0" ]]; }
+wait_for 30 stale_socket || echo "slurm: the first run's PMIx socket is still there: $(ls -la "$work/spool")"
+timeout 10 scontrol update JobId="$rq_job" StartTime=now > /dev/null 2>&1 || true
+rq_done() {
+    local state
+    state=$(timeout 5 scontrol show job "$rq_job" 2> /dev/null | grep -o 'JobState=[A-Z_]*')
+    [[ $state == JobState=COMPLETED || $state == JobState=FAILED || $state == JobState=CANCELLED ]]
+}
+wait_for 120 rq_done || fail "the requeued job did not finish: $(timeout 5 scontrol show job "$rq_job" | head -5)"
+rq_out=$(cat "$work/job/rq.out" 2> /dev/null)
+grep -q "stopped by SIGUSR1 after step" <<< "$rq_out" &&
+    grep -q "one_node.sbatch: stopped with a checkpoint in .*; requeueing job $rq_job" <<< "$rq_out" &&
+    grep -q "resumed from $work/job/rq_ckpt.h5" <<< "$rq_out" && grep -q "done: test accuracy" <<< "$rq_out" ||
+    fail "the requeue job: $rq_out"
+# shellcheck disable=SC2086  # a list of options
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 BMST_SLURM_TEST_TAG=$tag \
+    timeout 120 mpirun --oversubscribe -np 2 "$BMST_DIST" train --data "$rq_data" $rq_args \
+    --save "$work/job/rq_ref.h5" > "$work/job/rq_ref.log" 2>&1 ||
+    fail "the uninterrupted run: $(tail -2 "$work/job/rq_ref.log")"
+/usr/bin/python3 "$root/tests/mpi/compare.py" weights "$work/job/rq_ref.h5" "$work/job/rq_ckpt.h5" 0 ||
+    fail "the requeued job ends on other weights than a run never stopped"
 echo "slurm: passed in $(($(date +%s) - started)) s"
