@@ -15,6 +15,7 @@ enum use {
     READ,     /* --data, --resume */
     REPLACED, /* written beside and renamed over (atomic_file.h): must be a regular file */
     APPENDED, /* written in place (the CSV): a pipe or /dev/stdout will do */
+    FOLDER,   /* a folder files are made in (--tensorboard), made when missing */
 };
 
 struct named_file {
@@ -126,9 +127,25 @@ static int check_folder(const struct named_file *f, const char *dir, const char 
     return 0;
 }
 
+/* A folder to write files in: one that exists and takes files, or one that
+ * can be made (mkdir, not mkdir -p: its own folder must exist). */
+static int check_output_folder(const struct named_file *f) {
+    struct stat st;
+    if (stat(f->path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return bmst_error("cannot write %s %s: it is not a folder", f->what, f->path);
+        return check_folder(f, f->path, "events");
+    }
+    char dir[PATH_MAX];
+    const char *base;
+    split(f->path, dir, sizeof dir, &base);
+    return check_folder(f, dir, base);
+}
+
 static int check_output(const struct named_file *f) {
     size_t len = strlen(f->path);
     if (len == 0) return bmst_error("cannot write %s '': the name is empty", f->what);
+    if (f->use == FOLDER) return check_output_folder(f);
     if (f->path[len - 1] == '/')
         return bmst_error("cannot write %s %s: that names a folder; give a file name", f->what,
                           f->path);
@@ -169,6 +186,7 @@ int bmst_output_paths_check(const struct bmst_run_config *cfg) {
         {"--csv", cfg->csv_path, "the CSV file", APPENDED},
         {"--report", cfg->report_path, "the report", REPLACED},
         {"--keep-best", cfg->keep_best_path, "the best checkpoint", REPLACED},
+        {"--tensorboard", cfg->tensorboard_dir, "the TensorBoard folder", FOLDER},
     };
     struct named_file given[MAX_FILES];
     int n = 0;

@@ -78,6 +78,12 @@ refused "save over a device" "cannot write the checkpoint /dev/null: it is not a
     --data data.h5 --save /dev/null
 refused "report to a folder" "cannot write the report folder: it is a folder" \
     --data data.h5 --report folder
+refused "TensorBoard folder in a missing folder" "cannot write the TensorBoard folder no/tb: the folder no does not exist" \
+    --data data.h5 --tensorboard no/tb
+: > a_file
+refused "TensorBoard folder that is a file" "cannot write the TensorBoard folder a_file: it is not a folder" \
+    --data data.h5 --tensorboard a_file
+rm a_file
 refused "CSV into a missing folder" "cannot write the CSV file no/x.csv: the folder no does not exist" \
     --data data.h5 --csv no/x.csv
 long=$(printf 'x%.0s' $(seq 250))
