@@ -265,11 +265,14 @@ PY
 # --signal=USR1@120 sends before the time limit) once its first --save-every
 # checkpoint exists: the ranks checkpoint and exit 3, the script requeues the
 # job, which resumes (--resume auto) and must end on bitwise the weights of
-# the same training never stopped (2 ranks under mpirun)
+# the same training never stopped (2 ranks under mpirun). An epoch is 512
+# steps (several seconds), so the signal, sent a moment after the step-4
+# checkpoint, lands inside the epoch: that is the mid-epoch case under test
+# (with 64 steps a fast machine had finished the epoch before it came)
 rq_data="$work/job/rq.h5"
-"$BMST_DATA" synth --shape 8x8x3 --classes 4 --train 1024 --test 64 --seed 2 "$rq_data" \
+"$BMST_DATA" synth --shape 8x8x3 --classes 4 --train 8192 --test 64 --seed 2 "$rq_data" \
     > /dev/null || fail "cannot make the requeue dataset"
-rq_args="--net resnet20 --batch 8 --epochs 3 --merge 2 --device cpu --threads 1 --seed 3 --save-every 4"
+rq_args="--net resnet20 --batch 8 --epochs 2 --merge 2 --device cpu --threads 1 --seed 3 --save-every 4"
 rq_job=$(BMST_SLURM_TEST_TAG=$tag BMST_DIST=$BMST_DIST BMST_DATASET=$rq_data BMST_ARGS=$rq_args \
     BMST_DEVICE=cpu BMST_SAVE="$work/job/rq_ckpt.h5" BMST_REPORT="$work/job/rq.json" \
     timeout 20 sbatch --parsable --job-name=requeue --nodes=1 --ntasks-per-node=2 \
