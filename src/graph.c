@@ -64,6 +64,13 @@ struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind ki
     return n;
 }
 
+void bmst_graph_truncate(struct bmst_graph *g, int n_nodes, int n_values) {
+    BMST_ASSERT(n_nodes <= g->n_nodes && n_values <= g->n_values && g->arena_bytes == 0);
+    /* building only appends, so what stays never reads what goes */
+    g->n_nodes = n_nodes;
+    g->n_values = n_values;
+}
+
 /* One block of the arena with the time steps during which it must hold. */
 struct interval {
     size_t bytes;
