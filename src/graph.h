@@ -108,6 +108,7 @@ struct bmst_graph {
     /* a second head's loss (InceptionV3's AuxLogits), weighted into the
      * step's loss; 0 without one */
     float aux_loss_weight;
+    int aux_logits; /* value: that head's logits, kept to the step's end as the logits are */
 
     /* the plan */
     size_t arena_bytes;     /* liveness-packed activations, gradients and scratch */

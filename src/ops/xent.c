@@ -46,6 +46,7 @@ void bmst_op_aux_loss(struct bmst_graph *g, int logits, float weight) {
     BMST_ASSERT(g->training && weight > 0.0f && g->aux_loss_weight == 0.0f);
     append_loss(g, logits, "aux_loss", BMST_SCALAR_AUX_LOSS, BMST_SCALAR_AUX_LOSS_SCALE);
     g->aux_loss_weight = weight;
+    g->aux_logits = logits;
 }
 
 static int supported(const struct bmst_backend *be) {
