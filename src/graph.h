@@ -104,11 +104,13 @@ struct bmst_graph {
     int images;  /* value: [batch, h, w, c] input */
     int targets; /* value: [batch, 1, 1, classes] soft targets (training only) */
     int logits;  /* value: [batch / merge, 1, 1, classes] */
-    int loss_node; /* the main loss */
+    /* node: the main loss */
+    int loss_node;
     /* a second head's loss (InceptionV3's AuxLogits), weighted into the
      * step's loss; 0 without one */
     float aux_loss_weight;
-    int aux_logits; /* value: that head's logits, kept to the step's end as the logits are */
+    /* value: that head's logits, kept to the step's end as the logits are */
+    int aux_logits;
 
     /* the plan */
     size_t arena_bytes;     /* liveness-packed activations, gradients and scratch */

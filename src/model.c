@@ -113,8 +113,9 @@ static void fill_param(const struct bmst_param *p, int index, uint64_t seed, flo
     case BMST_INIT_TRUNC_NORMAL:
         for (size_t i = 0; i < p->count; i++) {
             double v;
-            do v = p->init_std * bmst_rng_normal(&rng);
-            while (v < -2.0 || v > 2.0);
+            do {
+                v = p->init_std * bmst_rng_normal(&rng);
+            } while (v < -2.0 || v > 2.0);
             out[i] = (float)v;
         }
         break;

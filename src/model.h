@@ -39,7 +39,8 @@ struct bmst_param {
     int dims[4];   /* PyTorch's layout: conv OIHW [k, c, r, s], linear [out, in] */
     int conv_krsc; /* stored here as KRSC, converted to OIHW in checkpoints */
     int fan_in;    /* for the FC initializers */
-    float init_std; /* for BMST_INIT_TRUNC_NORMAL */
+    /* for BMST_INIT_TRUNC_NORMAL */
+    float init_std;
 };
 
 struct bmst_model {

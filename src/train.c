@@ -223,8 +223,8 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
         return bmst_error("checkpoint %s is a %s, not a %s", cfg->resume_path, meta->arch,
                           cfg->arch);
     if (meta->aux_logits != cfg->aux_logits)
-        return bmst_error("checkpoint %s was trained %s --aux-logits; resume %s it", cfg->resume_path,
-                          meta->aux_logits ? "with" : "without",
+        return bmst_error("checkpoint %s was trained %s --aux-logits; resume %s it",
+                          cfg->resume_path, meta->aux_logits ? "with" : "without",
                           meta->aux_logits ? "with" : "without");
     if (meta->in_h != s->info->h || meta->in_w != s->info->w || meta->in_c != s->info->c ||
         meta->classes != s->info->classes)

@@ -28,9 +28,9 @@
 #define CIFAR_MAX_SIZE 64
 #define MODULES 16
 #define DROPOUT_P 0.5f
-#define AUX_MODULE 13    /* Mixed_6e: the auxiliary head reads its output */
-#define AUX_WEIGHT 0.4f  /* torchvision's reference recipe: loss + 0.4 * aux loss */
-#define AUX_WIDTH 768 /* AuxLogits.conv1 */
+#define AUX_MODULE 13   /* Mixed_6e: the auxiliary head reads its output */
+#define AUX_WEIGHT 0.4f /* torchvision's reference recipe: loss + 0.4 * aux loss */
+#define AUX_WIDTH 768   /* AuxLogits.conv1 */
 
 /* The windows (kernel, stride, pad) that shrink a side on the way through,
  * in order; the blocks between them keep the size. */
@@ -135,7 +135,7 @@ int bmst_inception_build(struct bmst_graph *g, const struct bmst_network_spec *s
                                     "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
                                     "Mixed_7a", "Mixed_7b", "Mixed_7c"};
     static const int pool_features[3] = {32, 64, 64}, channels_7x7[4] = {128, 160, 160, 192};
-    int aux_merged = -1; /* Mixed_6e's output merged for the head, when c14 .. c16 */
+    int aux_merged = -1; /* c14: Mixed_6e's output merged for the head, which the trunk takes */
     for (int i = 0; i < 11; i++, module++) {
         if (spec->mix_at == module) x = aux_merged >= 0 ? aux_merged : bmst_op_mix(g, x);
         if (i < 3)

@@ -30,7 +30,8 @@ static const struct family densenet = {
     "DenseNet",
     4,
     {"after the stem, before denseblock1", "after transition1, before denseblock2",
-     "after transition2, before denseblock3", "after transition3, before denseblock4"}, NULL};
+     "after transition2, before denseblock3", "after transition3, before denseblock4"},
+    NULL};
 
 static const struct family inception = {
     "InceptionV3",

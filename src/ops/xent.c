@@ -28,7 +28,8 @@ static struct bmst_node *append_loss(struct bmst_graph *g, int logits, const cha
     struct bmst_shape s = g->values[logits].shape;
     BMST_ASSERT(bmst_shape_count(g->values[targets].shape) == bmst_shape_count(s));
     int ins[2] = {logits, targets};
-    struct bmst_node *n = bmst_op_append(g, BMST_OP_XENT, name, ins, 2, bmst_shape_make(1, 1, 1, 1));
+    struct bmst_node *n =
+        bmst_op_append(g, BMST_OP_XENT, name, ins, 2, bmst_shape_make(1, 1, 1, 1));
     g->values[n->out].dtype = BMST_F32;
     n->scratch_bytes = bmst_shape_count(s) * sizeof(float); /* softmax probabilities */
     n->desc.loss = (struct bmst_loss_desc){loss_scalar, scale_scalar};

@@ -14,10 +14,10 @@
  *       float32, already normalized; /labels [B] int32) through
  *       bmst_train_step, and writes for step k = 1..N DIR/stepK.h5 (lam, loss,
  *       logits of the merged rows, with an auxiliary classifier its logits
- *       aux_logits and its loss aux_loss (loss is then the total), the evaluation graph's logits on the batch
- *       after the step, which side of zero every ReLU input fell on, every
- *       dropout layer's mask times its scale, and which element each max
- *       pool output took),
+ *       aux_logits and its loss aux_loss (loss is then the total), the
+ *       evaluation graph's logits on the batch after the step, which side of
+ *       zero every ReLU input fell on, every dropout layer's mask times its
+ *       scale, and which element each max pool output took),
  *       DIR/gradsK.h5 (the step's gradients) and DIR/afterK.h5 (the
  *       checkpoint after the step, optimizer state included).
  *   optimizer options: --optimizer sgd|adam|adamw (sgd), --momentum X (0.9),
