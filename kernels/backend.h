@@ -150,6 +150,10 @@ enum bmst_scalar {
     BMST_SCALAR_LOSS = 9,                         /* written by xent_fwd */
     BMST_SCALAR_NONFINITE = 10,                   /* written by the optimizer: 1 or 0 */
     BMST_SCALAR_DROPOUT_KEY = 11, /* the step's dropout key: two uint32 words (low, high) */
+    /* InceptionV3's auxiliary classifier (--aux-logits): its loss's gradient
+     * scale (its weight times the loss scale, set by the executor) and its loss */
+    BMST_SCALAR_AUX_LOSS_SCALE = 13,
+    BMST_SCALAR_AUX_LOSS = 14,
     BMST_SCALAR_COUNT = 16,
 };
 #define BMST_MAX_MIX 8

@@ -92,6 +92,7 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
              bmst_ckpt_write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
              bmst_ckpt_write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
              bmst_ckpt_write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
+             bmst_ckpt_write_attr(file, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) == 0 &&
              bmst_ckpt_write_attr(file, "epoch", H5T_NATIVE_INT, &meta->epoch) == 0 &&
              bmst_ckpt_write_attr(file, "step", H5T_NATIVE_INT64, &step) == 0 &&
              bmst_ckpt_write_attr(file, "seed", H5T_NATIVE_UINT64, &seed) == 0 &&
@@ -235,7 +236,11 @@ static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
         snprintf(why, sizeof why, "%s", bmst_last_error());
         return bmst_error("checkpoint %s holds a model this bmst_dist cannot build: %s", path, why);
     }
-    if (m->in_h < 1 || m->in_w < 1 || m->in_c < 1 || m->classes < 1)
+    if (m->aux_logits != 0 &&
+        (m->aux_logits != 1 || bmst_network_check_aux(m->arch, m->in_h, m->in_w) != 0))
+        snprintf(why, sizeof why, "an auxiliary classifier (aux_logits %d) for %dx%d inputs",
+                 m->aux_logits, m->in_h, m->in_w);
+    else if (m->in_h < 1 || m->in_w < 1 || m->in_c < 1 || m->classes < 1)
         snprintf(why, sizeof why, "inputs of %dx%dx%d and %d classes", m->in_h, m->in_w, m->in_c,
                  m->classes);
     /* every epoch takes at least one step; epoch + 1 must fit an int */
@@ -277,6 +282,10 @@ static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *
         return -1;
     meta->step = step;
     meta->seed = seed;
+    /* written since --aux-logits came; a file without it has no auxiliary head */
+    if (H5Aexists(file, "aux_logits") > 0 &&
+        read_attr(file, path, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) != 0)
+        return -1;
     if (version >= 3 && read_run_record(file, path, meta) != 0) return -1;
     if (bmst_checkpoint_optim_read_record(file, path, version, &meta->optim) != 0) return -1;
     if (check_meta(path, meta) != 0) return -1;

@@ -26,6 +26,9 @@ struct bmst_checkpoint_meta {
     char arch[32];       /* "resnet20" */
     int in_h, in_w, in_c; /* input shape the network was built for */
     int classes;
+    /* 1: with InceptionV3's auxiliary classifier (its tensors are in the
+     * file); the attribute is absent (read 0) in files from before it */
+    int aux_logits;
     int epoch;           /* epochs completed */
     int64_t step;        /* optimizer steps taken, skipped ones included */
     uint64_t seed;       /* the run's seed: with step and epoch, the whole RNG state */

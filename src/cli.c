@@ -76,6 +76,8 @@ static const struct option options[] = {
      "M  BMST merge factor, 1 (off) to 8"},
     {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0,
      "cN  where BMST merges: c2..c5, inceptionv3 c2..c16 (c2)"},
+    {"aux-logits", NULL, FLAG, TRAIN | INFO | BENCH, RUN(aux_logits), 0, 0,
+     "  inceptionv3 (299 px and more): train the auxiliary classifier too"},
     {"mix-alpha", NULL, FLOAT, TRAIN, RUN(mix_alpha), 1e-6, 0, "A  lam ~ Beta(A, A) (1)"},
     {"augment", NULL, AUGMENT, TRAIN, 0, 0, 0,
      "auto|on|off  crop+flip; random resized crops above 64 px (auto: on)"},
@@ -408,6 +410,22 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
     return resolve_resume_auto(&cli->run);
 }
 
+/* --aux-logits: the network has an auxiliary classifier that takes the
+ * input, the dataset's (--data) or --shape's, checked before anything runs. */
+static int check_aux_logits(const struct bmst_cli *cli) {
+    const struct bmst_run_config *r = &cli->run;
+    if (!r->aux_logits) return 0;
+    int h = cli->shape_h, w = cli->shape_w;
+    if (r->data_path) {
+        struct bmst_dataset *ds;
+        if (bmst_dataset_open(r->data_path, &ds) != 0) return -1;
+        h = bmst_dataset_get_info(ds)->h;
+        w = bmst_dataset_get_info(ds)->w;
+        bmst_dataset_close(ds);
+    }
+    return bmst_network_check_aux(r->arch, h, w);
+}
+
 /* An option another optimizer reads, set away from its default, would be
  * ignored without a word: refused instead (--betas with SGD, --momentum
  * with Adam). */
@@ -439,6 +457,7 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
         return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
     /* eval builds the network its checkpoint names */
     if (cmd != BMST_CMD_EVAL && bmst_network_check(r->arch, r->mix_at) != 0) return -1;
+    if (check_aux_logits(cli) != 0) return -1;
     if (cmd == BMST_CMD_EVAL && !r->checkpoint_path)
         return bmst_error("eval needs --checkpoint PATH");
     if (r->merge > 1 && r->batch % r->merge != 0)

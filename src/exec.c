@@ -107,8 +107,8 @@ static void exec_backward(struct bmst_exec *x) {
     size_t first_final = g->model->n_weights;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const struct bmst_node *n = &g->nodes[i];
-        /* the loss starts backward; nodes outside its path have no gradient to pass */
-        if (i != g->loss_node && !x->grad_written[n->out]) continue;
+        /* the losses start backward; nodes outside their paths have no gradient to pass */
+        if (n->kind != BMST_OP_XENT && !x->grad_written[n->out]) continue;
         run_node(x, i, 1);
         if (x->on_grads_ready) {
             size_t begin = grads_begin(g, n);
@@ -157,6 +157,8 @@ static int record_pass(struct bmst_exec *x) {
 
 void bmst_exec_upload_scalars(struct bmst_exec *x) {
     struct bmst_backend *be = x->graph->be;
+    x->host_scalars[BMST_SCALAR_AUX_LOSS_SCALE] =
+        x->graph->aux_loss_weight * x->host_scalars[BMST_SCALAR_LOSS_SCALE];
     be->to_device(be, x->scalars, x->host_scalars, sizeof x->host_scalars);
 }
 
@@ -183,5 +185,7 @@ void bmst_exec_train_pass(struct bmst_exec *x, double seconds[2]) {
         x->forward_share = t2 > t0 ? (t1 - t0) / (t2 - t0) : 0.5;
     }
     x->passes_run++;
-    x->loss = x->host_scalars[BMST_SCALAR_LOSS];
+    /* with a second head, torchvision's recipe: loss + weight * aux loss */
+    x->loss = x->host_scalars[BMST_SCALAR_LOSS] +
+              x->graph->aux_loss_weight * x->host_scalars[BMST_SCALAR_AUX_LOSS];
 }

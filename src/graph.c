@@ -22,7 +22,7 @@ void bmst_graph_init(struct bmst_graph *g, struct bmst_model *model, int trainin
     g->batch = batch;
     g->merge = training ? merge : 1;
     g->classes = classes;
-    g->images = g->targets = g->logits = g->loss_node = -1;
+    g->images = g->targets = g->logits = g->loss_node = g->aux_logits = -1;
 }
 
 void bmst_graph_free(struct bmst_graph *g) {
@@ -62,6 +62,13 @@ struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind ki
     for (int i = 0; i < 4; i++) n->param[i] = -1;
     snprintf(n->name, sizeof n->name, "%s", name ? name : bmst_op_name(kind));
     return n;
+}
+
+void bmst_graph_truncate(struct bmst_graph *g, int n_nodes, int n_values) {
+    BMST_ASSERT(n_nodes <= g->n_nodes && n_values <= g->n_values && g->arena_bytes == 0);
+    /* building only appends, so what stays never reads what goes */
+    g->n_nodes = n_nodes;
+    g->n_values = n_values;
 }
 
 /* One block of the arena with the time steps during which it must hold. */
@@ -223,7 +230,9 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
         if (val->saved && val->codec == BMST_ACT_CODEC_PLAIN && last_backward[v] > last_use[v])
             last_use[v] = last_backward[v];
     }
-    if (g->logits >= 0) last_use[g->logits] = steps - 1; /* read by the host after the step */
+    /* read by the host after the step */
+    if (g->logits >= 0) last_use[g->logits] = steps - 1;
+    if (g->aux_logits >= 0) last_use[g->aux_logits] = steps - 1;
     free(needs);
 }
 

@@ -62,6 +62,12 @@ struct bmst_value {
     int row_stride;
 };
 
+/* A loss node's scalars (enum bmst_scalar): where its forward writes the
+ * loss and where its backward reads the gradient's scale. */
+struct bmst_loss_desc {
+    int loss_scalar, scale_scalar;
+};
+
 struct bmst_node {
     enum bmst_op_kind kind;
     char name[64];
@@ -74,6 +80,7 @@ struct bmst_node {
         struct bmst_bn_desc bn;
         struct bmst_pool_desc pool;
         struct bmst_dropout_desc dropout;
+        struct bmst_loss_desc loss;
     } desc;
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;
@@ -97,7 +104,13 @@ struct bmst_graph {
     int images;  /* value: [batch, h, w, c] input */
     int targets; /* value: [batch, 1, 1, classes] soft targets (training only) */
     int logits;  /* value: [batch / merge, 1, 1, classes] */
+    /* node: the main loss */
     int loss_node;
+    /* a second head's loss (InceptionV3's AuxLogits), weighted into the
+     * step's loss; 0 without one */
+    float aux_loss_weight;
+    /* value: that head's logits, kept to the step's end as the logits are */
+    int aux_logits;
 
     /* the plan */
     size_t arena_bytes;     /* liveness-packed activations, gradients and scratch */
@@ -118,6 +131,12 @@ void bmst_graph_free(struct bmst_graph *g);
 int bmst_graph_add_value(struct bmst_graph *g, struct bmst_shape shape, int producer);
 struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind kind,
                                       const char *name);
+
+/* Drops the nodes and values appended after the graph had n_nodes and
+ * n_values (before planning); the parameters they registered stay in the
+ * model. An evaluation graph builds a training-only head this way so that it
+ * knows the head's parameters (checkpoints hold them) without running it. */
+void bmst_graph_truncate(struct bmst_graph *g, int n_nodes, int n_values);
 
 /* The plan: first that the backend has the kernels of every op and of the
  * codec (else -1 with one line naming the op or codec and the backend), then

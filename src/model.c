@@ -28,6 +28,13 @@ int bmst_model_find(const struct bmst_model *m, const char *name) {
     return -1;
 }
 
+void bmst_model_init_trunc_normal(struct bmst_model *m, const char *name, float std) {
+    int i = bmst_model_find(m, name);
+    BMST_ASSERT(i >= 0 && std > 0.0f);
+    m->params[i].init = BMST_INIT_TRUNC_NORMAL;
+    m->params[i].init_std = std;
+}
+
 int bmst_model_param(struct bmst_model *m, const char *name, enum bmst_param_role role,
                      enum bmst_param_init init, int ndim, const int *dims, int conv_krsc,
                      int fan_in) {
@@ -102,6 +109,15 @@ static void fill_param(const struct bmst_param *p, int index, uint64_t seed, flo
     case BMST_INIT_FC_BIAS:
         for (size_t i = 0; i < p->count; i++)
             out[i] = (float)(bound * (2.0 * bmst_rng_uniform(&rng) - 1.0));
+        break;
+    case BMST_INIT_TRUNC_NORMAL:
+        for (size_t i = 0; i < p->count; i++) {
+            double v;
+            do {
+                v = p->init_std * bmst_rng_normal(&rng);
+            } while (v < -2.0 || v > 2.0);
+            out[i] = (float)v;
+        }
         break;
     case BMST_INIT_ONES:
         for (size_t i = 0; i < p->count; i++) out[i] = 1.0f;

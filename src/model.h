@@ -23,6 +23,8 @@ enum bmst_param_init {
     BMST_INIT_FC_BIAS,      /* uniform(+-1/sqrt(fan_in)) */
     BMST_INIT_ONES,
     BMST_INIT_ZEROS,
+    BMST_INIT_TRUNC_NORMAL, /* normal, std = init_std, redrawn outside [-2, 2] as
+                               torch.nn.init.trunc_normal_(a=-2, b=2) */
 };
 
 #define BMST_PARAM_NAME_MAX 96
@@ -37,6 +39,8 @@ struct bmst_param {
     int dims[4];   /* PyTorch's layout: conv OIHW [k, c, r, s], linear [out, in] */
     int conv_krsc; /* stored here as KRSC, converted to OIHW in checkpoints */
     int fan_in;    /* for the FC initializers */
+    /* for BMST_INIT_TRUNC_NORMAL */
+    float init_std;
 };
 
 struct bmst_model {
@@ -65,6 +69,9 @@ int bmst_model_param(struct bmst_model *m, const char *name, enum bmst_param_rol
                      enum bmst_param_init init, int ndim, const int *dims, int conv_krsc,
                      int fan_in);
 int bmst_model_find(const struct bmst_model *m, const char *name);
+/* Gives parameter `name` (registered) torchvision's truncated-normal start
+ * with standard deviation `std` instead of its op's default. */
+void bmst_model_init_trunc_normal(struct bmst_model *m, const char *name, float std);
 
 /* Allocates the flat buffers (one allocation each) and freezes the table. */
 int bmst_model_allocate(struct bmst_model *m);

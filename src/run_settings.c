@@ -42,6 +42,7 @@ void bmst_run_settings(struct bmst_settings *s, const char *command,
     bmst_settings_add(s, "--eval-batch", "%d", cfg->eval_batch);
     bmst_settings_add(s, "--merge", "%d", cfg->merge);
     bmst_settings_add(s, "--mix-at", "c%d", cfg->mix_at);
+    bmst_settings_add(s, "--aux-logits", "%s", on_off(cfg->aux_logits));
     bmst_settings_add(s, "--mix-alpha", "%.9g", (double)cfg->mix_alpha);
     bmst_settings_add(s, "--precision", "%s", bmst_dtype_name(cfg->precision));
     bmst_settings_add(s, "--loss-scale", "%.9g", (double)cfg->loss_scale);

@@ -129,11 +129,12 @@ static size_t stats_backup_bytes(const struct session *s) {
     return (n ? n : 1) * sizeof(float);
 }
 
-/* Backend, data and the network's graphs (training only when `training`):
+/* Backend, data and the network's graphs (training only when `training`) of
+ * `arch`, with its auxiliary classifier when `aux_logits`:
  * this rank's own work, before the ranks meet, so that an error every rank
  * hits is found before any collective and printed once (session_join). */
 static int session_open(struct session *s, const struct bmst_run_config *cfg, int training,
-                        const char *arch, struct bmst_comm *comm) {
+                        const char *arch, int aux_logits, struct bmst_comm *comm) {
     memset(s, 0, sizeof *s);
     s->comm = comm;
     s->out = comm->rank == 0 ? stdout : NULL;
@@ -152,7 +153,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .capture = cfg->capture, .deterministic = cfg->deterministic,
         .act_codec = cfg->act_codec,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
-                 .mix_at = cfg->mix_at},
+                 .mix_at = cfg->mix_at, .aux_logits = aux_logits},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge, .optim = cfg->optim,
         .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank,
         .quiet = comm->rank != 0};
@@ -221,6 +222,10 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
     if (strcmp(meta->arch, cfg->arch) != 0)
         return bmst_error("checkpoint %s is a %s, not a %s", cfg->resume_path, meta->arch,
                           cfg->arch);
+    if (meta->aux_logits != cfg->aux_logits)
+        return bmst_error("checkpoint %s was trained %s --aux-logits; resume %s it",
+                          cfg->resume_path, meta->aux_logits ? "with" : "without",
+                          meta->aux_logits ? "with" : "without");
     if (meta->in_h != s->info->h || meta->in_w != s->info->w || meta->in_c != s->info->c ||
         meta->classes != s->info->classes)
         return bmst_error("checkpoint %s was trained on %dx%dx%d images with %d classes, the "
@@ -255,6 +260,7 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->in_w = s->info->w;
     meta->in_c = s->info->c;
     meta->classes = s->info->classes;
+    meta->aux_logits = cfg->aux_logits;
     meta->epoch = epoch;
     meta->step = step;
     meta->seed = cfg->seed;
@@ -551,7 +557,7 @@ int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     bmst_signals_install(); /* SIGTERM, SIGUSR1: stop at a step boundary */
     time_t started = time(NULL);
     struct session s;
-    int status = session_open(&s, cfg, 1, cfg->arch, comm);
+    int status = session_open(&s, cfg, 1, cfg->arch, cfg->aux_logits, comm);
     s.started = started;
     if (status == 0 && cfg->resume_path) status = resume(&s, cfg, &s.resumed);
     status = session_join(&s, cfg, 1, status, cfg->resume_path ? &s.resumed : NULL);
@@ -564,7 +570,8 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct session s;
     int status = bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
     if (status == 0) {
-        status = session_open(&s, cfg, 0, meta.arch, comm);
+        /* the checkpoint says whether it has the auxiliary classifier */
+        status = session_open(&s, cfg, 0, meta.arch, meta.aux_logits, comm);
     } else {
         memset(&s, 0, sizeof s);
         s.comm = comm;

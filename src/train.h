@@ -33,6 +33,7 @@ struct bmst_run_config {
     const char *data_path;
     char arch[32];
     int mix_at;      /* enum bmst_mix_at */
+    int aux_logits;  /* InceptionV3's auxiliary classifier, its loss weighted 0.4 */
     int merge;       /* BMST factor m: 1 (off), 2, 4 */
     float mix_alpha; /* lam ~ Beta(a, a) */
     /* optimization */

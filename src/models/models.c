@@ -14,21 +14,24 @@ struct family {
     const char *name;
     int n_points;
     const char *points[MAX_MIX_POINTS];
+    /* the check of --aux-logits at an input size; NULL: no auxiliary classifier */
+    int (*aux_check)(const char *arch, int h, int w);
 };
 
 static const struct family resnet = {
-    "ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}};
+    "ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
 static const struct family cifar_resnet = {
-    "CIFAR ResNet", 3, {"after the stem", "before layer2", "before layer3"}};
+    "CIFAR ResNet", 3, {"after the stem", "before layer2", "before layer3"}, NULL};
 static const struct family preact_resnet = {
-    "pre-activation ResNet", 3, {"after the stem conv", "before layer2", "before layer3"}};
+    "pre-activation ResNet", 3, {"after the stem conv", "before layer2", "before layer3"}, NULL};
 static const struct family wide_resnet = {
-    "Wide ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}};
+    "Wide ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
 static const struct family densenet = {
     "DenseNet",
     4,
     {"after the stem, before denseblock1", "after transition1, before denseblock2",
-     "after transition2, before denseblock3", "after transition3, before denseblock4"}};
+     "after transition2, before denseblock3", "after transition3, before denseblock4"},
+    NULL};
 
 static const struct family inception = {
     "InceptionV3",
@@ -36,7 +39,8 @@ static const struct family inception = {
     {"before Conv2d_2a_3x3", "before Conv2d_2b_3x3", "before Conv2d_3b_1x1",
      "before Conv2d_4a_3x3", "after the stem, before Mixed_5b", "before Mixed_5c",
      "before Mixed_5d", "before Mixed_6a", "before Mixed_6b", "before Mixed_6c", "before Mixed_6d",
-     "before Mixed_6e", "before Mixed_7a", "before Mixed_7b", "before Mixed_7c"}};
+     "before Mixed_6e", "before Mixed_7a", "before Mixed_7b", "before Mixed_7c"},
+    bmst_inception_aux_check};
 
 struct network_entry {
     const char *name;
@@ -145,8 +149,18 @@ int bmst_network_check(const char *arch, int mix_at) {
     return 0;
 }
 
+int bmst_network_check_aux(const char *arch, int h, int w) {
+    const struct network_entry *entry = find(arch);
+    if (!entry) return bmst_error("unknown model '%s' (known: %s)", arch, bmst_network_names());
+    if (!entry->family->aux_check)
+        return bmst_error("--aux-logits: %s has no auxiliary classifier (inceptionv3 has one)",
+                          arch);
+    return entry->family->aux_check(arch, h, w);
+}
+
 int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec) {
     if (bmst_network_check(spec->arch, spec->mix_at) != 0) return -1;
+    if (spec->aux_logits && bmst_network_check_aux(spec->arch, spec->h, spec->w) != 0) return -1;
     const struct network_entry *entry = find(spec->arch);
     if (spec->h < 1 || spec->w < 1 || spec->c < 1 || spec->classes < 1)
         return bmst_error("bad input shape %dx%dx%d or class count %d for %s", spec->h, spec->w,

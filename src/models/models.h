@@ -14,6 +14,7 @@ struct bmst_network_spec {
     int h, w, c;    /* input image shape */
     int classes;
     int mix_at;     /* enum bmst_mix_at */
+    int aux_logits; /* 1: the auxiliary classifier too (--aux-logits; InceptionV3) */
 };
 
 /* Appends the whole network (input to loss) to g. Returns -1 with a message for
@@ -23,6 +24,10 @@ int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spe
 /* 0 when `arch` is a known architecture with a stage `mix_at`; else -1 with
  * a message (checked on the command line, before a run starts). */
 int bmst_network_check(const char *arch, int mix_at);
+
+/* 0 when `arch` has an auxiliary classifier that takes h x w inputs; else
+ * -1 with a message (--aux-logits on another model or a smaller input). */
+int bmst_network_check_aux(const char *arch, int h, int w);
 
 /* Space-separated list of known architectures and seed names, for --help
  * and errors. */
@@ -44,6 +49,9 @@ int bmst_resnet_cifar_build(struct bmst_graph *g, const struct bmst_network_spec
                             int depth);
 /* models/inception.c: InceptionV3, its mix points c2..c16 (before module N) */
 int bmst_inception_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
+/* whether InceptionV3 takes --aux-logits at h x w: torchvision's stem only,
+ * from 299 px */
+int bmst_inception_aux_check(const char *arch, int h, int w);
 int bmst_densenet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 int bmst_wide_resnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
                            int depth);

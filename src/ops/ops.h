@@ -43,5 +43,8 @@ int bmst_op_mix(struct bmst_graph *g, int x);
 int bmst_op_dropout(struct bmst_graph *g, int x, float p);
 /* Softmax cross-entropy of logits against the (mixed) targets; ends the graph. */
 void bmst_op_loss(struct bmst_graph *g, int logits);
+/* A second head's loss against the same targets, training graphs only: its
+ * gradient scaled by `weight`, and weight times it added to the step's loss. */
+void bmst_op_aux_loss(struct bmst_graph *g, int logits, float weight);
 
 #endif

@@ -3,19 +3,21 @@
  * written out.
  *
  *   parity_step --save-init OUT.h5 --arch A --shape HxWxC --classes K [--seed S]
- *               [optimizer options]
+ *               [--aux-logits] [optimizer options]
  *       writes the engine's initial weights (and the optimizer's zero state)
- *       as a checkpoint;
+ *       as a checkpoint (--aux-logits: with InceptionV3's auxiliary
+ *       classifier, which the steps then train as the checkpoint says);
  *   parity_step --init CKPT.h5 --input BATCH.h5 --out DIR [--steps N] [--merge M]
  *               [--mix-at N] [--lr X] [--label-smoothing X] [--clip-norm X]
  *               [--seed S] [optimizer options]
  *       loads CKPT, trains N steps (1) on BATCH.h5 (/images [B,H,W,C]
  *       float32, already normalized; /labels [B] int32) through
  *       bmst_train_step, and writes for step k = 1..N DIR/stepK.h5 (lam, loss,
- *       logits of the merged rows, the evaluation graph's logits on the batch
- *       after the step, which side of zero every ReLU input fell on, every
- *       dropout layer's mask times its scale, and which element each max
- *       pool output took),
+ *       logits of the merged rows, with an auxiliary classifier its logits
+ *       aux_logits and its loss aux_loss (loss is then the total), the
+ *       evaluation graph's logits on the batch after the step, which side of
+ *       zero every ReLU input fell on, every dropout layer's mask times its
+ *       scale, and which element each max pool output took),
  *       DIR/gradsK.h5 (the step's gradients) and DIR/afterK.h5 (the
  *       checkpoint after the step, optimizer state included).
  *   optimizer options: --optimizer sgd|adam|adamw (sgd), --momentum X (0.9),
@@ -49,7 +51,8 @@ struct options {
 
 static int parse(int argc, char **argv, struct options *o) {
     enum { SAVE_INIT = 256, INIT, INPUT, OUT, ARCH, SHAPE, CLASSES, SEED, MERGE, MIX_AT, LR,
-           MOMENTUM, WD, NESTEROV, SMOOTHING, CLIP, STEPS, OPTIMIZER, BETAS, EPS, NO_DECAY };
+           MOMENTUM, WD, NESTEROV, SMOOTHING, CLIP, STEPS, OPTIMIZER, BETAS, EPS, NO_DECAY,
+           AUX_LOGITS };
     static const struct option table[] = {
         {"save-init", 1, 0, SAVE_INIT}, {"init", 1, 0, INIT},       {"input", 1, 0, INPUT},
         {"out", 1, 0, OUT},             {"arch", 1, 0, ARCH},       {"shape", 1, 0, SHAPE},
@@ -58,7 +61,7 @@ static int parse(int argc, char **argv, struct options *o) {
         {"weight-decay", 1, 0, WD},     {"nesterov", 0, 0, NESTEROV},
         {"label-smoothing", 1, 0, SMOOTHING}, {"clip-norm", 1, 0, CLIP}, {"steps", 1, 0, STEPS},
         {"optimizer", 1, 0, OPTIMIZER}, {"betas", 1, 0, BETAS},     {"eps", 1, 0, EPS},
-        {"no-decay", 1, 0, NO_DECAY},   {0, 0, 0, 0}};
+        {"no-decay", 1, 0, NO_DECAY},   {"aux-logits", 0, 0, AUX_LOGITS}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->merge = 1;
     o->mix_at = BMST_MIX_C2;
@@ -79,6 +82,7 @@ static int parse(int argc, char **argv, struct options *o) {
                 return bmst_error("--shape wants HxWxC, got %s", optarg);
             break;
         case CLASSES: o->meta.classes = atoi(optarg); break;
+        case AUX_LOGITS: o->meta.aux_logits = 1; break;
         case SEED: o->step.seed = o->meta.seed = strtoull(optarg, NULL, 10); break;
         case MERGE: o->merge = atoi(optarg); break;
         case MIX_AT: o->mix_at = atoi(optarg + (optarg[0] == 'c')); break;
@@ -289,7 +293,8 @@ struct net {
 static int build(const struct options *o, struct bmst_backend *be, int batch, int eval_batch,
                  struct net *n) {
     struct bmst_network_spec spec = {.h = o->meta.in_h, .w = o->meta.in_w, .c = o->meta.in_c,
-                                     .classes = o->meta.classes, .mix_at = o->mix_at};
+                                     .classes = o->meta.classes, .mix_at = o->mix_at,
+                                     .aux_logits = o->meta.aux_logits};
     snprintf(spec.arch, sizeof spec.arch, "%s", o->meta.arch);
     memset(n, 0, sizeof *n);
     bmst_model_init(&n->model, be, o->meta.arch);
@@ -343,6 +348,24 @@ struct batch_data {
     int32_t *labels;
 };
 
+/* Writes aux_logits [rows, classes] and aux_loss of the step just taken,
+ * when the network has an auxiliary classifier. */
+static int write_aux(hid_t file, const struct bmst_exec *x, size_t rows, size_t classes) {
+    int value = x->graph->aux_logits;
+    if (value < 0) return 0;
+    float *aux = bmst_xmalloc(rows * classes * sizeof(float));
+    struct bmst_backend *be = x->graph->be;
+    be->download_act(be, aux, bmst_exec_value(x, value), rows * classes);
+    hsize_t dims[2] = {rows, classes};
+    int status = write_floats(file, "aux_logits", 2, dims, aux) != 0 ||
+                         write_floats(file, "aux_loss", 0, NULL,
+                                      &x->host_scalars[BMST_SCALAR_AUX_LOSS]) != 0
+                     ? -1
+                     : 0;
+    free(aux);
+    return status;
+}
+
 /* Step k (0-based) on the batch: writes DIR/step<k+1>.h5, grads<k+1>.h5 and
  * after<k+1>.h5. */
 static int one_step(struct options *o, struct net *n, const struct batch_data *in, long k) {
@@ -377,7 +400,8 @@ static int one_step(struct options *o, struct net *n, const struct batch_data *i
         status = write_floats(file, "lam", 0, NULL, &lam) != 0 ||
                          write_floats(file, "loss", 0, NULL, &loss) != 0 ||
                          write_floats(file, "logits", 2, logit_dims, logits) != 0 ||
-                         write_floats(file, "eval_logits", 2, eval_dims, eval_logits) != 0
+                         write_floats(file, "eval_logits", 2, eval_dims, eval_logits) != 0 ||
+                         write_aux(file, &n->train_run, rows, classes) != 0
                      ? -1
                      : 0;
     if (file >= 0) H5Fclose(file);

@@ -5,7 +5,11 @@ or torch_inception.py, computed there in float64. After every step of a case
 gradient, the weights, BN statistics and optimizer state (momentum_buffer;
 exp_avg, exp_avg_sq and step) after the step, and the evaluation logits must
 agree within 1e-4 relative error (max |ours - ref| / max |ref| per tensor;
-InceptionV3's cases 3e-4, see CASES); the reference's ReLUs follow the
+InceptionV3's cases 3e-4, see CASES); with InceptionV3's auxiliary
+classifier (--aux-logits, the inceptionv3-aux cases) the reference is
+torchvision's own Inception3 (torchvision_inception_aux.py), the loss is
+torchvision's recipe loss + 0.4 * aux loss, and the auxiliary logits and
+loss must agree too. The reference's ReLUs follow the
 engine's masks (see torch_resnet.Relu), and InceptionV3's dropout and max
 pools the engine's dropout masks and arg-max choices (torch_inception). The
 checkpoint after the
@@ -39,6 +43,8 @@ from torch_resnet import ResNet, param_groups, soft_cross_entropy, soft_targets 
 from torch_densenet import DenseNet  # noqa: E402
 from torch_inception import InceptionV3  # noqa: E402
 from torch_preact import PreActResNet  # noqa: E402
+
+AUX_WEIGHT = 0.4  # torchvision's recipe: loss + 0.4 * aux loss (--aux-logits)
 
 TOLERANCE = 1e-4
 SGD = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
@@ -76,6 +82,19 @@ CASES = {
     "inceptionv3-merge2-c3": ("inceptionv3", (20, 20, 3), 10, 8, 2, 3, {"tolerance": 3e-4}),
     "inceptionv3-imagenet-stem": ("inceptionv3", (107, 107, 3), 10, 4, 1, 2,
                                   {"tolerance": 3e-4}),
+    # --aux-logits, against torchvision's own Inception3 (run by the
+    # parity_inception_aux test). 299 px is the smallest input torchvision's
+    # auxiliary head takes (Mixed_6e's 17x17 map pooled 5/3 to the 5x5 its
+    # unpadded 5x5 convolution needs). The merge right after Mixed_6e (c14)
+    # merges the head's input too, and the trunk takes that same merge; label
+    # smoothing applies to both terms. The head's conv1 batch norm normalizes
+    # two rows here (a 1x1 map of two merged samples), which PyTorch's own
+    # float32 step, given the same masks, misses its float64 gradients by up
+    # to 4.7e-4 on (AuxLogits.fc.weight; the trunk's stay near 1e-4): held
+    # to 1e-3, still far below what a wrong formula gives (O(1)).
+    "inceptionv3-aux-merge2-c14-smoothing": ("inceptionv3", (299, 299, 3), 5, 4, 2, 14,
+                                             {"aux_logits": True, "label_smoothing": 0.1,
+                                              "tolerance": 1e-3}),
 }
 
 
@@ -103,8 +122,12 @@ ZOO_CASES = {
 }
 
 
-def reference(arch, shape, classes, merge=1, mix_at=2):
-    """The independently written PyTorch model of `arch`."""
+def reference(arch, shape, classes, merge=1, mix_at=2, aux_logits=False):
+    """The independently written PyTorch model of `arch`; with aux_logits,
+    torchvision's own Inception3 (torchvision_inception_aux.py)."""
+    if aux_logits:
+        from torchvision_inception_aux import TorchvisionInceptionAux  # needs torchvision
+        return TorchvisionInceptionAux(shape, classes, merge, mix_at)
     if arch == "inceptionv3":
         return InceptionV3(shape, classes, merge, mix_at)
     if arch.startswith("densenet"):
@@ -240,6 +263,7 @@ def run_engine(parity_step, name, spec, opt, workdir):
     init = os.path.join(workdir, "init.h5")
     subprocess.run([parity_step, "--save-init", init, "--arch", arch, "--shape",
                     "x".join(map(str, shape)), "--classes", str(classes), "--seed", "7"]
+                   + (["--aux-logits"] if extra.get("aux_logits") else [])
                    + optimizer_options(opt), check=True)
     perturb_statistics(init, rng)
     images = rng.normal(0.0, 1.0, (batch,) + shape).astype(np.float32)
@@ -264,8 +288,9 @@ def run_case(parity_step, name, spec, workdir):
     init, images, labels = run_engine(parity_step, name, spec, opt, workdir)
     out = lambda what, k: os.path.join(workdir, f"{what}{k}.h5")  # noqa: E731
 
+    aux = extra.get("aux_logits", False)
     # the reference, in float64
-    model = reference(arch, shape, classes, merge, mix_at)
+    model = reference(arch, shape, classes, merge, mix_at, aux)
     load_state(model, init)
     model = model.double().train()
     optimizer, names = make_optimizer(model, opt)
@@ -276,6 +301,8 @@ def run_case(parity_step, name, spec, workdir):
         with h5py.File(out("step", k), "r") as f:
             lam, loss = float(f["lam"][()]), float(f["loss"][()])
             logits, eval_logits = np.array(f["logits"]), np.array(f["eval_logits"])
+            aux_logits = np.array(f["aux_logits"]) if "aux_logits" in f else None
+            aux_loss = float(f["aux_loss"][()]) if "aux_loss" in f else None
             # NHWC as the engine stores them, NCHW for PyTorch
             relu_masks = [torch.from_numpy(np.array(f["relu"][m])).permute(0, 3, 1, 2)
                           for m in sorted(f["relu"])]
@@ -283,6 +310,10 @@ def run_case(parity_step, name, spec, workdir):
                              for m in sorted(f.get("dropout", {}))]
             pool_indices = [torch.from_numpy(np.array(f["maxpool"][m]))
                             for m in sorted(f.get("maxpool", {}))]
+        if aux != (aux_logits is not None):
+            check.failures.append(f"{at} the engine ran an auxiliary classifier: "
+                                  f"{aux_logits is not None}, the reference: {aux}")
+            break
         with h5py.File(out("grads", k), "r") as f:
             grads = {n: np.array(v) for n, v in f["grad"].items()}
         with h5py.File(out("after", k), "r") as f:
@@ -304,6 +335,9 @@ def run_case(parity_step, name, spec, workdir):
             max_pool.indices = iter(pool_indices)
         optimizer.zero_grad()
         ref_logits = model(x)
+        if aux:  # torchvision's InceptionOutputs
+            ref_aux = ref_logits.aux_logits
+            ref_logits = ref_logits.logits
         if next(model.relu.masks, None) is not None:
             check.failures.append(f"{at} the engine ran more ReLUs than the PyTorch model")
         if dropout is not None and next(dropout.masks, None) is not None:
@@ -316,6 +350,11 @@ def run_case(parity_step, name, spec, workdir):
                 check.failures.append(f"{at} the engine ran more max pools than PyTorch")
             max_pool.indices = None
         ref_loss = soft_cross_entropy(ref_logits, targets)
+        if aux:
+            ref_aux_loss = soft_cross_entropy(ref_aux, targets)
+            check(f"{at} aux logits", aux_logits, ref_aux.detach().numpy())
+            check(f"{at} aux loss", aux_loss, ref_aux_loss.item())
+            ref_loss = ref_loss + AUX_WEIGHT * ref_aux_loss
         ref_loss.backward()
         check(f"{at} logits", logits, ref_logits.detach().numpy())
         check(f"{at} loss", loss, ref_loss.item())
@@ -347,12 +386,12 @@ def run_case(parity_step, name, spec, workdir):
     model.eval()
     with torch.no_grad():
         # our checkpoint in a fresh float32 PyTorch model gives our logits
-        fresh = reference(arch, shape, classes)
+        fresh = reference(arch, shape, classes, aux_logits=aux)
         load_state(fresh, out("after", steps))
         fresh.eval()
         check("checkpoint in PyTorch: eval logits", fresh(x.float()).numpy(), eval_logits)
         if arch == "inceptionv3" and min(shape[:2]) > 64:
-            check_torchvision_inception(check, classes, out("after", steps), x, eval_logits)
+            check_torchvision_inception(check, classes, out("after", steps), x, eval_logits, aux)
         if "torchvision" in extra:
             check_torchvision(check, extra["torchvision"], classes, out("after", steps), x,
                               eval_logits)
@@ -361,12 +400,12 @@ def run_case(parity_step, name, spec, workdir):
     return check
 
 
-def check_torchvision_inception(check, classes, path, x, eval_logits):
-    """Our ImageNet-stem checkpoint in torchvision's own Inception3 (no
-    auxiliary classifier, transform_input off) by load_state_dict(strict=True)
-    gives our evaluation logits."""
+def check_torchvision_inception(check, classes, path, x, eval_logits, aux_logits=False):
+    """Our ImageNet-stem checkpoint in torchvision's own Inception3 (with the
+    auxiliary classifier as trained, transform_input off) by
+    load_state_dict(strict=True) gives our evaluation logits."""
     import torchvision  # only this check needs it
-    model = torchvision.models.inception_v3(num_classes=classes, aux_logits=False,
+    model = torchvision.models.inception_v3(num_classes=classes, aux_logits=aux_logits,
                                             init_weights=False, transform_input=False)
     load_state(model, path)
     model.eval()
@@ -379,7 +418,7 @@ def check_continuation(check, spec, opt, out, steps):
     load_state_dict (over a fresh model and a default optimizer), takes the
     engine's step N from the engine's gradients of that step."""
     arch, shape, classes, batch, merge, mix_at, extra = spec
-    model = reference(arch, shape, classes, merge, mix_at)
+    model = reference(arch, shape, classes, merge, mix_at, extra.get("aux_logits", False))
     load_state(model, out("after", steps - 1))
     model = model.double()
     default = dict(opt, lr=0.5, betas=(0.5, 0.5), eps=0.5, weight_decay=0.5, momentum=0.5)
