@@ -35,5 +35,11 @@ void bmst_run_record_update(struct bmst_run_record *r, const char *state);
 void bmst_json_string(FILE *f, const char *s);
 /* The record as a JSON object (no trailing newline). */
 void bmst_run_record_json(FILE *f, const struct bmst_run_record *r);
+/* What the record knows when the run starts, as the CSV file's first lines:
+ * "# NAME: VALUE", the JSON object's names ("argv" as its JSON array,
+ * "options.--lr", "dataset.train", "hosts" separated by spaces; none of
+ * "updated", "state" and the best accuracy, which come later). Returns the
+ * text, malloc'd. */
+char *bmst_run_record_comments(const struct bmst_run_record *r);
 
 #endif

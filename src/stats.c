@@ -48,10 +48,11 @@ static int csv_flush(FILE *f, const char *path) {
     return bmst_error("cannot write the CSV file %s: %s", path, strerror(errno ? errno : EIO));
 }
 
-int bmst_stats_csv_open(const char *path, int append, FILE **out) {
+int bmst_stats_csv_open(const char *path, int append, const char *comments, FILE **out) {
     errno = 0;
     FILE *f = fopen(path, append ? "a" : "w");
     if (!f) return bmst_error("cannot write the CSV file %s: %s", path, strerror(errno));
+    if (!append && comments) fputs(comments, f);
     if (!append)
         fprintf(f, "epoch,train_loss,lr,test_loss,test_accuracy,epoch_seconds,images_per_second,"
                    "planned_mib,peak_rss_mib,data_seconds,forward_seconds,backward_seconds,"

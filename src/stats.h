@@ -40,10 +40,12 @@ double bmst_now(void);            /* monotonic seconds */
 double bmst_peak_rss_mib(void);   /* process high-water mark */
 
 void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epochs);
-/* The CSV file: opened (for a resumed run, appended to) with its header
- * written when new, a row per epoch, closed. Each returns 0, or -1 with "cannot
- * write the CSV file PATH: REASON" (a full disk is an error, not a short file). */
-int bmst_stats_csv_open(const char *path, int append, FILE **out);
+/* The CSV file: opened (for a resumed run, appended to) with, when new,
+ * `comments` (the run's description, "# " lines; NULL: none) and the column
+ * header written first, a row per epoch, closed. Each returns 0, or -1 with
+ * "cannot write the CSV file PATH: REASON" (a full disk is an error, not a
+ * short file). */
+int bmst_stats_csv_open(const char *path, int append, const char *comments, FILE **out);
 int bmst_stats_csv_row(FILE *f, const char *path, const struct bmst_epoch_stats *s);
 int bmst_stats_csv_close(FILE *f, const char *path);
 

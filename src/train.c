@@ -19,7 +19,7 @@
 #include "train_scalars.h"
 #include "evaluate.h"
 #include "fault.h"
-#include "mfu.h"
+#include "run_header.h"
 #include "step.h"
 
 /* Everything a run holds; released by session_close in reverse order. */
@@ -378,27 +378,6 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     return 0;
 }
 
-/* The run's first line: what trains on what, where, and its planned memory. */
-static void print_header(const struct session *s, const struct bmst_run_config *cfg) {
-    const struct bmst_graph *tg = &s->engine.train_graph;
-    fprintf(s->out,
-            "%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at "
-            "c%d; %s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB "
-            "unplanned)\n",
-            cfg->arch, s->info->name, s->info->count[0], s->info->count[1], s->info->h,
-            s->info->w, s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at,
-            s->engine.be->name, bmst_dtype_name(cfg->precision), s->engine.model.n_weights,
-            planned_mib(s), (double)tg->arena_bytes / (1 << 20),
-            (double)tg->naive_bytes / (1 << 20));
-    if (s->comm->world > 1)
-        fprintf(s->out,
-                "%d ranks (%s): global batch %d, gradients all-reduced as %s in %d MiB buckets, "
-                "batch norm %s; a collective waits at most %g s (--comm-timeout)\n",
-                s->comm->world, s->comm->name, cfg->batch * s->comm->world,
-                bmst_dtype_name(cfg->grad_comm), cfg->bucket_mib,
-                cfg->sync_bn ? "synchronized" : "per rank", s->comm->timeout_s);
-}
-
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
@@ -423,31 +402,27 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     }
     int resumed_inside = cfg->resume_path && meta.epoch_steps > 0;
 
-    if (s->out) print_header(s, cfg);
+    struct bmst_run_flops flops;
+    bmst_run_header(s->out, cfg, s->info, &s->engine, s->comm, planned_mib(s), &flops);
     if (s->out && cfg->tensorboard_dir && bmst_tb_open(cfg->tensorboard_dir, &s->tb) != 0)
         return -1;
-    /* MFU: the op table's FLOPs per training image against rank 0's device's
-     * peak (measured once here on the CPU), every rank counted alike */
-    double step_forward, step_backward, peak = 0.0;
-    bmst_graph_train_flops(&s->engine.train_graph, &step_forward, &step_backward);
-    double image_flops = (step_forward + step_backward) / cfg->batch;
-    if (s->out) {
-        const char *source;
-        peak = bmst_peak_flops(s->engine.be, cfg->precision, &source);
-        fprintf(s->out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
-                image_flops / 1e9, peak / 1e12, bmst_dtype_name(cfg->precision), source);
-    }
-    FILE *csv = NULL;
-    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside, &csv) != 0)
-        return -1;
-    struct bmst_report report;
     struct bmst_run_record record;
+    bmst_run_record_init(&record, cfg, s->info, s->engine.be, s->comm, s->started);
+    FILE *csv = NULL;
+    if (cfg->csv_path && s->out) {
+        /* a resumed run appends to the file its first part described */
+        char *comments = bmst_run_record_comments(&record);
+        int failed = bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside,
+                                         comments, &csv);
+        free(comments);
+        if (failed) return -1;
+    }
+    struct bmst_report report;
     struct bmst_report_run report_run = {
         .command = "train", .arch = cfg->arch, .dataset = s->info->name,
         .backend = s->engine.be->name, .precision = bmst_dtype_name(cfg->precision),
         .grad_comm = bmst_dtype_name(cfg->grad_comm), .batch_per_rank = cfg->batch,
         .merge = cfg->merge, .sync_bn = cfg->sync_bn, .record = &record};
-    bmst_run_record_init(&record, cfg, s->info, s->engine.be, s->comm, s->started);
     bmst_report_init(&report, s->comm, cfg->report_path, &report_run);
     double total_seconds = 0.0, total_images = 0.0;
     struct bmst_epoch_stats st = {0};
@@ -491,8 +466,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             struct bmst_epoch_stats job = st;
             job.images *= s->comm->world;
             job.seconds = bmst_report_last(&report)->slowest_s;
-            job.tflops = job.seconds > 0 ? image_flops * (double)job.images / job.seconds / 1e12 : 0;
-            job.mfu = peak > 0 ? job.tflops * 1e12 / (peak * s->comm->world) : 0.0;
+            job.tflops = job.seconds > 0 ? flops.image_flops * (double)job.images / job.seconds / 1e12 : 0;
+            job.mfu = flops.peak > 0 ? job.tflops * 1e12 / (flops.peak * s->comm->world) : 0.0;
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);

@@ -1,0 +1,45 @@
+/* The lines a training run starts with, and its FLOPs and peak (run_header.h). */
+#include "run_header.h"
+
+#include "mfu.h"
+
+static void print_setup(FILE *out, const struct bmst_run_config *cfg,
+                        const struct bmst_dataset_info *info, const struct bmst_engine *engine,
+                        const struct bmst_comm *comm, double planned_mib) {
+    const struct bmst_graph *tg = &engine->train_graph;
+    char val[48] = "";
+    if (info->count[BMST_SPLIT_VAL] > 0)
+        snprintf(val, sizeof val, "%zu val / ", info->count[BMST_SPLIT_VAL]);
+    fprintf(out,
+            "%s on %s: %zu train / %s%zu test images %dx%dx%d, %d classes; batch %d, merge %d "
+            "at c%d; %s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB "
+            "unplanned)\n",
+            cfg->arch, info->name, info->count[BMST_SPLIT_TRAIN], val, info->count[BMST_SPLIT_TEST],
+            info->h, info->w, info->c, info->classes, cfg->batch, cfg->merge, cfg->mix_at,
+            engine->be->name, bmst_dtype_name(cfg->precision), engine->model.n_weights, planned_mib,
+            (double)tg->arena_bytes / (1 << 20), (double)tg->naive_bytes / (1 << 20));
+    if (comm->world > 1)
+        fprintf(out,
+                "%d ranks (%s): global batch %d, gradients all-reduced as %s in %d MiB buckets, "
+                "batch norm %s; a collective waits at most %g s (--comm-timeout)\n",
+                comm->world, comm->name, cfg->batch * comm->world, bmst_dtype_name(cfg->grad_comm),
+                cfg->bucket_mib, cfg->sync_bn ? "synchronized" : "per rank", comm->timeout_s);
+}
+
+void bmst_run_header(FILE *out, const struct bmst_run_config *cfg,
+                     const struct bmst_dataset_info *info, struct bmst_engine *engine,
+                     const struct bmst_comm *comm, double planned_mib,
+                     struct bmst_run_flops *flops) {
+    if (out) print_setup(out, cfg, info, engine, comm, planned_mib);
+    /* MFU: the op table's FLOPs per training image against rank 0's device's
+     * peak (measured once here on the CPU), every rank counted alike */
+    double forward, backward;
+    bmst_graph_train_flops(&engine->train_graph, &forward, &backward);
+    flops->image_flops = (forward + backward) / cfg->batch;
+    flops->peak = 0.0;
+    if (!out) return;
+    const char *source;
+    flops->peak = bmst_peak_flops(engine->be, cfg->precision, &source);
+    fprintf(out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
+            flops->image_flops / 1e9, flops->peak / 1e12, bmst_dtype_name(cfg->precision), source);
+}

@@ -1,0 +1,27 @@
+/* What rank 0 prints before a training run's first epoch: what trains on
+ * what and where, its planned memory, how the ranks share the work, and the
+ * training FLOPs per image with the peak MFU is measured against (mfu.h). */
+#ifndef BMST_RUN_HEADER_H
+#define BMST_RUN_HEADER_H
+
+#include <stdio.h>
+
+#include "comm.h"
+#include "dataset.h"
+#include "train.h"
+
+/* The FLOPs and peak a run's TFLOP/s and MFU come from. */
+struct bmst_run_flops {
+    double image_flops; /* one training image's forward and backward, as the op table counts */
+    double peak;        /* rank 0's device's peak in FLOP/s (0: unknown, and on other ranks) */
+};
+
+/* Fills *flops on every rank (the peak on rank 0 only: a CPU's is measured
+ * here) and, where `out` is not NULL, prints the header lines on it.
+ * `planned_mib`: the run's planned memory. */
+void bmst_run_header(FILE *out, const struct bmst_run_config *cfg,
+                     const struct bmst_dataset_info *info, struct bmst_engine *engine,
+                     const struct bmst_comm *comm, double planned_mib,
+                     struct bmst_run_flops *flops);
+
+#endif
