@@ -1,4 +1,5 @@
-/* The lines a training run starts with, and its FLOPs and peak (run_header.h). */
+/* The lines a training run starts and ends with, and its FLOPs and peak
+ * (run_header.h). */
 #include "run_header.h"
 
 #include "mfu.h"
@@ -42,4 +43,24 @@ void bmst_run_header(FILE *out, const struct bmst_run_config *cfg,
     flops->peak = bmst_peak_flops(engine->be, cfg->precision, &source);
     fprintf(out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
             flops->image_flops / 1e9, flops->peak / 1e12, bmst_dtype_name(cfg->precision), source);
+}
+
+void bmst_run_summary(FILE *out, const struct bmst_run_config *cfg, int first_epoch,
+                      const struct bmst_epoch_stats *last, double best_accuracy, int best_epoch,
+                      double total_seconds, double total_images) {
+    int epochs_run = cfg->epochs - first_epoch;
+    if (epochs_run <= 0) {
+        fprintf(out, "nothing to do: the checkpoint has already trained %d of %d epochs\n",
+                first_epoch, cfg->epochs);
+        return;
+    }
+    fputs("done: ", out);
+    if (last->has_val)
+        fprintf(out, "val accuracy %.2f%% (best %.2f%% at epoch %d), ", 100.0 * last->val_accuracy,
+                100.0 * best_accuracy, best_epoch);
+    fprintf(out,
+            "test accuracy %.2f%%, %.1f s per epoch, %.0f images/s, peak memory %.0f MiB planned, "
+            "%.0f MiB process\n",
+            100.0 * last->test_accuracy, total_seconds / epochs_run, total_images / total_seconds,
+            last->planned_mib, last->peak_rss_mib);
 }

@@ -133,9 +133,10 @@ void bmst_run_record_json(FILE *f, const struct bmst_run_record *r) {
     }
     fputs(",\n    \"dataset\": {\"name\": ", f);
     bmst_json_string(f, r->data->name);
-    fprintf(f, ", \"shape\": [%d, %d, %d], \"classes\": %d, \"train\": %zu, \"test\": %zu}",
+    fprintf(f, ", \"shape\": [%d, %d, %d], \"classes\": %d, \"train\": %zu, \"val\": %zu, "
+               "\"test\": %zu}",
             r->data->h, r->data->w, r->data->c, r->data->classes, r->data->count[BMST_SPLIT_TRAIN],
-            r->data->count[BMST_SPLIT_TEST]);
+            r->data->count[BMST_SPLIT_VAL], r->data->count[BMST_SPLIT_TEST]);
     fputs(",\n    \"hosts\": [", f);
     for (int k = 0; k < r->comm->world; k++) {
         if (k) fputs(", ", f);
@@ -144,8 +145,9 @@ void bmst_run_record_json(FILE *f, const struct bmst_run_record *r) {
     fputs("]", f);
     json_field(f, "updated", r->updated);
     json_field(f, "state", r->state);
-    fprintf(f, ",\n    \"best_test_accuracy\": %.6g,\n    \"best_epoch\": %d\n  }",
-            r->best_accuracy, r->best_epoch);
+    /* the split the best is chosen on, in its name */
+    fprintf(f, ",\n    \"best_%s_accuracy\": %.6g,\n    \"best_epoch\": %d\n  }",
+            r->data->count[BMST_SPLIT_VAL] > 0 ? "val" : "test", r->best_accuracy, r->best_epoch);
 }
 
 /* "# NAME: VALUE\n", control characters escaped as in JSON so that every
@@ -181,8 +183,8 @@ char *bmst_run_record_comments(const struct bmst_run_record *r) {
     const struct bmst_dataset_info *d = r->data;
     comment_line(f, "dataset.name", d->name);
     fprintf(f, "# dataset.shape: %dx%dx%d\n# dataset.classes: %d\n", d->h, d->w, d->c, d->classes);
-    fprintf(f, "# dataset.train: %zu\n# dataset.test: %zu\n", d->count[BMST_SPLIT_TRAIN],
-            d->count[BMST_SPLIT_TEST]);
+    fprintf(f, "# dataset.train: %zu\n# dataset.val: %zu\n# dataset.test: %zu\n",
+            d->count[BMST_SPLIT_TRAIN], d->count[BMST_SPLIT_VAL], d->count[BMST_SPLIT_TEST]);
     fputs("# hosts: ", f);
     for (int k = 0; k < r->comm->world; k++)
         fprintf(f, "%s%s", k ? " " : "", r->comm->hosts[k]);

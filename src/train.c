@@ -29,6 +29,7 @@ struct session {
     const struct bmst_dataset_info *info;
     struct bmst_engine engine;
     struct bmst_loader *train_loader, *test_loader;
+    struct bmst_loader *val_loader; /* training on a dataset with /val; NULL otherwise */
     float *host_targets, *host_logits;
     struct bmst_loss_scaler scaler;
     float *stats_backup; /* --on-nan skip: the running statistics a step started from */
@@ -36,7 +37,7 @@ struct session {
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
     struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
-    double best_accuracy;                /* the best test accuracy so far, and its epoch */
+    double best_accuracy; /* the best accuracy so far (/val's, else /test's), and its epoch */
     int best_epoch;
     time_t started;     /* when `train` began, for the report */
     struct bmst_tb *tb; /* rank 0's TensorBoard file (--tensorboard); NULL without */
@@ -45,6 +46,7 @@ struct session {
 static void session_close(struct session *s) {
     if (s->train_loader) bmst_loader_free(s->train_loader);
     if (s->test_loader) bmst_loader_free(s->test_loader);
+    if (s->val_loader) bmst_loader_free(s->val_loader);
     free(s->host_targets);
     free(s->host_logits);
     if (s->stats_backup) s->engine.be->free(s->engine.be, s->stats_backup);
@@ -197,7 +199,12 @@ static int session_join(struct session *s, const struct bmst_run_config *cfg, in
         s->engine.train.notes = s->out; /* one notice for the job */
     }
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
-    return make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader);
+    /* training watches /val every epoch when the dataset has one */
+    if (training && s->info->count[BMST_SPLIT_VAL] > 0 &&
+        make_loader(s, cfg, BMST_SPLIT_VAL, &s->val_loader) != 0)
+        return -1;
+    return make_loader(s, cfg, training ? BMST_SPLIT_TEST : (enum bmst_split)cfg->eval_split,
+                       &s->test_loader);
 }
 
 static double planned_mib(const struct session *s) {
@@ -413,7 +420,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         /* a resumed run appends to the file its first part described */
         char *comments = bmst_run_record_comments(&record);
         int failed = bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside,
-                                         comments, &csv);
+                                         comments, s->val_loader != NULL, &csv);
         free(comments);
         if (failed) return -1;
     }
@@ -438,17 +445,23 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         }
         if (status != 0) break;
         double t = bmst_now();
-        status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
-                               &st.test_loss, &st.test_accuracy);
-        if (status == 0 && !isfinite(st.test_loss) && !cfg->skip_nonfinite)
-            status = bmst_error_shared("inf or NaN in the test logits after epoch %d/%d: the weights "
-                                "are finite but have grown too large; lower --lr or add "
-                                "--clip-norm",
-                                epoch + 1, cfg->epochs);
+        /* /val after every epoch where there is one; /test then only at the end */
+        st.has_val = s->val_loader != NULL;
+        st.has_test = !st.has_val || cfg->eval_test_every || epoch + 1 == cfg->epochs;
+        int after = epoch + 1, nan_ok = cfg->skip_nonfinite;
+        if (st.has_val)
+            status = bmst_evaluate_epoch(&s->engine.eval, s->val_loader, s->comm, s->host_logits,
+                                         "validation", after, cfg->epochs, nan_ok, &st.val_loss,
+                                         &st.val_accuracy);
+        if (status == 0 && st.has_test)
+            status = bmst_evaluate_epoch(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
+                                         "test", after, cfg->epochs, nan_ok, &st.test_loss,
+                                         &st.test_accuracy);
         if (status != 0) break;
         st.eval_seconds = bmst_now() - t;
-        if (st.test_accuracy > s->best_accuracy) {
-            s->best_accuracy = st.test_accuracy;
+        double watched = st.has_val ? st.val_accuracy : st.test_accuracy;
+        if (watched > s->best_accuracy) {
+            s->best_accuracy = watched;
             s->best_epoch = epoch + 1;
         }
         st.planned_mib = planned_mib(s);
@@ -508,17 +521,9 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         status = -1;
     if (status == BMST_EXIT_STOPPED) return status;
     if (status != 0) return -1;
-    int epochs_run = cfg->epochs - first_epoch;
-    if (!s->out) return 0;
-    if (epochs_run > 0)
-        fprintf(s->out,
-                "done: test accuracy %.2f%%, %.1f s per epoch, %.0f images/s, peak memory %.0f "
-                "MiB planned, %.0f MiB process\n",
-                100.0 * st.test_accuracy, total_seconds / epochs_run, total_images / total_seconds,
-                st.planned_mib, st.peak_rss_mib);
-    else
-        fprintf(s->out, "nothing to do: the checkpoint has already trained %d of %d epochs\n",
-                first_epoch, cfg->epochs);
+    if (s->out)
+        bmst_run_summary(s->out, cfg, first_epoch, &st, s->best_accuracy, s->best_epoch,
+                         total_seconds, total_images);
     return 0;
 }
 
@@ -544,6 +549,10 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
         memset(&s, 0, sizeof s);
         s.comm = comm;
     }
+    if (status == 0 && cfg->eval_split == BMST_SPLIT_VAL && s.info->count[BMST_SPLIT_VAL] == 0)
+        status = bmst_error("%s has no validation split (/val): score /test, or convert the "
+                            "dataset with --val-fraction F",
+                            cfg->data_path);
     if (status == 0 && (meta.in_h != s.info->h || meta.in_w != s.info->w ||
                         meta.in_c != s.info->c || meta.classes != s.info->classes))
         status = bmst_error("checkpoint %s expects %dx%dx%d images and %d classes, %s has "
@@ -556,15 +565,17 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     if (status == 0)
         status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
                                &accuracy);
+    const char *split = cfg->eval_split == BMST_SPLIT_VAL ? "validation" : "test";
     if (status == 0 && !isfinite(loss))
-        status = bmst_error_shared("checkpoint %s gives inf or NaN logits on the test split of %s: its "
-                            "weights are finite but too large (the run that wrote it diverged)",
-                            cfg->checkpoint_path, cfg->data_path);
+        status = bmst_error_shared("checkpoint %s gives inf or NaN logits on the %s split of %s: "
+                                   "its weights are finite but too large (the run that wrote it "
+                                   "diverged)",
+                                   cfg->checkpoint_path, split, cfg->data_path);
     if (status == 0 && s.out)
         fprintf(s.out,
-                "%s (%s, epoch %d) on %s test split: loss %.6f, accuracy %.2f%% (%zu images, "
+                "%s (%s, epoch %d) on %s %s split: loss %.6f, accuracy %.2f%% (%zu images, "
                 "%.1f s)\n",
-                cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, loss, 100.0 * accuracy,
-                s.info->count[BMST_SPLIT_TEST], bmst_now() - t);
+                cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, split, loss,
+                100.0 * accuracy, s.info->count[cfg->eval_split], bmst_now() - t);
     return session_end(&s, status);
 }

@@ -57,7 +57,7 @@ assert o["--seed"] == "7" and o["--precision"] == "bf16" and o["--merge"] == "2"
 assert o["--batch"] == "16" and o["--epochs"] == "3", o
 assert run["act_codec"] == "relu-mask" and run["threads"] == 1, run
 assert run["dataset"] == {"name": "synth-8x8x3-4", "shape": [8, 8, 3], "classes": 4,
-                          "train": 256, "test": 64}, run["dataset"]
+                          "train": 256, "val": 0, "test": 64}, run["dataset"]
 assert run["git_commit"] == commit, (run["git_commit"], commit)
 def seconds(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
@@ -103,9 +103,9 @@ for name in ("act_codec", "threads", "data", "resume", "save", "keep_best", "csv
     want = run[name]
     assert head.pop(name) == ("none" if want is None else str(want)), (name, want)
 assert run["csv"] == table, run
-dataset = {k: head.pop("dataset." + k) for k in ("name", "shape", "classes", "train", "test")}
+dataset = {k: head.pop("dataset." + k) for k in ("name", "shape", "classes", "train", "val", "test")}
 assert dataset == {"name": "synth-8x8x3-4", "shape": "8x8x3", "classes": "4", "train": "256",
-                   "test": "64"}, dataset
+                   "val": "0", "test": "64"}, dataset
 assert head.pop("hosts") == socket.gethostname()[:63]
 assert not head, f"not checked: {head}"
 started = datetime.datetime.strptime(run["started"], "%Y-%m-%dT%H:%M:%SZ").replace(
