@@ -29,20 +29,22 @@ static void print_setup(FILE *out, const struct bmst_run_config *cfg,
 
 void bmst_run_header(FILE *out, const struct bmst_run_config *cfg,
                      const struct bmst_dataset_info *info, struct bmst_engine *engine,
-                     const struct bmst_comm *comm, double planned_mib,
-                     struct bmst_run_flops *flops) {
+                     struct bmst_comm *comm, double planned_mib, struct bmst_run_flops *flops) {
     if (out) print_setup(out, cfg, info, engine, comm, planned_mib);
-    /* MFU: the op table's FLOPs per training image against rank 0's device's
-     * peak (measured once here on the CPU), every rank counted alike */
+    /* MFU: the op table's FLOPs against the sum of the ranks' peaks */
     double forward, backward;
     bmst_graph_train_flops(&engine->train_graph, &forward, &backward);
     flops->image_flops = (forward + backward) / cfg->batch;
-    flops->peak = 0.0;
-    if (!out) return;
     const char *source;
-    flops->peak = bmst_peak_flops(engine->be, cfg->precision, &source);
-    fprintf(out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
-            flops->image_flops / 1e9, flops->peak / 1e12, bmst_dtype_name(cfg->precision), source);
+    double peak = bmst_peak_flops(engine->be, cfg->precision, &source);
+    double sums[2] = {peak, peak > 0 ? 0.0 : 1.0}; /* the peaks, the ranks without one */
+    comm->allreduce_host_f64(comm, sums, 2);
+    flops->job_peak = sums[1] > 0 ? 0.0 : sums[0];
+    if (!out) return;
+    fprintf(out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)",
+            flops->image_flops / 1e9, peak / 1e12, bmst_dtype_name(cfg->precision), source);
+    if (comm->world > 1) fprintf(out, "; the job's %.4g TFLOP/s", flops->job_peak / 1e12);
+    fputc('\n', out);
 }
 
 void bmst_run_summary(FILE *out, const struct bmst_run_config *cfg, int first_epoch,

@@ -15,16 +15,16 @@
 /* The FLOPs and peak a run's TFLOP/s and MFU come from. */
 struct bmst_run_flops {
     double image_flops; /* one training image's forward and backward, as the op table counts */
-    double peak;        /* rank 0's device's peak in FLOP/s (0: unknown, and on other ranks) */
+    double job_peak;    /* every rank's device's peak added up, in FLOP/s (0: one is unknown) */
 };
 
-/* Fills *flops on every rank (the peak on rank 0 only: a CPU's is measured
- * here) and, where `out` is not NULL, prints the header lines on it.
- * `planned_mib`: the run's planned memory. */
+/* Collective: fills *flops on every rank (each rank finds its own device's
+ * peak, a CPU's measured here, all at once: ranks that share a node's cores
+ * measure what they will train with) and, where `out` is not NULL, prints
+ * the header lines on it. `planned_mib`: the run's planned memory. */
 void bmst_run_header(FILE *out, const struct bmst_run_config *cfg,
                      const struct bmst_dataset_info *info, struct bmst_engine *engine,
-                     const struct bmst_comm *comm, double planned_mib,
-                     struct bmst_run_flops *flops);
+                     struct bmst_comm *comm, double planned_mib, struct bmst_run_flops *flops);
 /* The run's last line on `out`: the last epoch's accuracies (`last`), the
  * best one the run watched (/val's where there is one), and the means over
  * the epochs run since `first_epoch` (0-based; none: "nothing to do"). */

@@ -28,7 +28,7 @@ struct session {
     struct bmst_dataset *ds;
     const struct bmst_dataset_info *info;
     struct bmst_engine engine;
-    struct bmst_loader *train_loader, *test_loader;
+    struct bmst_loader *train_loader, *test_loader; /* eval: test_loader reads --split's */
     struct bmst_loader *val_loader; /* training on a dataset with /val; NULL otherwise */
     float *host_targets, *host_logits;
     struct bmst_loss_scaler scaler;
@@ -480,7 +480,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             job.images *= s->comm->world;
             job.seconds = bmst_report_last(&report)->slowest_s;
             job.tflops = job.seconds > 0 ? flops.image_flops * (double)job.images / job.seconds / 1e12 : 0;
-            job.mfu = flops.peak > 0 ? job.tflops * 1e12 / (flops.peak * s->comm->world) : 0.0;
+            job.mfu = flops.job_peak > 0 ? job.tflops * 1e12 / flops.job_peak : 0.0;
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
