@@ -223,8 +223,9 @@ static void stop_threads(struct bmst_loader *l) {
 int bmst_loader_create(struct bmst_dataset *ds, const struct bmst_loader_config *cfg,
                        struct bmst_loader **out) {
     const struct bmst_dataset_info *info = bmst_dataset_get_info(ds);
-    if (cfg->split != BMST_SPLIT_TRAIN && cfg->split != BMST_SPLIT_TEST)
-        return bmst_error("loader: unknown split %d", (int)cfg->split);
+    if (cfg->split < 0 || cfg->split >= BMST_SPLIT_COUNT ||
+        (cfg->split == BMST_SPLIT_VAL && info->count[BMST_SPLIT_VAL] == 0))
+        return bmst_error("loader: no split %d", (int)cfg->split);
     if (cfg->batch < 1 || cfg->depth < 1 || cfg->workers < 1 || cfg->world < 1 ||
         cfg->rank < 0 || cfg->rank >= cfg->world)
         return bmst_error("loader: bad configuration (batch %d, depth %d, workers %d, rank %d "

@@ -18,7 +18,7 @@
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
-            OPTIMIZER, BETAS, NO_DECAY };
+            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -92,7 +92,10 @@ static const struct option options[] = {
      "PATH|auto  continue from a checkpoint (auto: --save's, when it exists)"},
     {"save-every", NULL, INT, TRAIN, RUN(save_every), 1, 0, "N  also checkpoint every N steps"},
     {"keep-best", NULL, TEXT, TRAIN, RUN(keep_best_path), 0, 0,
-     "PATH  checkpoint of the best test accuracy"},
+     "PATH  checkpoint of the best accuracy (/val's when there is one, else /test's)"},
+    {"eval-test", NULL, EVAL_TEST, TRAIN, 0, 0, 0,
+     "end|every-epoch  with /val: when /test is scored (end: after the last epoch)"},
+    {"split", NULL, SPLIT, EVAL, 0, 0, 0, "test|val  the split to score (test)"},
     {"tensorboard", NULL, TEXT, TRAIN, RUN(tensorboard_dir), 0, 0,
      "DIR  TensorBoard event file of per-step and per-epoch scalars"},
     {"log-every", NULL, INT, TRAIN, RUN(log_every), 1, 0, "N  steps between per-step scalars (10)"},
@@ -309,6 +312,16 @@ static int set_value(const struct option *o, const char *opt, const char *value,
             return bmst_error("--optimizer expects %s, got '%s'", bmst_optim_kind_names(), value);
         return 0;
     case BETAS: return parse_betas(value, &cli->run.optim);
+    case EVAL_TEST:
+        if (strcmp(value, "end") == 0) cli->run.eval_test_every = 0;
+        else if (strcmp(value, "every-epoch") == 0) cli->run.eval_test_every = 1;
+        else return bmst_error("--eval-test expects end or every-epoch, got '%s'", value);
+        return 0;
+    case SPLIT:
+        if (strcmp(value, "test") == 0) cli->run.eval_split = BMST_SPLIT_TEST;
+        else if (strcmp(value, "val") == 0) cli->run.eval_split = BMST_SPLIT_VAL;
+        else return bmst_error("--split expects test or val, got '%s'", value);
+        return 0;
     case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
     case FLAG:
     case GPU_ALIAS:

@@ -1,8 +1,10 @@
-/* The evaluation pass: an evaluation graph over the test split, scored on the
- * host, summed across ranks. */
+/* The evaluation pass: an evaluation graph over a split (test or
+ * validation), scored on the host, summed across ranks. */
 #include "evaluate.h"
 
 #include <math.h>
+
+#include "error.h"
 
 /* Adds the cross-entropy and correctness of one row of logits. */
 static void score_row(const float *z, int classes, int label, double *loss, double *correct) {
@@ -11,7 +13,8 @@ static void score_row(const float *z, int classes, int label, double *loss, doub
     for (int k = 1; k < classes; k++)
         if (z[k] > zmax) zmax = z[k], best = k;
     double sum = 0.0;
-    for (int k = 0; k < classes; k++) sum += exp((double)(z[k] - zmax));
+    for (int k = 0; k < classes; k++)
+        sum += exp((double)(z[k] - zmax));
     *loss += log(sum) - (double)(z[label] - zmax);
     *correct += best == label;
 }
@@ -39,5 +42,16 @@ int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_c
     comm->allreduce_host_f64(comm, totals, 3);
     *loss = totals[2] > 0 ? totals[0] / totals[2] : 0.0;
     *accuracy = totals[2] > 0 ? totals[1] / totals[2] : 0.0;
+    return 0;
+}
+
+int bmst_evaluate_epoch(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
+                        float *host_logits, const char *split, int epoch, int epochs,
+                        int allow_nonfinite, double *loss, double *accuracy) {
+    if (bmst_evaluate(x, loader, comm, host_logits, loss, accuracy) != 0) return -1;
+    if (!isfinite(*loss) && !allow_nonfinite)
+        return bmst_error_shared("inf or NaN in the %s logits after epoch %d/%d: the weights are "
+                                 "finite but have grown too large; lower --lr or add --clip-norm",
+                                 split, epoch, epochs);
     return 0;
 }

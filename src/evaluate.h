@@ -11,5 +11,11 @@
  * host_logits is caller-owned scratch of batch * classes floats. */
 int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
                   float *host_logits, double *loss, double *accuracy);
+/* bmst_evaluate after training epoch `epoch` of `epochs` (1-based), on the
+ * split named `split` ("validation", "test"): an inf or NaN loss is an error
+ * shared by the ranks (unless `allow_nonfinite`, --on-nan skip). */
+int bmst_evaluate_epoch(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
+                        float *host_logits, const char *split, int epoch, int epochs,
+                        int allow_nonfinite, double *loss, double *accuracy);
 
 #endif

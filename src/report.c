@@ -97,12 +97,17 @@ static void print_spread(FILE *out, const struct bmst_report_epoch *e, int world
 
 static void write_epoch(FILE *f, const struct bmst_report_epoch *e, int world) {
     const struct bmst_epoch_stats *st = &e->stats;
-    fprintf(f,
-            "    {\"epoch\": %d, \"steps\": %ld, \"train_loss\": %.6g, \"lr\": %.6g, "
-            "\"test_loss\": %.6g, \"test_accuracy\": %.6g, \"images_per_s\": %.6g,\n"
-            "     \"ranks\": [\n",
-            st->epoch, e->steps, st->train_loss, (double)st->lr, st->test_loss,
-            st->test_accuracy, e->images_per_s);
+    fprintf(f, "    {\"epoch\": %d, \"steps\": %ld, \"train_loss\": %.6g, \"lr\": %.6g, ",
+            st->epoch, e->steps, st->train_loss, (double)st->lr);
+    if (st->has_val)
+        fprintf(f, "\"val_loss\": %.6g, \"val_accuracy\": %.6g, ", st->val_loss,
+                st->val_accuracy);
+    if (st->has_test) /* else not scored after this epoch */
+        fprintf(f, "\"test_loss\": %.6g, \"test_accuracy\": %.6g, ", st->test_loss,
+                st->test_accuracy);
+    else
+        fputs("\"test_loss\": null, \"test_accuracy\": null, ", f);
+    fprintf(f, "\"images_per_s\": %.6g,\n     \"ranks\": [\n", e->images_per_s);
     for (int r = 0; r < world; r++) {
         const struct bmst_rank_stats *s = &e->ranks[r];
         fprintf(f, "      {\"rank\": %d, \"local_rank\": %d, \"host\": ", s->rank, s->local_rank);

@@ -31,4 +31,5 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->fault.rank = -1;
     cfg->seed = 1;
     cfg->log_every = 10;
+    cfg->eval_split = 1; /* BMST_SPLIT_TEST (dataset.h) */
 }

@@ -69,6 +69,11 @@ void bmst_run_settings(struct bmst_settings *s, const char *command,
     /* checkpoints inside an epoch gather from every rank (run_checkpoints.h) */
     bmst_settings_add(s, "--save", "%s", cfg->save_path ? "given" : "none");
     bmst_settings_add(s, "--save-every", "%d", cfg->save_every);
+    /* which splits are scored, each a collective pass */
+    if (strcmp(command, "eval") == 0)
+        bmst_settings_add(s, "--split", "%s", cfg->eval_split == BMST_SPLIT_VAL ? "val" : "test");
+    else
+        bmst_settings_add(s, "--eval-test", "%s", cfg->eval_test_every ? "every-epoch" : "end");
 }
 
 void bmst_run_settings_data(struct bmst_settings *s, const struct bmst_dataset_info *info) {
@@ -77,6 +82,9 @@ void bmst_run_settings_data(struct bmst_settings *s, const struct bmst_dataset_i
     bmst_settings_add(s, "the dataset's classes", "%d", info->classes);
     bmst_settings_add(s, "the dataset's training samples", "%zu", info->count[BMST_SPLIT_TRAIN]);
     bmst_settings_add(s, "the dataset's test samples", "%zu", info->count[BMST_SPLIT_TEST]);
+    if (info->count[BMST_SPLIT_VAL] > 0) /* scored after every epoch: a collective */
+        bmst_settings_add(s, "the dataset's validation samples", "%zu",
+                          info->count[BMST_SPLIT_VAL]);
 }
 
 void bmst_run_settings_backend(struct bmst_settings *s, const struct bmst_backend *be) {

@@ -21,6 +21,10 @@ struct bmst_epoch_stats {
     int epoch; /* 1-based */
     double train_loss;
     float lr;
+    int has_val;          /* the dataset has /val, scored after every epoch: */
+    double val_loss;      /* its mean cross-entropy */
+    double val_accuracy;  /* and top-1 accuracy, a fraction */
+    int has_test;         /* /test was scored after this epoch (every epoch without /val) */
     double test_loss;
     double test_accuracy; /* fraction */
     double seconds;       /* the training part of the epoch */
@@ -40,10 +44,14 @@ double bmst_now(void);            /* monotonic seconds */
 double bmst_peak_rss_mib(void);   /* process high-water mark */
 
 void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epochs);
-/* The CSV file: opened (for a resumed run, appended to) with its header
- * written when new, a row per epoch, closed. Each returns 0, or -1 with "cannot
- * write the CSV file PATH: REASON" (a full disk is an error, not a short file). */
-int bmst_stats_csv_open(const char *path, int append, FILE **out);
+/* The CSV file: opened (for a resumed run, appended to) with, when new,
+ * `comments` (the run's description, "# " lines; NULL: none) and the column
+ * header written first (val_loss and val_accuracy columns when `has_val`),
+ * a row per epoch (test_loss and test_accuracy empty where /test was not
+ * scored), closed. Each returns 0, or -1 with "cannot write the CSV file
+ * PATH: REASON" (a full disk is an error, not a short file). */
+int bmst_stats_csv_open(const char *path, int append, const char *comments, int has_val,
+                        FILE **out);
 int bmst_stats_csv_row(FILE *f, const char *path, const struct bmst_epoch_stats *s);
 int bmst_stats_csv_close(FILE *f, const char *path);
 

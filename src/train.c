@@ -19,7 +19,7 @@
 #include "train_scalars.h"
 #include "evaluate.h"
 #include "fault.h"
-#include "mfu.h"
+#include "run_header.h"
 #include "step.h"
 
 /* Everything a run holds; released by session_close in reverse order. */
@@ -28,7 +28,8 @@ struct session {
     struct bmst_dataset *ds;
     const struct bmst_dataset_info *info;
     struct bmst_engine engine;
-    struct bmst_loader *train_loader, *test_loader;
+    struct bmst_loader *train_loader, *test_loader; /* eval: test_loader reads --split's */
+    struct bmst_loader *val_loader; /* training on a dataset with /val; NULL otherwise */
     float *host_targets, *host_logits;
     struct bmst_loss_scaler scaler;
     float *stats_backup; /* --on-nan skip: the running statistics a step started from */
@@ -36,7 +37,7 @@ struct session {
     struct bmst_bn_sync bn_sync;
     FILE *out; /* rank 0's report lines; NULL on the other ranks */
     struct bmst_checkpoint_meta resumed; /* --resume: where the run continues */
-    double best_accuracy;                /* the best test accuracy so far, and its epoch */
+    double best_accuracy; /* the best accuracy so far (/val's, else /test's), and its epoch */
     int best_epoch;
     time_t started;     /* when `train` began, for the report */
     struct bmst_tb *tb; /* rank 0's TensorBoard file (--tensorboard); NULL without */
@@ -45,6 +46,7 @@ struct session {
 static void session_close(struct session *s) {
     if (s->train_loader) bmst_loader_free(s->train_loader);
     if (s->test_loader) bmst_loader_free(s->test_loader);
+    if (s->val_loader) bmst_loader_free(s->val_loader);
     free(s->host_targets);
     free(s->host_logits);
     if (s->stats_backup) s->engine.be->free(s->engine.be, s->stats_backup);
@@ -198,7 +200,12 @@ static int session_join(struct session *s, const struct bmst_run_config *cfg, in
         s->engine.train.notes = s->out; /* one notice for the job */
     }
     if (training && make_loader(s, cfg, BMST_SPLIT_TRAIN, &s->train_loader) != 0) return -1;
-    return make_loader(s, cfg, BMST_SPLIT_TEST, &s->test_loader);
+    /* training watches /val every epoch when the dataset has one */
+    if (training && s->info->count[BMST_SPLIT_VAL] > 0 &&
+        make_loader(s, cfg, BMST_SPLIT_VAL, &s->val_loader) != 0)
+        return -1;
+    return make_loader(s, cfg, training ? BMST_SPLIT_TEST : (enum bmst_split)cfg->eval_split,
+                       &s->test_loader);
 }
 
 static double planned_mib(const struct session *s) {
@@ -384,27 +391,6 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     return 0;
 }
 
-/* The run's first line: what trains on what, where, and its planned memory. */
-static void print_header(const struct session *s, const struct bmst_run_config *cfg) {
-    const struct bmst_graph *tg = &s->engine.train_graph;
-    fprintf(s->out,
-            "%s on %s: %zu train / %zu test images %dx%dx%d, %d classes; batch %d, merge %d at "
-            "c%d; %s %s; %zu parameters; planned memory %.1f MiB (arena %.1f of %.1f MiB "
-            "unplanned)\n",
-            cfg->arch, s->info->name, s->info->count[0], s->info->count[1], s->info->h,
-            s->info->w, s->info->c, s->info->classes, cfg->batch, cfg->merge, cfg->mix_at,
-            s->engine.be->name, bmst_dtype_name(cfg->precision), s->engine.model.n_weights,
-            planned_mib(s), (double)tg->arena_bytes / (1 << 20),
-            (double)tg->naive_bytes / (1 << 20));
-    if (s->comm->world > 1)
-        fprintf(s->out,
-                "%d ranks (%s): global batch %d, gradients all-reduced as %s in %d MiB buckets, "
-                "batch norm %s; a collective waits at most %g s (--comm-timeout)\n",
-                s->comm->world, s->comm->name, cfg->batch * s->comm->world,
-                bmst_dtype_name(cfg->grad_comm), cfg->bucket_mib,
-                cfg->sync_bn ? "synchronized" : "per rank", s->comm->timeout_s);
-}
-
 static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     struct bmst_run_config run = *cfg;
     long per_epoch = (long)bmst_loader_batches(s->train_loader);
@@ -429,31 +415,27 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     }
     int resumed_inside = cfg->resume_path && meta.epoch_steps > 0;
 
-    if (s->out) print_header(s, cfg);
+    struct bmst_run_flops flops;
+    bmst_run_header(s->out, cfg, s->info, &s->engine, s->comm, planned_mib(s), &flops);
     if (s->out && cfg->tensorboard_dir && bmst_tb_open(cfg->tensorboard_dir, &s->tb) != 0)
         return -1;
-    /* MFU: the op table's FLOPs per training image against rank 0's device's
-     * peak (measured once here on the CPU), every rank counted alike */
-    double step_forward, step_backward, peak = 0.0;
-    bmst_graph_train_flops(&s->engine.train_graph, &step_forward, &step_backward);
-    double image_flops = (step_forward + step_backward) / cfg->batch;
-    if (s->out) {
-        const char *source;
-        peak = bmst_peak_flops(s->engine.be, cfg->precision, &source);
-        fprintf(s->out, "%.4g GFLOP per training image; peak %.4g TFLOP/s per rank in %s (%s)\n",
-                image_flops / 1e9, peak / 1e12, bmst_dtype_name(cfg->precision), source);
-    }
-    FILE *csv = NULL;
-    if (cfg->csv_path && s->out && bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside, &csv) != 0)
-        return -1;
-    struct bmst_report report;
     struct bmst_run_record record;
+    bmst_run_record_init(&record, cfg, s->info, s->engine.be, s->comm, s->started);
+    FILE *csv = NULL;
+    if (cfg->csv_path && s->out) {
+        /* a resumed run appends to the file its first part described */
+        char *comments = bmst_run_record_comments(&record);
+        int failed = bmst_stats_csv_open(cfg->csv_path, first_epoch > 0 || resumed_inside,
+                                         comments, s->val_loader != NULL, &csv);
+        free(comments);
+        if (failed) return -1;
+    }
+    struct bmst_report report;
     struct bmst_report_run report_run = {
         .command = "train", .arch = cfg->arch, .dataset = s->info->name,
         .backend = s->engine.be->name, .precision = bmst_dtype_name(cfg->precision),
         .grad_comm = bmst_dtype_name(cfg->grad_comm), .batch_per_rank = cfg->batch,
         .merge = cfg->merge, .sync_bn = cfg->sync_bn, .record = &record};
-    bmst_run_record_init(&record, cfg, s->info, s->engine.be, s->comm, s->started);
     bmst_report_init(&report, s->comm, cfg->report_path, &report_run);
     double total_seconds = 0.0, total_images = 0.0;
     struct bmst_epoch_stats st = {0};
@@ -469,17 +451,23 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         }
         if (status != 0) break;
         double t = bmst_now();
-        status = bmst_evaluate(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
-                               &st.test_loss, &st.test_accuracy);
-        if (status == 0 && !isfinite(st.test_loss) && !cfg->skip_nonfinite)
-            status = bmst_error_shared("inf or NaN in the test logits after epoch %d/%d: the weights "
-                                "are finite but have grown too large; lower --lr or add "
-                                "--clip-norm",
-                                epoch + 1, cfg->epochs);
+        /* /val after every epoch where there is one; /test then only at the end */
+        st.has_val = s->val_loader != NULL;
+        st.has_test = !st.has_val || cfg->eval_test_every || epoch + 1 == cfg->epochs;
+        int after = epoch + 1, nan_ok = cfg->skip_nonfinite;
+        if (st.has_val)
+            status = bmst_evaluate_epoch(&s->engine.eval, s->val_loader, s->comm, s->host_logits,
+                                         "validation", after, cfg->epochs, nan_ok, &st.val_loss,
+                                         &st.val_accuracy);
+        if (status == 0 && st.has_test)
+            status = bmst_evaluate_epoch(&s->engine.eval, s->test_loader, s->comm, s->host_logits,
+                                         "test", after, cfg->epochs, nan_ok, &st.test_loss,
+                                         &st.test_accuracy);
         if (status != 0) break;
         st.eval_seconds = bmst_now() - t;
-        if (st.test_accuracy > s->best_accuracy) {
-            s->best_accuracy = st.test_accuracy;
+        double watched = st.has_val ? st.val_accuracy : st.test_accuracy;
+        if (watched > s->best_accuracy) {
+            s->best_accuracy = watched;
             s->best_epoch = epoch + 1;
         }
         st.planned_mib = planned_mib(s);
@@ -497,8 +485,8 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
             struct bmst_epoch_stats job = st;
             job.images *= s->comm->world;
             job.seconds = bmst_report_last(&report)->slowest_s;
-            job.tflops = job.seconds > 0 ? image_flops * (double)job.images / job.seconds / 1e12 : 0;
-            job.mfu = peak > 0 ? job.tflops * 1e12 / (peak * s->comm->world) : 0.0;
+            job.tflops = job.seconds > 0 ? flops.image_flops * (double)job.images / job.seconds / 1e12 : 0;
+            job.mfu = flops.job_peak > 0 ? job.tflops * 1e12 / flops.job_peak : 0.0;
             bmst_stats_print_epoch(s->out, &job, cfg->epochs);
             bmst_report_print_spread(&report, s->out);
             if (csv && status == 0) status = bmst_stats_csv_row(csv, cfg->csv_path, &job);
@@ -539,17 +527,9 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         status = -1;
     if (status == BMST_EXIT_STOPPED) return status;
     if (status != 0) return -1;
-    int epochs_run = cfg->epochs - first_epoch;
-    if (!s->out) return 0;
-    if (epochs_run > 0)
-        fprintf(s->out,
-                "done: test accuracy %.2f%%, %.1f s per epoch, %.0f images/s, peak memory %.0f "
-                "MiB planned, %.0f MiB process\n",
-                100.0 * st.test_accuracy, total_seconds / epochs_run, total_images / total_seconds,
-                st.planned_mib, st.peak_rss_mib);
-    else
-        fprintf(s->out, "nothing to do: the checkpoint has already trained %d of %d epochs\n",
-                first_epoch, cfg->epochs);
+    if (s->out)
+        bmst_run_summary(s->out, cfg, first_epoch, &st, s->best_accuracy, s->best_epoch,
+                         total_seconds, total_images);
     return 0;
 }
 
@@ -576,6 +556,10 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
         memset(&s, 0, sizeof s);
         s.comm = comm;
     }
+    if (status == 0 && cfg->eval_split == BMST_SPLIT_VAL && s.info->count[BMST_SPLIT_VAL] == 0)
+        status = bmst_error("%s has no validation split (/val): score /test, or convert the "
+                            "dataset with --val-fraction F",
+                            cfg->data_path);
     if (status == 0 && (meta.in_h != s.info->h || meta.in_w != s.info->w ||
                         meta.in_c != s.info->c || meta.classes != s.info->classes))
         status = bmst_error("checkpoint %s expects %dx%dx%d images and %d classes, %s has "
@@ -588,15 +572,17 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     if (status == 0)
         status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
                                &accuracy);
+    const char *split = cfg->eval_split == BMST_SPLIT_VAL ? "validation" : "test";
     if (status == 0 && !isfinite(loss))
-        status = bmst_error_shared("checkpoint %s gives inf or NaN logits on the test split of %s: its "
-                            "weights are finite but too large (the run that wrote it diverged)",
-                            cfg->checkpoint_path, cfg->data_path);
+        status = bmst_error_shared("checkpoint %s gives inf or NaN logits on the %s split of %s: "
+                                   "its weights are finite but too large (the run that wrote it "
+                                   "diverged)",
+                                   cfg->checkpoint_path, split, cfg->data_path);
     if (status == 0 && s.out)
         fprintf(s.out,
-                "%s (%s, epoch %d) on %s test split: loss %.6f, accuracy %.2f%% (%zu images, "
+                "%s (%s, epoch %d) on %s %s split: loss %.6f, accuracy %.2f%% (%zu images, "
                 "%.1f s)\n",
-                cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, loss, 100.0 * accuracy,
-                s.info->count[BMST_SPLIT_TEST], bmst_now() - t);
+                cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, split, loss,
+                100.0 * accuracy, s.info->count[cfg->eval_split], bmst_now() - t);
     return session_end(&s, status);
 }

@@ -78,7 +78,11 @@ struct bmst_run_config {
     /* stopping and requeueing (docs/cli.md, "Stopping and requeueing") */
     int resume_auto;            /* --resume auto: resume_path is save_path when it exists */
     int save_every;             /* > 0: also checkpoint to save_path every N global steps */
-    const char *keep_best_path; /* the checkpoint of the best test accuracy so far */
+    const char *keep_best_path; /* the checkpoint of the best accuracy so far (on /val when
+                                   the dataset has one, else on /test) */
+    int eval_test_every;        /* --eval-test every-epoch: /test after every epoch even
+                                   where /val is watched (default: at the run's end) */
+    int eval_split;             /* eval --split: enum bmst_split, BMST_SPLIT_TEST or _VAL */
     const char *tensorboard_dir; /* rank 0 writes TensorBoard scalars there (train_scalars.h) */
     int log_every;               /* steps between per-step TensorBoard scalars */
     /* the command line as given, for the report */
@@ -94,8 +98,8 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg);
  * or SIGUSR1 stopped it, or -1 with the reason in bmst_last_error(); in a
  * job of several ranks a failure ends every rank instead of returning. */
 int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm);
-/* `bmst_dist eval`: a checkpoint on the dataset's test split, the split
- * shared among the ranks. */
+/* `bmst_dist eval`: a checkpoint on the dataset's test split (or its
+ * validation split: --split val), the split shared among the ranks. */
 int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm);
 
 #endif

@@ -1,7 +1,8 @@
 /* The scalars a training run writes for TensorBoard (--tensorboard), by
  * tag: per step (every --log-every steps) "step/loss" (rank 0's), "step/lr",
  * "step/loss_scale", "step/images_per_second" (the job's, since the epoch
- * began); per epoch "epoch/NAME" for every CSV column NAME but `epoch`, and
+ * began); per epoch "epoch/NAME" for every CSV column NAME but `epoch`
+ * (test_loss and test_accuracy only after an epoch that scored /test), and
  * with an activation codec "epoch/act_codec_ratio", at the run's step count
  * (docs/cli.md, "TensorBoard"). */
 #ifndef BMST_TRAIN_SCALARS_H

@@ -33,9 +33,13 @@ for case in "resnet18 224 224 3 10 4 1" "resnet50 96 96 3 100 2 1" "resnet18 32 
 done
 
 # --- a run's TFLOP/s and MFU: the CSV against the FLOPs and peak it printed --
-"$BMST_DATA" synth --shape 8x8x3 --classes 4 --train 128 --test 32 --seed 1 "$work/d.h5" > /dev/null ||
-    { echo "cannot make the dataset"; exit 1; }
-"$BMST_DIST" train --data "$work/d.h5" --device cpu --threads 1 --epochs 1 --batch 16 \
+# ResNet-20 on 32x32 images spends most of its time in the direct kernels of
+# 16 to 64 channels, which (with AVX-512) outrun OpenBLAS's sgemm: a peak
+# that misses them puts the MFU over 100% (115% on Zen 5 with a 512^3 sgemm
+# peak). It must stay at or under 100%.
+"$BMST_DATA" synth --shape 32x32x3 --classes 10 --train 256 --test 64 --seed 1 "$work/d.h5" \
+    > /dev/null || { echo "cannot make the dataset"; exit 1; }
+"$BMST_DIST" train --data "$work/d.h5" --device cpu --threads 1 --epochs 2 --batch 64 \
     --csv "$work/m.csv" > "$work/m.log" 2>&1 || fail "the run: $(tail -2 "$work/m.log")"
 $PY - "$work/m.log" "$work/m.csv" << 'PY' && pass || fail "TFLOP/s and MFU: $(grep -i flop "$work/m.log")"
 import csv, re, sys
@@ -44,11 +48,12 @@ m = re.search(r"^([0-9.e+-]+) GFLOP per training image; peak ([0-9.e+-]+) TFLOP/
               r"\(measured\)$", text, re.M)
 assert m, text
 image, peak = float(m.group(1)) * 1e9, float(m.group(2)) * 1e12
-row = list(csv.DictReader(open(sys.argv[2])))[-1]
-tflops, mfu = float(row["tflops_per_second"]), float(row["mfu"])
-want = image * float(row["images_per_second"]) / 1e12
-assert abs(tflops - want) <= 2e-3 * want, (tflops, want)  # images/s has 4-5 digits in the CSV
-assert abs(mfu - tflops * 1e12 / peak) <= 2e-3 * mfu and 0 < mfu < 1.5, (mfu, tflops, peak)
+for row in csv.DictReader(line for line in open(sys.argv[2]) if not line.startswith("#")):
+    tflops, mfu = float(row["tflops_per_second"]), float(row["mfu"])
+    want = image * float(row["images_per_second"]) / 1e12
+    assert abs(tflops - want) <= 2e-3 * want, (tflops, want)  # images/s has 4-5 digits in the CSV
+    assert abs(mfu - tflops * 1e12 / peak) <= 2e-3 * mfu, (mfu, tflops, peak)
+    assert 0 < mfu <= 1.0, f"MFU {mfu:.3f} over 1 ({tflops} TFLOP/s against a peak of {peak / 1e12})"
 assert re.search(r"TFLOP/s \(MFU [0-9.]+%\)", text), text
 PY
 

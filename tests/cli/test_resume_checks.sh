@@ -42,7 +42,7 @@ PY
 $PY - "$work/base.h5" "$work/base.csv" << 'PY' && pass || fail "the run's record"
 import sys, csv, h5py
 a = h5py.File(sys.argv[1], "r").attrs
-last = float(list(csv.DictReader(open(sys.argv[2])))[-1]["lr"])
+last = float(list(csv.DictReader(l for l in open(sys.argv[2]) if not l.startswith("#")))[-1]["lr"])
 want = dict(version=5, batch=8, ranks=1, merge=1, planned_epochs=2, steps_per_epoch=4, epoch=2)
 got = {k: int(a[k]) for k in want}
 assert got == want, got
@@ -175,7 +175,7 @@ for warmup in 0 2; do
 import sys, csv, warnings
 warnings.simplefilter("ignore")
 import torch
-ours = [float(r["lr"]) for r in csv.DictReader(open(sys.argv[1]))]
+ours = [float(r["lr"]) for r in csv.DictReader(l for l in open(sys.argv[1]) if not l.startswith("#"))]
 warmup, steps = int(sys.argv[2]), 6
 opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
 cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps - warmup)

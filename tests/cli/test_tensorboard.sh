@@ -33,7 +33,7 @@ for e in events[1:]:
         assert v.metadata.plugin_data.plugin_name == "scalars", v
         scalars.setdefault(v.tag, {})[e.step] = float(tensor_util.make_ndarray(v.tensor))
 
-rows = list(csv.DictReader(open(sys.argv[2])))
+rows = list(csv.DictReader(l for l in open(sys.argv[2]) if not l.startswith("#")))
 per_epoch = 16
 for row in rows:
     step = int(row["epoch"]) * per_epoch

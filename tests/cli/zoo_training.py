@@ -69,9 +69,9 @@ def train_torch(path, net, epochs, batch, lr, seed, init):
 
 def compare(csv_path, theirs_path):
     with open(csv_path) as f:
-        header = f.readline().strip().split(",")
-        column = header.index("train_loss")
-        ours = [float(line.split(",")[column]) for line in f if line.strip()]
+        lines = [line for line in f if line.strip() and not line.startswith("#")]
+    column = lines[0].strip().split(",").index("train_loss")
+    ours = [float(line.split(",")[column]) for line in lines[1:]]
     theirs = [float(v) for v in open(theirs_path).read().split()]
     print(f"train loss per epoch: ours {ours}, PyTorch {theirs}")
     problems = []
