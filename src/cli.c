@@ -18,7 +18,7 @@
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
-            OPTIMIZER, BETAS, NO_DECAY };
+            OPTIMIZER, BETAS, NO_DECAY, PRUNE_SCOPE };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -72,6 +72,15 @@ static const struct option options[] = {
      "bn,bias  exempt BN parameters and/or biases from weight decay (none)"},
     {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, 0, "X  in [0, 1) (0)"},
     {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
+    {"prune-to", NULL, FLOAT, TRAIN, RUN(prune.to), 0, 0,
+     "S  prune conv and fc weights gradually to sparsity S in [0, 1) (off)"},
+    {"prune-start", NULL, FLOAT, TRAIN, RUN(prune.start), 0, 0,
+     "E0  epoch (fractions allowed) pruning starts at (0)"},
+    {"prune-end", NULL, FLOAT, TRAIN, RUN(prune.end), 0, 0,
+     "E1  epoch the final sparsity is reached at (--epochs)"},
+    {"prune-every", NULL, INT, TRAIN, RUN(prune.every), 1, 0, "N  steps between mask updates (100)"},
+    {"prune-scope", NULL, PRUNE_SCOPE, TRAIN, 0, 0, 0,
+     "global|layer  smallest magnitudes over all layers or per layer (global)"},
     {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, BMST_MAX_MERGE,
      "M  BMST merge factor, 1 (off) to 8"},
     {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0,
@@ -308,6 +317,7 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         return 0;
     case BETAS: return parse_betas(value, &cli->run.optim);
     case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
+    case PRUNE_SCOPE: return bmst_prune_scope_parse(value, &cli->run.prune.scope);
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;
@@ -433,6 +443,29 @@ static int check_optimizer_options(const struct bmst_optim_config *c) {
     return 0;
 }
 
+/* --prune-*: a final sparsity below 1, reached by the run's last epoch;
+ * the schedule's options without --prune-to would do nothing. */
+static int check_prune_options(const struct bmst_run_config *r) {
+    const struct bmst_prune_config *p = &r->prune;
+    struct bmst_prune_config unset;
+    bmst_prune_config_defaults(&unset);
+    if (p->to == 0.0f) {
+        if (p->start != unset.start || p->end != unset.end || p->every != unset.every ||
+            p->scope != unset.scope)
+            return bmst_error("--prune-start, --prune-end, --prune-every and --prune-scope need "
+                              "--prune-to S");
+        return 0;
+    }
+    if (!(p->to < 1.0f)) return bmst_error("--prune-to must be below 1, got %g", (double)p->to);
+    double end = p->end < 0.0f ? r->epochs : p->end;
+    if (end > r->epochs)
+        return bmst_error("--prune-end %g is beyond the run's %d epochs (--epochs)", end,
+                          r->epochs);
+    if ((double)p->start > end)
+        return bmst_error("--prune-start %g is after --prune-end %g", (double)p->start, end);
+    return 0;
+}
+
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
@@ -447,6 +480,7 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
     if (!(r->optim.eps > 0.0f)) return bmst_error("--eps must be above 0, got %g", r->optim.eps);
     if (check_optimizer_options(&r->optim) != 0) return -1;
+    if (check_prune_options(r) != 0) return -1;
     if (r->save_every > 0 && !r->save_path)
         return bmst_error("--save-every needs --save PATH, the file it writes");
     /* the files train reads and writes: distinct, and each output writable */
