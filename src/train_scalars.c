@@ -36,11 +36,10 @@ int bmst_train_scalars_epoch(struct bmst_tb *t, long step, const struct bmst_epo
         {"epoch/skipped_steps", (double)job->skipped_steps},
         {"epoch/tflops_per_second", job->tflops},
         {"epoch/mfu", job->mfu},
+        {"epoch/sparsity", job->sparsity < 0 ? 0.0 : job->sparsity}, /* as the CSV's */
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (bmst_tb_scalar(t, all[i].tag, step, all[i].value) != 0) return -1;
-    if (job->sparsity >= 0 && bmst_tb_scalar(t, "epoch/sparsity", step, job->sparsity) != 0)
-        return -1;
     if (codec_ratio > 0 && bmst_tb_scalar(t, "epoch/act_codec_ratio", step, codec_ratio) != 0)
         return -1;
     return bmst_tb_flush(t);
