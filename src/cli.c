@@ -24,6 +24,7 @@ enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, S
 #define EVAL (1 << BMST_CMD_EVAL)
 #define INFO (1 << BMST_CMD_INFO)
 #define BENCH (1 << BMST_CMD_BENCH)
+#define EXPORT (1 << BMST_CMD_EXPORT)
 #define ALL (TRAIN | EVAL | INFO | BENCH)
 
 struct option {
@@ -47,7 +48,9 @@ struct option {
 
 static const struct option options[] = {
     {"data", NULL, TEXT, ALL, RUN(data_path), 0, 0, "PATH  dataset file (bmst_data format)"},
-    {"checkpoint", NULL, TEXT, EVAL, RUN(checkpoint_path), 0, 0, "PATH  checkpoint to evaluate"},
+    {"checkpoint", NULL, TEXT, EVAL | EXPORT, RUN(checkpoint_path), 0, 0,
+     "PATH  checkpoint to evaluate or export"},
+    {"out", "o", TEXT, EXPORT, CLI(out_path), 0, 0, "PATH  export: the ONNX file to write"},
     {"net", "net", ARCH, TRAIN | INFO | BENCH, RUN(arch), 0, 0, "NAME  model (default resnet20)"},
     {"shape", NULL, SHAPE, INFO | BENCH, 0, 0, 0, "HxWxC  input shape without --data (32x32x3)"},
     {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, 0, "K  classes without --data (10)"},
@@ -92,7 +95,7 @@ static const struct option options[] = {
      "N  threads augmenting batches, beside the reader (2)"},
     {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, MAX_PREFETCH, "N  batches kept ready (4)"},
     {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, 0, "N  makes a run reproducible (1)"},
-    {"threads", NULL, INT, ALL, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
+    {"threads", NULL, INT, ALL | EXPORT, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
     {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, 0, "N  cut every epoch to N steps"},
     {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, 0, "PATH  checkpoint after every epoch"},
     {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0,
@@ -131,13 +134,13 @@ static const struct option options[] = {
      "  compare all ranks' weights every step"},
     {"inject-fault", NULL, FAULT, TRAIN, 0, 0, 0,
      "RANK:STEP[:perturb|:nan]  tests only: fail there"},
-    {"help", "h", FLAG, ALL, CLI(help), 0, 0, "  this list"},
+    {"help", "h", FLAG, ALL | EXPORT, CLI(help), 0, 0, "  this list"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 static const char *command_name(enum bmst_command cmd) {
-    static const char *names[] = {"train", "eval", "info", "bench"};
+    static const char *names[] = {"train", "eval", "info", "bench", "export"};
     return names[cmd];
 }
 
@@ -471,9 +474,11 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
         return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
     /* eval builds the network its checkpoint names */
-    if (cmd != BMST_CMD_EVAL && bmst_network_check(r->arch, r->mix_at) != 0) return -1;
-    if (cmd == BMST_CMD_EVAL && !r->checkpoint_path)
-        return bmst_error("eval needs --checkpoint PATH");
+    if (cmd != BMST_CMD_EVAL && cmd != BMST_CMD_EXPORT && bmst_network_check(r->arch, r->mix_at) != 0) return -1;
+    if ((cmd == BMST_CMD_EVAL || cmd == BMST_CMD_EXPORT) && !r->checkpoint_path)
+        return bmst_error("%s needs --checkpoint PATH", command_name(cmd));
+    if (cmd == BMST_CMD_EXPORT && !cli->out_path)
+        return bmst_error("export needs --out PATH, the ONNX file to write");
     if (r->merge > 1 && r->batch % r->merge != 0)
         return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
                           r->merge);
