@@ -22,9 +22,10 @@ if [[ "${1:-}" == "--tests" ]]; then
 fi
 # --tests, observability: matplotlib (bench/plot.py draws the results; tests/bench
 # runs it), and pip for tensorboard from PyPI (below: tests/cli reads
-# --tensorboard's files back with its reader)
+# --tensorboard's files back with its reader); venv for tests/cli/test_export.sh,
+# which installs onnx and onnxruntime from PyPI into a venv of its own
 if [[ "${1:-}" == "--tests" ]]; then
-    packages+=(python3-matplotlib python3-pip)
+    packages+=(python3-matplotlib python3-pip python3-venv)
 fi
 
 sudo_cmd=()
