@@ -139,6 +139,12 @@ struct bmst_optim_kernels {
     void (*adam_step)(struct bmst_backend *be, const struct bmst_adam_desc *d, size_t n, float *p,
                       const float *g, float *exp_avg, float *exp_avg_sq, void *p_act,
                       float *nonfinite);
+    /* Pruning (--prune-to, src/prune.c): zeroes element i of the weights p, of
+     * the optimizer's state s0 and s1 (each may be NULL) and of the compute
+     * copy p_act (act_dtype; NULL: none) wherever bit i % 32 of word i / 32 of
+     * `keep` (backend memory) is 0; the other elements are left as they are. */
+    void (*mask_apply)(struct bmst_backend *be, size_t n, const uint32_t *keep, float *p,
+                       float *s0, float *s1, void *p_act);
 };
 
 /* Where the step's changing scalars live: a small fp32 block in device memory

@@ -2,7 +2,8 @@
 # Installs the Debian packages bmst_dist needs, skipping those already present.
 #   launch/install_deps.sh          build and run: compilers, HDF5, MPI, BLAS, Fashion-MNIST,
 #                                   libjpeg-turbo, libpng and libmatio (the image dataset converters),
-#                                   libcurl, OpenSSL and libarchive (bmst_data download)
+#                                   libcurl, OpenSSL and libarchive (bmst_data download),
+#                                   protobuf-c (bmst_dist export writes ONNX)
 #   launch/install_deps.sh --tests  also what the tests use: PyTorch, NumPy, h5py, HDF5 tools,
 #                                   SciPy, PIL and torchvision (the converter tests write .mat, JPEG
 #                                   and PNG files and number image folders as ImageFolder does;
@@ -14,16 +15,17 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libopenmpi-dev openmpi-bin
           libopenblas-openmp-dev dataset-fashion-mnist libjpeg62-turbo-dev libpng-dev libmatio-dev
-          libcurl4-openssl-dev libssl-dev libarchive-dev)
+          libcurl4-openssl-dev libssl-dev libarchive-dev protobuf-c-compiler libprotobuf-c-dev)
 if [[ "${1:-}" == "--tests" ]]; then
     packages+=(hdf5-tools python3-torch python3-torchvision python3-numpy python3-h5py python3-scipy python3-pil
                slurm-wlm munge debootstrap strace)
 fi
 # --tests, observability: matplotlib (bench/plot.py draws the results; tests/bench
 # runs it), and pip for tensorboard from PyPI (below: tests/cli reads
-# --tensorboard's files back with its reader)
+# --tensorboard's files back with its reader); venv for tests/cli/test_export.sh,
+# which installs onnx and onnxruntime from PyPI into a venv of its own
 if [[ "${1:-}" == "--tests" ]]; then
-    packages+=(python3-matplotlib python3-pip)
+    packages+=(python3-matplotlib python3-pip python3-venv)
 fi
 
 sudo_cmd=()

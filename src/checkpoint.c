@@ -12,6 +12,7 @@
 #include "atomic_file.h"
 #include "checkpoint_optim.h"
 #include "checkpoint_progress.h"
+#include "checkpoint_prune.h"
 #include "checkpoint_tensors.h"
 #include "dataset.h"
 #include "error.h"
@@ -21,8 +22,9 @@
 #define FORMAT_NAME "bmst_checkpoint"
 /* 3 added the run's settings (batch, ranks, merge, lr, ...); 4 the
  * optimizer's kind, hyperparameters and state by PyTorch's names; 5 where
- * inside an epoch it was written and the best accuracy so far */
-#define FORMAT_VERSION 5
+ * inside an epoch it was written and the best accuracy so far; 6 the pruning
+ * mask (/prune_mask, only when pruning) */
+#define FORMAT_VERSION 6
 #define OLDEST_VERSION 2 /* still read: without those settings, SGD's momentum alone */
 
 /* ---- writing ---- */
@@ -64,10 +66,11 @@ static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta)
 struct host_copies {
     float *weights, *buffers;
     float *state[BMST_OPTIM_MAX_STATE];
+    uint32_t *mask; /* the pruning mask (optimizer's mask words), or NULL */
 };
 
 static void host_copies_free(struct host_copies *h) {
-    free(h->weights), free(h->buffers);
+    free(h->weights), free(h->buffers), free(h->mask);
     for (int i = 0; i < BMST_OPTIM_MAX_STATE; i++)
         free(h->state[i]);
 }
@@ -104,7 +107,8 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
     hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     ok = model >= 0 && bmst_ckpt_write_params(model, m, h->weights, h->buffers, 0, scratch) == 0 &&
          write_batch_counters(model, m, meta->step) == 0 &&
-         bmst_checkpoint_optim_write(file, o, h->state, scratch) == 0;
+         bmst_checkpoint_optim_write(file, o, h->state, scratch) == 0 &&
+         (!h->mask || bmst_ckpt_prune_write(file, h->mask, bmst_optim_mask_words(o)) == 0);
     if (model >= 0) H5Gclose(model);
     if (ok) return bmst_h5_memfile_save(&mem, out);
     bmst_h5_memfile_discard(&mem, out);
@@ -139,6 +143,11 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const str
                             .buffers = bmst_ckpt_host_copy(m, m->buffers, m->n_buffers)};
     for (int i = 0; i < o->type->n_state; i++)
         h.state[i] = bmst_ckpt_host_copy(m, o->state[i], m->n_weights);
+    if (o->mask) {
+        size_t bytes = bmst_optim_mask_words(o) * sizeof(uint32_t);
+        h.mask = bmst_xmalloc(bytes);
+        m->be->to_host(m->be, h.mask, o->mask, bytes);
+    }
     struct bmst_atomic_file out;
     if (check_finite(path, m, o, meta, &h) != 0 || bmst_atomic_open(&out, path, "the checkpoint") != 0) {
         host_copies_free(&h);
@@ -312,6 +321,15 @@ static int read_file(const char *path, const struct bmst_model *m, const struct 
         status = bmst_ckpt_read_params(file, path, "model", m, 0, h->weights, h->buffers, scratch);
     if (status == 0 && o)
         status = bmst_checkpoint_optim_read_state(file, path, version, o, h->state, steps, scratch);
+    /* a pruned run continues pruned; its mask in a dense run would be lost */
+    if (status == 0 && o && bmst_ckpt_prune_present(file) && !o->mask)
+        status = bmst_error("checkpoint %s was pruned (it holds /prune_mask): resume it with "
+                            "--prune-to S",
+                            path);
+    if (status == 0 && o && o->mask && bmst_ckpt_prune_present(file)) {
+        h->mask = bmst_xmalloc(bmst_optim_mask_words(o) * sizeof(uint32_t));
+        status = bmst_ckpt_prune_read(file, path, h->mask, bmst_optim_mask_words(o));
+    }
     H5Fclose(file);
     return status;
 }
@@ -334,6 +352,8 @@ int bmst_checkpoint_load(const char *path, struct bmst_model *m, struct bmst_opt
         for (int i = 0; o && i < o->type->n_state; i++)
             m->be->to_device(m->be, o->state[i], h.state[i], m->n_weights * sizeof(float));
         if (o) o->steps = steps;
+        if (h.mask)
+            m->be->to_device(m->be, o->mask, h.mask, bmst_optim_mask_words(o) * sizeof(uint32_t));
         bmst_model_refresh_act(m);
     }
     host_copies_free(&h);

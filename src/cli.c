@@ -18,12 +18,13 @@
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
-            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT };
+            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
 #define INFO (1 << BMST_CMD_INFO)
 #define BENCH (1 << BMST_CMD_BENCH)
+#define EXPORT (1 << BMST_CMD_EXPORT)
 #define ALL (TRAIN | EVAL | INFO | BENCH)
 
 struct option {
@@ -47,7 +48,9 @@ struct option {
 
 static const struct option options[] = {
     {"data", NULL, TEXT, ALL, RUN(data_path), 0, 0, "PATH  dataset file (bmst_data format)"},
-    {"checkpoint", NULL, TEXT, EVAL, RUN(checkpoint_path), 0, 0, "PATH  checkpoint to evaluate"},
+    {"checkpoint", NULL, TEXT, EVAL | EXPORT, RUN(checkpoint_path), 0, 0,
+     "PATH  checkpoint to evaluate or export"},
+    {"out", "o", TEXT, EXPORT, CLI(out_path), 0, 0, "PATH  export: the ONNX file to write"},
     {"net", "net", ARCH, TRAIN | INFO | BENCH, RUN(arch), 0, 0, "NAME  model (default resnet20)"},
     {"shape", NULL, SHAPE, INFO | BENCH, 0, 0, 0, "HxWxC  input shape without --data (32x32x3)"},
     {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, 0, "K  classes without --data (10)"},
@@ -72,6 +75,15 @@ static const struct option options[] = {
      "bn,bias  exempt BN parameters and/or biases from weight decay (none)"},
     {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, 0, "X  in [0, 1) (0)"},
     {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
+    {"prune-to", NULL, FLOAT, TRAIN, RUN(prune.to), 0, 0,
+     "S  prune conv and fc weights gradually to sparsity S in [0, 1) (off)"},
+    {"prune-start", NULL, FLOAT, TRAIN, RUN(prune.start), 0, 0,
+     "E0  epoch (fractions allowed) pruning starts at (0)"},
+    {"prune-end", NULL, FLOAT, TRAIN, RUN(prune.end), 0, 0,
+     "E1  epoch the final sparsity is reached at (--epochs)"},
+    {"prune-every", NULL, INT, TRAIN, RUN(prune.every), 1, 0, "N  steps between mask updates (100)"},
+    {"prune-scope", NULL, PRUNE_SCOPE, TRAIN, 0, 0, 0,
+     "global|layer  smallest magnitudes over all layers or per layer (global)"},
     {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, BMST_MAX_MERGE,
      "M  BMST merge factor, 1 (off) to 8"},
     {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0,
@@ -85,7 +97,7 @@ static const struct option options[] = {
      "N  threads augmenting batches, beside the reader (2)"},
     {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, MAX_PREFETCH, "N  batches kept ready (4)"},
     {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, 0, "N  makes a run reproducible (1)"},
-    {"threads", NULL, INT, ALL, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
+    {"threads", NULL, INT, ALL | EXPORT, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
     {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, 0, "N  cut every epoch to N steps"},
     {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, 0, "PATH  checkpoint after every epoch"},
     {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0,
@@ -127,13 +139,13 @@ static const struct option options[] = {
      "  compare all ranks' weights every step"},
     {"inject-fault", NULL, FAULT, TRAIN, 0, 0, 0,
      "RANK:STEP[:perturb|:nan]  tests only: fail there"},
-    {"help", "h", FLAG, ALL, CLI(help), 0, 0, "  this list"},
+    {"help", "h", FLAG, ALL | EXPORT, CLI(help), 0, 0, "  this list"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 static const char *command_name(enum bmst_command cmd) {
-    static const char *names[] = {"train", "eval", "info", "bench"};
+    static const char *names[] = {"train", "eval", "info", "bench", "export"};
     return names[cmd];
 }
 
@@ -323,6 +335,7 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         else return bmst_error("--split expects test or val, got '%s'", value);
         return 0;
     case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
+    case PRUNE_SCOPE: return bmst_prune_scope_parse(value, &cli->run.prune.scope);
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;
@@ -464,21 +477,48 @@ static int check_optimizer_options(const struct bmst_optim_config *c) {
     return 0;
 }
 
+/* --prune-*: a final sparsity below 1, reached by the run's last epoch;
+ * the schedule's options without --prune-to would do nothing. */
+static int check_prune_options(const struct bmst_run_config *r) {
+    const struct bmst_prune_config *p = &r->prune;
+    struct bmst_prune_config unset;
+    bmst_prune_config_defaults(&unset);
+    if (p->to == 0.0f) {
+        if (p->start != unset.start || p->end != unset.end || p->every != unset.every ||
+            p->scope != unset.scope)
+            return bmst_error("--prune-start, --prune-end, --prune-every and --prune-scope need "
+                              "--prune-to S");
+        return 0;
+    }
+    if (!(p->to < 1.0f)) return bmst_error("--prune-to must be below 1, got %g", (double)p->to);
+    double end = p->end < 0.0f ? r->epochs : p->end;
+    if (end > r->epochs)
+        return bmst_error("--prune-end %g is beyond the run's %d epochs (--epochs)", end,
+                          r->epochs);
+    if ((double)p->start > end)
+        return bmst_error("--prune-start %g is after --prune-end %g", (double)p->start, end);
+    return 0;
+}
+
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
         return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
     /* eval builds the network its checkpoint names */
-    if (cmd != BMST_CMD_EVAL && bmst_network_check(r->arch, r->mix_at) != 0) return -1;
+    if (cmd != BMST_CMD_EVAL && cmd != BMST_CMD_EXPORT && bmst_network_check(r->arch, r->mix_at) != 0)
+        return -1;
     if (check_aux_logits(cli) != 0) return -1;
-    if (cmd == BMST_CMD_EVAL && !r->checkpoint_path)
-        return bmst_error("eval needs --checkpoint PATH");
+    if ((cmd == BMST_CMD_EVAL || cmd == BMST_CMD_EXPORT) && !r->checkpoint_path)
+        return bmst_error("%s needs --checkpoint PATH", command_name(cmd));
+    if (cmd == BMST_CMD_EXPORT && !cli->out_path)
+        return bmst_error("export needs --out PATH, the ONNX file to write");
     if (r->merge > 1 && r->batch % r->merge != 0)
         return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
                           r->merge);
     if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
     if (!(r->optim.eps > 0.0f)) return bmst_error("--eps must be above 0, got %g", r->optim.eps);
     if (check_optimizer_options(&r->optim) != 0) return -1;
+    if (check_prune_options(r) != 0) return -1;
     if (r->save_every > 0 && !r->save_path)
         return bmst_error("--save-every needs --save PATH, the file it writes");
     /* the files train reads and writes: distinct, and each output writable */

@@ -13,6 +13,7 @@ struct bmst_cli {
     int shape_h, shape_w, shape_c; /* info / bench without --data */
     int classes;
     int steps, warmup; /* bench */
+    const char *out_path; /* export: the file to write */
     int help;
     /* given on the command line: a seed name ("c2mixt_resnet18") sets the
      * mix point and a merge of 2, which --merge overrides and a different
@@ -20,7 +21,7 @@ struct bmst_cli {
     int merge_set, mix_at_set;
 };
 
-enum bmst_command { BMST_CMD_TRAIN, BMST_CMD_EVAL, BMST_CMD_INFO, BMST_CMD_BENCH };
+enum bmst_command { BMST_CMD_TRAIN, BMST_CMD_EVAL, BMST_CMD_INFO, BMST_CMD_BENCH, BMST_CMD_EXPORT };
 
 /* Parses argv (after the command word) into cli. Returns 0, or -1 with a
  * one-line message for an unknown option, a missing or malformed value, or a

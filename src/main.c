@@ -7,6 +7,7 @@
 #include "comm.h"
 #include "error.h"
 #include "bench.h"
+#include "export_onnx.h"
 #include "info.h"
 #include "models/models.h"
 #include "signals.h"
@@ -19,7 +20,8 @@ static void usage(FILE *out) {
             "  train   train a network on a dataset file\n"
             "  eval    score a checkpoint on a dataset's test split\n"
             "  info    layers, parameters and planned memory of a network\n"
-            "  bench   training-step throughput on synthetic inputs\n\n"
+            "  bench   training-step throughput on synthetic inputs\n"
+            "  export  write a checkpoint's network as ONNX (BN folded into the convolutions)\n\n"
             "models: %s\n"
             "`bmst_dist COMMAND --help` lists a command's options; `bmst_dist --version` the\n"
             "version, commit and what this build includes.\n",
@@ -27,8 +29,8 @@ static void usage(FILE *out) {
 }
 
 static int parse_command(const char *word, enum bmst_command *cmd) {
-    static const char *words[] = {"train", "eval", "info", "bench"};
-    for (int i = 0; i < 4; i++)
+    static const char *words[] = {"train", "eval", "info", "bench", "export"};
+    for (int i = 0; i < 5; i++)
         if (strcmp(word, words[i]) == 0) {
             *cmd = (enum bmst_command)i;
             return 0;
@@ -46,7 +48,7 @@ static int usage_error(int *argc, char ***argv) {
 int main(int argc, char **argv) {
     bmst_cpu_blas_select(argv);
     if (argc < 2) {
-        bmst_error("no command given (train, eval, info, bench; see bmst_dist --help)");
+        bmst_error("no command given (train, eval, info, bench, export; see bmst_dist --help)");
         return usage_error(&argc, &argv);
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -59,7 +61,7 @@ int main(int argc, char **argv) {
     }
     enum bmst_command cmd;
     if (parse_command(argv[1], &cmd) != 0) {
-        bmst_error("unknown command '%s' (train, eval, info, bench; see bmst_dist --help)",
+        bmst_error("unknown command '%s' (train, eval, info, bench, export; see bmst_dist --help)",
                    argv[1]);
         return usage_error(&argc, &argv);
     }
@@ -73,8 +75,8 @@ int main(int argc, char **argv) {
     /* before MPI may take its own arguments out */
     cli.run.argc = argc;
     cli.run.argv = argv;
-    if (cmd == BMST_CMD_INFO) {
-        if (bmst_info(&cli) == 0) return 0;
+    if (cmd == BMST_CMD_INFO || cmd == BMST_CMD_EXPORT) {
+        if ((cmd == BMST_CMD_INFO ? bmst_info(&cli) : bmst_export_onnx(&cli)) == 0) return 0;
         bmst_report_error("bmst_dist");
         return 1;
     }
@@ -90,7 +92,8 @@ int main(int argc, char **argv) {
     case BMST_CMD_TRAIN: status = bmst_train(&cli.run, comm); break;
     case BMST_CMD_EVAL: status = bmst_eval(&cli.run, comm); break;
     case BMST_CMD_BENCH: status = bmst_bench(&cli, comm); break;
-    case BMST_CMD_INFO: break;
+    case BMST_CMD_INFO:
+    case BMST_CMD_EXPORT: break;
     }
     if (status == BMST_EXIT_STOPPED) return status; /* told on stdout where and why */
     if (status != 0) {

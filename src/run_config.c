@@ -17,6 +17,7 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->schedule.base_lr = 0.1f;
     cfg->schedule.gamma = 0.1f;
     bmst_optim_config_defaults(&cfg->optim);
+    bmst_prune_config_defaults(&cfg->prune);
     cfg->augment = -1;
     cfg->loader_threads = 2;
     cfg->prefetch = 4;

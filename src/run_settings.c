@@ -58,6 +58,11 @@ void bmst_run_settings(struct bmst_settings *s, const char *command,
     add_optimizer(s, &cfg->optim);
     bmst_settings_add(s, "--label-smoothing", "%.9g", (double)cfg->label_smoothing);
     bmst_settings_add(s, "--clip-norm", "%.9g", (double)cfg->clip_norm);
+    bmst_settings_add(s, "--prune-to", "%.9g", (double)cfg->prune.to);
+    bmst_settings_add(s, "--prune-start", "%.9g", (double)cfg->prune.start);
+    bmst_settings_add(s, "--prune-end", "%.9g", (double)cfg->prune.end);
+    bmst_settings_add(s, "--prune-every", "%d", cfg->prune.every);
+    bmst_settings_add(s, "--prune-scope", "%s", bmst_prune_scope_name(cfg->prune.scope));
     bmst_settings_add(s, "--augment", "%s", cfg->augment == 0 ? "off" : "on");
     bmst_settings_add(s, "--on-nan", "%s", cfg->skip_nonfinite ? "skip" : "abort");
     bmst_settings_add(s, "--check-replicas", "%s", on_off(cfg->check_replicas));

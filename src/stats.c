@@ -37,6 +37,7 @@ void bmst_stats_print_epoch(FILE *f, const struct bmst_epoch_stats *s, int epoch
         fprintf(f, "  loss scale %g (%ld skipped)", s->loss_scale, s->skipped_steps);
     if (s->tflops > 0) fprintf(f, "  %.3g TFLOP/s", s->tflops);
     if (s->mfu > 0) fprintf(f, " (MFU %.1f%%)", 100.0 * s->mfu);
+    if (s->sparsity >= 0) fprintf(f, "  sparsity %.2f%%", 100.0 * s->sparsity);
     fprintf(f, "  (data %.1f s, fwd %.1f s, bwd %.1f s, allreduce %.1f s, opt %.1f s, eval %.1f s)\n",
             s->phase[BMST_PHASE_DATA], s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
             s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds);
@@ -60,7 +61,7 @@ int bmst_stats_csv_open(const char *path, int append, const char *comments, int 
         fprintf(f, "epoch,train_loss,lr,%stest_loss,test_accuracy,epoch_seconds,images_per_second,"
                    "planned_mib,peak_rss_mib,data_seconds,forward_seconds,backward_seconds,"
                    "allreduce_seconds,optimizer_seconds,eval_seconds,device_used_mib,loss_scale,"
-                   "skipped_steps,tflops_per_second,mfu\n",
+                   "skipped_steps,tflops_per_second,mfu,sparsity\n",
                 has_val ? "val_loss,val_accuracy," : "");
     if (csv_flush(f, path) != 0) {
         fclose(f);
@@ -79,11 +80,12 @@ int bmst_stats_csv_row(FILE *f, const char *path, const struct bmst_epoch_stats 
         fprintf(f, "%.6f,%.6f,", s->test_loss, s->test_accuracy);
     else
         fputs(",,", f); /* not scored after this epoch */
-    fprintf(f, "%.3f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%g,%ld,%.6g,%.6g\n",
+    fprintf(f, "%.3f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%g,%ld,%.6g,%.6g,%.6g\n",
             s->seconds, images_per_second(s), s->planned_mib, s->peak_rss_mib, s->phase[BMST_PHASE_DATA],
             s->phase[BMST_PHASE_FORWARD], s->phase[BMST_PHASE_BACKWARD],
             s->phase[BMST_PHASE_ALLREDUCE], s->phase[BMST_PHASE_OPTIMIZER], s->eval_seconds,
-            s->device_used_mib, (double)s->loss_scale, s->skipped_steps, s->tflops, s->mfu);
+            s->device_used_mib, (double)s->loss_scale, s->skipped_steps, s->tflops, s->mfu,
+            s->sparsity < 0 ? 0.0 : s->sparsity);
     return csv_flush(f, path);
 }
 

@@ -38,6 +38,7 @@ struct bmst_epoch_stats {
     float loss_scale;       /* fp16's scale at the epoch's end (1 otherwise) */
     double tflops;          /* training FLOP/s achieved (op table's count), in TFLOP/s */
     double mfu;             /* tflops over the devices' peak (mfu.h); 0 where the peak is unknown */
+    double sparsity;        /* --prune-to: the fraction of conv and fc weights pruned; < 0: off */
 };
 
 double bmst_now(void);            /* monotonic seconds */

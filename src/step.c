@@ -1,4 +1,5 @@
-/* The training step: forward, backward, the inf/NaN guard, the optimizer. */
+/* The training step: forward, backward, the inf/NaN guard, the optimizer,
+ * the pruning mask. */
 #include "step.h"
 
 #include <math.h>
@@ -94,6 +95,8 @@ float bmst_train_step(struct bmst_exec *x, struct bmst_grad_sync *sync,
     double t3 = bmst_now();
     float divisor = scaler->scale * (sync ? bmst_grad_sync_divisor(sync) : 1.0f);
     struct bmst_step_result r = guard_and_update(x, divisor, cfg, scaler);
+    /* step + 1 steps taken: pruned weights and their state back to zero */
+    if (cfg->prune) bmst_prune_after_step(cfg->prune, step + 1);
     if (cfg->result) *cfg->result = r;
     be->sync(be);
     double t4 = bmst_now();

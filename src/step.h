@@ -11,6 +11,7 @@
 #include "loader.h"
 #include "loss_scale.h"
 #include "optim/optim.h"
+#include "prune.h"
 #include "stats.h"
 
 /* What a step found holding inf or NaN (bits of bmst_step_result.found). */
@@ -44,6 +45,7 @@ struct bmst_step_config {
     float *stats_backup;
     struct bmst_step_result *result; /* optional: filled by every step */
     struct bmst_optim *optim;        /* the graph's model's optimizer */
+    struct bmst_prune *prune;        /* --prune-to: the mask after each step; NULL: none */
     float lr;                        /* set per step by the caller */
 };
 

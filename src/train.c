@@ -41,6 +41,7 @@ struct session {
     int best_epoch;
     time_t started;     /* when `train` began, for the report */
     struct bmst_tb *tb; /* rank 0's TensorBoard file (--tensorboard); NULL without */
+    struct bmst_prune prune; /* --prune-to: prune.optim is NULL without */
 };
 
 static void session_close(struct session *s) {
@@ -49,6 +50,7 @@ static void session_close(struct session *s) {
     if (s->val_loader) bmst_loader_free(s->val_loader);
     free(s->host_targets);
     free(s->host_logits);
+    if (s->prune.optim) bmst_prune_free(&s->prune);
     if (s->stats_backup) s->engine.be->free(s->engine.be, s->stats_backup);
     bmst_engine_close(&s->engine);
     if (s->ds) bmst_dataset_close(s->ds);
@@ -160,6 +162,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank,
         .quiet = comm->rank != 0};
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", arch);
+    ec.optim.masked = training && cfg->prune.to > 0.0f;
     if (bmst_engine_open(&s->engine, &ec) != 0) return -1;
     bmst_loss_scaler_init(&s->scaler, cfg->precision, cfg->loss_scale, cfg->loss_scale_window);
     if (training && cfg->skip_nonfinite) {
@@ -308,7 +311,8 @@ static int train_epoch(struct session *s, const struct bmst_run_config *cfg, int
     struct bmst_step_config sc = {
         .seed = cfg->seed, .mix_alpha = cfg->mix_alpha, .label_smoothing = cfg->label_smoothing,
         .clip_norm = cfg->clip_norm, .skip_nonfinite = cfg->skip_nonfinite,
-        .stats_backup = s->stats_backup, .result = &result, .optim = &s->engine.optim};
+        .stats_backup = s->stats_backup, .result = &result, .optim = &s->engine.optim,
+        .prune = s->prune.optim ? &s->prune : NULL};
     long batches = (long)bmst_loader_batches(s->train_loader);
     if (cfg->max_steps > 0 && cfg->max_steps < batches) batches = cfg->max_steps;
     char label[32];
@@ -398,6 +402,11 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
     run.schedule.steps_per_epoch = per_epoch;
     run.schedule.total_steps = per_epoch * cfg->epochs;
     run.schedule.warmup_steps = (long)lround(cfg->warmup_epochs * (double)per_epoch);
+    if (s->engine.optim.mask) { /* after resume loaded the mask */
+        struct bmst_prune_plan plan;
+        bmst_prune_plan_make(&cfg->prune, cfg->epochs, per_epoch, &plan);
+        bmst_prune_init(&s->prune, &s->engine.optim, &plan);
+    }
 
     struct bmst_checkpoint_meta meta = s->resumed;
     int first_epoch = 0;
@@ -475,6 +484,7 @@ static int run_training(struct session *s, const struct bmst_run_config *cfg) {
         st.device_used_mib = device_used_mib(s);
         st.skipped_steps = s->scaler.skipped;
         st.loss_scale = s->scaler.scale;
+        st.sparsity = s->prune.optim ? bmst_prune_sparsity(&s->prune) : -1.0;
         record.best_accuracy = s->best_accuracy;
         record.best_epoch = s->best_epoch;
         bmst_run_record_update(&record, "running");

@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "models/models.h"
 #include "optim/optim.h"
+#include "prune.h"
 #include "schedule.h"
 
 /* --inject-fault RANK:STEP[:perturb|:nan]: what rank `rank` does at
@@ -45,6 +46,7 @@ struct bmst_run_config {
     struct bmst_optim_config optim; /* --optimizer and its hyperparameters */
     float label_smoothing;
     float clip_norm; /* 0: off */
+    struct bmst_prune_config prune; /* --prune-to and its schedule (prune.h) */
     int augment;     /* -1 or 1: on (pad + crop + flip up to 64 px, random resized
                         crops above), 0 off */
     int loader_threads; /* threads that augment batches, beside the reader */

@@ -40,6 +40,7 @@ int bmst_train_scalars_epoch(struct bmst_tb *t, long step, const struct bmst_epo
         {"epoch/skipped_steps", (double)job->skipped_steps, 1},
         {"epoch/tflops_per_second", job->tflops, 1},
         {"epoch/mfu", job->mfu, 1},
+        {"epoch/sparsity", job->sparsity < 0 ? 0.0 : job->sparsity, 1}, /* as the CSV's */
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i].present && bmst_tb_scalar(t, all[i].tag, step, all[i].value) != 0) return -1;

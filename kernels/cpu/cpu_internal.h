@@ -67,6 +67,10 @@ double cpu_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cpu_scale(struct bmst_backend *be, size_t n, float *x, float s);
 double cpu_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);
 
+/* cpu_mask.c: the pruning mask's pass (bmst_optim_kernels.mask_apply) */
+void cpu_mask_apply(struct bmst_backend *be, size_t n, const uint32_t *keep, float *p, float *s0,
+                    float *s1, void *p_act);
+
 /* cpu_precision.c: the half types' rounding, the transfer and optimizer entries */
 void cpu_round_to(enum bmst_dtype dtype, float *x, size_t n);
 void cpu_fill_vtable(struct bmst_backend *be);

@@ -176,6 +176,7 @@ static void adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, s
 const struct bmst_optim_kernels cpu_optim_kernels = {
     .sgd_step = sgd_step,
     .adam_step = adam_step,
+    .mask_apply = cpu_mask_apply,
 };
 
 /* Blocks of this many elements are summed in double and combined in block

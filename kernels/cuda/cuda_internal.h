@@ -179,4 +179,8 @@ double cuda_sum_squares(struct bmst_backend *be, size_t n, const float *x);
 void cuda_scale(struct bmst_backend *be, size_t n, float *x, float s);
 double cuda_unscale_sum_squares(struct bmst_backend *be, size_t n, float *g, float s);
 
+/* cuda_mask.cu: the pruning mask's pass (bmst_optim_kernels.mask_apply) */
+void cuda_mask_apply(struct bmst_backend *be, size_t n, const uint32_t *keep, float *p, float *s0,
+                     float *s1, void *p_act);
+
 #endif

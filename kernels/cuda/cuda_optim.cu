@@ -145,6 +145,7 @@ static void adam_step(struct bmst_backend *be, const struct bmst_adam_desc *d, s
 const struct bmst_optim_kernels cuda_optim_kernels = {
     /* .sgd_step = */ sgd_step,
     /* .adam_step = */ adam_step,
+    /* .mask_apply = */ cuda_mask_apply,
 };
 
 /* The sum of (x[i] * scale)^2, products stored in `out` unless NULL; `what`

@@ -25,6 +25,9 @@ int bmst_optim_init(struct bmst_optim *o, struct bmst_model *m, const struct bms
     if (!type->supported(m->be))
         return bmst_error("--optimizer %s: the %s backend has no kernel for it", type->name,
                           m->be->name);
+    if (c->masked && !m->be->optim.mask_apply)
+        return bmst_error("--prune-to: the %s backend has no kernel for the pruning mask",
+                          m->be->name);
     o->type = type;
     o->cfg = *c;
     o->model = m;
@@ -35,14 +38,24 @@ static int has_mask(const struct bmst_optim *o) {
     return o->type && o->cfg.no_decay != 0;
 }
 
+size_t bmst_optim_mask_words(const struct bmst_optim *o) {
+    size_t words = (o->model->n_weights + 31) / 32;
+    return words ? words : 1;
+}
+
+static int has_prune_mask(const struct bmst_optim *o) {
+    return o->type && o->cfg.masked;
+}
+
 size_t bmst_optim_bytes(const struct bmst_optim *o) {
     if (!o->type) return 0;
     size_t n = o->model->n_weights;
-    return (size_t)o->type->n_state * n * sizeof(float) + (has_mask(o) ? n : 0);
+    return (size_t)o->type->n_state * n * sizeof(float) + (has_mask(o) ? n : 0) +
+           (has_prune_mask(o) ? bmst_optim_mask_words(o) * sizeof(uint32_t) : 0);
 }
 
 int bmst_optim_allocations(const struct bmst_optim *o) {
-    return o->type ? o->type->n_state + has_mask(o) : 0;
+    return o->type ? o->type->n_state + has_mask(o) + has_prune_mask(o) : 0;
 }
 
 /* A batch norm's weight and bias are the parameters beside which it keeps
@@ -87,6 +100,15 @@ int bmst_optim_allocate(struct bmst_optim *o) {
         if (!o->decay) return bmst_error("out of memory for the --no-decay mask");
         write_mask(o);
     }
+    if (has_prune_mask(o)) {
+        size_t bytes = bmst_optim_mask_words(o) * sizeof(uint32_t);
+        o->mask = be->alloc(be, bytes);
+        if (!o->mask) return bmst_error("out of memory for the pruning mask");
+        uint32_t *ones = bmst_xmalloc(bytes);
+        memset(ones, 0xff, bytes);
+        be->to_device(be, o->mask, ones, bytes);
+        free(ones);
+    }
     o->steps = 0;
     return 0;
 }
@@ -97,6 +119,7 @@ void bmst_optim_free(struct bmst_optim *o) {
         for (int i = 0; i < o->type->n_state; i++)
             if (o->state[i]) be->free(be, o->state[i]);
         if (o->decay) be->free(be, o->decay);
+        if (o->mask) be->free(be, o->mask);
     }
     memset(o, 0, sizeof *o);
 }
@@ -110,6 +133,13 @@ void bmst_optim_step(struct bmst_optim *o, float lr, float clip_norm, double gra
         be->scale(be, m->n_weights, m->grads, (float)(clip_norm / (grad_norm + 1e-6)));
     o->steps++; /* PyTorch counts the step before it takes it */
     o->type->update(o, lr, nonfinite);
+}
+
+void bmst_optim_apply_mask(struct bmst_optim *o) {
+    struct bmst_model *m = o->model;
+    BMST_ASSERT(o->mask != NULL);
+    m->be->optim.mask_apply(m->be, m->n_weights, o->mask, m->weights, o->state[0], o->state[1],
+                            bmst_optim_compute_copy(o));
 }
 
 void *bmst_optim_compute_copy(const struct bmst_optim *o) {

@@ -28,6 +28,7 @@ struct bmst_optim_config {
     float eps;           /* Adam, AdamW */
     float weight_decay;  /* L2 for SGD and Adam, decoupled for AdamW */
     unsigned no_decay;   /* enum bmst_no_decay bits */
+    int masked;          /* keep a pruning mask (--prune-to, src/prune.h) */
 };
 
 #define BMST_OPTIM_MAX_STATE 2
@@ -70,6 +71,10 @@ struct bmst_optim {
     struct bmst_model *model;
     float *state[BMST_OPTIM_MAX_STATE]; /* [n_weights] each, named type->state[i] */
     unsigned char *decay;               /* [n_weights] 1: decays; NULL: all do (no --no-decay) */
+    /* [ceil(n_weights / 32)] backend memory, bit i % 32 of word i / 32 for
+     * weight i, 1: kept, 0: pruned (src/prune.h chooses them); NULL without
+     * cfg.masked. All 1 after bmst_optim_allocate. */
+    uint32_t *mask;
     int64_t steps;                      /* updates applied: PyTorch's `step` */
 };
 
@@ -100,6 +105,12 @@ void bmst_optim_free(struct bmst_optim *o);
  * weight or state value inf or NaN, else 0. */
 void bmst_optim_step(struct bmst_optim *o, float lr, float clip_norm, double grad_norm,
                      float *nonfinite);
+
+/* Zeroes the pruned weights (o->mask), their state in every buffer of the
+ * kind and their compute copy: what follows each step once a mask prunes. */
+void bmst_optim_apply_mask(struct bmst_optim *o);
+/* Words of o->mask: ceil(n_weights / 32). */
+size_t bmst_optim_mask_words(const struct bmst_optim *o);
 
 /* For the kinds' files: the compute copy their pass writes (NULL under fp32,
  * where the weights are the copy). */

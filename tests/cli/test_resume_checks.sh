@@ -43,7 +43,7 @@ $PY - "$work/base.h5" "$work/base.csv" << 'PY' && pass || fail "the run's record
 import sys, csv, h5py
 a = h5py.File(sys.argv[1], "r").attrs
 last = float(list(csv.DictReader(l for l in open(sys.argv[2]) if not l.startswith("#")))[-1]["lr"])
-want = dict(version=5, batch=8, ranks=1, merge=1, planned_epochs=2, steps_per_epoch=4, epoch=2)
+want = dict(version=6, batch=8, ranks=1, merge=1, planned_epochs=2, steps_per_epoch=4, epoch=2)
 got = {k: int(a[k]) for k in want}
 assert got == want, got
 assert abs(float(a["lr"]) - 0.1) < 1e-7 and abs(float(a["last_lr"]) - last) <= 1e-5 * last, \
@@ -51,8 +51,8 @@ assert abs(float(a["lr"]) - 0.1) < 1e-7 and abs(float(a["last_lr"]) - last) <= 1
 PY
 
 # --- refused: unknown versions, impossible epochs --------------------------
-for bad in "version=99:format version 99; this bmst_dist reads versions 2 to 5" \
-    "version=1:format version 1; this bmst_dist reads versions 2 to 5" \
+for bad in "version=99:format version 99; this bmst_dist reads versions 2 to 6" \
+    "version=1:format version 1; this bmst_dist reads versions 2 to 6" \
     "epoch_steps=4:damaged or not ours: it records 4 steps into its epoch" \
     "epoch=-1:damaged or not ours: it records epoch -1 after 8 steps" \
     "epoch=2147483647:damaged or not ours: it records epoch 2147483647 after 8 steps"; do

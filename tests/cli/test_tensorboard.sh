@@ -13,9 +13,11 @@ $PY -c "import tensorboard" 2> /dev/null ||
 
 "$BMST_DATA" synth --shape 8x8x3 --classes 4 --train 256 --test 64 --seed 1 "$work/d.h5" > /dev/null ||
     { echo "cannot make the dataset"; exit 1; }
-# 16 steps an epoch, logged every 4: the epochs' last steps are logged too
+# 16 steps an epoch, logged every 4: the epochs' last steps are logged too;
+# pruning, so that epoch/sparsity is not 0
 "$BMST_DIST" train --data "$work/d.h5" --device cpu --threads 1 --epochs 2 --batch 16 --merge 2 \
-    --precision fp16 --csv "$work/r.csv" --tensorboard "$work/tb" --log-every 4 > "$work/r.log" 2>&1 ||
+    --precision fp16 --prune-to 0.5 --prune-every 5 --csv "$work/r.csv" --tensorboard "$work/tb" \
+    --log-every 4 > "$work/r.log" 2>&1 ||
     fail "the run: $(tail -2 "$work/r.log")"
 files=("$work"/tb/events.out.tfevents.*)
 [[ ${#files[@]} -eq 1 && -s ${files[0]} ]] && pass || fail "event files: ${files[*]}"

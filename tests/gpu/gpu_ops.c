@@ -380,6 +380,40 @@ static void test_optimizer(void) {
     drop(&p), drop(&g), drop(&m), drop(&pa), drop(&flag);
 }
 
+/* The pruning mask's pass (--prune-to): a random mask over an odd count (a
+ * last partial word), applied to the weights, two state buffers and the
+ * compute copy, gives the CPU's values exactly: zeros where pruned, the
+ * rest untouched. */
+static void test_mask_apply(void) {
+    const size_t n = 100003, words = (n + 31) / 32;
+    struct buf p = make(n, 0, -1, 1), s0 = make(n, 0, -1, 1), s1 = make(n, 0, 0, 1),
+               pa = make(n, 1, -1, 1);
+    uint32_t *keep = bmst_xmalloc(words * sizeof(uint32_t));
+    for (size_t w = 0; w < words; w++) keep[w] = (uint32_t)bmst_rng_u64(&rng);
+    keep[1] = 0xffffffffu; /* a word with nothing pruned */
+    keep[2] = 0;           /* and one with everything */
+    uint32_t *keep_c = cpu->alloc(cpu, words * sizeof(uint32_t));
+    uint32_t *keep_g = gpu->alloc(gpu, words * sizeof(uint32_t));
+    memcpy(keep_c, keep, words * sizeof(uint32_t));
+    gpu->to_device(gpu, keep_g, keep, words * sizeof(uint32_t));
+    void *act_c = cpu->act_dtype != BMST_F32 ? pa.c : NULL;
+    void *act_g = cpu->act_dtype != BMST_F32 ? pa.g : NULL;
+    cpu->optim.mask_apply(cpu, n, keep_c, p.c, s0.c, s1.c, act_c);
+    gpu->optim.mask_apply(gpu, n, keep_g, p.g, s0.g, s1.g, act_g);
+    size_t pruned = 0;
+    for (size_t i = 0; i < n; i++) pruned += ((float *)p.c)[i] == 0.0f;
+    CHECK(pruned > n / 3 && pruned < 2 * n / 3, "the CPU pruned %zu of %zu", pruned, n);
+    double saved = tol;
+    tol = 0.0; /* zeros and untouched values: exact */
+    compare("mask weights", &p);
+    compare("mask state 0", &s0);
+    compare("mask state 1", &s1);
+    if (act_c) compare("mask compute copy", &pa);
+    tol = saved;
+    cpu->free(cpu, keep_c), gpu->free(gpu, keep_g), free(keep);
+    drop(&p), drop(&s0), drop(&s1), drop(&pa);
+}
+
 /* Adam's or AdamW's terms at step t, worked out as src/optim/adam.c does. */
 static struct bmst_adam_desc adam_terms(int t, float lr, float wd, int decoupled,
                                         const unsigned char *decay) {
@@ -553,6 +587,7 @@ void gpu_ops_group(enum bmst_dtype precision) {
     test_dropout();
     test_fc_mix_loss();
     test_optimizer();
+    test_mask_apply();
     test_adam(0);
     test_adam(1);
     test_upload();

@@ -1,0 +1,36 @@
+/* The pruning mask in a checkpoint (checkpoint_prune.h): uint32 words, bit
+ * i % 32 of word i / 32 for weight i of the engine's flat buffer, 1: kept. */
+#include "checkpoint_prune.h"
+
+#include "error.h"
+
+#define PRUNE_MASK "prune_mask"
+
+int bmst_ckpt_prune_write(hid_t file, const uint32_t *mask, size_t words) {
+    hsize_t n = words;
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    hid_t set = space < 0 ? -1
+                          : H5Dcreate2(file, PRUNE_MASK, H5T_STD_U32LE, space, H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT);
+    int ok = set >= 0 && H5Dwrite(set, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask) >= 0;
+    if (set >= 0) H5Dclose(set);
+    if (space >= 0) H5Sclose(space);
+    return ok ? 0 : -1;
+}
+
+int bmst_ckpt_prune_present(hid_t file) {
+    return H5Lexists(file, PRUNE_MASK, H5P_DEFAULT) > 0;
+}
+
+int bmst_ckpt_prune_read(hid_t file, const char *path, uint32_t *mask, size_t words) {
+    hid_t set = H5Dopen2(file, PRUNE_MASK, H5P_DEFAULT);
+    hid_t space = set >= 0 ? H5Dget_space(set) : -1;
+    hssize_t points = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    int ok = points == (hssize_t)words &&
+             H5Dread(set, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask) >= 0;
+    if (space >= 0) H5Sclose(space);
+    if (set >= 0) H5Dclose(set);
+    if (ok) return 0;
+    return bmst_error("checkpoint %s is damaged or not ours: its /%s is not %zu words", path,
+                      PRUNE_MASK, words);
+}
