@@ -86,6 +86,8 @@ void bmst_run_record_json(FILE *f, const struct bmst_run_record *r) {
     json_settings(f, &r->options);
     /* what the agreement leaves out: local choices that change no collective */
     json_field(f, "act_codec", bmst_act_codec_name(cfg->act_codec));
+    fprintf(f, ",\n    \"division_block\": %d, \"division_bits\": %d", cfg->division_block,
+            cfg->division_bits);
     fprintf(f, ",\n    \"threads\": %d", cfg->threads);
     json_field(f, "data", cfg->data_path);
     json_field(f, "resume", cfg->resume_path);

@@ -150,7 +150,8 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     struct bmst_engine_config ec = {
         .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
         .capture = cfg->capture, .deterministic = cfg->deterministic,
-        .act_codec = cfg->act_codec,
+        .act_codec = cfg->act_codec, .division_block = cfg->division_block,
+        .division_bits = cfg->division_bits,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge, .optim = cfg->optim,

@@ -35,7 +35,7 @@ read -r kept plain arena plain_arena < <(sed -E 's/.*: ([0-9.]+) MiB, plain ([0-
 grep -q "saved for backward (--act-codec plain): $plain MiB$" "$work/plain.log" && pass ||
     fail "plain info: '$(grep 'saved for backward' "$work/plain.log")', want $plain MiB"
 
-expect_usage "an unknown codec" "--act-codec expects plain or relu-mask, got 'zip'" \
+expect_usage "an unknown codec" "--act-codec expects plain, relu-mask or division, got 'zip'" \
     "${train[@]}" --act-codec zip
 expect_usage "eval --act-codec" "does not apply to eval" \
     "$BMST_DIST" eval --data "$data" --checkpoint "$work/plain-fp32.h5" --act-codec relu-mask
