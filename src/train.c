@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "comm.h"
 #include "error.h"
+#include "saved.h"
 #include "progress.h"
 #include "replicas.h"
 #include "report.h"
@@ -269,6 +270,10 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->last_lr = last_lr;
     meta->planned_epochs = cfg->epochs;
     meta->steps_per_epoch = plan->steps_per_epoch;
+    meta->has_codec_record = 1;
+    snprintf(meta->act_codec, sizeof meta->act_codec, "%s", bmst_act_codec_name(cfg->act_codec));
+    meta->division_block = cfg->division_block;
+    meta->division_bits = cfg->division_bits;
     meta->best_accuracy = s->best_accuracy;
     meta->best_epoch = s->best_epoch;
 }
