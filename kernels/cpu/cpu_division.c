@@ -134,21 +134,39 @@ static void unpack_codes(const unsigned char *in, size_t n, unsigned char *q, in
 /* Sample s's codes, one byte each into q: the nearest level of x - tile
  * mean between lo and lo + (2^bits - 1) * step, found as
  * floor((v - lo) * (1 / step) + 1/2) (round half up; 0 where step is 0). */
-static void quantize(const struct bmst_division_desc *d, const float *x, const float *lfc,
-                     const float *lo, const float *step, float *inv, unsigned char *q) {
+static void quantize(const struct bmst_division_desc *d, const float *restrict x,
+                     const float *restrict lfc, const float *restrict lo,
+                     const float *restrict step, float *restrict inv, unsigned char *restrict q) {
     const int B = d->block, c = d->c, wb = (d->w + B - 1) / B;
     const float top = (float)((1 << d->bits) - 1);
     for (int k = 0; k < c; k++)
         inv[k] = step[k] > 0.0f ? 1.0f / step[k] : 0.0f;
     for (int h = 0; h < d->h; h++)
         for (int w = 0; w < d->w; w++) {
+            const float *restrict px = x + ((size_t)h * d->w + w) * c;
+            const float *restrict pl = lfc + ((size_t)(h / B) * wb + w / B) * c;
+            unsigned char *restrict pq = q + ((size_t)h * d->w + w) * c;
+#pragma omp simd
+            for (int k = 0; k < c; k++) {
+                float r = floorf((px[k] - pl[k] - lo[k]) * inv[k] + 0.5f);
+                r = r > 0.0f ? r : 0.0f;
+                r = r < top ? r : top;
+                pq[k] = (unsigned char)(int)r;
+            }
+        }
+}
+
+/* Sample s decoded from its codes q: tile mean + (lo + code * step). */
+static void dequantize(const struct bmst_division_desc *d, const float *restrict lfc,
+                       const float *restrict lo, const float *restrict step,
+                       const unsigned char *restrict q, float *restrict x) {
+    const int B = d->block, c = d->c, wb = (d->w + B - 1) / B;
+    for (int h = 0; h < d->h; h++)
+        for (int w = 0; w < d->w; w++) {
             const size_t e = ((size_t)h * d->w + w) * c;
             const float *pl = lfc + ((size_t)(h / B) * wb + w / B) * c;
-            for (int k = 0; k < c; k++) {
-                float r = floorf((x[e + k] - pl[k] - lo[k]) * inv[k] + 0.5f);
-                r = r < 0.0f ? 0.0f : r > top ? top : r;
-                q[e + k] = (unsigned char)r;
-            }
+            for (int k = 0; k < c; k++)
+                x[e + k] = pl[k] + (lo[k] + (float)q[e + k] * step[k]);
         }
 }
 
@@ -199,13 +217,7 @@ static void division_decode(struct bmst_backend *be, const struct bmst_division_
             const float *step = (const float *)(base + l.step) + (size_t)s * c;
             unpack_codes((const unsigned char *)base + l.codes + (size_t)s * l.row_bytes,
                          per_sample, q, d->bits);
-            for (int h = 0; h < d->h; h++)
-                for (int w = 0; w < d->w; w++) {
-                    const size_t e = ((size_t)h * d->w + w) * c;
-                    const float *pl = lfc + ((size_t)(h / B) * wb + w / B) * c;
-                    for (int k = 0; k < c; k++)
-                        x[e + k] = pl[k] + (lo[k] + (float)q[e + k] * step[k]);
-                }
+            dequantize(d, lfc, lo, step, q, x);
             cpu_round_to(be->act_dtype, x, per_sample);
         }
         free(q);
