@@ -89,12 +89,16 @@ static inline void pack_width(const unsigned char *q, size_t n, unsigned char *o
     }
 }
 
-static inline void unpack_width(const unsigned char *in, size_t n, unsigned char *q,
-                                const int bits) {
+static inline void unpack_width(const unsigned char *restrict in, size_t n,
+                                unsigned char *restrict q, const int bits) {
     const int per = 8 / bits;
     const unsigned mask = (1u << bits) - 1;
-    for (size_t e = 0; e < n; e++)
-        q[e] = (unsigned char)((in[e / per] >> (e % per * bits)) & mask);
+    const size_t whole = n / (size_t)per;
+    for (size_t b = 0; b < whole; b++)
+        for (int j = 0; j < per; j++)
+            q[b * per + j] = (unsigned char)((in[b] >> (j * bits)) & mask);
+    for (size_t e = whole * per; e < n; e++)
+        q[e] = (unsigned char)((in[whole] >> ((e - whole * per) * bits)) & mask);
 }
 
 static void pack_codes(const unsigned char *q, size_t n, unsigned char *out, int bits) {
