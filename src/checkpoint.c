@@ -241,6 +241,7 @@ static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_
     meta->has_codec_record = 1;
     return 0;
 }
+
 /* A codec this program knows, with settings --division-block and
  * --division-bits accept. */
 static int codec_record_valid(const struct bmst_checkpoint_meta *m) {

@@ -61,8 +61,7 @@ struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind ki
     memset(n, 0, sizeof *n);
     n->kind = kind;
     n->out = -1;
-    for (int i = 0; i < 4; i++)
-        n->param[i] = -1;
+    for (int i = 0; i < 4; i++) n->param[i] = -1;
     snprintf(n->name, sizeof n->name, "%s", name ? name : bmst_op_name(kind));
     return n;
 }
@@ -121,8 +120,7 @@ static void mark_gradients(struct bmst_graph *g) {
         struct bmst_node *n = &g->nodes[i];
         if (n->kind == BMST_OP_INPUT) continue;
         int grad = n->param[0] >= 0;
-        for (int j = 0; j < n->n_in; j++)
-            grad |= g->values[n->in[j]].needs_grad;
+        for (int j = 0; j < n->n_in; j++) grad |= g->values[n->in[j]].needs_grad;
         g->values[n->out].needs_grad = grad;
     }
 }
@@ -210,8 +208,7 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const struct bmst_node *n = &g->nodes[i];
-        for (int j = 0; j < n->n_in; j++)
-            last_reader[n->in[j]] = last_use[n->in[j]] = i;
+        for (int j = 0; j < n->n_in; j++) last_reader[n->in[j]] = last_use[n->in[j]] = i;
     }
     for (int i = 0; g->training && i < g->n_nodes; i++) {
         const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
@@ -392,8 +389,7 @@ void bmst_mix_coefficients(int m, float lam, float *coef) {
         /* chunk j enters the fold at step j (chunk 0 is the start value) and is
          * then scaled by lam once for every later chunk */
         double w = j == 0 ? 1.0 : 1.0 - lam;
-        for (int later = (j == 0 ? 1 : j + 1); later < m; later++)
-            w *= lam;
+        for (int later = (j == 0 ? 1 : j + 1); later < m; later++) w *= lam;
         coef[j] = (float)w;
     }
 }
