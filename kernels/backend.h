@@ -145,10 +145,10 @@ struct bmst_optim_kernels {
  * that the executor writes before each step, so that ops read them through a
  * pointer and a recorded (captured) step replays with this step's values. */
 enum bmst_scalar {
-    BMST_SCALAR_MIX = 0,          /* BMST_MAX_MIX chunk weights */
-    BMST_SCALAR_LOSS_SCALE = 8,   /* multiplies the loss gradient */
-    BMST_SCALAR_LOSS = 9,         /* written by xent_fwd */
-    BMST_SCALAR_NONFINITE = 10,   /* written by the optimizer: 1 or 0 */
+    BMST_SCALAR_MIX = 0,                          /* BMST_MAX_MIX chunk weights */
+    BMST_SCALAR_LOSS_SCALE = 8,                   /* multiplies the loss gradient */
+    BMST_SCALAR_LOSS = 9,                         /* written by xent_fwd */
+    BMST_SCALAR_NONFINITE = 10,                   /* written by the optimizer: 1 or 0 */
     BMST_SCALAR_DROPOUT_KEY = 11, /* the step's dropout key: two uint32 words (low, high) */
     BMST_SCALAR_COUNT = 16,
 };
@@ -459,8 +459,8 @@ struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dt
  * node-local rank goes here: one process per GPU); `flags` are enum
  * bmst_backend_flag bits. Returns NULL and a one-line reason in why[] where
  * there is no usable GPU or the program was built without CUDA. */
-struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype, unsigned flags,
-                                              char *why, size_t why_len);
+struct bmst_backend *bmst_backend_cuda_create(int device, enum bmst_dtype act_dtype,
+                                              unsigned flags, char *why, size_t why_len);
 
 /* Call first in main(): where OpenBLAS did not recognize the CPU and fell back
  * to its generic kernels, re-executes the program with OPENBLAS_CORETYPE set
