@@ -45,6 +45,17 @@ static int write_batch_counters(hid_t group, const struct bmst_model *m, int64_t
     return 0;
 }
 
+/* --act-codec and its settings (optional: a file without them is not checked). */
+static int write_codec_record(hid_t file, const struct bmst_checkpoint_meta *meta) {
+    return bmst_ckpt_write_string_attr(file, "act_codec", meta->act_codec) == 0 &&
+                   bmst_ckpt_write_attr(file, "division_block", H5T_NATIVE_INT,
+                                        &meta->division_block) == 0 &&
+                   bmst_ckpt_write_attr(file, "division_bits", H5T_NATIVE_INT,
+                                        &meta->division_bits) == 0
+               ? 0
+               : -1;
+}
+
 /* How the run was set up, for checking a resumed run against. */
 static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta) {
     int64_t steps_per_epoch = meta->steps_per_epoch;
@@ -57,11 +68,7 @@ static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta)
                                         &meta->planned_epochs) == 0 &&
                    bmst_ckpt_write_attr(file, "steps_per_epoch", H5T_NATIVE_INT64,
                                         &steps_per_epoch) == 0 &&
-                   bmst_ckpt_write_string_attr(file, "act_codec", meta->act_codec) == 0 &&
-                   bmst_ckpt_write_attr(file, "division_block", H5T_NATIVE_INT,
-                                        &meta->division_block) == 0 &&
-                   bmst_ckpt_write_attr(file, "division_bits", H5T_NATIVE_INT,
-                                        &meta->division_bits) == 0
+                   (!meta->has_codec_record || write_codec_record(file, meta) == 0)
                ? 0
                : -1;
 }

@@ -42,9 +42,9 @@ struct bmst_checkpoint_meta {
     float last_lr;           /* the rate of the last step taken */
     int planned_epochs;      /* --epochs of the run that wrote it */
     int64_t steps_per_epoch; /* optimizer steps in each of its epochs */
-    /* --act-codec and its settings; has_codec_record is 0 for a file written
-     * before they were recorded (the attributes are optional, so older
-     * programs read newer files) */
+    /* --act-codec and its settings: written and read where has_codec_record
+     * is set (the attributes are optional, so a file written before they were
+     * recorded still reads, unchecked, and older programs read newer files) */
     int has_codec_record;
     char act_codec[16];
     int division_block, division_bits;
