@@ -7,7 +7,9 @@
 #             m2 + division and m2 + division + fp16 (with fp16 in 2 bytes, as a
 #             GPU keeps it), and each one's compression against plain fp32
 #   speed     images/s of division against plain (`bmst_dist bench`), the two
-#             alternating, REPEATS times each, medians
+#             alternating, REPEATS times each, medians; also the CPU seconds each
+#             whole command took (/usr/bin/time), which a busy machine disturbs less
+#             than the wall clock
 #   accuracy  resnet20 on Fashion-MNIST (TRAIN training images, the whole test
 #             split), EPOCHS epochs: plain, division, BMST m2 + division
 # Usage: bench/division.sh [memory] [speed] [accuracy] (default: all three)
@@ -86,7 +88,8 @@ speed() {
         IFS=: read -r net shape batch <<< "$c"
         for r in $(seq "$REPEATS"); do
             for codec in plain division; do
-                log "bench-$net-$codec-$r.txt" "$BMST_DIST" bench --device cpu --net "$net" \
+                log "bench-$net-$codec-$r.txt" /usr/bin/time -f "cpu_seconds=%U %S" \
+                    "$BMST_DIST" bench --device cpu --net "$net" \
                     --shape "$shape" --classes 10 --batch "$batch" --steps "$STEPS" --warmup 3 \
                     --threads "$THREADS" --act-codec "$codec"
             done
@@ -95,18 +98,22 @@ speed() {
     $PY - "$OUT" > "$OUT/speed.md" <<'EOF'
 import glob, os, re, statistics, sys
 out = sys.argv[1]
-runs = {}
+runs, cpu = {}, {}
 for path in glob.glob(os.path.join(out, "bench-*.txt")):
     net, codec, _ = re.match(r"bench-(\w+)-(\w+)-(\d+)\.txt", os.path.basename(path)).groups()
-    ips = float(re.search(r"images_per_s=([0-9.]+)", open(path).read()).group(1))
-    runs.setdefault((net, codec), []).append(ips)
-print("| network | plain img/s (runs) | division img/s (runs) | division / plain (medians) |")
-print("|---|---|---|---|")
+    text = open(path).read()
+    runs.setdefault((net, codec), []).append(float(re.search(r"images_per_s=([0-9.]+)", text).group(1)))
+    user, system = re.search(r"cpu_seconds=([0-9.]+) ([0-9.]+)", text).groups()
+    cpu.setdefault((net, codec), []).append(float(user) + float(system))
+med = statistics.median
+print("| network | plain img/s (runs) | division img/s (runs) | division / plain, img/s | "
+      "division / plain, CPU seconds of the whole command (inverse) |")
+print("|---|---|---|---|---|")
 for net in ("resnet20", "resnet18"):
     p, d = runs[(net, "plain")], runs[(net, "division")]
-    print("| %s | %.1f (%s) | %.1f (%s) | %.2f |" % (
-        net, statistics.median(p), ", ".join("%.0f" % x for x in p), statistics.median(d),
-        ", ".join("%.0f" % x for x in d), statistics.median(d) / statistics.median(p)))
+    print("| %s | %.1f (%s) | %.1f (%s) | %.2f | %.2f |" % (
+        net, med(p), ", ".join("%.0f" % x for x in p), med(d), ", ".join("%.0f" % x for x in d),
+        med(d) / med(p), med(cpu[(net, "plain")]) / med(cpu[(net, "division")])))
 EOF
     cat "$OUT/speed.md"
 }
