@@ -309,6 +309,57 @@ struct bmst_sign_mask_kernels {
     void (*pack)(struct bmst_backend *be, size_t n, const void *x, uint32_t *bits);
 };
 
+/* The DIVISION codec of saved activations (src/saved.c): a value x of
+ * shape [n, h, w, c] (NHWC, act_dtype) kept as its low-frequency part, the
+ * means of block x block tiles (a tile at the bottom or right edge averages
+ * only its real elements), and its high-frequency part, x minus the tile
+ * means, quantized per (sample, channel) to `bits` bits (1, 2, 4 or 8) by
+ * round to nearest between that part's minimum and maximum.
+ * decode(encode(x)) = tile mean + lo + code * step, rounded to act_dtype. */
+struct bmst_division_desc {
+    int n, h, w, c;
+    int block, bits;
+};
+
+/* Where the parts lie in the stored form, in bytes from its start, each
+ * section 16-byte aligned: `lfc` [n, ceil(h/block), ceil(w/block), c] tile
+ * means, `lo` and `step` [n, c] the high-frequency part's minimum and
+ * quantization step, all in act_dtype (elem_bytes each); `codes` the codes,
+ * element e of sample s (NHWC order within the sample) in bits
+ * [(e*bits) % 8, +bits) of byte s*row_bytes + e*bits/8, so no byte holds two
+ * samples' codes; `bytes` in all. */
+struct bmst_division_layout {
+    size_t lfc, lo, step, codes, row_bytes, bytes;
+};
+
+static inline size_t bmst_division_align(size_t x) {
+    return (x + 15) / 16 * 16;
+}
+
+static inline struct bmst_division_layout
+bmst_division_layout_of(const struct bmst_division_desc *d, size_t elem_bytes) {
+    struct bmst_division_layout l;
+    const size_t hb = (size_t)(d->h + d->block - 1) / (size_t)d->block;
+    const size_t wb = (size_t)(d->w + d->block - 1) / (size_t)d->block;
+    const size_t per_channel = (size_t)d->n * (size_t)d->c * elem_bytes;
+    l.lfc = 0;
+    l.lo = bmst_division_align(hb * wb * per_channel);
+    l.step = l.lo + bmst_division_align(per_channel);
+    l.codes = l.step + bmst_division_align(per_channel);
+    l.row_bytes = ((size_t)d->h * (size_t)d->w * (size_t)d->c * (size_t)d->bits + 7) / 8;
+    l.bytes = l.codes + bmst_division_align((size_t)d->n * l.row_bytes);
+    return l;
+}
+
+struct bmst_division_kernels {
+    /* x (act_dtype) into `stored`, laid out as bmst_division_layout_of says */
+    void (*encode)(struct bmst_backend *be, const struct bmst_division_desc *d, const void *x,
+                   void *stored);
+    /* stored back into x (act_dtype, the value's size) */
+    void (*decode)(struct bmst_backend *be, const struct bmst_division_desc *d, const void *stored,
+                   void *x);
+};
+
 struct bmst_backend {
     const char *name;
     void *impl; /* backend-private state (thread count, handles, streams) */
@@ -391,6 +442,8 @@ struct bmst_backend {
     const struct bmst_dropout_kernels *dropout;
     /* the 1-bit ReLU codec of saved activations (src/saved.c) */
     const struct bmst_sign_mask_kernels *sign_mask;
+    /* the DIVISION codec of saved activations (src/saved.c) */
+    const struct bmst_division_kernels *division;
 
     /* the optimizers' fused passes (struct bmst_optim_kernels) */
     struct bmst_optim_kernels optim;

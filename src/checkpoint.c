@@ -18,6 +18,7 @@
 #include "error.h"
 #include "h5_memfile.h"
 #include "models/models.h"
+#include "saved.h"
 
 #define FORMAT_NAME "bmst_checkpoint"
 /* 3 added the run's settings (batch, ranks, merge, lr, ...); 4 the
@@ -46,6 +47,17 @@ static int write_batch_counters(hid_t group, const struct bmst_model *m, int64_t
     return 0;
 }
 
+/* --act-codec and its settings (optional: a file without them is not checked). */
+static int write_codec_record(hid_t file, const struct bmst_checkpoint_meta *meta) {
+    return bmst_ckpt_write_string_attr(file, "act_codec", meta->act_codec) == 0 &&
+                   bmst_ckpt_write_attr(file, "division_block", H5T_NATIVE_INT,
+                                        &meta->division_block) == 0 &&
+                   bmst_ckpt_write_attr(file, "division_bits", H5T_NATIVE_INT,
+                                        &meta->division_bits) == 0
+               ? 0
+               : -1;
+}
+
 /* How the run was set up, for checking a resumed run against. */
 static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta) {
     int64_t steps_per_epoch = meta->steps_per_epoch;
@@ -57,7 +69,8 @@ static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta)
                    bmst_ckpt_write_attr(file, "planned_epochs", H5T_NATIVE_INT,
                                         &meta->planned_epochs) == 0 &&
                    bmst_ckpt_write_attr(file, "steps_per_epoch", H5T_NATIVE_INT64,
-                                        &steps_per_epoch) == 0
+                                        &steps_per_epoch) == 0 &&
+                   (!meta->has_codec_record || write_codec_record(file, meta) == 0)
                ? 0
                : -1;
 }
@@ -235,8 +248,26 @@ static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_
         return -1;
     meta->steps_per_epoch = steps_per_epoch;
     meta->has_run_record = 1;
+    /* --act-codec's record, where the file has it */
+    if (H5Aexists(file, "act_codec") <= 0) return 0;
+    if (bmst_ckpt_read_string_attr(file, path, "", "act_codec", meta->act_codec,
+                                   sizeof meta->act_codec) != 0 ||
+        read_attr(file, path, "division_block", H5T_NATIVE_INT, &meta->division_block) != 0 ||
+        read_attr(file, path, "division_bits", H5T_NATIVE_INT, &meta->division_bits) != 0)
+        return -1;
+    meta->has_codec_record = 1;
     return 0;
 }
+
+/* A codec this program knows, with settings --division-block and
+ * --division-bits accept. */
+static int codec_record_valid(const struct bmst_checkpoint_meta *m) {
+    enum bmst_act_codec codec;
+    int q = m->division_bits;
+    return bmst_act_codec_parse(m->act_codec, &codec) == 0 && m->division_block >= 1 &&
+           (q == 1 || q == 2 || q == 4 || q == 8);
+}
+
 /* Values no run of ours writes: a damaged or hand-made file, refused before
  * anything is built from it. */
 static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
@@ -267,6 +298,9 @@ static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
                  "steps, at epoch %d",
                  m->batch, m->ranks, m->merge, (double)m->lr, (double)m->last_lr, m->planned_epochs,
                  (long long)m->steps_per_epoch, m->epoch);
+    else if (m->has_codec_record && !codec_record_valid(m))
+        snprintf(why, sizeof why, "--act-codec %.16s with --division-block %d --division-bits %d",
+                 m->act_codec, m->division_block, m->division_bits);
     if (!why[0]) return 0;
     return bmst_error("checkpoint %s is damaged or not ours: it records %s", path, why);
 }

@@ -45,6 +45,12 @@ struct bmst_checkpoint_meta {
     float last_lr;           /* the rate of the last step taken */
     int planned_epochs;      /* --epochs of the run that wrote it */
     int64_t steps_per_epoch; /* optimizer steps in each of its epochs */
+    /* --act-codec and its settings: written and read where has_codec_record
+     * is set (the attributes are optional, so a file written before they were
+     * recorded still reads, unchecked, and older programs read newer files) */
+    int has_codec_record;
+    char act_codec[16];
+    int division_block, division_bits;
     /* where inside an epoch the run stood (format version 5; all 0 for a
      * checkpoint written at an epoch's end): a run stopped by a signal or
      * saved by --save-every continues from the next step */

@@ -126,7 +126,11 @@ static const struct option options[] = {
     {"deterministic", NULL, FLAG, TRAIN | BENCH, RUN(deterministic), 0, 0,
      "  GPU: the same bits every run (deterministic cuDNN algorithms)"},
     {"act-codec", NULL, ACT_CODEC, TRAIN | INFO | BENCH, 0, 0, 0,
-     "plain|relu-mask  how activations are kept for backward (plain)"},
+     "plain|relu-mask|division  how activations are kept for backward (plain)"},
+    {"division-block", NULL, INT, TRAIN | INFO | BENCH, RUN(division_block), 1, 1024,
+     "B  --act-codec division: the low-frequency part's B x B tiles (8)"},
+    {"division-bits", NULL, INT, TRAIN | INFO | BENCH, RUN(division_bits), 1, 8,
+     "Q  --act-codec division: bits per high-frequency element, 1, 2, 4 or 8 (2)"},
     {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, 0, "  batch-norm statistics over all ranks"},
     {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
     {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0, "N  gradient all-reduce bucket (25)"},
@@ -317,7 +321,8 @@ static int set_value(const struct option *o, const char *opt, const char *value,
     case FAULT: return parse_fault(value, &cli->run.fault);
     case ACT_CODEC:
         if (bmst_act_codec_parse(value, &cli->run.act_codec) != 0)
-            return bmst_error("--act-codec expects plain or relu-mask, got '%s'", value);
+            return bmst_error("--act-codec expects plain, relu-mask or division, got '%s'",
+                              value);
         return 0;
     case OPTIMIZER:
         if ((cli->run.optim.kind = bmst_optim_kind_find(value)) < 0)
@@ -369,6 +374,17 @@ static int resolve_seed_name(struct bmst_cli *cli) {
     snprintf(cli->run.arch, sizeof cli->run.arch, "%s", base);
     cli->run.mix_at = mix_at;
     if (!cli->merge_set) cli->run.merge = 2;
+    return 0;
+}
+
+/* DIVISION packs whole codes into bytes: Q divides 8. Its settings set
+ * under another codec would be ignored without a word: refused. */
+static int check_division(const struct bmst_cli *cli) {
+    int q = cli->run.division_bits;
+    if (q != 1 && q != 2 && q != 4 && q != 8)
+        return bmst_error("--division-bits expects 1, 2, 4 or 8, got %d", q);
+    if (cli->run.act_codec != BMST_ACT_CODEC_DIVISION && (cli->run.division_block != 8 || q != 2))
+        return bmst_error("--division-block and --division-bits apply to --act-codec division");
     return 0;
 }
 
@@ -432,7 +448,7 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
             return bmst_error("option '%s' needs a value", arg);
         if (set_value(o, arg, argv[++i], cli) != 0) return -1;
     }
-    if (resolve_seed_name(cli) != 0) return -1;
+    if (resolve_seed_name(cli) != 0 || check_division(cli) != 0) return -1;
     return resolve_resume_auto(&cli->run);
 }
 

@@ -52,6 +52,8 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
     if (c->train_batch > 0) {
         bmst_graph_init(train, &e->model, 1, c->train_batch, c->merge, c->spec.classes);
         train->act_codec = c->act_codec;
+        train->division_block = c->division_block;
+        train->division_bits = c->division_bits;
         if (bmst_network_build(train, &c->spec) != 0) return -1;
     }
     if (c->eval_batch > 0) {

@@ -27,6 +27,7 @@ struct bmst_engine_config {
     int deterministic; /* --deterministic: the GPU gives the same bits every run */
     int quiet;         /* no notice of a CPU fallback (the job's other ranks but rank 0) */
     enum bmst_act_codec act_codec; /* how the training graph keeps what backward reads */
+    int division_block, division_bits; /* the division codec's B and Q */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph (and no optimizer) */
     int merge;

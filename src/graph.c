@@ -22,6 +22,8 @@ void bmst_graph_init(struct bmst_graph *g, struct bmst_model *model, int trainin
     g->batch = batch;
     g->merge = training ? merge : 1;
     g->classes = classes;
+    g->division_block = 8;
+    g->division_bits = 2;
     g->images = g->targets = g->logits = g->loss_node = g->aux_logits = -1;
 }
 
@@ -226,6 +228,7 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     }
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
+        val->needs = needs[v];
         val->codec = val->saved ? bmst_saved_codec(g, v, needs[v]) : BMST_ACT_CODEC_PLAIN;
         if (val->saved && val->codec == BMST_ACT_CODEC_PLAIN && last_backward[v] > last_use[v])
             last_use[v] = last_backward[v];
@@ -265,6 +268,23 @@ static int add_saved(struct bmst_graph *g, const int *last_backward, struct inte
         *naive += bytes;
     }
     free(buffer_saved);
+    return n_items;
+}
+
+/* A buffer of the value's size for each backward read that gets its value
+ * decoded from the codec's form, alive during that backward alone. */
+static int add_decodes(struct bmst_graph *g, int steps, struct interval *items, int n_items,
+                       size_t *naive) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct bmst_node *n = &g->nodes[i];
+        for (int j = 0; j < bmst_op(n->kind)->n_saved; j++) {
+            if (!bmst_saved_decoded(g, n, j)) continue;
+            size_t bytes = align_up(bmst_graph_value_bytes(g, bmst_saved_value(n, j)));
+            items[n_items++] =
+                (struct interval){bytes, steps - 1 - i, steps - 1 - i, &n->decode_offset[j]};
+            *naive += bytes;
+        }
+    }
     return n_items;
 }
 
@@ -312,8 +332,8 @@ int bmst_graph_plan(struct bmst_graph *g) {
     int *last_backward = bmst_xmalloc((size_t)g->n_values * sizeof(int));
     lifetimes(g, steps, last_use, last_reader, last_backward);
 
-    /* a value, its gradient and its codec's form; a scratch per node */
-    size_t max_items = (size_t)(3 * g->n_values + g->n_nodes);
+    /* a value, its gradient and its codec's form; a scratch and decoded reads per node */
+    size_t max_items = (size_t)(3 * g->n_values + (1 + BMST_MAX_SAVED) * g->n_nodes);
     struct interval *items = bmst_xcalloc(max_items, sizeof *items);
     int n_items = 0;
     size_t naive = 0;
@@ -340,7 +360,10 @@ int bmst_graph_plan(struct bmst_graph *g) {
             naive += bytes;
         }
     }
-    if (g->training) n_items = add_saved(g, last_backward, items, n_items, &naive);
+    if (g->training) {
+        n_items = add_saved(g, last_backward, items, n_items, &naive);
+        n_items = add_decodes(g, steps, items, n_items, &naive);
+    }
     g->arena_bytes = pack_intervals(items, n_items);
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];

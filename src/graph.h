@@ -29,11 +29,17 @@ enum bmst_op_kind {
  * keeps each value itself; `relu-mask` keeps a value that only a ReLU's
  * backward reads again (which needs only whether each element is positive)
  * as one bit per element, and the value itself only for its forward
- * readers. */
+ * readers; `division` keeps what convolutions, batch norms and linear
+ * layers read again as DIVISION's low- and high-frequency parts (backend.h,
+ * struct bmst_division_desc), decoded before each such read, and ReLU's
+ * reads as one bit per element. */
 enum bmst_act_codec {
     BMST_ACT_CODEC_PLAIN,
     BMST_ACT_CODEC_RELU_MASK,
+    BMST_ACT_CODEC_DIVISION,
 };
+
+#define BMST_MAX_SAVED 2 /* values one node's backward reads again */
 
 /* An activation: its shape and where it, its gradient and what backward
  * keeps of it live in the arena. */
@@ -48,6 +54,8 @@ struct bmst_value {
      * keeps `stored_bytes` at stored_offset from its producer's forward to
      * that backward, and the value only for its forward readers */
     enum bmst_act_codec codec;
+    /* what its backward readers need of it (saved.h's enum bmst_saved_need) */
+    unsigned needs;
     size_t offset;      /* bytes into the arena */
     size_t grad_offset; /* bytes into the arena, when needs_grad */
     size_t stored_offset, stored_bytes;
@@ -85,6 +93,10 @@ struct bmst_node {
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;
     unsigned conv_passes; /* conv: the passes planned (enum bmst_conv_pass), which exec runs */
+    /* bytes into the arena: where backward gets saved use j decoded, for a
+     * use whose value the codec keeps in a form that is decoded to be read
+     * (saved.h); a block alive during this node's backward alone */
+    size_t decode_offset[BMST_MAX_SAVED];
 };
 
 struct bmst_graph {
@@ -94,7 +106,8 @@ struct bmst_graph {
     int batch;    /* samples entering the network */
     int merge;    /* BMST factor m (1 in evaluation graphs) */
     int classes;
-    enum bmst_act_codec act_codec; /* set before planning; plain by default */
+    enum bmst_act_codec act_codec;     /* set before planning; plain by default */
+    int division_block, division_bits; /* the division codec's B and Q (set with it) */
 
     struct bmst_value *values;
     int n_values, cap_values;

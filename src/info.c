@@ -2,6 +2,7 @@
 #include "info.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cli_network.h"
 #include "mfu.h"
@@ -20,17 +21,48 @@ static double mib(size_t bytes) {
     return (double)bytes / (1 << 20);
 }
 
-/* The training arena the plain codec would take: the same network planned
- * again on the same model (its parameters found by name). */
-static size_t plain_arena_bytes(struct bmst_cli_network *b) {
+/* The training graph planned again on the same model (its parameters found
+ * by name), with `codec` on backend `be`: *out gets its plan's sizes (all 0
+ * where planning fails). */
+static void replan(struct bmst_cli_network *b, struct bmst_backend *be, enum bmst_act_codec codec,
+                   struct bmst_graph *out) {
     const struct bmst_graph *g = &b->engine.train_graph;
+    struct bmst_graph again;
+    bmst_graph_init(&again, &b->engine.model, 1, g->batch, g->merge, g->classes);
+    again.be = be;
+    again.act_codec = codec;
+    again.division_block = g->division_block;
+    again.division_bits = g->division_bits;
+    memset(out, 0, sizeof *out);
+    if (bmst_network_build(&again, &b->spec) == 0 && bmst_graph_plan(&again) == 0) {
+        out->arena_bytes = again.arena_bytes;
+        out->saved_bytes = again.saved_bytes;
+        out->saved_plain_bytes = again.saved_plain_bytes;
+    }
+    bmst_graph_free(&again);
+}
+
+static size_t plain_arena_bytes(struct bmst_cli_network *b) {
     struct bmst_graph plain;
-    bmst_graph_init(&plain, &b->engine.model, 1, g->batch, g->merge, g->classes);
-    size_t bytes = 0;
-    if (bmst_network_build(&plain, &b->spec) == 0 && bmst_graph_plan(&plain) == 0)
-        bytes = plain.arena_bytes;
-    bmst_graph_free(&plain);
-    return bytes;
+    replan(b, b->engine.be, BMST_ACT_CODEC_PLAIN, &plain);
+    return plain.arena_bytes;
+}
+
+/* The CPU keeps fp16 and bf16 activations as floats rounded to the half
+ * type (backend.h's act_bytes); a GPU keeps them in 2 bytes. The same plan
+ * with 2-byte activations: what the run would keep on a GPU. */
+static void print_half_on_gpu(struct bmst_cli_network *b) {
+    const struct bmst_graph *g = &b->engine.train_graph;
+    if (g->be->act_dtype == BMST_F32 || g->be->act_bytes == 2) return;
+    struct bmst_backend half = *g->be;
+    half.act_bytes = 2;
+    struct bmst_graph codec, plain;
+    replan(b, &half, g->act_codec, &codec);
+    replan(b, &half, BMST_ACT_CODEC_PLAIN, &plain);
+    printf("  in 2-byte %s, as a GPU keeps it: saved for backward %.2f MiB, plain %.2f MiB; "
+           "training arena %.2f MiB, plain %.2f MiB\n",
+           bmst_dtype_name(g->be->act_dtype), mib(codec.saved_bytes), mib(plain.saved_bytes),
+           mib(codec.arena_bytes), mib(plain.arena_bytes));
 }
 
 /* What saved activations cost before and after the codec, and the arena. */
@@ -107,6 +139,7 @@ int bmst_info(const struct bmst_cli *cli) {
         printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", eval->batch,
                mib(eval->arena_bytes), mib(eval->workspace_bytes));
         print_saved(&b);
+        print_half_on_gpu(&b);
         print_flops(g, eval);
     }
     bmst_engine_close(&b.engine);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "saved.h"
 
 /* "0.9,0.999", "on", "0.0005": a hyperparameter as its option is written. */
 static void hyper_text(const struct bmst_optim_hyper *h, char *out, size_t size) {
@@ -34,6 +35,26 @@ static void optimizer_changes(const struct bmst_optim_config *c, const struct bm
     if (c->no_decay != r->no_decay)
         snprintf(changes + strlen(changes), size - strlen(changes), ", --no-decay %s (was %s)",
                  bmst_no_decay_name(c->no_decay), bmst_no_decay_name(r->no_decay));
+}
+
+/* --act-codec and DIVISION's settings against the checkpoint's record: what
+ * backward reads changes the gradients from here on, not the state. */
+static void codec_changes(const struct bmst_run_config *cfg, const struct bmst_checkpoint_meta *meta,
+                          char *changes, size_t size) {
+    char now[96], was[96];
+    const char *name = bmst_act_codec_name(cfg->act_codec);
+    int division = cfg->act_codec == BMST_ACT_CODEC_DIVISION;
+    snprintf(now, sizeof now, "%s", name);
+    if (division)
+        snprintf(now, sizeof now, "%s --division-block %d --division-bits %d", name,
+                 cfg->division_block, cfg->division_bits);
+    snprintf(was, sizeof was, "%s", meta->act_codec);
+    if (strcmp(meta->act_codec, "division") == 0)
+        snprintf(was, sizeof was, "%s --division-block %d --division-bits %d", meta->act_codec,
+                 meta->division_block, meta->division_bits);
+    if (strcmp(now, was) != 0)
+        snprintf(changes + strlen(changes), size - strlen(changes), ", --act-codec %s (was %s)",
+                 now, was);
 }
 
 /* A different global batch is refused: the checkpoint's step count, its place
@@ -82,6 +103,7 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
         snprintf(changes + strlen(changes), sizeof changes - strlen(changes), ", --lr %g (was %g)",
                  (double)cfg->schedule.base_lr, (double)meta->lr);
     if (meta->optim.recorded) optimizer_changes(&cfg->optim, &meta->optim, changes, sizeof changes);
+    if (meta->has_codec_record) codec_changes(cfg, meta, changes, sizeof changes);
     if (changes[0] && out)
         fprintf(out,
                 "bmst_dist: note: resuming %s with other settings than it was trained with%s; "

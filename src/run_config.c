@@ -26,6 +26,8 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->loss_scale = 65536.0f;
     cfg->loss_scale_window = 2000;
     cfg->capture = 1;
+    cfg->division_block = 8;
+    cfg->division_bits = 2;
     cfg->grad_comm = BMST_F32;
     cfg->bucket_mib = 25;
     cfg->comm_timeout = (float)BMST_COMM_TIMEOUT_S;

@@ -76,15 +76,27 @@ struct record_field {
     int number;
 };
 
-/* The record's single values, in the order both formats write them; `text`
+/* The numbers among the record's values, as text. */
+struct record_numbers {
+    char threads[16], division_block[16], division_bits[16];
+};
+
+#define RECORD_FIELDS 15
+
+/* The record's single values, in the order both formats write them; `numbers`
  * holds the ones made here. Returns how many. */
-static int record_fields(const struct bmst_run_record *r, char text[32],
-                         struct record_field fields[13]) {
+static int record_fields(const struct bmst_run_record *r, struct record_numbers *numbers,
+                         struct record_field fields[RECORD_FIELDS]) {
     const struct bmst_run_config *cfg = r->cfg;
-    snprintf(text, 32, "%d", cfg->threads);
-    const struct record_field all[] = {
+    snprintf(numbers->threads, sizeof numbers->threads, "%d", cfg->threads);
+    snprintf(numbers->division_block, sizeof numbers->division_block, "%d", cfg->division_block);
+    snprintf(numbers->division_bits, sizeof numbers->division_bits, "%d", cfg->division_bits);
+    const struct record_field all[RECORD_FIELDS] = {
+        /* what the agreement leaves out: local choices that change no collective */
         {"act_codec", bmst_act_codec_name(cfg->act_codec), 0},
-        {"threads", text, 1},
+        {"division_block", numbers->division_block, 1},
+        {"division_bits", numbers->division_bits, 1},
+        {"threads", numbers->threads, 1},
         {"data", cfg->data_path, 0},
         {"resume", cfg->resume_path, 0},
         {"save", cfg->save_path, 0},
@@ -115,7 +127,8 @@ void bmst_run_record_json(FILE *f, const struct bmst_run_record *r) {
     fputs("{\n    \"argv\": ", f);
     json_argv(f, r->cfg);
     fputs(",\n    \"options\": {", f);
-    char name[128], value[256], text[32];
+    char name[128], value[256];
+    struct record_numbers numbers;
     for (size_t at = 0, first = 1; next_setting(&r->options, &at, name, value); first = 0) {
         fputs(first ? "\n      " : ",\n      ", f);
         bmst_json_string(f, name);
@@ -123,8 +136,8 @@ void bmst_run_record_json(FILE *f, const struct bmst_run_record *r) {
         bmst_json_string(f, value);
     }
     fputs("\n    }", f);
-    struct record_field fields[13];
-    int n = record_fields(r, text, fields);
+    struct record_field fields[RECORD_FIELDS];
+    int n = record_fields(r, &numbers, fields);
     for (int i = 0; i < n; i++) {
         if (fields[i].number)
             fprintf(f, ",\n    \"%s\": %s", fields[i].name, fields[i].value);
@@ -171,13 +184,14 @@ char *bmst_run_record_comments(const struct bmst_run_record *r) {
     fputs("# argv: ", f);
     json_argv(f, r->cfg);
     fputc('\n', f);
-    char name[128], value[256], text32[32], key[160];
+    char name[128], value[256], key[160];
+    struct record_numbers numbers;
     for (size_t at = 0; next_setting(&r->options, &at, name, value);) {
         snprintf(key, sizeof key, "options.%s", name);
         comment_line(f, key, value);
     }
-    struct record_field fields[13];
-    int n = record_fields(r, text32, fields);
+    struct record_field fields[RECORD_FIELDS];
+    int n = record_fields(r, &numbers, fields);
     for (int i = 0; i < n; i++)
         comment_line(f, fields[i].name, fields[i].value);
     const struct bmst_dataset_info *d = r->data;

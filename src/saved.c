@@ -1,7 +1,8 @@
 /* Saved activations through one interface (saved.h): the codecs, which of
  * them keeps each value, and getting a value back in backward. A codec other
  * than plain adds to the plan (graph.c) the form it stores, alive from the
- * value's producer's forward to the value's last backward reader. */
+ * value's producer's forward to the value's last backward reader, and, where
+ * a read gets the value decoded, a buffer for that read. */
 #include "saved.h"
 
 #include <string.h>
@@ -10,15 +11,22 @@
 #include "ops/op.h"
 
 /* A way of keeping a value for backward; plain keeps the value itself and
- * has no functions. */
+ * has no functions. A codec's form starts with the sign mask where a reader
+ * needs signs (BMST_SAVED_SIGN, read as BMST_SAVED_AS_SIGN_MASK); a read
+ * that needs the value (BMST_SAVED_APPROX) gets `decode`'s output. */
 struct codec {
     const char *name;
-    unsigned serves;           /* the needs (enum bmst_saved_need bits) it meets */
-    enum bmst_saved_form form; /* what its readers get */
-    size_t (*stored_bytes)(size_t elements);
+    unsigned serves; /* the needs (enum bmst_saved_need bits) it meets */
+    /* optional: 0 where the codec cannot keep value v for `needs` (the
+     * value is then kept plain) */
+    int (*fits)(const struct bmst_graph *g, int value, unsigned needs);
+    /* the bytes of what follows the sign mask in the form */
+    size_t (*payload_bytes)(const struct bmst_graph *g, int value);
     int (*supported)(const struct bmst_backend *be);
-    /* after the value's producer's forward: `elements` of value into stored */
-    void (*encode)(struct bmst_backend *be, size_t elements, const void *value, void *stored);
+    /* after the value's producer's forward: value into payload */
+    void (*encode)(const struct bmst_graph *g, int value, const void *data, void *payload);
+    /* before a backward read: payload into out, of the value's size */
+    void (*decode)(const struct bmst_graph *g, int value, const void *payload, void *out);
 };
 
 /* One bit per element, set where it is positive: all ReLU's backward reads
@@ -31,22 +39,72 @@ static int mask_supported(const struct bmst_backend *be) {
     return be->sign_mask != NULL;
 }
 
-static void mask_encode(struct bmst_backend *be, size_t elements, const void *value, void *stored) {
-    be->sign_mask->pack(be, elements, value, stored);
+/* DIVISION: the value's shape with the run's B and Q. */
+static struct bmst_division_desc division_desc(const struct bmst_graph *g, int value) {
+    const struct bmst_shape s = g->values[value].shape;
+    return (struct bmst_division_desc){s.n, s.h, s.w, s.c, g->division_block, g->division_bits};
+}
+
+static size_t division_bytes(const struct bmst_graph *g, int value) {
+    struct bmst_division_desc d = division_desc(g, value);
+    return bmst_division_layout_of(&d, g->be->act_bytes).bytes;
+}
+
+/* A value read whole is kept whole where DIVISION would not store less
+ * (one element per channel, as a linear layer's N x 1 x 1 x C input, has
+ * no high frequency to quantize: its mean is all of it), and so is a channel
+ * prefix of a shared buffer (a dense block's concatenation), whose rows are
+ * strided. */
+static int division_fits(const struct bmst_graph *g, int value, unsigned needs) {
+    const struct bmst_value *v = &g->values[value];
+    if (!(needs & BMST_SAVED_APPROX)) return 1;
+    return v->buffer < 0 && v->shape.h * v->shape.w > 1 &&
+           division_bytes(g, value) < bmst_graph_value_bytes(g, value);
+}
+
+static size_t division_payload_bytes(const struct bmst_graph *g, int value) {
+    return g->values[value].needs & BMST_SAVED_APPROX ? division_bytes(g, value) : 0;
+}
+
+static int division_supported(const struct bmst_backend *be) {
+    return be->sign_mask != NULL && be->division != NULL;
+}
+
+static void division_encode(const struct bmst_graph *g, int value, const void *data,
+                            void *payload) {
+    if (!(g->values[value].needs & BMST_SAVED_APPROX)) return;
+    struct bmst_division_desc d = division_desc(g, value);
+    g->be->division->encode(g->be, &d, data, payload);
+}
+
+static void division_decode(const struct bmst_graph *g, int value, const void *payload, void *out) {
+    struct bmst_division_desc d = division_desc(g, value);
+    g->be->division->decode(g->be, &d, payload, out);
 }
 
 static const struct codec codecs[] = {
     [BMST_ACT_CODEC_PLAIN] = {.name = "plain",
-                              .serves = BMST_SAVED_WHOLE | BMST_SAVED_SIGN,
-                              .form = BMST_SAVED_AS_VALUE},
+                              .serves = BMST_SAVED_WHOLE | BMST_SAVED_SIGN | BMST_SAVED_APPROX},
     [BMST_ACT_CODEC_RELU_MASK] = {.name = "relu-mask",
                                   .serves = BMST_SAVED_SIGN,
-                                  .form = BMST_SAVED_AS_SIGN_MASK,
-                                  .stored_bytes = mask_bytes,
-                                  .supported = mask_supported,
-                                  .encode = mask_encode},
+                                  .supported = mask_supported},
+    [BMST_ACT_CODEC_DIVISION] = {.name = "division",
+                                 .serves = BMST_SAVED_SIGN | BMST_SAVED_APPROX,
+                                 .fits = division_fits,
+                                 .payload_bytes = division_payload_bytes,
+                                 .supported = division_supported,
+                                 .encode = division_encode,
+                                 .decode = division_decode},
 };
 #define N_CODECS (sizeof codecs / sizeof codecs[0])
+
+/* The bytes of value v's sign mask in its codec's form: 0 where no reader
+ * needs signs, or where v is kept plain. */
+static size_t form_mask_bytes(const struct bmst_graph *g, int value) {
+    const struct bmst_value *v = &g->values[value];
+    if (v->codec == BMST_ACT_CODEC_PLAIN || !(v->needs & BMST_SAVED_SIGN)) return 0;
+    return bmst_division_align(mask_bytes(bmst_shape_count(v->shape)));
+}
 
 int bmst_saved_value(const struct bmst_node *n, int j) {
     const struct bmst_op_def *op = bmst_op(n->kind);
@@ -57,14 +115,22 @@ int bmst_saved_value(const struct bmst_node *n, int j) {
 
 enum bmst_act_codec bmst_saved_codec(const struct bmst_graph *g, int value, unsigned needs) {
     const struct bmst_value *v = &g->values[value];
+    const struct codec *c = &codecs[g->act_codec];
     /* the codecs encode activations; the host reads the logits after a pass */
     if (value == g->logits || v->dtype != g->be->act_dtype) return BMST_ACT_CODEC_PLAIN;
-    return (needs & ~codecs[g->act_codec].serves) == 0 ? g->act_codec : BMST_ACT_CODEC_PLAIN;
+    if ((needs & ~c->serves) != 0 || (c->fits && !c->fits(g, value, needs)))
+        return BMST_ACT_CODEC_PLAIN;
+    return g->act_codec;
 }
 
 size_t bmst_saved_stored_bytes(const struct bmst_graph *g, int value) {
     const struct codec *c = &codecs[g->values[value].codec];
-    return c->stored_bytes ? c->stored_bytes(bmst_shape_count(g->values[value].shape)) : 0;
+    return form_mask_bytes(g, value) + (c->payload_bytes ? c->payload_bytes(g, value) : 0);
+}
+
+int bmst_saved_decoded(const struct bmst_graph *g, const struct bmst_node *n, int j) {
+    const struct codec *c = &codecs[g->values[bmst_saved_value(n, j)].codec];
+    return c->decode && (bmst_op(n->kind)->saved[j].need & BMST_SAVED_APPROX);
 }
 
 int bmst_saved_check_kernels(const struct bmst_graph *g) {
@@ -77,21 +143,32 @@ int bmst_saved_check_kernels(const struct bmst_graph *g) {
 }
 
 void bmst_saved_keep(struct bmst_exec *x, const struct bmst_node *n) {
-    const struct bmst_value *v = &x->graph->values[n->out];
+    const struct bmst_graph *g = x->graph;
+    const struct bmst_value *v = &g->values[n->out];
+    if (v->codec == BMST_ACT_CODEC_PLAIN) return;
     const struct codec *c = &codecs[v->codec];
-    if (!c->encode) return;
-    struct bmst_backend *be = x->graph->be;
-    c->encode(be, bmst_shape_count(v->shape), (char *)x->arena + v->offset,
-              (char *)x->arena + v->stored_offset);
+    const void *data = (char *)x->arena + v->offset;
+    char *stored = (char *)x->arena + v->stored_offset;
+    if (v->needs & BMST_SAVED_SIGN)
+        g->be->sign_mask->pack(g->be, bmst_shape_count(v->shape), data, (uint32_t *)stored);
+    if (c->encode) c->encode(g, n->out, data, stored + form_mask_bytes(g, n->out));
 }
 
 struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j) {
-    const struct bmst_value *v = &x->graph->values[bmst_saved_value(n, j)];
+    const struct bmst_graph *g = x->graph;
+    int value = bmst_saved_value(n, j);
+    const struct bmst_value *v = &g->values[value];
     const struct codec *c = &codecs[v->codec];
+    unsigned need = bmst_op(n->kind)->saved[j].need;
     /* the planner chose the codec for what every reader needs */
-    BMST_ASSERT(bmst_op(n->kind)->saved[j].need & c->serves);
-    size_t offset = c->encode ? v->stored_offset : v->offset;
-    return (struct bmst_saved){(const char *)x->arena + offset, c->form};
+    BMST_ASSERT(need & c->serves);
+    if (v->codec == BMST_ACT_CODEC_PLAIN)
+        return (struct bmst_saved){(const char *)x->arena + v->offset, BMST_SAVED_AS_VALUE};
+    const char *stored = (const char *)x->arena + v->stored_offset;
+    if (!bmst_saved_decoded(g, n, j)) return (struct bmst_saved){stored, BMST_SAVED_AS_SIGN_MASK};
+    void *out = (char *)x->arena + n->decode_offset[j];
+    c->decode(g, value, stored + form_mask_bytes(g, value), out);
+    return (struct bmst_saved){out, BMST_SAVED_AS_VALUE};
 }
 
 const char *bmst_act_codec_name(enum bmst_act_codec codec) {

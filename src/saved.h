@@ -9,10 +9,11 @@
  * it encodes right after the producer's forward; the value itself then lives
  * only as long as its forward readers need it. A value is kept with the
  * run's codec (--act-codec) only where the codec serves what every backward
- * reader needs of it; else plain. So a ReLU output that a convolution also
- * reads in backward stays whole. docs/design-notes.md ("Saved activations")
- * says how a compressing codec that decodes before backward reads, and
- * recomputation, plug in. */
+ * reader needs of it; else plain. So under relu-mask a ReLU output that a
+ * convolution also reads in backward stays whole, and under division it is
+ * kept as both a sign mask (for the ReLU) and DIVISION's form (decoded for
+ * the convolution). docs/design-notes.md ("Saved activations") says how
+ * codecs, and recomputation, plug in. */
 #ifndef BMST_SAVED_H
 #define BMST_SAVED_H
 
@@ -22,6 +23,11 @@
 enum bmst_saved_need {
     BMST_SAVED_WHOLE = 1u << 0, /* the value itself */
     BMST_SAVED_SIGN = 1u << 1,  /* only whether each element is positive (ReLU's backward) */
+    /* the value or a close approximation of it, as a lossy codec decodes it:
+     * what a convolution's, a batch norm's or a linear layer's backward
+     * reads of its input (a max pooling's, which finds its arg-max again,
+     * needs the value itself) */
+    BMST_SAVED_APPROX = 1u << 2,
 };
 
 /* One value an op's backward reads again: one of its inputs, or its output. */
@@ -53,6 +59,10 @@ int bmst_saved_value(const struct bmst_node *n, int j);
 enum bmst_act_codec bmst_saved_codec(const struct bmst_graph *g, int value, unsigned needs);
 /* The bytes value v's codec stores (0 for plain, which keeps v itself). */
 size_t bmst_saved_stored_bytes(const struct bmst_graph *g, int value);
+/* 1 when node n's backward gets its saved use j decoded from the codec's
+ * form into a buffer of the value's size that the plan places
+ * (n->decode_offset[j], alive during that backward alone), else 0. */
+int bmst_saved_decoded(const struct bmst_graph *g, const struct bmst_node *n, int j);
 /* 0 when the backend has the kernels of the graph's act_codec, else -1 with
  * one line naming the codec and the backend. */
 int bmst_saved_check_kernels(const struct bmst_graph *g);
@@ -61,11 +71,12 @@ int bmst_saved_check_kernels(const struct bmst_graph *g);
  * output where the plan keeps it with a codec other than plain. */
 void bmst_saved_keep(struct bmst_exec *x, const struct bmst_node *n);
 /* In node n's backward: its saved use j, in the form the plan kept it (a use
- * that needs the whole value always gets BMST_SAVED_AS_VALUE). The one way
- * backward reads a value. */
+ * that needs the whole value, or an approximation of it, always gets
+ * BMST_SAVED_AS_VALUE, decoded first where the codec keeps another form).
+ * The one way backward reads a value. */
 struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j);
 
-/* --act-codec's names: "plain", "relu-mask". parse: 0, or -1 for an unknown name. */
+/* --act-codec's names: "plain", "relu-mask", "division". parse: 0, or -1 for an unknown name. */
 const char *bmst_act_codec_name(enum bmst_act_codec codec);
 int bmst_act_codec_parse(const char *text, enum bmst_act_codec *codec);
 

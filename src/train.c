@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "comm.h"
 #include "error.h"
+#include "saved.h"
 #include "progress.h"
 #include "replicas.h"
 #include "report.h"
@@ -155,7 +156,8 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
     struct bmst_engine_config ec = {
         .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
         .capture = cfg->capture, .deterministic = cfg->deterministic,
-        .act_codec = cfg->act_codec,
+        .act_codec = cfg->act_codec, .division_block = cfg->division_block,
+        .division_bits = cfg->division_bits,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at, .aux_logits = aux_logits},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge, .optim = cfg->optim,
@@ -284,6 +286,10 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->last_lr = last_lr;
     meta->planned_epochs = cfg->epochs;
     meta->steps_per_epoch = plan->steps_per_epoch;
+    meta->has_codec_record = 1;
+    snprintf(meta->act_codec, sizeof meta->act_codec, "%s", bmst_act_codec_name(cfg->act_codec));
+    meta->division_block = cfg->division_block;
+    meta->division_bits = cfg->division_bits;
     meta->best_accuracy = s->best_accuracy;
     meta->best_epoch = s->best_epoch;
 }

@@ -88,6 +88,7 @@ struct bmst_backend *bmst_backend_cpu_create(int threads, enum bmst_dtype act_dt
         .mix = &cpu_mix_kernels,
         .xent = &cpu_xent_kernels,
         .sign_mask = &cpu_sign_mask_kernels,
+        .division = &cpu_division_kernels,
         .dropout = &cpu_dropout_kernels,
     };
     cpu_fill_vtable(be);

@@ -43,6 +43,7 @@ extern const struct bmst_mix_kernels cpu_mix_kernels;             /* cpu_mix_los
 extern const struct bmst_xent_kernels cpu_xent_kernels;           /* cpu_mix_loss.c */
 extern const struct bmst_sign_mask_kernels cpu_sign_mask_kernels; /* cpu_sign_mask.c */
 extern const struct bmst_dropout_kernels cpu_dropout_kernels;     /* cpu_dropout.c */
+extern const struct bmst_division_kernels cpu_division_kernels;   /* cpu_division.c */
 
 /* cpu_conv_direct.c: direct kernels for 16-, 32- and 64-channel outputs */
 int cpu_conv_direct_fwd_applies(const struct bmst_conv_desc *d);

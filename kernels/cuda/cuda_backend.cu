@@ -283,6 +283,7 @@ static void fill_vtable(struct bmst_backend *be) {
     be->mix = &cuda_mix_kernels;
     be->xent = &cuda_xent_kernels;
     be->sign_mask = &cuda_sign_mask_kernels;
+    be->division = &cuda_division_kernels;
     be->dropout = &cuda_dropout_kernels;
     be->optim = cuda_optim_kernels;
     be->sum_squares = cuda_sum_squares;

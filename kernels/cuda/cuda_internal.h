@@ -163,6 +163,7 @@ extern const struct bmst_fc_kernels cuda_fc_kernels;               /* cuda_fc.cu
 extern const struct bmst_xent_kernels cuda_xent_kernels;           /* cuda_loss.cu */
 extern const struct bmst_sign_mask_kernels cuda_sign_mask_kernels; /* cuda_sign_mask.cu */
 extern const struct bmst_dropout_kernels cuda_dropout_kernels;     /* cuda_dropout.cu */
+extern const struct bmst_division_kernels cuda_division_kernels;   /* cuda_division.cu */
 
 /* cuda_conv.cu: the chosen algorithms' descriptors, released with the backend */
 void cuda_conv_plans_free(struct cuda_impl *impl);

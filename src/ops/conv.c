@@ -94,7 +94,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
 const struct bmst_op_def bmst_op_conv_def = {
     .name = "conv",
     .n_saved = 1,
-    .saved = {{0, BMST_SAVED_WHOLE}},
+    .saved = {{0, BMST_SAVED_APPROX}},
     .supported = supported,
     .plan = plan,
     .flops = flops,

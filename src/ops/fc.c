@@ -61,7 +61,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
 const struct bmst_op_def bmst_op_fc_def = {
     .name = "fc",
     .n_saved = 1,
-    .saved = {{0, BMST_SAVED_WHOLE}},
+    .saved = {{0, BMST_SAVED_APPROX}},
     .supported = supported,
     .flops = flops,
     .forward = forward,

@@ -10,8 +10,6 @@
 #include "exec.h"
 #include "saved.h"
 
-#define BMST_MAX_SAVED 2 /* values one node's backward reads again */
-
 struct bmst_op_def {
     const char *name; /* as info, bench and messages print it */
     /* the values backward reads again, and what it needs of each: use j is

@@ -51,3 +51,24 @@ finish() {
     echo "$1: $passed passed, $failed failed"
     [[ $failed -eq 0 && $passed -gt 0 ]]
 }
+
+# same_but_codec A B: checkpoints A and B hold the same bits, every dataset and
+# attribute, but the --act-codec each records (needs /usr/bin/python3 with h5py).
+same_but_codec() {
+    /usr/bin/python3 - "$1" "$2" <<'EOF'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+def objects(f):
+    found = {"/": f}
+    f.visititems(lambda name, o: found.__setitem__(name, o))
+    return found
+def attrs(o):
+    return {k: np.asarray(v).tobytes() for k, v in o.attrs.items() if k != "act_codec"}
+oa, ob = objects(a), objects(b)
+assert oa.keys() == ob.keys(), sorted(set(oa) ^ set(ob))
+for name, o in oa.items():
+    assert attrs(o) == attrs(ob[name]), "attributes of " + name
+    if isinstance(o, h5py.Dataset):
+        assert o[()].tobytes() == ob[name][()].tobytes(), name
+EOF
+}

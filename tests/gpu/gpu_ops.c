@@ -1,7 +1,7 @@
 /* The GPU suite's op group: every op of the CUDA backend forward and backward
  * against the CPU backend on the same inputs (the CPU runs the half types as
  * floats rounded to the type, so both sides start from identical half values),
- * the ReLU codec's sign mask, the inputs' upload from page-locked and
+ * the ReLU codec's sign mask, the DIVISION codec, the inputs' upload from page-locked and
  * pageable memory, and a recording broken on purpose. Each convolution plans the passes it runs, as
  * the graph planner does.
  *
@@ -224,6 +224,75 @@ static void test_sign_mask(void) {
     }
     cpu->free(cpu, cbits), gpu->free(gpu, gbits), free(got);
     drop(&x), drop(&dy), drop(&dx);
+}
+
+/* The DIVISION codec (backend.h, struct bmst_division_kernels): from the
+ * same input, the GPU's tile means, minimum and step match the CPU's within
+ * the tolerance and its codes the CPU's but for the rare element whose
+ * rounding falls the other way by an ulp; the GPU decodes the CPU's stored
+ * form (its sections converted to the GPU's element size) to what the CPU
+ * decodes. For every Q, blocks that divide H and W and blocks that do not. */
+static void test_division_case(struct bmst_division_desc d) {
+    const char *type = bmst_dtype_name(gpu->act_dtype);
+    const size_t n = (size_t)d.n * d.h * d.w * d.c;
+    const struct bmst_division_layout cl = bmst_division_layout_of(&d, cpu->act_bytes);
+    const struct bmst_division_layout gl = bmst_division_layout_of(&d, gpu->act_bytes);
+    const size_t tiles =
+        (size_t)d.n * ((d.h + d.block - 1) / d.block) * ((d.w + d.block - 1) / d.block) * d.c;
+    const size_t ranges = (size_t)d.n * d.c, codes = (size_t)d.n * cl.row_bytes;
+    struct buf x = make(n, 1, -2, 3), back = make(n, 1, 0, 0);
+    char *cs = cpu->alloc(cpu, cl.bytes), *gs = gpu->alloc(gpu, gl.bytes);
+    cpu->division->encode(cpu, &d, x.c, cs);
+    gpu->division->encode(gpu, &d, x.g, gs);
+    char what[80];
+    /* the sections, one by one, as act-typed buffers on both sides */
+    const struct {
+        const char *name;
+        size_t c_off, g_off, count;
+    } parts[] = {{"tile means", cl.lfc, gl.lfc, tiles},
+                 {"minimum", cl.lo, gl.lo, ranges},
+                 {"step", cl.step, gl.step, ranges}};
+    for (size_t p = 0; p < sizeof parts / sizeof *parts; p++) {
+        struct buf b = {.n = parts[p].count,
+                        .act = 1,
+                        .host = NULL,
+                        .c = cs + parts[p].c_off,
+                        .g = gs + parts[p].g_off};
+        snprintf(what, sizeof what, "division B=%d Q=%d %dx%d %s", d.block, d.bits, d.h, d.w,
+                 parts[p].name);
+        compare(what, &b);
+    }
+    unsigned char *got = bmst_xmalloc(codes);
+    gpu->to_host(gpu, got, gs + gl.codes, codes);
+    size_t differ = 0;
+    const unsigned char *want = (const unsigned char *)cs + cl.codes;
+    for (size_t i = 0; i < codes; i++)
+        differ += got[i] != want[i];
+    CHECK(differ * 1000 <= codes, "%s division B=%d Q=%d: %zu of %zu code bytes differ", type,
+          d.block, d.bits, differ, codes);
+    /* the GPU decodes the CPU's form */
+    gpu->upload_act(gpu, gs + gl.lfc, (const float *)(cs + cl.lfc), tiles);
+    gpu->upload_act(gpu, gs + gl.lo, (const float *)(cs + cl.lo), ranges);
+    gpu->upload_act(gpu, gs + gl.step, (const float *)(cs + cl.step), ranges);
+    gpu->to_device(gpu, gs + gl.codes, cs + cl.codes, codes);
+    cpu->division->decode(cpu, &d, cs, back.c);
+    gpu->division->decode(gpu, &d, gs, back.g);
+    snprintf(what, sizeof what, "division B=%d Q=%d %dx%d decode", d.block, d.bits, d.h, d.w);
+    compare(what, &back);
+    printf("  %-5s division B=%d Q=%d %dx%d: %zu of %zu code bytes differ\n", type, d.block, d.bits,
+           d.h, d.w, differ, codes);
+    free(got);
+    cpu->free(cpu, cs), gpu->free(gpu, gs);
+    drop(&x), drop(&back);
+}
+
+static void test_division(void) {
+    const int bits[] = {1, 2, 4, 8};
+    for (size_t q = 0; q < sizeof bits / sizeof *bits; q++) {
+        test_division_case((struct bmst_division_desc){4, 16, 24, 32, 8, bits[q]});
+        test_division_case((struct bmst_division_desc){3, 13, 7, 20, 8, bits[q]});
+        test_division_case((struct bmst_division_desc){2, 9, 10, 3, 4, bits[q]});
+    }
 }
 
 static void test_pool(void) {
@@ -582,6 +651,7 @@ void gpu_ops_group(enum bmst_dtype precision) {
     test_bn(0, 80);
     test_elementwise();
     test_sign_mask();
+    test_division();
     test_pool();
     test_avgpool_same();
     test_dropout();

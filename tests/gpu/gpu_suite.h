@@ -7,7 +7,8 @@
 #include "tensor.h"
 
 /* gpu_ops.c: every op forward and backward, the ReLU codec's sign mask, the
- * inputs' upload, and a recording broken on purpose */
+ * DIVISION codec's encode and decode, the inputs' upload, and a recording
+ * broken on purpose */
 void gpu_ops_group(enum bmst_dtype precision);
 /* gpu_steps.c: two whole resnet18 training steps, recorded as a CUDA graph,
  * op by op, and with a recording broken on purpose, against the CPU */

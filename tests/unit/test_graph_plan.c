@@ -6,7 +6,13 @@
  * relu-mask), a ReLU output that no other op reads again in backward lives
  * only through its forward readers, its mask from the ReLU's forward to its
  * backward, and what is kept for backward shrinks by exactly those outputs
- * less their masks. A dense block's channel prefixes (ops/append.c) share
+ * less their masks. With DIVISION (--act-codec division), a value that
+ * convolutions, batch norms, linear layers or ReLU read again in backward
+ * (no max pooling or loss, more than one element per channel, not in a
+ * shared buffer) lives only through its forward readers, its stored form
+ * from its producer's forward to its last backward reader, and each read
+ * that decodes it has a buffer of its size during that backward alone. A
+ * dense block's channel prefixes (ops/append.c) share
  * their buffer's block: each must start where its buffer does, span its
  * buffer's full rows, and overlap nothing outside its buffer while alive. */
 #include <string.h>
@@ -45,6 +51,22 @@ static int maskable(const struct bmst_graph *g, int v) {
     return 1;
 }
 
+/* What DIVISION keeps in its own form: a value only those that take an
+ * approximation or its signs read again, with more than one element per
+ * channel, of its own (not a prefix of a shared buffer). */
+static int divisible(const struct bmst_graph *g, int v) {
+    const struct bmst_value *val = &g->values[v];
+    if (v == g->logits || val->buffer >= 0 || val->shape.h * val->shape.w == 1) return 0;
+    int read = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct bmst_node *n = &g->nodes[i];
+        if (!reads_in_backward(n, v)) continue;
+        if (n->kind == BMST_OP_MAXPOOL || n->kind == BMST_OP_XENT) return 0;
+        read = 1;
+    }
+    return read;
+}
+
 static size_t mask_bytes(const struct bmst_value *val) {
     return (bmst_shape_count(val->shape) + 31) / 32 * 4;
 }
@@ -65,7 +87,8 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
         }
         int first = g->nodes[val->producer].kind == BMST_OP_INPUT ? 0 : val->producer;
         int masked = g->act_codec == BMST_ACT_CODEC_RELU_MASK && maskable(g, v);
-        int last = first, last_reader = val->producer;
+        int encoded = g->act_codec == BMST_ACT_CODEC_DIVISION && divisible(g, v);
+        int last = first, last_reader = val->producer, last_backward = -1;
         for (int i = 0; i < g->n_nodes; i++) {
             const struct bmst_node *n = &g->nodes[i];
             for (int j = 0; j < n->n_in; j++)
@@ -73,13 +96,25 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
                     if (i > last) last = i;
                     if (i > last_reader) last_reader = i;
                 }
-            if (!masked && reads_in_backward(n, v) && steps - 1 - i > last) last = steps - 1 - i;
+            if (reads_in_backward(n, v) && steps - 1 - i > last_backward)
+                last_backward = steps - 1 - i;
+            /* a conv's, BN's or fc's read of a value DIVISION keeps: decoded for it */
+            if (encoded && reads_in_backward(n, v) && n->kind != BMST_OP_RELU)
+                blocks[count++] = (struct block){n->decode_offset[0], bytes,          steps - 1 - i,
+                                                 steps - 1 - i,       "decoded read", -1};
         }
+        if (!masked && !encoded && last_backward > last) last = last_backward;
         if (v == g->logits) last = steps - 1;
         blocks[count++] = (struct block){val->offset, bytes, first, last, "value", 2 * group};
         if (masked)
             blocks[count++] = (struct block){val->stored_offset, mask_bytes(val), val->producer,
                                              steps - 1 - val->producer, "relu mask", -1};
+        if (encoded) {
+            CHECK(val->stored_bytes > 0 && val->stored_bytes < bytes,
+                  "value %d: DIVISION stores %zu bytes of %zu", v, val->stored_bytes, bytes);
+            blocks[count++] = (struct block){val->stored_offset, val->stored_bytes, val->producer,
+                                             last_backward,      "division form",   -1};
+        }
         if (val->needs_grad)
             blocks[count++] = (struct block){val->grad_offset, bytes, steps - 1 - last_reader,
                                              steps - 1 - val->producer, "gradient",
@@ -140,14 +175,18 @@ static void check_plan(const char *arch, int merge, enum bmst_act_codec codec, i
     struct bmst_graph g;
     bmst_model_init(&model, be, arch);
     plan_network(&g, &model, arch, merge, codec);
-    if (codec != BMST_ACT_CODEC_PLAIN) {
+    if (codec == BMST_ACT_CODEC_RELU_MASK) {
         struct bmst_graph plain;
         plan_network(&plain, &model, arch, merge, BMST_ACT_CODEC_PLAIN);
         check_saving(&g, &plain, arch, merge, masks);
         bmst_graph_free(&plain);
     }
+    if (codec == BMST_ACT_CODEC_DIVISION)
+        CHECK(g.saved_bytes * 3 < g.saved_plain_bytes,
+              "%s merge %d: DIVISION keeps %zu of %zu bytes", arch, merge, g.saved_bytes,
+              g.saved_plain_bytes);
 
-    struct block *blocks = bmst_xmalloc((size_t)(3 * g.n_values + g.n_nodes) * sizeof *blocks);
+    struct block *blocks = bmst_xmalloc((size_t)(3 * g.n_values + 2 * g.n_nodes) * sizeof *blocks);
     int n = collect(&g, blocks), outside = 0, overlaps = 0;
     for (int i = 0; i < n; i++) {
         if (blocks[i].offset + blocks[i].bytes > g.arena_bytes) outside++;
@@ -187,5 +226,9 @@ int main(void) {
      * and the last become masks */
     check_plan("densenet121", 1, BMST_ACT_CODEC_PLAIN, 0);
     check_plan("densenet121", 2, BMST_ACT_CODEC_RELU_MASK, 2);
+    /* DIVISION: every conv, BN and fc read decoded, no live buffers overlap */
+    check_plan("resnet20", 2, BMST_ACT_CODEC_DIVISION, 0);
+    check_plan("resnet50", 1, BMST_ACT_CODEC_DIVISION, 0);
+    check_plan("densenet121", 2, BMST_ACT_CODEC_DIVISION, 0);
     return check_finish("graph_plan");
 }

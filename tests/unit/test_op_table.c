@@ -117,6 +117,18 @@ static void test_missing_kernels(void) {
                  "the cpu backend has no kernels for the relu-mask activation codec "
                  "(--act-codec relu-mask)") == 0,
           "'%s'", bmst_last_error());
+    /* DIVISION's kernels, likewise */
+    lacking = *cpu;
+    lacking.division = NULL;
+    CHECK(plan_on(&lacking, BMST_ACT_CODEC_PLAIN) == 0, "plain needs no DIVISION kernels: %s",
+          bmst_last_error());
+    CHECK(plan_on(cpu, BMST_ACT_CODEC_DIVISION) == 0, "division on the CPU: %s",
+          bmst_last_error());
+    CHECK(plan_on(&lacking, BMST_ACT_CODEC_DIVISION) == -1, "division planned without its kernels");
+    CHECK(strcmp(bmst_last_error(),
+                 "the cpu backend has no kernels for the division activation codec "
+                 "(--act-codec division)") == 0,
+          "'%s'", bmst_last_error());
 }
 
 /* resnet20 on 32x32x3, by hand: multiply-adds per image of the stem
