@@ -148,7 +148,7 @@ out = sys.argv[1]
 print("| mode | train loss per epoch | test accuracy per epoch | final test accuracy |")
 print("|---|---|---|---|")
 for mode in ("plain", "division", "m2-division"):
-    rows = list(csv.DictReader(open(os.path.join(out, "train-%s.csv" % mode))))
+    rows = list(csv.DictReader(l for l in open(os.path.join(out, "train-%s.csv" % mode)) if not l.startswith("#")))
     print("| %s | %s | %s | %.2f%% |" % (
         mode, ", ".join("%.4f" % float(r["train_loss"]) for r in rows),
         ", ".join("%.2f%%" % (100 * float(r["test_accuracy"])) for r in rows),

@@ -38,8 +38,8 @@ close_losses() { # A B TOL FALLS
     $PY - "$@" <<'EOF'
 import csv, sys
 a, b, tol, falls = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "1"
-la = [float(r["train_loss"]) for r in csv.DictReader(open(a))]
-lb = [float(r["train_loss"]) for r in csv.DictReader(open(b))]
+la = [float(r["train_loss"]) for r in csv.DictReader(l for l in open(a) if not l.startswith("#"))]
+lb = [float(r["train_loss"]) for r in csv.DictReader(l for l in open(b) if not l.startswith("#"))]
 assert len(la) == len(lb) >= 2, (la, lb)
 assert not falls or lb[-1] < lb[0], "the loss does not fall: %s" % lb
 worst = max(abs(x - y) / x for x, y in zip(la, lb))

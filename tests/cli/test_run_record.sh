@@ -98,7 +98,8 @@ assert abs(float(options["--lr"]) - 0.05) < 1e-8 and options["--optimizer"] == "
 assert options["--seed"] == "7" and options["--precision"] == "bf16" and options["--merge"] == "2"
 assert (head["slurm_job_id"], head["slurm_array_task_id"]) == ("4242", "7"), head
 assert (head["act_codec"], head["threads"], head["git_commit"]) == ("relu-mask", "1", commit), head
-for name in ("act_codec", "threads", "data", "resume", "save", "keep_best", "csv", "version",
+assert (head["division_block"], head["division_bits"]) == ("8", "2"), head
+for name in ("act_codec", "division_block", "division_bits", "threads", "data", "resume", "save", "keep_best", "csv", "version",
              "git_commit", "backends_built", "started", "slurm_job_id", "slurm_array_task_id"):
     want = run[name]
     assert head.pop(name) == ("none" if want is None else str(want)), (name, want)
