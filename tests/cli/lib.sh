@@ -72,3 +72,15 @@ for name, o in oa.items():
         assert o[()].tobytes() == ob[name][()].tobytes(), name
 EOF
 }
+
+# convert_fashion_mnist OUT: Debian's Fashion-MNIST (or $BMST_FASHION_MNIST)
+# converted whole to OUT; a failure ends the test, since without the data the
+# checks that follow would prove nothing.
+convert_fashion_mnist() {
+    local source=${BMST_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+    if ! "$BMST_DATA" convert fashion-mnist "$source" "$1" > "$work/convert.log" 2>&1; then
+        echo "FAIL: cannot convert Fashion-MNIST from $source (launch/install_deps.sh" \
+            "--tests installs dataset-fashion-mnist): $(tail -1 "$work/convert.log")"
+        exit 1
+    fi
+}

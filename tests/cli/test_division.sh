@@ -15,15 +15,9 @@
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3 # the system Python, with h5py and numpy
 HERE=$(dirname "$0")
-FASHION_MNIST=${BMST_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 export OMP_NUM_THREADS=2
 
-if ! "$BMST_DATA" convert fashion-mnist "$FASHION_MNIST" "$work/full.h5" \
-    > "$work/convert.log" 2>&1; then
-    echo "FAIL: cannot convert Fashion-MNIST from $FASHION_MNIST (launch/install_deps.sh" \
-        "--tests installs dataset-fashion-mnist): $(tail -1 "$work/convert.log")"
-    exit 1
-fi
+convert_fashion_mnist "$work/full.h5"
 $PY "$HERE/zoo_training.py" shrink "$work/full.h5" "$work/fm.h5" 512 64 ||
     { echo "FAIL: cannot cut the subset"; exit 1; }
 rm -f "$work/full.h5"

@@ -8,7 +8,6 @@
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3 # the system Python, with h5py, numpy, torch and torchvision
 HERE=$(dirname "$0")
-FASHION_MNIST=${BMST_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 export OMP_NUM_THREADS=2
 
 # --- parameter counts -------------------------------------------------------
@@ -45,12 +44,7 @@ expect_error "train, 8 px" "inceptionv3 needs inputs of at least 9x9 px, got 8x8
 # diverges or stalls in 32 steps, PyTorch's as ours): the last epoch's mean
 # loss must be below the first's by 15%, as PyTorch's is, and near PyTorch's
 # (--eval-batch 16: the 16 test images, not a batch of 256 padded from them)
-if ! "$BMST_DATA" convert fashion-mnist "$FASHION_MNIST" "$work/full.h5" > "$work/conv.log" 2>&1
-then
-    fail "cannot convert Fashion-MNIST from $FASHION_MNIST: $(tail -1 "$work/conv.log")"
-    finish cli_inception
-    exit 1
-fi
+convert_fashion_mnist "$work/full.h5"
 $PY "$HERE/inception_train.py" shrink "$work/full.h5" "$work/fm.h5" 64 16 ||
     fail "cannot cut the subset"
 EPOCHS=4 BATCH=8 LR=0.001

@@ -17,7 +17,6 @@
 source "$(dirname "$0")/../cli/lib.sh"
 PY=/usr/bin/python3 # the system Python, with h5py, numpy and torch
 HERE=$(dirname "$0")
-FASHION_MNIST=${BMST_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 run_ranks() {
@@ -28,12 +27,7 @@ run_ranks() {
 
 # 2000 training images: 62 steps of a global batch of 32, 16 left over (the
 # remainder is dropped), a whole epoch in a few seconds for each world size
-if ! "$BMST_DATA" convert fashion-mnist "$FASHION_MNIST" "$work/full.h5" \
-    >"$work/convert.log" 2>&1; then
-    echo "FAIL: cannot convert Fashion-MNIST from $FASHION_MNIST (launch/install_deps.sh" \
-        "--tests installs dataset-fashion-mnist): $(tail -1 "$work/convert.log")"
-    exit 1
-fi
+convert_fashion_mnist "$work/full.h5"
 $PY "$HERE/equivalence.py" subset "$work/full.h5" "$work/fm.h5" 2000 100 ||
     { echo "FAIL: cannot cut the subset"; exit 1; }
 rm -f "$work/full.h5"
