@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dataset.h"
 #include "train.h"
 
 void bmst_run_config_defaults(struct bmst_run_config *cfg) {
@@ -34,5 +35,5 @@ void bmst_run_config_defaults(struct bmst_run_config *cfg) {
     cfg->fault.rank = -1;
     cfg->seed = 1;
     cfg->log_every = 10;
-    cfg->eval_split = 1; /* BMST_SPLIT_TEST (dataset.h) */
+    cfg->eval_split = BMST_SPLIT_TEST;
 }

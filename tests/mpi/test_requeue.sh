@@ -79,22 +79,34 @@ run_ranks 4 train "${four[@]}" --save "$work/four_r.h5" --resume auto >"$work/fo
     fail "4 ranks, resumed: $(tail -2 "$work/four_b.log")"
 same "$work/four.h5" "$work/four_r.h5" "4 ranks stopped by rank 2's SIGTERM and resumed"
 
+# start_stoppable CKPT LOG: 4 ranks under mpirun in the background, saving
+# CKPT every 8 steps, until --save-every's first checkpoint exists (mpirun not
+# under timeout, which a signal meant for it would end: a watchdog ends it
+# instead if it hangs); sets job and watchdog
+start_stoppable() {
+    rm -f "$1"
+    mpirun --oversubscribe -np 4 "$BMST_DIST" train "${four[@]}" --save "$1" \
+        --resume auto --save-every 8 >"$2" 2>&1 &
+    job=$!
+    (sleep 120 && kill -9 "$job") >/dev/null 2>&1 &
+    watchdog=$!
+    for ((i = 0; i < 1500; i++)); do [[ -e "$1" ]] && break; sleep 0.02; done
+}
+
+# wait_stopped: the exit status of the job start_stoppable started, the
+# watchdog gone
+wait_stopped() {
+    status=0
+    wait "$job" || status=$?
+    pkill -P "$watchdog" 2>/dev/null # its sleep
+    kill "$watchdog" 2>/dev/null
+}
+
 # --- 4 ranks: SIGUSR1 to mpirun (which passes it on) after --save-every's
 # first checkpoint, as `scancel --signal=USR1` or sbatch --signal would -------
-# (mpirun itself in the background, not under timeout, which SIGUSR1 would
-# end: a watchdog ends it instead if it hangs)
-rm -f "$work/usr1.h5"
-mpirun --oversubscribe -np 4 "$BMST_DIST" train "${four[@]}" --save "$work/usr1.h5" \
-    --resume auto --save-every 8 >"$work/usr1_a.log" 2>&1 &
-job=$!
-(sleep 120 && kill -9 "$job") >/dev/null 2>&1 &
-watchdog=$!
-for ((i = 0; i < 1500; i++)); do [[ -e "$work/usr1.h5" ]] && break; sleep 0.02; done
+start_stoppable "$work/usr1.h5" "$work/usr1_a.log"
 kill -USR1 "$job"
-status=0
-wait "$job" || status=$?
-pkill -P "$watchdog" 2>/dev/null # its sleep
-kill "$watchdog" 2>/dev/null
+wait_stopped
 [[ $status -eq 3 ]] && pass || fail "SIGUSR1 to mpirun: exit status $status, expected 3"
 grep -q "^stopped by SIGUSR1 after .*: checkpoint" "$work/usr1_a.log" && pass ||
     fail "SIGUSR1 to mpirun: $(grep -a -E "stopped|error" "$work/usr1_a.log" | head -2)"
@@ -104,19 +116,10 @@ same "$work/four.h5" "$work/usr1.h5" "4 ranks stopped by SIGUSR1 and resumed"
 
 # --- 4 ranks: SIGTERM from outside to one rank's process (as `kill` or a
 # node's own SIGTERM would), after --save-every's first checkpoint -----------
-rm -f "$work/term.h5"
-mpirun --oversubscribe -np 4 "$BMST_DIST" train "${four[@]}" --save "$work/term.h5" \
-    --resume auto --save-every 8 >"$work/term_a.log" 2>&1 &
-job=$!
-(sleep 120 && kill -9 "$job") >/dev/null 2>&1 &
-watchdog=$!
-for ((i = 0; i < 1500; i++)); do [[ -e "$work/term.h5" ]] && break; sleep 0.02; done
+start_stoppable "$work/term.h5" "$work/term_a.log"
 rank=$(pgrep -P "$job" | tail -1) # one of mpirun's children: a rank
 [[ -n $rank ]] && kill -TERM "$rank"
-status=0
-wait "$job" || status=$?
-pkill -P "$watchdog" 2>/dev/null # its sleep
-kill "$watchdog" 2>/dev/null
+wait_stopped
 [[ $status -eq 3 ]] && grep -q "^stopped by SIGTERM after .*: checkpoint" "$work/term_a.log" && pass ||
     fail "SIGTERM to one rank: exit status $status: $(grep -a -E "stopped|error" "$work/term_a.log" | head -2)"
 run_ranks 4 train "${four[@]}" --save "$work/term.h5" --resume auto --save-every 8 \
