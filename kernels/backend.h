@@ -218,10 +218,18 @@ struct bmst_add_kernels {
     void (*bwd)(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate);
 };
 
-/* pooling, in act_dtype; max pooling backward finds the arg-max again from x */
+/* pooling, in act_dtype. Max pooling's forward records, when argmax is not
+ * NULL, each output's arg-max as one byte: its place in the window, row * kw +
+ * column, counted from the window's corner before clipping to the input (the
+ * first maximum in scan order, taking an element only when strictly greater).
+ * Backward routes dy through those bytes alone, so training keeps a byte per
+ * output instead of the whole input (a window has at most
+ * BMST_MAXPOOL_MAX_WINDOW elements). */
+#define BMST_MAXPOOL_MAX_WINDOW 256
 struct bmst_maxpool_kernels {
-    void (*fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x, void *y);
-    void (*bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
+    void (*fwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x, void *y,
+                uint8_t *argmax);
+    void (*bwd)(struct bmst_backend *be, const struct bmst_pool_desc *d, const uint8_t *argmax,
                 const void *dy, void *dx, int accumulate);
 };
 

@@ -25,8 +25,7 @@ enum bmst_saved_need {
     BMST_SAVED_SIGN = 1u << 1,  /* only whether each element is positive (ReLU's backward) */
     /* the value or a close approximation of it, as a lossy codec decodes it:
      * what a convolution's, a batch norm's or a linear layer's backward
-     * reads of its input (a max pooling's, which finds its arg-max again,
-     * needs the value itself) */
+     * reads of its input */
     BMST_SAVED_APPROX = 1u << 2,
 };
 

@@ -14,33 +14,6 @@ static size_t pool_in_count(const struct bmst_pool_desc *d) {
     return (size_t)d->n * d->h * d->w * d->c;
 }
 
-static void cpu_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                            float *y) {
-    (void)be;
-    const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
-#pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
-    for (int n = 0; n < d->n; n++) {
-        for (int oh = 0; oh < OH; oh++) {
-            for (int ow = 0; ow < OW; ow++) {
-                float *restrict yp = y + (((size_t)n * OH + oh) * OW + ow) * C;
-                for (int c = 0; c < C; c++)
-                    yp[c] = -FLT_MAX;
-                for (int i = 0; i < d->kh; i++) {
-                    int ih = oh * d->stride_h - d->pad_h + i;
-                    if (ih < 0 || ih >= H) continue;
-                    for (int j = 0; j < d->kw; j++) {
-                        int iw = ow * d->stride_w - d->pad_w + j;
-                        if (iw < 0 || iw >= W) continue;
-                        const float *restrict xp = x + (((size_t)n * H + ih) * W + iw) * C;
-                        for (int c = 0; c < C; c++)
-                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
-                    }
-                }
-            }
-        }
-    }
-}
-
 /* The window's rows [*lo, *hi) that fall inside the input, for output index o. */
 static void pool_window(int o, int k, int stride, int pad, int in, int *lo, int *hi) {
     int start = o * stride - pad;
@@ -48,12 +21,63 @@ static void pool_window(int o, int k, int stride, int pad, int in, int *lo, int 
     *hi = start + k < in ? start + k : in;
 }
 
-/* The gradient goes to the first maximum in window scan order, as PyTorch.
- * Windows overlap, so a thread owns an (image, channel block) pair: what it
- * scatters never meets another thread's writes. The arg-max search is a
- * branch-free select per channel so it vectorizes; only the scatter is not. */
-static void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
-                            const float *dy, float *dx, int accumulate) {
+/* The running maximum starts at the window's first element inside the input
+ * and takes an element only when strictly greater, so the first maximum in
+ * scan order wins (PyTorch's choice) and a NaN there stays. A window that is
+ * all padding gives -FLT_MAX and arg-max 0, which backward skips. The
+ * arg-max select is branch-free per channel so it vectorizes. */
+static void cpu_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const float *x,
+                            float *y, uint8_t *argmax) {
+    (void)be;
+    const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
+#pragma omp parallel for collapse(2) schedule(static) if (pool_in_count(d) > CPU_PAR_MIN)
+    for (int n = 0; n < d->n; n++) {
+        for (int oh = 0; oh < OH; oh++) {
+            int ih_lo, ih_hi;
+            pool_window(oh, d->kh, d->stride_h, d->pad_h, H, &ih_lo, &ih_hi);
+            const int corner_h = oh * d->stride_h - d->pad_h;
+            for (int ow = 0; ow < OW; ow++) {
+                int iw_lo, iw_hi;
+                pool_window(ow, d->kw, d->stride_w, d->pad_w, W, &iw_lo, &iw_hi);
+                const int corner_w = ow * d->stride_w - d->pad_w;
+                const size_t out = (((size_t)n * OH + oh) * OW + ow) * C;
+                float *restrict yp = y + out;
+                uint8_t *restrict ap = argmax ? argmax + out : NULL;
+                if (ih_lo >= ih_hi || iw_lo >= iw_hi) { /* all padding */
+                    for (int c = 0; c < C; c++)
+                        yp[c] = -FLT_MAX;
+                    if (ap) memset(ap, 0, (size_t)C);
+                    continue;
+                }
+                for (int ih = ih_lo; ih < ih_hi; ih++) {
+                    for (int iw = iw_lo; iw < iw_hi; iw++) {
+                        const float *restrict xp = x + (((size_t)n * H + ih) * W + iw) * C;
+                        const uint8_t at = (uint8_t)((ih - corner_h) * d->kw + (iw - corner_w));
+                        if (ih == ih_lo && iw == iw_lo) {
+                            memcpy(yp, xp, (size_t)C * sizeof *yp);
+                            if (ap) memset(ap, at, (size_t)C);
+                        } else if (ap) {
+                            for (int c = 0; c < C; c++) {
+                                float v = xp[c], b = yp[c];
+                                yp[c] = v > b ? v : b;
+                                ap[c] = v > b ? at : ap[c];
+                            }
+                        } else {
+                            for (int c = 0; c < C; c++)
+                                yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Each output's gradient goes to the input its arg-max byte names. Windows
+ * overlap, so a thread owns an (image, channel block) pair: what it scatters
+ * never meets another thread's writes. */
+static void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d,
+                            const uint8_t *argmax, const float *dy, float *dx, int accumulate) {
     (void)be;
     const int H = d->h, W = d->w, C = d->c, OH = d->out_h, OW = d->out_w;
     const int blocks = (C + POOL_CHANNEL_BLOCK - 1) / POOL_CHANNEL_BLOCK;
@@ -63,43 +87,26 @@ static void cpu_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc
             const int c0 = b * POOL_CHANNEL_BLOCK;
             const int cn = C - c0 < POOL_CHANNEL_BLOCK ? C - c0 : POOL_CHANNEL_BLOCK;
             float *dx_img = dx + (size_t)n * H * W * C + c0;
-            const float *x_img = x + (size_t)n * H * W * C + c0;
             if (!accumulate) {
                 for (size_t p = 0; p < (size_t)H * W; p++)
                     memset(dx_img + p * C, 0, (size_t)cn * sizeof *dx_img);
             }
-            float best[POOL_CHANNEL_BLOCK];
-            int where[POOL_CHANNEL_BLOCK]; /* pixel index ih * W + iw of the maximum */
             for (int oh = 0; oh < OH; oh++) {
                 int ih_lo, ih_hi;
                 pool_window(oh, d->kh, d->stride_h, d->pad_h, H, &ih_lo, &ih_hi);
+                const int corner_h = oh * d->stride_h - d->pad_h;
                 for (int ow = 0; ow < OW; ow++) {
                     int iw_lo, iw_hi;
                     pool_window(ow, d->kw, d->stride_w, d->pad_w, W, &iw_lo, &iw_hi);
                     if (ih_lo >= ih_hi || iw_lo >= iw_hi) continue; /* all padding */
-                    const int first = ih_lo * W + iw_lo;
+                    const int corner = corner_h * W + ow * d->stride_w - d->pad_w;
+                    const size_t out = (((size_t)n * OH + oh) * OW + ow) * C + c0;
+                    const float *g = dy + out;
+                    const uint8_t *a = argmax + out;
                     for (int c = 0; c < cn; c++) {
-                        best[c] = x_img[(size_t)first * C + c];
-                        where[c] = first;
+                        const int pix = corner + (a[c] / d->kw) * W + a[c] % d->kw;
+                        dx_img[(size_t)pix * C + c] += g[c];
                     }
-                    for (int ih = ih_lo; ih < ih_hi; ih++) {
-                        for (int iw = ih == ih_lo ? iw_lo + 1 : iw_lo; iw < iw_hi; iw++) {
-                            const int pix = ih * W + iw;
-                            const float *restrict xp = x_img + (size_t)pix * C;
-                            /* strictly greater keeps the first maximum */
-                            for (int c = 0; c < cn; c++) {
-                                /* an all-ones mask where v wins: GCC will not
-                                 * if-convert a float test feeding an int select */
-                                float v = xp[c], bc = best[c];
-                                int take = -(v > bc);
-                                best[c] = v > bc ? v : bc;
-                                where[c] = (pix & take) | (where[c] & ~take);
-                            }
-                        }
-                    }
-                    const float *g = dy + (((size_t)n * OH + oh) * OW + ow) * C + c0;
-                    for (int c = 0; c < cn; c++)
-                        dx_img[(size_t)where[c] * C + c] += g[c];
                 }
             }
         }
@@ -224,13 +231,13 @@ static size_t pool_out_count(const struct bmst_pool_desc *d) {
 }
 
 static void maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                        void *y) {
-    cpu_maxpool_fwd(be, d, x, y);
+                        void *y, uint8_t *argmax) {
+    cpu_maxpool_fwd(be, d, x, y, argmax);
 }
 
-static void maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                        const void *dy, void *dx, int accumulate) {
-    cpu_maxpool_bwd(be, d, x, dy, dx, accumulate);
+static void maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d,
+                        const uint8_t *argmax, const void *dy, void *dx, int accumulate) {
+    cpu_maxpool_bwd(be, d, argmax, dy, dx, accumulate);
     cpu_round_to(be->act_dtype, dx, pool_in_count(d));
 }
 

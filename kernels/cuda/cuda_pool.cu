@@ -47,11 +47,13 @@ static __device__ __forceinline__ void nhwc_split(size_t idx, int h, int w, int 
     *n = (int)img;
 }
 
-/* The running maximum starts at -FLT_MAX and takes a value only when it is
- * strictly greater, as on the CPU (NaN never wins). A window that is all
- * padding keeps -FLT_MAX (inf in a half type). */
+/* The running maximum starts at the window's first element inside the input
+ * and takes an element only when strictly greater, as on the CPU: the first
+ * maximum in scan order wins and a NaN there stays. A window that is all
+ * padding gives -FLT_MAX (inf in a half type) and arg-max 0. argmax (may be
+ * NULL) gets the maximum's place in the window, as backend.h says. */
 template <typename T>
-__global__ void maxpool_fwd_kernel(struct bmst_pool_desc d, const T *x, T *y) {
+__global__ void maxpool_fwd_kernel(struct bmst_pool_desc d, const T *x, T *y, uint8_t *argmax) {
     const size_t total = (size_t)d.n * d.out_h * d.out_w * d.c;
     for (size_t idx = GRID_START(); idx < total; idx += GRID_STRIDE()) {
         int n, oh, ow, c;
@@ -59,26 +61,29 @@ __global__ void maxpool_fwd_kernel(struct bmst_pool_desc d, const T *x, T *y) {
         int ih_lo, ih_hi, iw_lo, iw_hi;
         pool_window(oh, d.kh, d.stride_h, d.pad_h, d.h, &ih_lo, &ih_hi);
         pool_window(ow, d.kw, d.stride_w, d.pad_w, d.w, &iw_lo, &iw_hi);
+        const int corner_h = oh * d.stride_h - d.pad_h, corner_w = ow * d.stride_w - d.pad_w;
         const T *xi = x + (size_t)n * d.h * d.w * d.c + c;
         float best = -FLT_MAX;
+        int at = 0;
         for (int ih = ih_lo; ih < ih_hi; ih++) {
             for (int iw = iw_lo; iw < iw_hi; iw++) {
                 float v = to_f32(xi[((size_t)ih * d.w + iw) * d.c]);
-                best = v > best ? v : best;
+                if ((ih == ih_lo && iw == iw_lo) || v > best) {
+                    best = v;
+                    at = (ih - corner_h) * d.kw + (iw - corner_w);
+                }
             }
         }
         y[idx] = from_f32<T>(best);
+        if (argmax) argmax[idx] = (uint8_t)at;
     }
 }
 
-/* The backward thread of input pixel `me` (ih * w + iw) of image xi (already
- * offset to the channel) adds dy of every covering window whose arg-max is
- * `me`. The arg-max is found exactly as the CPU finds it: start at the
- * window's first pixel, take a pixel only when strictly greater, so the first
- * maximum in scan order wins and a NaN at the start keeps the start. */
+/* The backward thread of input pixel (ih, iw) adds dy of every covering
+ * window whose arg-max byte names it, in (oh, ow) order as the CPU adds. */
 template <typename T>
-__global__ void maxpool_bwd_kernel(struct bmst_pool_desc d, const T *x, const T *dy, T *dx,
-                                   int accumulate) {
+__global__ void maxpool_bwd_kernel(struct bmst_pool_desc d, const uint8_t *argmax, const T *dy,
+                                   T *dx, int accumulate) {
     const size_t total = (size_t)d.n * d.h * d.w * d.c;
     const int C = d.c;
     for (size_t idx = GRID_START(); idx < total; idx += GRID_STRIDE()) {
@@ -87,30 +92,15 @@ __global__ void maxpool_bwd_kernel(struct bmst_pool_desc d, const T *x, const T 
         int oh_lo, oh_hi, ow_lo, ow_hi;
         pool_cover(ih, d.kh, d.stride_h, d.pad_h, d.out_h, &oh_lo, &oh_hi);
         pool_cover(iw, d.kw, d.stride_w, d.pad_w, d.out_w, &ow_lo, &ow_hi);
-        const T *xi = x + (size_t)n * d.h * d.w * C + c;
-        const T *gi = dy + (size_t)n * d.out_h * d.out_w * C + c;
-        const int me = ih * d.w + iw;
+        const size_t img_out = (size_t)n * d.out_h * d.out_w * C + c;
         float acc = accumulate ? to_f32(dx[idx]) : 0.0f;
         for (int oh = oh_lo; oh <= oh_hi; oh++) {
-            int wh_lo, wh_hi;
-            pool_window(oh, d.kh, d.stride_h, d.pad_h, d.h, &wh_lo, &wh_hi);
+            const int row = ih - (oh * d.stride_h - d.pad_h);
             for (int ow = ow_lo; ow <= ow_hi; ow++) {
-                int ww_lo, ww_hi;
-                pool_window(ow, d.kw, d.stride_w, d.pad_w, d.w, &ww_lo, &ww_hi);
-                /* the window covers (ih, iw), so it is not empty */
-                int where = wh_lo * d.w + ww_lo;
-                float best = to_f32(xi[(size_t)where * C]);
-                for (int wh = wh_lo; wh < wh_hi; wh++) {
-                    for (int ww = wh == wh_lo ? ww_lo + 1 : ww_lo; ww < ww_hi; ww++) {
-                        int pix = wh * d.w + ww;
-                        float v = to_f32(xi[(size_t)pix * C]);
-                        if (v > best) {
-                            best = v;
-                            where = pix;
-                        }
-                    }
-                }
-                if (where == me) acc += to_f32(gi[((size_t)oh * d.out_w + ow) * C]);
+                /* the window covers (ih, iw), so it is not all padding */
+                const int me = row * d.kw + iw - (ow * d.stride_w - d.pad_w);
+                const size_t out = img_out + ((size_t)oh * d.out_w + ow) * C;
+                if (argmax[out] == me) acc += to_f32(dy[out]);
             }
         }
         dx[idx] = from_f32<T>(acc);
@@ -196,24 +186,24 @@ static size_t pool_out_count(const struct bmst_pool_desc *d) {
 }
 
 static void cuda_maxpool_fwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                             void *y) {
+                             void *y, uint8_t *argmax) {
     const size_t total = pool_out_count(d);
     if (total == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     CUDA_DISPATCH(be->act_dtype, T,
                   maxpool_fwd_kernel<T><<<cuda_blocks(total, POOL_THREADS), POOL_THREADS, 0, s>>>(
-                      *d, (const T *)x, (T *)y));
+                      *d, (const T *)x, (T *)y, argmax));
     CUDA_CHECK_LAUNCH();
 }
 
-static void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d, const void *x,
-                             const void *dy, void *dx, int accumulate) {
+static void cuda_maxpool_bwd(struct bmst_backend *be, const struct bmst_pool_desc *d,
+                             const uint8_t *argmax, const void *dy, void *dx, int accumulate) {
     const size_t total = pool_in_count(d);
     if (total == 0) return;
     cudaStream_t s = cuda_impl_of(be)->stream;
     CUDA_DISPATCH(be->act_dtype, T,
                   maxpool_bwd_kernel<T><<<cuda_blocks(total, POOL_THREADS), POOL_THREADS, 0, s>>>(
-                      *d, (const T *)x, (const T *)dy, (T *)dx, accumulate));
+                      *d, argmax, (const T *)dy, (T *)dx, accumulate));
     CUDA_CHECK_LAUNCH();
 }
 

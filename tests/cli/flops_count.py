@@ -110,7 +110,7 @@ def run(model, x, merge):
 
     def on_maxpool(m, inputs, out):
         k = m.kernel_size * m.kernel_size
-        add(k * out.numel(), (k + 1) * out.numel())
+        add(k * out.numel(), out.numel())
 
     def on_gap(m, inputs, out):
         add(inputs[0].numel(), inputs[0].numel())

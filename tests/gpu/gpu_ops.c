@@ -303,10 +303,20 @@ static void test_pool(void) {
     size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.out_h * d.out_w * d.c;
     struct buf x = make(nx, 1, -1, 1), y = make(ny, 1, 0, 0), dy = make(ny, 1, -1, 1);
     struct buf dx = make(nx, 1, -1, 1);
-    cpu->maxpool->fwd(cpu, &d, x.c, y.c), gpu->maxpool->fwd(gpu, &d, x.g, y.g);
+    uint8_t *cpu_argmax = cpu->alloc(cpu, ny), *gpu_argmax = gpu->alloc(gpu, ny);
+    uint8_t *got_argmax = bmst_xmalloc(ny);
+    cpu->maxpool->fwd(cpu, &d, x.c, y.c, cpu_argmax);
+    gpu->maxpool->fwd(gpu, &d, x.g, y.g, gpu_argmax);
     compare("maxpool fwd", &y);
-    cpu->maxpool->bwd(cpu, &d, x.c, dy.c, dx.c, 1), gpu->maxpool->bwd(gpu, &d, x.g, dy.g, dx.g, 1);
+    gpu->to_host(gpu, got_argmax, gpu_argmax, ny);
+    CHECK(memcmp(got_argmax, cpu_argmax, ny) == 0, "%s maxpool: the GPU's arg-max bytes differ",
+          bmst_dtype_name(gpu->act_dtype));
+    /* backward from the CPU's bytes on both sides, so it checks the routing alone */
+    gpu->to_device(gpu, gpu_argmax, cpu_argmax, ny);
+    cpu->maxpool->bwd(cpu, &d, cpu_argmax, dy.c, dx.c, 1);
+    gpu->maxpool->bwd(gpu, &d, gpu_argmax, dy.g, dx.g, 1);
     compare("maxpool bwd accumulate", &dx);
+    cpu->free(cpu, cpu_argmax), gpu->free(gpu, gpu_argmax), free(got_argmax);
     cpu->avgpool->fwd(cpu, &d, x.c, y.c), gpu->avgpool->fwd(gpu, &d, x.g, y.g);
     compare("avgpool fwd", &y);
     cpu->avgpool->bwd(cpu, &d, dy.c, dx.c, 0), gpu->avgpool->bwd(gpu, &d, dy.g, dx.g, 0);

@@ -285,7 +285,7 @@ static void test_add(struct bmst_backend *be) {
 /* ---- pooling ---- */
 
 static void maxpool_forward(struct fd_op *op) {
-    op->be->maxpool->fwd(op->be, op->pool, op->x, op->y);
+    op->be->maxpool->fwd(op->be, op->pool, op->x, op->y, NULL);
 }
 static void avgpool_forward(struct fd_op *op) {
     op->be->avgpool->fwd(op->be, op->pool, op->x, op->y);
@@ -315,8 +315,13 @@ static void test_pool(struct bmst_backend *be, int is_max, int kh, int kw, int s
     float *base = rand_array(nx, -1, 1), *acc = malloc(nx * sizeof *acc);
     memcpy(acc, base, nx * sizeof *acc);
     if (is_max) {
-        be->maxpool->bwd(be, &d, op.x, op.r, dx, 0);
-        be->maxpool->bwd(be, &d, op.x, op.r, acc, 1);
+        /* backward reads only the arg-max bytes its forward recorded */
+        uint8_t *argmax = malloc(ny);
+        float *scratch_y = malloc(ny * sizeof *scratch_y);
+        be->maxpool->fwd(be, &d, op.x, scratch_y, argmax);
+        be->maxpool->bwd(be, &d, argmax, op.r, dx, 0);
+        be->maxpool->bwd(be, &d, argmax, op.r, acc, 1);
+        free(scratch_y), free(argmax);
     } else {
         be->avgpool->bwd(be, &d, op.r, dx, 0);
         be->avgpool->bwd(be, &d, op.r, acc, 1);

@@ -310,6 +310,30 @@ static void ref_pool(const struct bmst_pool_desc *d, const float *x, int is_max,
                 }
 }
 
+/* Each arg-max byte names the first maximum of its window in scan order, as
+ * row * kw + column from the window's corner before clipping. */
+static void check_argmax(const struct bmst_pool_desc *d, const float *x, const uint8_t *argmax) {
+    int wrong = 0;
+    for (int n = 0; n < d->n; n++)
+        for (int oh = 0; oh < d->out_h; oh++)
+            for (int ow = 0; ow < d->out_w; ow++)
+                for (int c = 0; c < d->c; c++) {
+                    int best_at = -1;
+                    float best = 0.0f;
+                    for (int i = 0; i < d->kh; i++)
+                        for (int j = 0; j < d->kw; j++) {
+                            int ih = oh * d->stride_h - d->pad_h + i;
+                            int iw = ow * d->stride_w - d->pad_w + j;
+                            if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
+                            float v = x[(((size_t)n * d->h + ih) * d->w + iw) * d->c + c];
+                            if (best_at < 0 || v > best) best = v, best_at = i * d->kw + j;
+                        }
+                    size_t o = (((size_t)n * d->out_h + oh) * d->out_w + ow) * d->c + c;
+                    wrong += argmax[o] != best_at;
+                }
+    CHECK(wrong == 0, "maxpool arg-max: %d of the bytes name another window element", wrong);
+}
+
 static void test_pool(struct bmst_backend *be) {
     struct bmst_pool_desc d = {.n = 3,
                                .h = 11,
@@ -326,9 +350,19 @@ static void test_pool(struct bmst_backend *be) {
     size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.out_h * d.out_w * d.c;
     float *x = rand_array(nx, -1, 1), *y = filled(ny, NAN);
     double *ry = malloc(ny * sizeof *ry);
-    be->maxpool->fwd(be, &d, x, y);
+    be->maxpool->fwd(be, &d, x, y, NULL);
     ref_pool(&d, x, 1, ry);
     check_close("maxpool 3x3 s2 p1", y, ry, ny, TOL);
+    /* ties on a coarse grid, so the first maximum in scan order must win */
+    for (size_t i = 0; i < nx; i++)
+        x[i] = roundf(x[i] * 2.0f) / 2.0f;
+    uint8_t *argmax = malloc(ny);
+    memset(argmax, 0xff, ny);
+    be->maxpool->fwd(be, &d, x, y, argmax);
+    ref_pool(&d, x, 1, ry);
+    check_close("maxpool 3x3 s2 p1 with ties", y, ry, ny, TOL);
+    check_argmax(&d, x, argmax);
+    free(argmax);
     be->avgpool->fwd(be, &d, x, y);
     ref_pool(&d, x, 0, ry);
     check_close("avgpool 3x3 s2 p1 (count_include_pad)", y, ry, ny, TOL);
