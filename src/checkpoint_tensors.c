@@ -194,12 +194,61 @@ static int read_tensor(hid_t group, const char *path, const char *where, const s
     return status;
 }
 
+/* Whether `name` is what group /where of a checkpoint of m holds: a
+ * parameter (weights_only: a weight), or the step counter PyTorch keeps
+ * beside a batch norm's running mean (write_batch_counters in checkpoint.c). */
+static int expected_tensor(const struct bmst_model *m, int weights_only, const char *name) {
+    const char *counter = ".num_batches_tracked";
+    size_t len = strlen(name), counter_len = strlen(counter);
+    int is_counter = !weights_only && len > counter_len &&
+                     strcmp(name + len - counter_len, counter) == 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const struct bmst_param *p = &m->params[i];
+        if (weights_only && p->role != BMST_PARAM_WEIGHT) continue;
+        if (!is_counter && strcmp(p->name, name) == 0) return 1;
+        if (is_counter && strncmp(p->name, name, len - counter_len) == 0 &&
+            strcmp(p->name + len - counter_len, ".running_mean") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+struct unexpected_search {
+    const struct bmst_model *m;
+    int weights_only;
+    char first[BMST_PARAM_NAME_MAX + 32]; /* the first name the model lacks */
+};
+
+static herr_t note_unexpected(hid_t group, const char *name, const H5L_info_t *info, void *arg) {
+    (void)group, (void)info;
+    struct unexpected_search *search = arg;
+    if (expected_tensor(search->m, search->weights_only, name)) return 0;
+    snprintf(search->first, sizeof search->first, "%s", name);
+    return 1; /* stop at the first */
+}
+
+/* A tensor the model does not have means the file is another model's (or
+ * another setting's, such as --aux-logits): loading the rest would run a
+ * network that is not the one trained, so it is an error, as PyTorch's
+ * load_state_dict(strict=True). */
+static int check_no_unexpected(hid_t group, const char *path, const char *where,
+                               const struct bmst_model *m, int weights_only) {
+    struct unexpected_search search = {.m = m, .weights_only = weights_only};
+    if (H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, NULL, note_unexpected, &search) < 0)
+        return bmst_error("checkpoint %s: cannot list /%s", path, where);
+    if (search.first[0])
+        return bmst_error("checkpoint %s holds %s/%s, which this model does not have (a "
+                          "checkpoint of another network or setting?)",
+                          path, where, search.first);
+    return 0;
+}
+
 int bmst_ckpt_read_params(hid_t file, const char *path, const char *where,
                           const struct bmst_model *m, int weights_only, float *weights,
                           float *buffers, float *scratch) {
     hid_t group = H5Lexists(file, where, H5P_DEFAULT) > 0 ? H5Gopen2(file, where, H5P_DEFAULT) : -1;
     if (group < 0) return bmst_error("checkpoint %s has no group /%s", path, where);
-    int status = 0;
+    int status = check_no_unexpected(group, path, where, m, weights_only);
     for (int i = 0; i < m->n_params && status == 0; i++) {
         const struct bmst_param *p = &m->params[i];
         if (weights_only && p->role != BMST_PARAM_WEIGHT) continue;

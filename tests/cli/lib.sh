@@ -84,3 +84,12 @@ convert_fashion_mnist() {
         exit 1
     fi
 }
+
+# run_ranks N ARGS...: bmst_dist ARGS on N MPI ranks (oversubscribed: CI has
+# 2 cores), killed after 2 minutes so a hung collective fails the test
+# instead of the CI job. The caller exports OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM).
+run_ranks() {
+    local n=$1
+    shift
+    timeout -k 5 120 mpirun --oversubscribe -np "$n" "$BMST_DIST" "$@"
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What a checkpoint records of its run and what resuming makes of it: an
-# unknown format version or an impossible epoch is refused with one line;
+# unknown format version, an impossible epoch or a tensor the model does not
+# have is refused with one line;
 # version 2 and 3 files (no record, SGD's momentum alone) still load; another
 # global batch or another optimizer is refused, another merge, learning rate,
 # rank count at the same global batch or optimizer setting gives one notice
@@ -63,6 +64,26 @@ for bad in "version=99:format version 99; this bmst_dist reads versions 2 to 6" 
     expect_error "resume with ${bad%%:*}" "${bad#*:}" \
         "${train[@]}" --epochs 3 --resume "$work/bad.h5"
 done
+
+# --- a tensor the model lacks is refused, as load_state_dict(strict=True) ----
+# add FILE GROUP NAME: a float tensor GROUP/NAME of one element
+add_tensor() {
+    $PY - "$@" << 'PY' || fail "cannot add $3 to $1"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    f[sys.argv[2]].create_dataset(sys.argv[3], data=np.zeros(1, np.float32))
+PY
+}
+cp "$work/base.h5" "$work/extra.h5"
+add_tensor "$work/extra.h5" model layer9.0.conv1.weight
+expect_error "eval with a tensor the model lacks" \
+    "checkpoint .*extra.h5 holds model/layer9.0.conv1.weight, which this model does not have" \
+    "$BMST_DIST" eval --device cpu --data "$data" --checkpoint "$work/extra.h5"
+cp "$work/base.h5" "$work/extra.h5"
+add_tensor "$work/extra.h5" optimizer/momentum_buffer bn1.running_mean
+expect_error "resume with momentum for a buffer" \
+    "holds optimizer/momentum_buffer/bn1.running_mean, which this model does not have" \
+    "${train[@]}" --epochs 3 --resume "$work/extra.h5"
 
 # --- a version 4 file (before the position inside an epoch) resumes --------
 cp "$work/base.h5" "$work/v4.h5"

@@ -10,12 +10,8 @@ COMPARE="$(dirname "$0")/compare.py"
 # Open MPI refuses root unless told; CI runs as root. One OpenMP thread per
 # rank: 4 ranks share 2 cores.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-# every job gets a hard limit: a hang fails the test instead of stalling CI
-run_ranks() {
-    local n=$1
-    shift
-    timeout -k 5 120 mpirun --oversubscribe -np "$n" "$BMST_DIST" "$@"
-}
+# every job runs through lib.sh's run_ranks, with a hard limit: a hang fails
+# the test instead of stalling CI
 
 "$BMST_DATA" synth --shape 8x8x3 --classes 4 --train 256 --test 70 --seed 1 "$work/d.h5" >/dev/null ||
     { echo "cannot make the dataset"; exit 1; }

@@ -19,11 +19,6 @@ PY=/usr/bin/python3 # the system Python, with h5py, numpy and torch
 HERE=$(dirname "$0")
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-run_ranks() {
-    local n=$1
-    shift
-    timeout -k 5 120 mpirun --oversubscribe -np "$n" "$BMST_DIST" "$@"
-}
 
 # 2000 training images: 62 steps of a global batch of 32, 16 left over (the
 # remainder is dropped), a whole epoch in a few seconds for each world size

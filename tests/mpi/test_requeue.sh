@@ -14,11 +14,6 @@ PY=/usr/bin/python3 # the system Python, with h5py and numpy
 COMPARE="$(dirname "$0")/compare.py"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-run_ranks() {
-    local n=$1
-    shift
-    timeout -k 5 120 mpirun --oversubscribe -np "$n" "$BMST_DIST" "$@"
-}
 # attr FILE NAME: a checkpoint's root attribute
 attr() {
     $PY -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r').attrs[sys.argv[2]])" "$1" "$2"
