@@ -148,6 +148,12 @@ for name in new["model"]:
 EOF
 else fail "train --init a training checkpoint: $(tail -1 "$work/ft2.log")"; fi
 
+# imported for 224 px (import's default shape, ImageNet weights' size), tuned at 96 px
+if dist import --net resnet18 --classes 10 "$work/r18.pt" "$work/r18_224.h5" > "$work/i224.log" 2>&1 &&
+    dist train --device cpu --net resnet18 --data "$work/d96.h5" --batch 4 --epochs 1 --max-steps 1 \
+        --eval-batch 12 --init "$work/r18_224.h5" > "$work/t96.log" 2>&1; then pass
+else fail "--init of 224-px weights at 96 px: $(tail -1 "$work/i224.log") $(tail -1 "$work/t96.log")"; fi
+
 # --- h5py's default string attributes ---------------------------------------------
 cp "$work/resnet18_cifar.h5" "$work/vlen.h5"
 cp "$work/d32.h5" "$work/vlen_data.h5"
