@@ -1,7 +1,9 @@
 /* predict's output files (predict.h): CSV with a header row, or HDF5 with
  * one dataset per column, each built whole and renamed into place. */
 #include <hdf5.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "atomic_file.h"
@@ -16,34 +18,47 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* Text gathered into large writes (a row of a thousand logits is one). */
+struct text_out {
+    struct bmst_atomic_file *file;
+    int status;
+    size_t used;
+    char buf[1 << 16];
+};
+
+static void put(struct text_out *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text_out *t, const char *fmt, ...) {
+    if (t->used > sizeof t->buf - 256) { /* every field is far shorter */
+        if (t->status == 0) t->status = bmst_atomic_write(t->file, t->buf, t->used);
+        t->used = 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    t->used += (size_t)vsnprintf(t->buf + t->used, sizeof t->buf - t->used, fmt, ap);
+    va_end(ap);
+}
+
 /* index,label,top1,prob1,...,top5,prob5[,logit0,...] */
 static int write_csv(const struct bmst_predictions *p, struct bmst_atomic_file *out) {
-    char line[1 << 16];
-    size_t used = (size_t)snprintf(line, sizeof line, "index,label");
+    struct text_out *t = bmst_xcalloc(1, sizeof *t);
+    t->file = out;
+    put(t, "index,label");
     for (int k = 0; k < p->top; k++)
-        used += (size_t)snprintf(line + used, sizeof line - used, ",top%d,prob%d", k + 1, k + 1);
-    int status = bmst_atomic_write(out, line, used);
-    for (int c = 0; status == 0 && p->with_logits && c < p->classes; c++) {
-        used = (size_t)snprintf(line, sizeof line, ",logit%d", c);
-        status = bmst_atomic_write(out, line, used);
-    }
-    if (status == 0) status = bmst_atomic_write(out, "\n", 1);
-    for (size_t i = 0; i < p->n && status == 0; i++) {
-        used = (size_t)snprintf(line, sizeof line, "%lld,%d", (long long)p->index[i],
-                                (int)p->label[i]);
+        put(t, ",top%d,prob%d", k + 1, k + 1);
+    for (int c = 0; p->with_logits && c < p->classes; c++)
+        put(t, ",logit%d", c);
+    put(t, "\n");
+    for (size_t i = 0; i < p->n && t->status == 0; i++) {
+        put(t, "%lld,%d", (long long)p->index[i], (int)p->label[i]);
         for (int k = 0; k < p->top; k++)
-            used += (size_t)snprintf(line + used, sizeof line - used, ",%d,%.9g",
-                                     (int)p->top_class[i * p->top + k],
-                                     (double)p->top_prob[i * p->top + k]);
-        status = bmst_atomic_write(out, line, used);
-        /* logits in pieces: a thousand classes do not fit one line buffer */
-        for (int c = 0; status == 0 && p->with_logits && c < p->classes; c++) {
-            used = (size_t)snprintf(line, sizeof line, ",%.9g",
-                                    (double)p->logits[i * (size_t)p->classes + c]);
-            status = bmst_atomic_write(out, line, used);
-        }
-        if (status == 0) status = bmst_atomic_write(out, "\n", 1);
+            put(t, ",%d,%.9g", (int)p->top_class[i * p->top + k],
+                (double)p->top_prob[i * p->top + k]);
+        for (int c = 0; p->with_logits && c < p->classes; c++)
+            put(t, ",%.9g", (double)p->logits[i * (size_t)p->classes + c]);
+        put(t, "\n");
     }
+    int status = t->status == 0 ? bmst_atomic_write(out, t->buf, t->used) : -1;
+    free(t);
     if (status != 0) {
         bmst_atomic_abort(out);
         return -1;

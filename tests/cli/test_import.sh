@@ -71,6 +71,15 @@ roundtrip resnet18_imagenet32 resnet18 "$work/r18" "$work/d32.h5" --shape 32x32x
 "$PY" -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/"].attrs["stem"] in (b"imagenet", "imagenet")' \
     "$work/resnet18_imagenet32.h5" && pass || fail "the checkpoint does not record --stem imagenet"
 
+# info and bench build the stem --stem names: torchvision's counts at 96 px
+# (the CIFAR stem's 3x3 conv1, or the 7x7 one)
+for stem in cifar:11173962 imagenet:11181642; do
+    "$BMST_DIST" info --device cpu --net resnet18 --shape 96x96x3 --stem "${stem%:*}" 2> /dev/null |
+        grep -q "^parameters: ${stem#*:} trainable" && pass || fail "info --stem ${stem%:*}"
+done
+"$BMST_DIST" bench --device cpu --net resnet18 --shape 32x32x3 --stem imagenet --batch 2 --steps 1 \
+    --warmup 0 --threads 2 > "$work/bench.log" 2>&1 && pass || fail "bench --stem: $(tail -1 "$work/bench.log")"
+
 # --- predict agrees with eval -------------------------------------------------
 # agree NAME CKPT DATA PRED [predict options]: predict's top-1 agreement (its
 # line and the file's rows) is eval's accuracy on the same split
@@ -233,6 +242,8 @@ expect_error "--init of another network" "holds a resnet18; this run trains a re
     "$BMST_DIST" train --device cpu --net resnet34 --batch 8 --data "$work/d32.h5" --init "$work/resnet18_cifar.h5"
 expect_error "--init with another stem" "conv1.weight is float \[64, 3, 7, 7\], the model needs float \[64, 3, 3, 3\]" \
     "$BMST_DIST" train --device cpu --net resnet18 --batch 8 --data "$work/d32.h5" --init "$work/resnet18_imagenet32.h5"
+expect_error "resume with another stem" "was trained with --stem cifar; resume with it" \
+    "$BMST_DIST" train --device cpu --net resnet18 --batch 8 --data "$work/d32c5.h5" --resume "$work/ft.h5"
 expect_usage "--init with --resume" "give one of them" "$BMST_DIST" train --net resnet18 \
     --data "$work/d32.h5" --init "$work/ft.h5" --resume "$work/ft.h5"
 expect_usage "eval --split train" "--split expects test or val, got 'train'" \
