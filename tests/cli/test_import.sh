@@ -157,6 +157,14 @@ for name in new["model"]:
 EOF
 else fail "train --init a training checkpoint: $(tail -1 "$work/ft2.log")"; fi
 
+# a requeued fine-tuning job (--resume auto) continues from its own checkpoint
+cp "$work/ft.h5" "$work/requeued.h5"
+if dist "${tune[@]}" --epochs 2 --init "$work/resnet18_cifar.h5" --resume auto \
+    --save "$work/requeued.h5" > "$work/rq.log" 2>&1; then
+    grep -q "^resumed from .*requeued.h5 at epoch 1" "$work/rq.log" && ! grep -q -- "^--init" "$work/rq.log" &&
+        pass || fail "--init with --resume auto did not resume: $(head -3 "$work/rq.log")"
+else fail "--init with --resume auto: $(tail -1 "$work/rq.log")"; fi
+
 # imported for 224 px (import's default shape, ImageNet weights' size), tuned at 96 px
 if dist import --net resnet18 --classes 10 "$work/r18.pt" "$work/r18_224.h5" > "$work/i224.log" 2>&1 &&
     dist train --device cpu --net resnet18 --data "$work/d96.h5" --batch 4 --epochs 1 --max-steps 1 \
