@@ -88,7 +88,44 @@ static void host_copies_free(struct host_copies *h) {
         free(h->state[i]);
 }
 
-/* Builds the checkpoint in memory (h5_memfile.h) and commits it to `out`. */
+/* What builds the network: every checkpoint has it (a chosen --stem only
+ * when chosen, so that older programs still read a file without one). */
+static int write_network(hid_t file, const struct bmst_checkpoint_meta *meta) {
+    int version = FORMAT_VERSION;
+    return bmst_ckpt_write_string_attr(file, "format", FORMAT_NAME) == 0 &&
+                   bmst_ckpt_write_attr(file, "version", H5T_NATIVE_INT, &version) == 0 &&
+                   bmst_ckpt_write_string_attr(file, "arch", meta->arch) == 0 &&
+                   bmst_ckpt_write_attr(file, "in_h", H5T_NATIVE_INT, &meta->in_h) == 0 &&
+                   bmst_ckpt_write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
+                   bmst_ckpt_write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
+                   bmst_ckpt_write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
+                   bmst_ckpt_write_attr(file, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) ==
+                       0 &&
+                   (meta->stem == BMST_STEM_AUTO ||
+                    bmst_ckpt_write_string_attr(file, "stem", bmst_stem_name(meta->stem)) == 0)
+               ? 0
+               : -1;
+}
+
+/* Where the run stood and how it was set up: what a weights-only file lacks. */
+static int write_run(hid_t file, const struct bmst_checkpoint_meta *meta, size_t n_buffers) {
+    int64_t step = meta->step;
+    uint64_t seed = meta->seed;
+    return bmst_ckpt_write_attr(file, "epoch", H5T_NATIVE_INT, &meta->epoch) == 0 &&
+                   bmst_ckpt_write_attr(file, "step", H5T_NATIVE_INT64, &step) == 0 &&
+                   bmst_ckpt_write_attr(file, "seed", H5T_NATIVE_UINT64, &seed) == 0 &&
+                   bmst_ckpt_write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) ==
+                       0 &&
+                   bmst_ckpt_write_attr(file, "loss_scale_clean_steps", H5T_NATIVE_INT,
+                                        &meta->loss_scale_clean_steps) == 0 &&
+                   write_run_record(file, meta) == 0 &&
+                   bmst_ckpt_progress_write(file, meta, n_buffers) == 0
+               ? 0
+               : -1;
+}
+
+/* Builds the checkpoint in memory (h5_memfile.h) and commits it to `out`;
+ * o NULL: weights only (the network's attributes and /model). */
 static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
                       const struct bmst_optim *o, const struct bmst_checkpoint_meta *meta,
                       const struct host_copies *h, float *scratch) {
@@ -98,29 +135,14 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
         return -1;
     }
     hid_t file = mem.file;
-    int version = FORMAT_VERSION;
-    int64_t step = meta->step;
-    uint64_t seed = meta->seed;
-    int ok = bmst_ckpt_write_string_attr(file, "format", FORMAT_NAME) == 0 &&
-             bmst_ckpt_write_attr(file, "version", H5T_NATIVE_INT, &version) == 0 &&
-             bmst_ckpt_write_string_attr(file, "arch", meta->arch) == 0 &&
-             bmst_ckpt_write_attr(file, "in_h", H5T_NATIVE_INT, &meta->in_h) == 0 &&
-             bmst_ckpt_write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
-             bmst_ckpt_write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
-             bmst_ckpt_write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
-             bmst_ckpt_write_attr(file, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) == 0 &&
-             bmst_ckpt_write_attr(file, "epoch", H5T_NATIVE_INT, &meta->epoch) == 0 &&
-             bmst_ckpt_write_attr(file, "step", H5T_NATIVE_INT64, &step) == 0 &&
-             bmst_ckpt_write_attr(file, "seed", H5T_NATIVE_UINT64, &seed) == 0 &&
-             bmst_ckpt_write_attr(file, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) == 0 &&
-             bmst_ckpt_write_attr(file, "loss_scale_clean_steps", H5T_NATIVE_INT,
-                                  &meta->loss_scale_clean_steps) == 0 &&
-             write_run_record(file, meta) == 0 &&
-             bmst_ckpt_progress_write(file, meta, m->n_buffers) == 0;
+    int weights_only = 1;
+    int ok = write_network(file, meta) == 0 &&
+             (o ? write_run(file, meta, m->n_buffers)
+                : bmst_ckpt_write_attr(file, "weights_only", H5T_NATIVE_INT, &weights_only)) == 0;
     hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     ok = model >= 0 && bmst_ckpt_write_params(model, m, h->weights, h->buffers, 0, scratch) == 0 &&
-         write_batch_counters(model, m, meta->step) == 0 &&
-         bmst_checkpoint_optim_write(file, o, h->state, scratch) == 0 &&
+         write_batch_counters(model, m, o ? meta->step : 0) == 0 &&
+         (!o || bmst_checkpoint_optim_write(file, o, h->state, scratch) == 0) &&
          (!h->mask || bmst_ckpt_prune_write(file, h->mask, bmst_optim_mask_words(o)) == 0);
     if (model >= 0) H5Gclose(model);
     if (ok) return bmst_h5_memfile_save(&mem, out);
@@ -169,6 +191,25 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const str
     float *scratch = bmst_ckpt_param_scratch(m);
     bmst_hdf5_lock();
     int status = write_file(&out, m, o, meta, &h, scratch);
+    bmst_hdf5_unlock();
+    host_copies_free(&h);
+    free(scratch);
+    return status;
+}
+
+int bmst_checkpoint_save_weights(const char *path, const struct bmst_model *m,
+                                 const struct bmst_checkpoint_meta *meta) {
+    struct host_copies h = {.weights = bmst_ckpt_host_copy(m, m->weights, m->n_weights),
+                            .buffers = bmst_ckpt_host_copy(m, m->buffers, m->n_buffers)};
+    struct bmst_atomic_file out;
+    if (bmst_ckpt_check_finite(path, m, h.weights, h.buffers, "") != 0 ||
+        bmst_atomic_open(&out, path, "the checkpoint") != 0) {
+        host_copies_free(&h);
+        return -1;
+    }
+    float *scratch = bmst_ckpt_param_scratch(m);
+    bmst_hdf5_lock();
+    int status = write_file(&out, m, NULL, meta, &h, scratch);
     bmst_hdf5_unlock();
     host_copies_free(&h);
     free(scratch);
@@ -272,7 +313,8 @@ static int codec_record_valid(const struct bmst_checkpoint_meta *m) {
  * anything is built from it. */
 static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
     char why[200] = "";
-    if (bmst_network_check(m->arch, BMST_MIX_C2) != 0) {
+    if (bmst_network_check(m->arch, BMST_MIX_C2) != 0 ||
+        bmst_network_check_stem(m->arch, m->stem) != 0) {
         snprintf(why, sizeof why, "%s", bmst_last_error());
         return bmst_error("checkpoint %s holds a model this bmst_dist cannot build: %s", path, why);
     }
@@ -305,6 +347,24 @@ static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
     return bmst_error("checkpoint %s is damaged or not ours: it records %s", path, why);
 }
 
+/* The optional --stem and weights-only marks. */
+static int read_stem_and_kind(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
+    char stem[16];
+    if (H5Aexists(file, "stem") > 0) {
+        if (bmst_ckpt_read_string_attr(file, path, "", "stem", stem, sizeof stem) != 0) return -1;
+        if (bmst_stem_parse(stem, &meta->stem) != 0)
+            return bmst_error("checkpoint %s is damaged or not ours: it records --stem %s", path,
+                              stem);
+    }
+    if (H5Aexists(file, "weights_only") > 0 &&
+        read_attr(file, path, "weights_only", H5T_NATIVE_INT, &meta->weights_only) != 0)
+        return -1;
+    if (meta->weights_only != 0 && meta->weights_only != 1)
+        return bmst_error("checkpoint %s is damaged or not ours: weights_only is %d", path,
+                          meta->weights_only);
+    return 0;
+}
+
 static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
     int64_t step = 0;
     uint64_t seed = 0;
@@ -316,7 +376,16 @@ static int read_meta(hid_t file, const char *path, struct bmst_checkpoint_meta *
         read_attr(file, path, "in_w", H5T_NATIVE_INT, &meta->in_w) != 0 ||
         read_attr(file, path, "in_c", H5T_NATIVE_INT, &meta->in_c) != 0 ||
         read_attr(file, path, "classes", H5T_NATIVE_INT, &meta->classes) != 0 ||
-        read_attr(file, path, "epoch", H5T_NATIVE_INT, &meta->epoch) != 0 ||
+        read_stem_and_kind(file, path, meta) != 0)
+        return -1;
+    if (meta->weights_only) { /* the network and its tensors, nothing of a run */
+        meta->loss_scale = 1.0f;
+        if (H5Aexists(file, "aux_logits") > 0 &&
+            read_attr(file, path, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) != 0)
+            return -1;
+        return check_meta(path, meta);
+    }
+    if (read_attr(file, path, "epoch", H5T_NATIVE_INT, &meta->epoch) != 0 ||
         read_attr(file, path, "step", H5T_NATIVE_INT64, &step) != 0 ||
         read_attr(file, path, "seed", H5T_NATIVE_UINT64, &seed) != 0 ||
         read_attr(file, path, "loss_scale", H5T_NATIVE_FLOAT, &meta->loss_scale) != 0 ||
@@ -365,6 +434,28 @@ static int read_file(const char *path, const struct bmst_model *m, const struct 
         status = bmst_ckpt_prune_read(file, path, h->mask, bmst_optim_mask_words(o));
     }
     H5Fclose(file);
+    return status;
+}
+
+int bmst_checkpoint_load_weights(const char *path, struct bmst_model *m,
+                                 const unsigned char *skip) {
+    /* the skipped tensors keep the model's own values */
+    float *weights = bmst_ckpt_host_copy(m, m->weights, m->n_weights);
+    float *buffers = bmst_ckpt_host_copy(m, m->buffers, m->n_buffers);
+    float *scratch = bmst_ckpt_param_scratch(m);
+    bmst_hdf5_lock();
+    hid_t file = open_checkpoint(path);
+    int status = file < 0 ? -1
+                          : bmst_ckpt_read_params_except(file, path, "model", m, 0, skip, weights,
+                                                         buffers, scratch);
+    if (file >= 0) H5Fclose(file);
+    bmst_hdf5_unlock();
+    if (status == 0) {
+        m->be->to_device(m->be, m->weights, weights, m->n_weights * sizeof(float));
+        m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
+        bmst_model_refresh_act(m);
+    }
+    free(weights), free(buffers), free(scratch);
     return status;
 }
 

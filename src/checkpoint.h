@@ -29,6 +29,13 @@ struct bmst_checkpoint_meta {
     /* 1: with InceptionV3's auxiliary classifier (its tensors are in the
      * file); the attribute is absent (read 0) in files from before it */
     int aux_logits;
+    /* --stem (enum bmst_stem): written when chosen; absent (auto: by the
+     * input size) in files from before it and runs without it */
+    int stem;
+    /* 1: weights only (bmst_dist import): the model's tensors and the
+     * attributes above, no optimizer, epoch, step, seed or run record (read
+     * as 0, and a loss scale of 1) */
+    int weights_only;
     int epoch;           /* epochs completed */
     int64_t step;        /* optimizer steps taken, skipped ones included */
     uint64_t seed;       /* the run's seed: with step and epoch, the whole RNG state */
@@ -75,6 +82,12 @@ struct bmst_checkpoint_meta {
  * record); refuses (-1, nothing written) when any tensor holds inf or NaN. */
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const struct bmst_optim *o,
                          const struct bmst_checkpoint_meta *meta);
+/* Saves a weights-only checkpoint: the model's tensors (running statistics
+ * included) and meta's network (arch, input shape, classes, aux_logits,
+ * stem); the rest of meta is not written. Refuses inf and NaN as
+ * bmst_checkpoint_save does; written atomically. */
+int bmst_checkpoint_save_weights(const char *path, const struct bmst_model *m,
+                                 const struct bmst_checkpoint_meta *meta);
 /* Reads only meta (to build the right network before loading); -1 for a
  * format version this program does not know or values out of range. */
 int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *meta);
@@ -82,6 +95,10 @@ int bmst_checkpoint_read_meta(const char *path, struct bmst_checkpoint_meta *met
  * no inf or NaN) and, when o is not NULL, the optimizer's state and step
  * count, which must be of o's kind. */
 int bmst_checkpoint_load(const char *path, struct bmst_model *m, struct bmst_optim *o);
+/* --init: loads the model's tensors but those `skip` marks (per parameter
+ * index; NULL: none), which keep their values, from a full or weights-only
+ * checkpoint; each loaded one must match by name and shape and be finite. */
+int bmst_checkpoint_load_weights(const char *path, struct bmst_model *m, const unsigned char *skip);
 
 /* Loads row `rank` of the file's every-rank running statistics into the
  * model's buffers (after bmst_checkpoint_load, which loaded rank 0's). */

@@ -19,7 +19,7 @@ static void krsc_to_oihw(const int *dims, const float *src, float *dst) {
                         src[(((size_t)ik * r + ir) * s + is) * c + ic];
 }
 
-static void oihw_to_krsc(const int *dims, const float *src, float *dst) {
+void bmst_ckpt_oihw_to_krsc(const int *dims, const float *src, float *dst) {
     int k = dims[0], c = dims[1], r = dims[2], s = dims[3];
     for (int ik = 0; ik < k; ik++)
         for (int ir = 0; ir < r; ir++)
@@ -246,15 +246,23 @@ static int check_no_unexpected(hid_t group, const char *path, const char *where,
 int bmst_ckpt_read_params(hid_t file, const char *path, const char *where,
                           const struct bmst_model *m, int weights_only, float *weights,
                           float *buffers, float *scratch) {
+    return bmst_ckpt_read_params_except(file, path, where, m, weights_only, NULL, weights, buffers,
+                                        scratch);
+}
+
+int bmst_ckpt_read_params_except(hid_t file, const char *path, const char *where,
+                                 const struct bmst_model *m, int weights_only,
+                                 const unsigned char *skip, float *weights, float *buffers,
+                                 float *scratch) {
     hid_t group = H5Lexists(file, where, H5P_DEFAULT) > 0 ? H5Gopen2(file, where, H5P_DEFAULT) : -1;
     if (group < 0) return bmst_error("checkpoint %s has no group /%s", path, where);
     int status = check_no_unexpected(group, path, where, m, weights_only);
     for (int i = 0; i < m->n_params && status == 0; i++) {
         const struct bmst_param *p = &m->params[i];
-        if (weights_only && p->role != BMST_PARAM_WEIGHT) continue;
+        if ((weights_only && p->role != BMST_PARAM_WEIGHT) || (skip && skip[i])) continue;
         float *dst = (p->role == BMST_PARAM_WEIGHT ? weights : buffers) + p->offset;
         status = read_tensor(group, path, where, p, p->conv_krsc ? scratch : dst);
-        if (status == 0 && p->conv_krsc) oihw_to_krsc(p->dims, scratch, dst);
+        if (status == 0 && p->conv_krsc) bmst_ckpt_oihw_to_krsc(p->dims, scratch, dst);
     }
     H5Gclose(group);
     return status;

@@ -41,12 +41,22 @@ int bmst_ckpt_read_int64(hid_t group, const char *path, const char *where, const
 int bmst_ckpt_read_params(hid_t file, const char *path, const char *where,
                           const struct bmst_model *m, int weights_only, float *weights,
                           float *buffers, float *scratch);
+/* The same but for the parameters `skip` marks (per index; NULL: none),
+ * whose host copies are left as they are. */
+int bmst_ckpt_read_params_except(hid_t file, const char *path, const char *where,
+                                 const struct bmst_model *m, int weights_only,
+                                 const unsigned char *skip, float *weights, float *buffers,
+                                 float *scratch);
 
 /* The first parameter whose host copy (weights or buffers; NULL: skipped)
  * holds inf or NaN, named in the error: "not writing the checkpoint PATH:
  * WHERE<name> holds ...". */
 int bmst_ckpt_check_finite(const char *path, const struct bmst_model *m, const float *weights,
                            const float *buffers, const char *where);
+
+/* A convolution's weight from PyTorch's OIHW into the engine's KRSC; dims
+ * are PyTorch's [k, c, r, s]. */
+void bmst_ckpt_oihw_to_krsc(const int *dims, const float *src, float *dst);
 
 /* A host copy of `count` floats of backend memory (free() it). */
 float *bmst_ckpt_host_copy(const struct bmst_model *m, const float *device, size_t count);

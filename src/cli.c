@@ -18,14 +18,16 @@
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
-            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE };
+            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE, STEM };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
 #define INFO (1 << BMST_CMD_INFO)
 #define BENCH (1 << BMST_CMD_BENCH)
 #define EXPORT (1 << BMST_CMD_EXPORT)
-#define ALL (TRAIN | EVAL | INFO | BENCH)
+#define IMPORT (1 << BMST_CMD_IMPORT)
+#define PREDICT (1 << BMST_CMD_PREDICT)
+#define ALL (TRAIN | EVAL | INFO | BENCH | PREDICT)
 
 struct option {
     const char *name;  /* --name */
@@ -48,15 +50,25 @@ struct option {
 
 static const struct option options[] = {
     {"data", NULL, TEXT, ALL, RUN(data_path), 0, 0, "PATH  dataset file (bmst_data format)"},
-    {"checkpoint", NULL, TEXT, EVAL | EXPORT, RUN(checkpoint_path), 0, 0,
-     "PATH  checkpoint to evaluate or export"},
-    {"out", "o", TEXT, EXPORT, CLI(out_path), 0, 0, "PATH  export: the ONNX file to write"},
-    {"net", "net", ARCH, TRAIN | INFO | BENCH, RUN(arch), 0, 0, "NAME  model (default resnet20)"},
-    {"shape", NULL, SHAPE, INFO | BENCH, 0, 0, 0, "HxWxC  input shape without --data (32x32x3)"},
-    {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, 0, "K  classes without --data (10)"},
+    {"checkpoint", NULL, TEXT, EVAL | EXPORT | PREDICT, RUN(checkpoint_path), 0, 0,
+     "PATH  checkpoint to evaluate, export or predict with"},
+    {"out", "o", TEXT, EXPORT | PREDICT, CLI(out_path), 0, 0,
+     "PATH  export: the ONNX file; predict: P.csv or P.h5"},
+    {"logits", NULL, FLAG, PREDICT, CLI(logits), 0, 0, "  predict: each sample's logits too"},
+    {"net", "net", ARCH, TRAIN | INFO | BENCH | IMPORT, RUN(arch), 0, 0,
+     "NAME  model (default resnet20)"},
+    {"shape", NULL, SHAPE, INFO | BENCH | IMPORT, 0, 0, 0,
+     "HxWxC  input shape without --data (32x32x3; import: 224x224x3)"},
+    {"classes", NULL, INT, INFO | BENCH | IMPORT, CLI(classes), 1, 0,
+     "K  classes without --data (10; import: 1000)"},
+    {"stem", NULL, STEM, TRAIN | INFO | BENCH | IMPORT, 0, 0, 0,
+     "cifar|imagenet  ImageNet-style ResNets' stem (by input size: cifar up to 64 px)"},
+    {"init", NULL, TEXT, TRAIN, RUN(init_path), 0, 0,
+     "PATH  start from a checkpoint's weights only (fine-tuning; not a resume)"},
     {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, 0, "N  epochs to train (3)"},
     {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, 0, "N  training batch size (128)"},
-    {"eval-batch", NULL, INT, TRAIN | EVAL, RUN(eval_batch), 1, 0, "N  evaluation batch size (256)"},
+    {"eval-batch", NULL, INT, TRAIN | EVAL | PREDICT, RUN(eval_batch), 1, 0,
+     "N  evaluation batch size (256)"},
     {"lr", "lr", FLOAT, TRAIN, RUN(schedule.base_lr), 0, 0, "X  peak learning rate (0.1)"},
     {"schedule", NULL, SCHEDULE, TRAIN, 0, 0, 0, "cosine|multistep|constant  (cosine)"},
     {"milestones", NULL, MILESTONES, TRAIN, 0, 0, 0, "E1,E2,..  multistep epochs"},
@@ -88,16 +100,17 @@ static const struct option options[] = {
      "M  BMST merge factor, 1 (off) to 8"},
     {"mix-at", NULL, MIX_AT, TRAIN | INFO | BENCH, 0, 0, 0,
      "cN  where BMST merges: c2..c5, inceptionv3 c2..c16 (c2)"},
-    {"aux-logits", NULL, FLAG, TRAIN | INFO | BENCH, RUN(aux_logits), 0, 0,
+    {"aux-logits", NULL, FLAG, TRAIN | INFO | BENCH | IMPORT, RUN(aux_logits), 0, 0,
      "  inceptionv3 (299 px and more): train the auxiliary classifier too"},
     {"mix-alpha", NULL, FLOAT, TRAIN, RUN(mix_alpha), 1e-6, 0, "A  lam ~ Beta(A, A) (1)"},
-    {"augment", NULL, AUGMENT, TRAIN, 0, 0, 0,
-     "auto|on|off  crop+flip; random resized crops above 64 px (auto: on)"},
+    {"augment", NULL, AUGMENT, TRAIN | PREDICT, 0, 0, 0,
+     "auto|on|off  crop+flip; random resized crops above 64 px (auto: on; predict: off scores "
+     "the images as stored, not eval's central crop)"},
     {"loader-threads", NULL, INT, TRAIN | EVAL, RUN(loader_threads), 1, MAX_THREADS,
      "N  threads augmenting batches, beside the reader (2)"},
     {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, MAX_PREFETCH, "N  batches kept ready (4)"},
     {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, 0, "N  makes a run reproducible (1)"},
-    {"threads", NULL, INT, ALL | EXPORT, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
+    {"threads", NULL, INT, ALL | EXPORT | IMPORT, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
     {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, 0, "N  cut every epoch to N steps"},
     {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, 0, "PATH  checkpoint after every epoch"},
     {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0,
@@ -107,7 +120,8 @@ static const struct option options[] = {
      "PATH  checkpoint of the best accuracy (/val's when there is one, else /test's)"},
     {"eval-test", NULL, EVAL_TEST, TRAIN, 0, 0, 0,
      "end|every-epoch  with /val: when /test is scored (end: after the last epoch)"},
-    {"split", NULL, SPLIT, EVAL, 0, 0, 0, "test|val  the split to score (test)"},
+    {"split", NULL, SPLIT, EVAL | PREDICT, 0, 0, 0,
+     "test|val  the split to score (test); predict: train too"},
     {"tensorboard", NULL, TEXT, TRAIN, RUN(tensorboard_dir), 0, 0,
      "DIR  TensorBoard event file of per-step and per-epoch scalars"},
     {"log-every", NULL, INT, TRAIN, RUN(log_every), 1, 0, "N  steps between per-step scalars (10)"},
@@ -143,13 +157,13 @@ static const struct option options[] = {
      "  compare all ranks' weights every step"},
     {"inject-fault", NULL, FAULT, TRAIN, 0, 0, 0,
      "RANK:STEP[:perturb|:nan]  tests only: fail there"},
-    {"help", "h", FLAG, ALL | EXPORT, CLI(help), 0, 0, "  this list"},
+    {"help", "h", FLAG, ALL | EXPORT | IMPORT, CLI(help), 0, 0, "  this list"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 static const char *command_name(enum bmst_command cmd) {
-    static const char *names[] = {"train", "eval", "info", "bench", "export"};
+    static const char *names[] = {"train", "eval", "info", "bench", "export", "import", "predict"};
     return names[cmd];
 }
 
@@ -337,7 +351,12 @@ static int set_value(const struct option *o, const char *opt, const char *value,
     case SPLIT:
         if (strcmp(value, "test") == 0) cli->run.eval_split = BMST_SPLIT_TEST;
         else if (strcmp(value, "val") == 0) cli->run.eval_split = BMST_SPLIT_VAL;
-        else return bmst_error("--split expects test or val, got '%s'", value);
+        else if (strcmp(value, "train") == 0) cli->run.eval_split = BMST_SPLIT_TRAIN;
+        else return bmst_error("--split expects test, val or train, got '%s'", value);
+        return 0;
+    case STEM:
+        if (bmst_stem_parse(value, &cli->run.stem) != 0)
+            return bmst_error("--stem expects cifar or imagenet, got '%s'", value);
         return 0;
     case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
     case PRUNE_SCOPE: return bmst_prune_scope_parse(value, &cli->run.prune.scope);
@@ -409,8 +428,19 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
     cli->classes = 10;
     cli->steps = 20;
     cli->warmup = 3;
+    if (cmd == BMST_CMD_IMPORT) { /* torchvision's ImageNet weights */
+        cli->shape_h = cli->shape_w = 224;
+        cli->classes = 1000;
+    }
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
+        /* import IN OUT.h5: its two paths */
+        if (cmd == BMST_CMD_IMPORT && arg[0] != '-') {
+            if (cli->n_import_paths == 2)
+                return bmst_error("import takes two paths, IN and OUT.h5; '%s' is a third", arg);
+            cli->import_paths[cli->n_import_paths++] = arg;
+            continue;
+        }
         /* --name=value, as argparse takes it */
         const char *equals = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
         size_t name_len = equals ? (size_t)(equals - arg) : strlen(arg);
@@ -518,11 +548,27 @@ static int check_prune_options(const struct bmst_run_config *r) {
 
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
-    if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
+    if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL || cmd == BMST_CMD_PREDICT) &&
+        !r->data_path)
         return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
-    /* eval builds the network its checkpoint names */
-    if (cmd != BMST_CMD_EVAL && cmd != BMST_CMD_EXPORT && bmst_network_check(r->arch, r->mix_at) != 0)
+    /* eval, export and predict build the network their checkpoint names */
+    int from_checkpoint =
+        cmd == BMST_CMD_EVAL || cmd == BMST_CMD_EXPORT || cmd == BMST_CMD_PREDICT;
+    if (!from_checkpoint && (bmst_network_check(r->arch, r->mix_at) != 0 ||
+                             bmst_network_check_stem(r->arch, r->stem) != 0))
         return -1;
+    if (cmd == BMST_CMD_EVAL && r->eval_split == BMST_SPLIT_TRAIN)
+        return bmst_error("--split expects test or val, got 'train' (predict scores train)");
+    if (cmd == BMST_CMD_IMPORT && cli->n_import_paths != 2)
+        return bmst_error("import needs IN (a .safetensors, .pt or .pth file) and OUT.h5, the "
+                          "checkpoint to write");
+    if (cmd == BMST_CMD_PREDICT && (!r->checkpoint_path || !cli->out_path))
+        return bmst_error("predict needs --checkpoint PATH and --out P.csv or P.h5");
+    /* with --resume auto a requeued fine-tuning job continues from its own
+     * checkpoint (once there is one) and --init no longer applies */
+    if (r->init_path && r->resume_path && !r->resume_auto)
+        return bmst_error("--init starts a new run from a checkpoint's weights, --resume "
+                          "continues one: give one of them");
     if (check_aux_logits(cli) != 0) return -1;
     if ((cmd == BMST_CMD_EVAL || cmd == BMST_CMD_EXPORT) && !r->checkpoint_path)
         return bmst_error("%s needs --checkpoint PATH", command_name(cmd));
@@ -543,7 +589,8 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
 }
 
 void bmst_cli_print_help(enum bmst_command cmd, FILE *out) {
-    fprintf(out, "usage: bmst_dist %s [options]\n\noptions:\n", command_name(cmd));
+    fprintf(out, "usage: bmst_dist %s [options]%s\n\noptions:\n", command_name(cmd),
+            cmd == BMST_CMD_IMPORT ? " IN OUT.h5  (IN: .safetensors, .pt or .pth)" : "");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option *o = &options[i];
         if (!(o->commands & (1 << cmd))) continue;

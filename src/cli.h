@@ -13,7 +13,10 @@ struct bmst_cli {
     int shape_h, shape_w, shape_c; /* info / bench without --data */
     int classes;
     int steps, warmup; /* bench */
-    const char *out_path; /* export: the file to write */
+    const char *out_path; /* export: the file to write; predict: the CSV or HDF5 file */
+    const char *import_paths[2]; /* import: IN (safetensors, .pt, .pth) and OUT.h5 */
+    int n_import_paths;
+    int logits; /* predict --logits: each sample's logits too */
     int help;
     /* given on the command line: a seed name ("c2mixt_resnet18") sets the
      * mix point and a merge of 2, which --merge overrides and a different
@@ -21,7 +24,8 @@ struct bmst_cli {
     int merge_set, mix_at_set;
 };
 
-enum bmst_command { BMST_CMD_TRAIN, BMST_CMD_EVAL, BMST_CMD_INFO, BMST_CMD_BENCH, BMST_CMD_EXPORT };
+enum bmst_command { BMST_CMD_TRAIN, BMST_CMD_EVAL, BMST_CMD_INFO, BMST_CMD_BENCH, BMST_CMD_EXPORT,
+                    BMST_CMD_IMPORT, BMST_CMD_PREDICT };
 
 /* Parses argv (after the command word) into cli. Returns 0, or -1 with a
  * one-line message for an unknown option, a missing or malformed value, or a

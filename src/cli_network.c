@@ -12,6 +12,7 @@ static int spec_from_cli(const struct bmst_cli *cli, struct bmst_network_spec *s
     snprintf(spec->arch, sizeof spec->arch, "%s", cli->run.arch);
     spec->mix_at = cli->run.mix_at;
     spec->aux_logits = cli->run.aux_logits;
+    spec->stem = cli->run.stem;
     spec->h = cli->shape_h, spec->w = cli->shape_w, spec->c = cli->shape_c;
     spec->classes = cli->classes;
     if (!cli->run.data_path) return 0;

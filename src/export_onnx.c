@@ -278,7 +278,8 @@ int bmst_export_onnx(const struct bmst_cli *cli) {
                                              .w = meta.in_w,
                                              .c = meta.in_c,
                                              .classes = meta.classes,
-                                             .mix_at = BMST_MIX_C2},
+                                             .mix_at = BMST_MIX_C2,
+                                             .stem = meta.stem},
                                     .eval_batch = 1};
     snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", meta.arch);
     struct bmst_engine e;

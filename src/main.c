@@ -8,8 +8,10 @@
 #include "error.h"
 #include "bench.h"
 #include "export_onnx.h"
+#include "import.h"
 #include "info.h"
 #include "models/models.h"
+#include "predict.h"
 #include "signals.h"
 #include "version.h"
 
@@ -21,7 +23,10 @@ static void usage(FILE *out) {
             "  eval    score a checkpoint on a dataset's test split\n"
             "  info    layers, parameters and planned memory of a network\n"
             "  bench   training-step throughput on synthetic inputs\n"
-            "  export  write a checkpoint's network as ONNX (BN folded into the convolutions)\n\n"
+            "  export  write a checkpoint's network as ONNX (BN folded into the convolutions)\n"
+            "  import  a PyTorch state_dict (.pt, .pth) or safetensors file as a checkpoint\n"
+            "  predict each sample's top-5 classes (and logits) under a checkpoint, as CSV or "
+            "HDF5\n\n"
             "models: %s\n"
             "`bmst_dist COMMAND --help` lists a command's options; `bmst_dist --version` the\n"
             "version, commit and what this build includes.\n",
@@ -29,8 +34,8 @@ static void usage(FILE *out) {
 }
 
 static int parse_command(const char *word, enum bmst_command *cmd) {
-    static const char *words[] = {"train", "eval", "info", "bench", "export"};
-    for (int i = 0; i < 5; i++)
+    static const char *words[] = {"train", "eval", "info", "bench", "export", "import", "predict"};
+    for (int i = 0; i < 7; i++)
         if (strcmp(word, words[i]) == 0) {
             *cmd = (enum bmst_command)i;
             return 0;
@@ -48,7 +53,8 @@ static int usage_error(int *argc, char ***argv) {
 int main(int argc, char **argv) {
     bmst_cpu_blas_select(argv);
     if (argc < 2) {
-        bmst_error("no command given (train, eval, info, bench, export; see bmst_dist --help)");
+        bmst_error("no command given (train, eval, info, bench, export, import, predict; see "
+                   "bmst_dist --help)");
         return usage_error(&argc, &argv);
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -61,7 +67,8 @@ int main(int argc, char **argv) {
     }
     enum bmst_command cmd;
     if (parse_command(argv[1], &cmd) != 0) {
-        bmst_error("unknown command '%s' (train, eval, info, bench, export; see bmst_dist --help)",
+        bmst_error("unknown command '%s' (train, eval, info, bench, export, import, predict; "
+                   "see bmst_dist --help)",
                    argv[1]);
         return usage_error(&argc, &argv);
     }
@@ -75,8 +82,14 @@ int main(int argc, char **argv) {
     /* before MPI may take its own arguments out */
     cli.run.argc = argc;
     cli.run.argv = argv;
-    if (cmd == BMST_CMD_INFO || cmd == BMST_CMD_EXPORT) {
-        if ((cmd == BMST_CMD_INFO ? bmst_info(&cli) : bmst_export_onnx(&cli)) == 0) return 0;
+    /* one process, no job */
+    if (cmd == BMST_CMD_INFO || cmd == BMST_CMD_EXPORT || cmd == BMST_CMD_IMPORT ||
+        cmd == BMST_CMD_PREDICT) {
+        int status = cmd == BMST_CMD_INFO     ? bmst_info(&cli)
+                     : cmd == BMST_CMD_EXPORT ? bmst_export_onnx(&cli)
+                     : cmd == BMST_CMD_IMPORT ? bmst_import(&cli)
+                                              : bmst_predict(&cli);
+        if (status == 0) return 0;
         bmst_report_error("bmst_dist");
         return 1;
     }
@@ -93,7 +106,9 @@ int main(int argc, char **argv) {
     case BMST_CMD_EVAL: status = bmst_eval(&cli.run, comm); break;
     case BMST_CMD_BENCH: status = bmst_bench(&cli, comm); break;
     case BMST_CMD_INFO:
-    case BMST_CMD_EXPORT: break;
+    case BMST_CMD_EXPORT:
+    case BMST_CMD_IMPORT:
+    case BMST_CMD_PREDICT: break;
     }
     if (status == BMST_EXIT_STOPPED) return status; /* told on stdout where and why */
     if (status != 0) {

@@ -20,6 +20,7 @@
 #include "train_scalars.h"
 #include "evaluate.h"
 #include "fault.h"
+#include "init_weights.h"
 #include "run_header.h"
 #include "step.h"
 
@@ -135,11 +136,11 @@ static size_t stats_backup_bytes(const struct session *s) {
 }
 
 /* Backend, data and the network's graphs (training only when `training`) of
- * `arch`, with its auxiliary classifier when `aux_logits`:
+ * `arch`, with its auxiliary classifier when `aux_logits`, and `stem`:
  * this rank's own work, before the ranks meet, so that an error every rank
  * hits is found before any collective and printed once (session_join). */
 static int session_open(struct session *s, const struct bmst_run_config *cfg, int training,
-                        const char *arch, int aux_logits, struct bmst_comm *comm) {
+                        const char *arch, int aux_logits, int stem, struct bmst_comm *comm) {
     memset(s, 0, sizeof *s);
     s->comm = comm;
     s->out = comm->rank == 0 ? stdout : NULL;
@@ -159,7 +160,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .act_codec = cfg->act_codec, .division_block = cfg->division_block,
         .division_bits = cfg->division_bits,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
-                 .mix_at = cfg->mix_at, .aux_logits = aux_logits},
+                 .mix_at = cfg->mix_at, .aux_logits = aux_logits, .stem = stem},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge, .optim = cfg->optim,
         .eval_batch = cfg->eval_batch, .seed = cfg->seed, .gpu = comm->local_rank,
         .quiet = comm->rank != 0};
@@ -231,6 +232,10 @@ static double device_used_mib(const struct session *s) {
 static int resume(struct session *s, const struct bmst_run_config *cfg,
                   struct bmst_checkpoint_meta *meta) {
     if (bmst_checkpoint_read_meta(cfg->resume_path, meta) != 0) return -1;
+    if (meta->weights_only)
+        return bmst_error("checkpoint %s holds weights only (bmst_dist import): start a new run "
+                          "from it with --init %s",
+                          cfg->resume_path, cfg->resume_path);
     if (strcmp(meta->arch, cfg->arch) != 0)
         return bmst_error("checkpoint %s is a %s, not a %s", cfg->resume_path, meta->arch,
                           cfg->arch);
@@ -244,6 +249,9 @@ static int resume(struct session *s, const struct bmst_run_config *cfg,
                           "dataset has %dx%dx%d and %d",
                           cfg->resume_path, meta->in_h, meta->in_w, meta->in_c, meta->classes,
                           s->info->h, s->info->w, s->info->c, s->info->classes);
+    if (meta->stem != cfg->stem)
+        return bmst_error("checkpoint %s was trained with --stem %s; resume with it",
+                          cfg->resume_path, bmst_stem_name(meta->stem));
     if (meta->seed != cfg->seed)
         return bmst_error("checkpoint %s was trained with --seed %llu; resume with the same seed",
                           cfg->resume_path, (unsigned long long)meta->seed);
@@ -273,6 +281,7 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->in_c = s->info->c;
     meta->classes = s->info->classes;
     meta->aux_logits = cfg->aux_logits;
+    meta->stem = cfg->stem;
     meta->epoch = epoch;
     meta->step = step;
     meta->seed = cfg->seed;
@@ -553,9 +562,11 @@ int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     bmst_signals_install(); /* SIGTERM, SIGUSR1: stop at a step boundary */
     time_t started = time(NULL);
     struct session s;
-    int status = session_open(&s, cfg, 1, cfg->arch, cfg->aux_logits, comm);
+    int status = session_open(&s, cfg, 1, cfg->arch, cfg->aux_logits, cfg->stem, comm);
     s.started = started;
     if (status == 0 && cfg->resume_path) status = resume(&s, cfg, &s.resumed);
+    else if (status == 0 && cfg->init_path)
+        status = bmst_init_weights(cfg, s.info, &s.engine.model, s.out);
     status = session_join(&s, cfg, 1, status, cfg->resume_path ? &s.resumed : NULL);
     if (status == 0) status = run_training(&s, cfg);
     return session_end(&s, status);
@@ -567,7 +578,7 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     int status = bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
     if (status == 0) {
         /* the checkpoint says whether it has the auxiliary classifier */
-        status = session_open(&s, cfg, 0, meta.arch, meta.aux_logits, comm);
+        status = session_open(&s, cfg, 0, meta.arch, meta.aux_logits, meta.stem, comm);
     } else {
         memset(&s, 0, sizeof s);
         s.comm = comm;

@@ -35,6 +35,7 @@ struct bmst_run_config {
     char arch[32];
     int mix_at;      /* enum bmst_mix_at */
     int aux_logits;  /* InceptionV3's auxiliary classifier, its loss weighted 0.4 */
+    int stem;        /* --stem: enum bmst_stem (auto: by the input size) */
     int merge;       /* BMST factor m: 1 (off), 2, 4 */
     float mix_alpha; /* lam ~ Beta(a, a) */
     /* optimization */
@@ -76,6 +77,7 @@ struct bmst_run_config {
     int max_steps; /* > 0: stop every epoch after this many steps (smoke tests) */
     const char *save_path;
     const char *resume_path;
+    const char *init_path; /* --init: the weights (only) a new run starts from */
     const char *csv_path;
     const char *checkpoint_path; /* eval: the checkpoint to score */
     /* stopping and requeueing (docs/cli.md, "Stopping and requeueing") */

@@ -12,6 +12,7 @@
 
 struct family {
     const char *name;
+    int stem_choice; /* 1: --stem cifar|imagenet picks the stem (else by input size) */
     int n_points;
     const char *points[MAX_MIX_POINTS];
     /* the check of --aux-logits at an input size; NULL: no auxiliary classifier */
@@ -19,15 +20,16 @@ struct family {
 };
 
 static const struct family resnet = {
-    "ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
+    "ResNet", 1, 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
 static const struct family cifar_resnet = {
-    "CIFAR ResNet", 3, {"after the stem", "before layer2", "before layer3"}, NULL};
+    "CIFAR ResNet", 0, 3, {"after the stem", "before layer2", "before layer3"}, NULL};
 static const struct family preact_resnet = {
-    "pre-activation ResNet", 3, {"after the stem conv", "before layer2", "before layer3"}, NULL};
+    "pre-activation ResNet", 0, 3, {"after the stem conv", "before layer2", "before layer3"}, NULL};
 static const struct family wide_resnet = {
-    "Wide ResNet", 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
+    "Wide ResNet", 1, 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
 static const struct family densenet = {
     "DenseNet",
+    0,
     4,
     {"after the stem, before denseblock1", "after transition1, before denseblock2",
      "after transition2, before denseblock3", "after transition3, before denseblock4"},
@@ -35,6 +37,7 @@ static const struct family densenet = {
 
 static const struct family inception = {
     "InceptionV3",
+    0,
     15,
     {"before Conv2d_2a_3x3", "before Conv2d_2b_3x3", "before Conv2d_3b_1x1",
      "before Conv2d_4a_3x3", "after the stem, before Mixed_5b", "before Mixed_5c",
@@ -158,8 +161,35 @@ int bmst_network_check_aux(const char *arch, int h, int w) {
     return entry->family->aux_check(arch, h, w);
 }
 
+int bmst_stem_parse(const char *text, int *stem) {
+    if (strcmp(text, "cifar") == 0) {
+        *stem = BMST_STEM_CIFAR;
+        return 0;
+    }
+    if (strcmp(text, "imagenet") == 0) {
+        *stem = BMST_STEM_IMAGENET;
+        return 0;
+    }
+    return -1;
+}
+
+const char *bmst_stem_name(int stem) {
+    return stem == BMST_STEM_CIFAR ? "cifar" : stem == BMST_STEM_IMAGENET ? "imagenet" : "auto";
+}
+
+int bmst_network_check_stem(const char *arch, int stem) {
+    const struct network_entry *entry = find(arch);
+    if (!entry) return bmst_error("unknown model '%s' (known: %s)", arch, bmst_network_names());
+    if (stem != BMST_STEM_AUTO && !entry->family->stem_choice)
+        return bmst_error("--stem %s: %s has one stem; --stem applies to the ImageNet-style "
+                          "ResNets (resnet18 to resnet152, wide_resnet50_2)",
+                          bmst_stem_name(stem), arch);
+    return 0;
+}
+
 int bmst_network_build(struct bmst_graph *g, const struct bmst_network_spec *spec) {
     if (bmst_network_check(spec->arch, spec->mix_at) != 0) return -1;
+    if (bmst_network_check_stem(spec->arch, spec->stem) != 0) return -1;
     if (spec->aux_logits && bmst_network_check_aux(spec->arch, spec->h, spec->w) != 0) return -1;
     const struct network_entry *entry = find(spec->arch);
     if (spec->h < 1 || spec->w < 1 || spec->c < 1 || spec->classes < 1)

@@ -9,12 +9,17 @@
  * each family says which it has and where they are (models.c). */
 enum bmst_mix_at { BMST_MIX_C2 = 2, BMST_MIX_C3 = 3, BMST_MIX_C4 = 4, BMST_MIX_C5 = 5 };
 
+/* The ImageNet-style ResNets' stem (--stem): chosen by the input size
+ * (the CIFAR stem up to 64 px), or either one by name. */
+enum bmst_stem { BMST_STEM_AUTO = 0, BMST_STEM_CIFAR = 1, BMST_STEM_IMAGENET = 2 };
+
 struct bmst_network_spec {
     char arch[32];  /* "resnet18", "resnet20", ... */
     int h, w, c;    /* input image shape */
     int classes;
     int mix_at;     /* enum bmst_mix_at */
     int aux_logits; /* 1: the auxiliary classifier too (--aux-logits; InceptionV3) */
+    int stem;       /* enum bmst_stem */
 };
 
 /* Appends the whole network (input to loss) to g. Returns -1 with a message for
@@ -28,6 +33,14 @@ int bmst_network_check(const char *arch, int mix_at);
 /* 0 when `arch` has an auxiliary classifier that takes h x w inputs; else
  * -1 with a message (--aux-logits on another model or a smaller input). */
 int bmst_network_check_aux(const char *arch, int h, int w);
+
+/* 0 when `arch` takes `stem` (BMST_STEM_AUTO: every one; cifar and
+ * imagenet: the ImageNet-style ResNets); else -1 with a message. */
+int bmst_network_check_stem(const char *arch, int stem);
+/* "cifar" -> BMST_STEM_CIFAR, "imagenet" -> BMST_STEM_IMAGENET: 0, else -1
+ * (no message); bmst_stem_name is the inverse ("auto" for BMST_STEM_AUTO). */
+int bmst_stem_parse(const char *text, int *stem);
+const char *bmst_stem_name(int stem);
 
 /* Space-separated list of known architectures and seed names, for --help
  * and errors. */

@@ -2,7 +2,7 @@
  * blocks, stride on the 3x3 conv as in v1.5) and Wide ResNet-50-2 (ResNet-50
  * with the bottlenecks' inner convs twice as wide), with the CIFAR stem (3x3 conv,
  * stride 1, no max pool) for inputs up to 64 px and the ImageNet stem (7x7
- * stride 2 + 3x3 max pool) above. Parameter names match torchvision's. */
+ * stride 2 + 3x3 max pool) above, unless --stem names one (spec->stem). Parameter names match torchvision's. */
 #include <stdio.h>
 
 #include "models.h"
@@ -56,7 +56,10 @@ static int build(struct bmst_graph *g, const struct bmst_network_spec *spec, int
     int bottleneck = depth >= 50;
 
     int x = bmst_op_input(g, spec->h, spec->w, spec->c);
-    if (spec->h <= CIFAR_STEM_MAX_SIZE && spec->w <= CIFAR_STEM_MAX_SIZE) {
+    int cifar_stem = spec->stem == BMST_STEM_AUTO
+                         ? spec->h <= CIFAR_STEM_MAX_SIZE && spec->w <= CIFAR_STEM_MAX_SIZE
+                         : spec->stem == BMST_STEM_CIFAR;
+    if (cifar_stem) {
         x = bmst_op_relu(g, bmst_op_bn(g, bmst_op_conv(g, x, "conv1", 64, 3, 3, 1, 1), "bn1"));
     } else {
         x = bmst_op_relu(g, bmst_op_bn(g, bmst_op_conv(g, x, "conv1", 64, 7, 7, 2, 3), "bn1"));
