@@ -31,7 +31,7 @@ int bmst_cli_network_open(const struct bmst_cli *cli, int with_eval, int gpu, in
         .device = cli->run.device, .precision = cli->run.precision, .threads = cli->run.threads,
         .capture = cli->run.capture, .deterministic = cli->run.deterministic,
         .act_codec = cli->run.act_codec, .division_block = cli->run.division_block,
-        .division_bits = cli->run.division_bits,
+        .division_bits = cli->run.division_bits, .recompute = cli->run.recompute,
         .spec = b->spec, .train_batch = cli->run.batch,
         .merge = cli->run.merge, .optim = cli->run.optim,
         .eval_batch = with_eval ? cli->run.batch : 0,

@@ -54,6 +54,7 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
         train->act_codec = c->act_codec;
         train->division_block = c->division_block;
         train->division_bits = c->division_bits;
+        train->recompute = c->recompute;
         if (bmst_network_build(train, &c->spec) != 0) return -1;
     }
     if (c->eval_batch > 0) {

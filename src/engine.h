@@ -28,6 +28,7 @@ struct bmst_engine_config {
     int quiet;         /* no notice of a CPU fallback (the job's other ranks but rank 0) */
     enum bmst_act_codec act_codec; /* how the training graph keeps what backward reads */
     int division_block, division_bits; /* the division codec's B and Q */
+    enum bmst_recompute recompute;     /* what the training graph's backward reruns */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph (and no optimizer) */
     int merge;
