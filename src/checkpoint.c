@@ -164,8 +164,7 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const str
         m->be->to_host(m->be, h.mask, o->mask, bytes);
     }
     struct bmst_atomic_file out;
-    if (check_finite(path, m, o, meta, &h) != 0 ||
-        bmst_atomic_open(&out, path, "the checkpoint") != 0) {
+    if (check_finite(path, m, o, meta, &h) != 0 || bmst_atomic_open(&out, path, "the checkpoint") != 0) {
         host_copies_free(&h);
         return -1;
     }
@@ -310,8 +309,7 @@ static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
                  (long long)m->steps_per_epoch, m->epoch);
     else if (m->has_codec_record && !codec_record_valid(m))
         snprintf(why, sizeof why,
-                 "--act-codec %.16s with --division-block %d --division-bits %d, --recompute "
-                 "%.16s",
+                 "--act-codec %.16s with --division-block %d --division-bits %d, --recompute %.16s",
                  m->act_codec, m->division_block, m->division_bits, m->recompute);
     if (!why[0]) return 0;
     return bmst_error("checkpoint %s is damaged or not ours: it records %s", path, why);

@@ -17,35 +17,10 @@
 #include "recompute.h"
 #include "saved.h"
 
-enum kind {
-    INT,
-    FLOAT,
-    TEXT,
-    FLAG,
-    ARCH,
-    MIX_AT,
-    SCHEDULE,
-    MILESTONES,
-    SHAPE,
-    SEED,
-    PRECISION,
-    DEVICE,
-    GPU_ALIAS,
-    FP16_ALIAS,
-    AUGMENT,
-    ON_OFF,
-    GRAD_COMM,
-    FAULT,
-    ON_NAN,
-    ACT_CODEC,
-    RECOMPUTE,
-    OPTIMIZER,
-    BETAS,
-    NO_DECAY,
-    EVAL_TEST,
-    SPLIT,
-    PRUNE_SCOPE
-};
+enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
+            DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
+            RECOMPUTE,
+            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -58,10 +33,10 @@ struct option {
     const char *name;  /* --name */
     const char *alias; /* -alias, or NULL */
     enum kind kind;
-    int commands; /* where the option is accepted */
-    size_t field; /* offsetof in struct bmst_cli */
-    double min;   /* numeric options: smallest accepted value */
-    double max;   /* and the largest; 0: no bound but the type's */
+    int commands;      /* where the option is accepted */
+    size_t field;      /* offsetof in struct bmst_cli */
+    double min;        /* numeric options: smallest accepted value */
+    double max;        /* and the largest; 0: no bound but the type's */
     const char *help;
 };
 
@@ -83,8 +58,7 @@ static const struct option options[] = {
     {"classes", NULL, INT, INFO | BENCH, CLI(classes), 1, 0, "K  classes without --data (10)"},
     {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, 0, "N  epochs to train (3)"},
     {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, 0, "N  training batch size (128)"},
-    {"eval-batch", NULL, INT, TRAIN | EVAL, RUN(eval_batch), 1, 0,
-     "N  evaluation batch size (256)"},
+    {"eval-batch", NULL, INT, TRAIN | EVAL, RUN(eval_batch), 1, 0, "N  evaluation batch size (256)"},
     {"lr", "lr", FLOAT, TRAIN, RUN(schedule.base_lr), 0, 0, "X  peak learning rate (0.1)"},
     {"schedule", NULL, SCHEDULE, TRAIN, 0, 0, 0, "cosine|multistep|constant  (cosine)"},
     {"milestones", NULL, MILESTONES, TRAIN, 0, 0, 0, "E1,E2,..  multistep epochs"},
@@ -102,16 +76,14 @@ static const struct option options[] = {
     {"no-decay", NULL, NO_DECAY, TRAIN | INFO | BENCH, 0, 0, 0,
      "bn,bias  exempt BN parameters and/or biases from weight decay (none)"},
     {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, 0, "X  in [0, 1) (0)"},
-    {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0,
-     "X  clip the gradient's global norm (off)"},
+    {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
     {"prune-to", NULL, FLOAT, TRAIN, RUN(prune.to), 0, 0,
      "S  prune conv and fc weights gradually to sparsity S in [0, 1) (off)"},
     {"prune-start", NULL, FLOAT, TRAIN, RUN(prune.start), 0, 0,
      "E0  epoch (fractions allowed) pruning starts at (0)"},
     {"prune-end", NULL, FLOAT, TRAIN, RUN(prune.end), 0, 0,
      "E1  epoch the final sparsity is reached at (--epochs)"},
-    {"prune-every", NULL, INT, TRAIN, RUN(prune.every), 1, 0,
-     "N  steps between mask updates (100)"},
+    {"prune-every", NULL, INT, TRAIN, RUN(prune.every), 1, 0, "N  steps between mask updates (100)"},
     {"prune-scope", NULL, PRUNE_SCOPE, TRAIN, 0, 0, 0,
      "global|layer  smallest magnitudes over all layers or per layer (global)"},
     {"merge", "merge", INT, TRAIN | INFO | BENCH, RUN(merge), 1, BMST_MAX_MERGE,
@@ -125,11 +97,9 @@ static const struct option options[] = {
      "auto|on|off  crop+flip; random resized crops above 64 px (auto: on)"},
     {"loader-threads", NULL, INT, TRAIN | EVAL, RUN(loader_threads), 1, MAX_THREADS,
      "N  threads augmenting batches, beside the reader (2)"},
-    {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, MAX_PREFETCH,
-     "N  batches kept ready (4)"},
+    {"prefetch", NULL, INT, TRAIN | EVAL, RUN(prefetch), 1, MAX_PREFETCH, "N  batches kept ready (4)"},
     {"seed", NULL, SEED, TRAIN | BENCH, 0, 0, 0, "N  makes a run reproducible (1)"},
-    {"threads", NULL, INT, ALL | EXPORT, RUN(threads), 1, MAX_THREADS,
-     "N  CPU threads (OpenMP default)"},
+    {"threads", NULL, INT, ALL | EXPORT, RUN(threads), 1, MAX_THREADS, "N  CPU threads (OpenMP default)"},
     {"max-steps", NULL, INT, TRAIN, RUN(max_steps), 1, 0, "N  cut every epoch to N steps"},
     {"save", NULL, TEXT, TRAIN, RUN(save_path), 0, 0, "PATH  checkpoint after every epoch"},
     {"resume", NULL, TEXT, TRAIN, RUN(resume_path), 0, 0,
@@ -148,8 +118,7 @@ static const struct option options[] = {
     {"warmup", NULL, INT, BENCH, CLI(warmup), 0, 0, "N  untimed steps first (3)"},
     {"precision", NULL, PRECISION, ALL, 0, 0, 0, "fp32|fp16|bf16  activations' type (fp32)"},
     {"fp16", "fp16", FP16_ALIAS, ALL, 0, 0, 0, "  alias of --precision fp16"},
-    {"loss-scale", NULL, FLOAT, TRAIN | BENCH, RUN(loss_scale), 1, 0,
-     "S  fp16's first loss scale (65536)"},
+    {"loss-scale", NULL, FLOAT, TRAIN | BENCH, RUN(loss_scale), 1, 0, "S  fp16's first loss scale (65536)"},
     {"loss-scale-window", NULL, INT, TRAIN | BENCH, RUN(loss_scale_window), 1, 0,
      "N  clean fp16 steps before the scale doubles (2000)"},
     {"device", NULL, DEVICE, ALL, 0, 0, 0, "cpu|cuda|auto  (auto: the GPU when there is one)"},
@@ -167,14 +136,11 @@ static const struct option options[] = {
     {"recompute", NULL, RECOMPUTE, TRAIN | INFO | BENCH, 0, 0, 0,
      "none|bn-relu|block  rerun forward in backward instead of keeping activations (none)"},
     {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, 0, "  batch-norm statistics over all ranks"},
-    {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0,
-     "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
-    {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0,
-     "N  gradient all-reduce bucket (25)"},
+    {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
+    {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0, "N  gradient all-reduce bucket (25)"},
     {"comm-timeout", NULL, FLOAT, TRAIN | EVAL | BENCH, RUN(comm_timeout), 0.001, 0,
      "S  seconds a collective waits for the other ranks (300)"},
-    {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, 0,
-     "PATH  JSON: every rank's timings, memory"},
+    {"report", NULL, TEXT, TRAIN, RUN(report_path), 0, 0, "PATH  JSON: every rank's timings, memory"},
     {"on-nan", NULL, ON_NAN, TRAIN, 0, 0, 0,
      "abort|skip  inf/NaN in the loss, gradients or statistics (abort)"},
     {"check-replicas", NULL, FLAG, TRAIN, RUN(check_replicas), 0, 0,
@@ -251,16 +217,11 @@ static int parse_fault(const char *text, struct bmst_fault *f) {
     char kind[16] = "";
     int n = sscanf(text, "%d:%ld:%15s", &f->rank, &f->step, kind);
     int known = 1;
-    if (n < 3)
-        f->kind = BMST_FAULT_FAIL;
-    else if (strcmp(kind, "perturb") == 0)
-        f->kind = BMST_FAULT_PERTURB;
-    else if (strcmp(kind, "nan") == 0)
-        f->kind = BMST_FAULT_NAN;
-    else if (strcmp(kind, "sigterm") == 0)
-        f->kind = BMST_FAULT_SIGTERM;
-    else
-        known = 0;
+    if (n < 3) f->kind = BMST_FAULT_FAIL;
+    else if (strcmp(kind, "perturb") == 0) f->kind = BMST_FAULT_PERTURB;
+    else if (strcmp(kind, "nan") == 0) f->kind = BMST_FAULT_NAN;
+    else if (strcmp(kind, "sigterm") == 0) f->kind = BMST_FAULT_SIGTERM;
+    else known = 0;
     if (n < 2 || f->rank < 0 || f->step < 0 || !known)
         return bmst_error("--inject-fault expects RANK:STEP or RANK:STEP: followed by perturb, nan "
                           "or sigterm, got '%s'",
@@ -291,20 +252,17 @@ static int set_value(const struct option *o, const char *opt, const char *value,
     char *field = (char *)cli + o->field;
     if (o->field == RUN(merge)) cli->merge_set = 1;
     switch (o->kind) {
-    case INT:
-        return parse_int(opt, value, o->min, o->max, (int *)field);
+    case INT: return parse_int(opt, value, o->min, o->max, (int *)field);
     case FLOAT: {
         double v = 0.0;
         if (parse_double(opt, value, o->min, o->max, &v) != 0) return -1;
         if (!isfinite((float)v))
-            return bmst_error("%s expects a finite number, got '%s' (beyond a float's range)", opt,
-                              value);
+            return bmst_error("%s expects a finite number, got '%s' (beyond a float's range)",
+                              opt, value);
         *(float *)field = (float)v;
         return 0;
     }
-    case TEXT:
-        *(const char **)field = value;
-        return 0;
+    case TEXT: *(const char **)field = value; return 0;
     case ARCH:
         if (strlen(value) >= sizeof cli->run.arch)
             return bmst_error("unknown model '%s' (known: %s)", value, bmst_network_names());
@@ -318,12 +276,9 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         cli->run.mix_at = atoi(value + 1);
         cli->mix_at_set = 1;
         return 0;
-    case SCHEDULE:
-        return bmst_schedule_parse_kind(value, &cli->run.schedule.kind);
-    case MILESTONES:
-        return bmst_schedule_parse_milestones(value, &cli->run.schedule);
-    case SHAPE:
-        return parse_shape(value, cli);
+    case SCHEDULE: return bmst_schedule_parse_kind(value, &cli->run.schedule.kind);
+    case MILESTONES: return bmst_schedule_parse_milestones(value, &cli->run.schedule);
+    case SHAPE: return parse_shape(value, cli);
     case SEED: {
         char *end;
         errno = 0;
@@ -334,66 +289,44 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         return 0;
     }
     case AUGMENT:
-        if (strcmp(value, "auto") == 0)
-            cli->run.augment = -1;
-        else if (strcmp(value, "on") == 0)
-            cli->run.augment = 1;
-        else if (strcmp(value, "off") == 0)
-            cli->run.augment = 0;
-        else
-            return bmst_error("--augment expects auto, on or off, got '%s'", value);
+        if (strcmp(value, "auto") == 0) cli->run.augment = -1;
+        else if (strcmp(value, "on") == 0) cli->run.augment = 1;
+        else if (strcmp(value, "off") == 0) cli->run.augment = 0;
+        else return bmst_error("--augment expects auto, on or off, got '%s'", value);
         return 0;
     case PRECISION:
-        if (strcmp(value, "fp32") == 0)
-            cli->run.precision = BMST_F32;
-        else if (strcmp(value, "fp16") == 0)
-            cli->run.precision = BMST_F16;
-        else if (strcmp(value, "bf16") == 0)
-            cli->run.precision = BMST_BF16;
-        else
-            return bmst_error("--precision expects fp32, fp16 or bf16, got '%s'", value);
+        if (strcmp(value, "fp32") == 0) cli->run.precision = BMST_F32;
+        else if (strcmp(value, "fp16") == 0) cli->run.precision = BMST_F16;
+        else if (strcmp(value, "bf16") == 0) cli->run.precision = BMST_BF16;
+        else return bmst_error("--precision expects fp32, fp16 or bf16, got '%s'", value);
         return 0;
     case DEVICE:
-        if (strcmp(value, "cpu") == 0)
-            cli->run.device = BMST_DEVICE_CHOICE_CPU;
-        else if (strcmp(value, "cuda") == 0)
-            cli->run.device = BMST_DEVICE_CHOICE_CUDA;
-        else if (strcmp(value, "auto") == 0)
-            cli->run.device = BMST_DEVICE_CHOICE_AUTO;
-        else
-            return bmst_error("--device expects cpu, cuda or auto, got '%s'", value);
+        if (strcmp(value, "cpu") == 0) cli->run.device = BMST_DEVICE_CHOICE_CPU;
+        else if (strcmp(value, "cuda") == 0) cli->run.device = BMST_DEVICE_CHOICE_CUDA;
+        else if (strcmp(value, "auto") == 0) cli->run.device = BMST_DEVICE_CHOICE_AUTO;
+        else return bmst_error("--device expects cpu, cuda or auto, got '%s'", value);
         return 0;
     case ON_OFF:
-        if (strcmp(value, "on") == 0)
-            *(int *)field = 1;
-        else if (strcmp(value, "off") == 0)
-            *(int *)field = 0;
-        else
-            return bmst_error("%s expects on or off, got '%s'", opt, value);
+        if (strcmp(value, "on") == 0) *(int *)field = 1;
+        else if (strcmp(value, "off") == 0) *(int *)field = 0;
+        else return bmst_error("%s expects on or off, got '%s'", opt, value);
         return 0;
     case GRAD_COMM:
-        if (strcmp(value, "fp32") == 0)
-            cli->run.grad_comm = BMST_F32;
-        else if (strcmp(value, "fp16") == 0)
-            cli->run.grad_comm = BMST_F16;
-        else if (strcmp(value, "bf16") == 0)
-            cli->run.grad_comm = BMST_BF16;
-        else
-            return bmst_error("--grad-comm expects fp32, fp16 or bf16, got '%s'", value);
+        if (strcmp(value, "fp32") == 0) cli->run.grad_comm = BMST_F32;
+        else if (strcmp(value, "fp16") == 0) cli->run.grad_comm = BMST_F16;
+        else if (strcmp(value, "bf16") == 0) cli->run.grad_comm = BMST_BF16;
+        else return bmst_error("--grad-comm expects fp32, fp16 or bf16, got '%s'", value);
         return 0;
     case ON_NAN:
-        if (strcmp(value, "abort") == 0)
-            cli->run.skip_nonfinite = 0;
-        else if (strcmp(value, "skip") == 0)
-            cli->run.skip_nonfinite = 1;
-        else
-            return bmst_error("--on-nan expects abort or skip, got '%s'", value);
+        if (strcmp(value, "abort") == 0) cli->run.skip_nonfinite = 0;
+        else if (strcmp(value, "skip") == 0) cli->run.skip_nonfinite = 1;
+        else return bmst_error("--on-nan expects abort or skip, got '%s'", value);
         return 0;
-    case FAULT:
-        return parse_fault(value, &cli->run.fault);
+    case FAULT: return parse_fault(value, &cli->run.fault);
     case ACT_CODEC:
         if (bmst_act_codec_parse(value, &cli->run.act_codec) != 0)
-            return bmst_error("--act-codec expects plain, relu-mask or division, got '%s'", value);
+            return bmst_error("--act-codec expects plain, relu-mask or division, got '%s'",
+                              value);
         return 0;
     case RECOMPUTE:
         if (bmst_recompute_parse(value, &cli->run.recompute) != 0)
@@ -403,32 +336,22 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         if ((cli->run.optim.kind = bmst_optim_kind_find(value)) < 0)
             return bmst_error("--optimizer expects %s, got '%s'", bmst_optim_kind_names(), value);
         return 0;
-    case BETAS:
-        return parse_betas(value, &cli->run.optim);
+    case BETAS: return parse_betas(value, &cli->run.optim);
     case EVAL_TEST:
-        if (strcmp(value, "end") == 0)
-            cli->run.eval_test_every = 0;
-        else if (strcmp(value, "every-epoch") == 0)
-            cli->run.eval_test_every = 1;
-        else
-            return bmst_error("--eval-test expects end or every-epoch, got '%s'", value);
+        if (strcmp(value, "end") == 0) cli->run.eval_test_every = 0;
+        else if (strcmp(value, "every-epoch") == 0) cli->run.eval_test_every = 1;
+        else return bmst_error("--eval-test expects end or every-epoch, got '%s'", value);
         return 0;
     case SPLIT:
-        if (strcmp(value, "test") == 0)
-            cli->run.eval_split = BMST_SPLIT_TEST;
-        else if (strcmp(value, "val") == 0)
-            cli->run.eval_split = BMST_SPLIT_VAL;
-        else
-            return bmst_error("--split expects test or val, got '%s'", value);
+        if (strcmp(value, "test") == 0) cli->run.eval_split = BMST_SPLIT_TEST;
+        else if (strcmp(value, "val") == 0) cli->run.eval_split = BMST_SPLIT_VAL;
+        else return bmst_error("--split expects test or val, got '%s'", value);
         return 0;
-    case NO_DECAY:
-        return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
-    case PRUNE_SCOPE:
-        return bmst_prune_scope_parse(value, &cli->run.prune.scope);
+    case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
+    case PRUNE_SCOPE: return bmst_prune_scope_parse(value, &cli->run.prune.scope);
     case FLAG:
     case GPU_ALIAS:
-    case FP16_ALIAS:
-        break;
+    case FP16_ALIAS: break;
     }
     return 0;
 }
@@ -569,8 +492,7 @@ static int check_optimizer_options(const struct bmst_optim_config *c) {
         bmst_optim_hypers(&other_defaults, unset);
         for (int i = 0; i < n; i++) {
             int read = 0;
-            for (int j = 0; j < n_own && !read; j++)
-                read = strcmp(own[j].name, set[i].name) == 0;
+            for (int j = 0; j < n_own && !read; j++) read = strcmp(own[j].name, set[i].name) == 0;
             if (!read && memcmp(set[i].value, unset[i].value, sizeof set[i].value) != 0)
                 return bmst_error("%s does not apply to --optimizer %s", set[i].option,
                                   bmst_optim_type_of(c->kind)->name);
@@ -607,8 +529,7 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) && !r->data_path)
         return bmst_error("%s needs --data PATH (a file made by bmst_data)", command_name(cmd));
     /* eval builds the network its checkpoint names */
-    if (cmd != BMST_CMD_EVAL && cmd != BMST_CMD_EXPORT &&
-        bmst_network_check(r->arch, r->mix_at) != 0)
+    if (cmd != BMST_CMD_EVAL && cmd != BMST_CMD_EXPORT && bmst_network_check(r->arch, r->mix_at) != 0)
         return -1;
     if (check_aux_logits(cli) != 0) return -1;
     if ((cmd == BMST_CMD_EVAL || cmd == BMST_CMD_EXPORT) && !r->checkpoint_path)
@@ -635,10 +556,8 @@ void bmst_cli_print_help(enum bmst_command cmd, FILE *out) {
         const struct option *o = &options[i];
         if (!(o->commands & (1 << cmd))) continue;
         char names[48];
-        if (o->alias)
-            snprintf(names, sizeof names, "--%s, -%s", o->name, o->alias);
-        else
-            snprintf(names, sizeof names, "--%s", o->name);
+        if (o->alias) snprintf(names, sizeof names, "--%s, -%s", o->name, o->alias);
+        else snprintf(names, sizeof names, "--%s", o->name);
         fprintf(out, "  %-22s %s\n", names, o->help);
     }
 }

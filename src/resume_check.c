@@ -10,12 +10,9 @@
 
 /* "0.9,0.999", "on", "0.0005": a hyperparameter as its option is written. */
 static void hyper_text(const struct bmst_optim_hyper *h, char *out, size_t size) {
-    if (h->flag)
-        snprintf(out, size, "%s", h->value[0] != 0.0 ? "on" : "off");
-    else if (h->count == 2)
-        snprintf(out, size, "%g,%g", h->value[0], h->value[1]);
-    else
-        snprintf(out, size, "%g", h->value[0]);
+    if (h->flag) snprintf(out, size, "%s", h->value[0] != 0.0 ? "on" : "off");
+    else if (h->count == 2) snprintf(out, size, "%g,%g", h->value[0], h->value[1]);
+    else snprintf(out, size, "%g", h->value[0]);
 }
 
 /* The optimizer's settings that differ from the checkpoint's record, as
@@ -43,8 +40,8 @@ static void optimizer_changes(const struct bmst_optim_config *c, const struct bm
 
 /* --act-codec and DIVISION's settings against the checkpoint's record: what
  * backward reads changes the gradients from here on, not the state. */
-static void codec_changes(const struct bmst_run_config *cfg,
-                          const struct bmst_checkpoint_meta *meta, char *changes, size_t size) {
+static void codec_changes(const struct bmst_run_config *cfg, const struct bmst_checkpoint_meta *meta,
+                          char *changes, size_t size) {
     char now[96], was[96];
     const char *name = bmst_act_codec_name(cfg->act_codec);
     int division = cfg->act_codec == BMST_ACT_CODEC_DIVISION;
@@ -88,8 +85,8 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
         return bmst_error("checkpoint %s was trained with a global batch of %ld (--batch %d on %d "
                           "rank%s), this run's is %ld (--batch %d on %d): resume with the global "
                           "batch its steps, schedule and data order are counted in",
-                          path, was, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s", global,
-                          cfg->batch, ranks);
+                          path, was, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s",
+                          global, cfg->batch, ranks);
     if (!meta->optim.recorded && out)
         fprintf(out,
                 "bmst_dist: note: checkpoint %s (format version 3) does not record its "
