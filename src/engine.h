@@ -50,6 +50,9 @@ struct bmst_engine {
  * has no usable GPU. */
 struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c);
 
+/* Builds and plans, allocating nothing of the plan (bmst_engine_planned_bytes
+ * is then known); -1 with the reason in bmst_last_error(). */
+int bmst_engine_plan(struct bmst_engine *e, const struct bmst_engine_config *c);
 /* Builds, plans, reserves, allocates and initializes. Returns -1 with the
  * reason in bmst_last_error(); bmst_engine_close releases what was made. */
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c);

@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "export_onnx.h"
 #include "info.h"
+#include "max_batch.h"
 #include "models/models.h"
 #include "signals.h"
 #include "version.h"
@@ -76,7 +77,10 @@ int main(int argc, char **argv) {
     cli.run.argc = argc;
     cli.run.argv = argv;
     if (cmd == BMST_CMD_INFO || cmd == BMST_CMD_EXPORT) {
-        if ((cmd == BMST_CMD_INFO ? bmst_info(&cli) : bmst_export_onnx(&cli)) == 0) return 0;
+        int status = cmd == BMST_CMD_EXPORT ? bmst_export_onnx(&cli)
+                     : cli.max_batch        ? bmst_info_max_batch(&cli)
+                                            : bmst_info(&cli);
+        if (status == 0) return 0;
         bmst_report_error("bmst_dist");
         return 1;
     }
