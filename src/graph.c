@@ -64,15 +64,13 @@ struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind ki
     n->kind = kind;
     n->out = -1;
     n->block = n->rerun = -1;
-    for (int i = 0; i < 4; i++)
-        n->param[i] = -1;
+    for (int i = 0; i < 4; i++) n->param[i] = -1;
     snprintf(n->name, sizeof n->name, "%s", name ? name : bmst_op_name(kind));
     return n;
 }
 
 void bmst_graph_mark_block(struct bmst_graph *g, int first_node) {
-    for (int i = first_node; i < g->n_nodes; i++)
-        g->nodes[i].block = g->n_blocks;
+    for (int i = first_node; i < g->n_nodes; i++) g->nodes[i].block = g->n_blocks;
     g->n_blocks++;
 }
 
@@ -137,8 +135,7 @@ static void mark_gradients(struct bmst_graph *g) {
         struct bmst_node *n = &g->nodes[i];
         if (n->kind == BMST_OP_INPUT) continue;
         int grad = n->param[0] >= 0;
-        for (int j = 0; j < n->n_in; j++)
-            grad |= g->values[n->in[j]].needs_grad;
+        for (int j = 0; j < n->n_in; j++) grad |= g->values[n->in[j]].needs_grad;
         g->values[n->out].needs_grad = grad;
     }
 }
@@ -226,8 +223,7 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const struct bmst_node *n = &g->nodes[i];
-        for (int j = 0; j < n->n_in; j++)
-            last_reader[n->in[j]] = last_use[n->in[j]] = i;
+        for (int j = 0; j < n->n_in; j++) last_reader[n->in[j]] = last_use[n->in[j]] = i;
     }
     for (int i = 0; g->training && i < g->n_nodes; i++) {
         const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);

@@ -24,9 +24,9 @@ int bmst_size_parse(const char *opt, const char *text, size_t *bytes) {
         const char *suffix;
         double scale;
     } units[] = {
-        {"", 1.0},     {"B", 1.0},         {"K", 0x1p10},      {"KiB", 0x1p10}, {"KB", 1e3},
-        {"M", 0x1p20}, {"MiB", 0x1p20},    {"MB", 1e6},        {"G", 0x1p30},   {"GiB", 0x1p30},
-        {"GB", 1e9},   {"T", 0x1p40},      {"TiB", 0x1p40},    {"TB", 1e12},
+        {"", 1.0},     {"B", 1.0},      {"K", 0x1p10},   {"KiB", 0x1p10}, {"KB", 1e3},
+        {"M", 0x1p20}, {"MiB", 0x1p20}, {"MB", 1e6},     {"G", 0x1p30},   {"GiB", 0x1p30},
+        {"GB", 1e9},   {"T", 0x1p40},   {"TiB", 0x1p40}, {"TB", 1e12},
     };
     char *end;
     errno = 0;
@@ -84,17 +84,18 @@ int bmst_info_max_batch(const struct bmst_cli *cli) {
         long mid = lo + (hi - lo) / 2;
         size_t bytes = planned_at(cli, (int)(mid * m), NULL);
         if (bytes == 0) return -1;
-        if (bytes <= limit) lo = mid, at_lo = bytes;
-        else hi = mid;
+        if (bytes <= limit)
+            lo = mid, at_lo = bytes;
+        else
+            hi = mid;
     }
     size_t at_hi = planned_at(cli, (int)(hi * m), NULL);
     if (at_hi == 0) return -1;
     printf("max batch: %ld\n", lo * m);
     printf("%s for %dx%dx%d inputs, %s, merge %d, --act-codec %s, --recompute %s: batch %ld plans "
            "%.1f MiB of the %.1f MiB given, batch %ld %.1f MiB\n",
-           spec.arch, spec.h, spec.w, spec.c,
-           bmst_dtype_name(cli->run.precision), m, bmst_act_codec_name(cli->run.act_codec),
-           bmst_recompute_name(cli->run.recompute), lo * m, mib(at_lo), mib(limit), hi * m,
-           mib(at_hi));
+           spec.arch, spec.h, spec.w, spec.c, bmst_dtype_name(cli->run.precision), m,
+           bmst_act_codec_name(cli->run.act_codec), bmst_recompute_name(cli->run.recompute), lo * m,
+           mib(at_lo), mib(limit), hi * m, mib(at_hi));
     return 0;
 }
