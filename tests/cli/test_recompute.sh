@@ -7,6 +7,7 @@
 #   exactly, so it is not division's run: there, resume is bitwise;
 # - resume: 1 epoch + 1 under recomputation == 2 straight epochs of none,
 #   and resuming under another mode says so in a note;
+# - 2 ranks with --sync-bn end where none does;
 # - `info` shows the kept bytes and the arena falling none > bn-relu > block;
 # - bad values and a network without residual blocks are one-line errors.
 source "$(dirname "$0")/lib.sh"
@@ -63,6 +64,19 @@ for part in /model /optimizer; do
     h5diff -q "$work/dstraight.h5" "$work/dhalf.h5" $part $part && pass ||
         fail "division + bn-relu: resumed $part differs"
 done
+
+# 2 ranks with --sync-bn (a rerun batch norm all-reduces its statistics again,
+# in the same order on every rank): block ends where none does
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+for mode in none block; do
+    OMP_NUM_THREADS=1 timeout -k 5 120 mpirun --oversubscribe -np 2 "$BMST_DIST" train \
+        --device cpu --threads 1 --data "$data" --seed 7 --lr 0.05 --schedule constant \
+        --net resnet20 --batch 16 --merge 2 --epochs 1 --sync-bn --recompute $mode \
+        --save "$work/mpi-$mode.h5" > "$work/mpi.log" 2>&1 ||
+        fail "2 ranks, --recompute $mode: $(tail -3 "$work/mpi.log")"
+done
+h5diff -q "$work/mpi-none.h5" "$work/mpi-block.h5" /model /model && pass ||
+    fail "2 ranks with --sync-bn: block's weights differ from none's"
 
 # info: what is kept and the arena fall with each mode
 info=("$BMST_DIST" info --device cpu --net resnet18 --shape 32x32x3 --batch 32)
