@@ -2,7 +2,8 @@
 # --recompute bn-relu|block end to end:
 # - training ends bitwise where --recompute none does (every weight, running
 #   statistic, optimizer state and attribute of the checkpoint), for resnet20
-#   and resnet18 without and with BMST, in fp32 and emulated fp16;
+#   and resnet18 without and with BMST, in fp32 and emulated fp16, the
+#   pre-activation resnet164 and (bn-relu) densenet121;
 # - under --act-codec division, recomputation keeps what it reruns from
 #   exactly, so it is not division's run: there, resume is bitwise;
 # - resume: 1 epoch + 1 under recomputation == 2 straight epochs of none,
@@ -18,13 +19,14 @@ data="$work/synth.h5"
 base=("$BMST_DIST" train --device cpu --data "$data" --threads 2 --seed 7 --lr 0.05
       --schedule constant)
 
-# same_as_none NAME ARGS...: each mode's checkpoint against none's
+# same_as_none NAME ARGS...: each of $modes' checkpoint against none's
+modes="bn-relu block"
 same_as_none() {
     local name=$1
     shift
     "${base[@]}" "$@" --save "$work/none.h5" > "$work/none.log" 2>&1 ||
         { fail "$name none: $(tail -2 "$work/none.log")"; return; }
-    for mode in bn-relu block; do
+    for mode in $modes; do
         "${base[@]}" "$@" --recompute $mode --save "$work/$mode.h5" > "$work/$mode.log" 2>&1 ||
             { fail "$name $mode: $(tail -2 "$work/$mode.log")"; continue; }
         same_but_codec "$work/none.h5" "$work/$mode.h5" 2> "$work/diff.log" && pass ||
@@ -37,6 +39,11 @@ same_as_none "resnet20 fp32" "${r20[@]}"
 same_as_none "resnet20 merge 2 fp16" "${r20[@]}" --merge 2 --precision fp16
 same_as_none "resnet18 fp32" "${r18[@]}"
 same_as_none "resnet18 merge 2 fp16" "${r18[@]}" --merge 2 --precision fp16
+# pre-activation blocks (bn -> relu -> conv); a DenseNet's batch norms read
+# channel prefixes of their block's concatenation, and it has no residual blocks
+few=(--batch 8 --epochs 1 --max-steps 2)
+same_as_none "resnet164" --net resnet164 "${few[@]}"
+modes=bn-relu same_as_none "densenet121" --net densenet121 "${few[@]}"
 
 # resume: block for one epoch, bn-relu for the second == none straight
 two=("${base[@]}" --net resnet20 --batch 32 --merge 2)
