@@ -3,16 +3,20 @@
 # and its commands under bench/results/cpu-DATE-division/ (or OUT):
 #   memory    the memory table: resnet18 and resnet50 at 32x32x3 and 224x224x3,
 #             batch 128, planned by `bmst_dist info` (nothing runs): what is kept
-#             for backward and the planned total, for plain, division, BMST m2,
-#             m2 + division and m2 + division + fp16 (with fp16 in 2 bytes, as a
-#             GPU keeps it), and each one's compression against plain fp32
+#             for backward and the planned total, for plain, division, recompute
+#             bn-relu and block, BMST m2, m2 + division and m2 + division + fp16
+#             (with fp16 in 2 bytes, as a GPU keeps it), and each one's
+#             compression against plain fp32
 #   speed     images/s of division against plain (`bmst_dist bench`), the two
 #             alternating, REPEATS times each, medians; also the CPU seconds each
 #             whole command took (/usr/bin/time), which a busy machine disturbs less
 #             than the wall clock
+#   recompute images/s of --recompute bn-relu and block against none, as speed
+#             measures them (alternating, REPEATS times, medians, CPU seconds)
 #   accuracy  resnet20 on Fashion-MNIST (TRAIN training images, the whole test
 #             split), EPOCHS epochs: plain, division, BMST m2 + division
-# Usage: bench/division.sh [memory] [speed] [accuracy] (default: all three)
+# Usage: bench/division.sh [memory] [speed] [recompute] [accuracy]
+# (default: memory, speed and accuracy)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BMST_DIST=${BMST_DIST:-$ROOT/build/bmst_dist}
@@ -38,6 +42,8 @@ echo "# $(date -u +%FT%TZ) on $(nproc) cores; uptime: $(uptime)" >> "$OUT/comman
 
 memory() {
     local modes=("plain:--merge 1" "division:--merge 1 --act-codec division"
+                 "recompute-bn-relu:--merge 1 --recompute bn-relu"
+                 "recompute-block:--merge 1 --recompute block"
                  "m2:--merge 2" "m2-division:--merge 2 --act-codec division"
                  "m2-division-fp16:--merge 2 --act-codec division --precision fp16")
     for net in resnet18 resnet50; do
@@ -56,7 +62,7 @@ rows = {}
 for path in sorted(glob.glob(os.path.join(out, "info-*.txt"))):
     net, shape, mode = re.match(r"info-(\w+)-(\w+)-(.+)\.txt", os.path.basename(path)).groups()
     text = open(path).read()
-    saved = float(re.search(r"saved for backward \(--act-codec \S+\): ([0-9.]+) MiB", text).group(1))
+    saved = float(re.search(r"saved for backward \(--act-codec [^)]+\): ([0-9.]+) MiB", text).group(1))
     total = float(re.search(r"planned memory on cpu in \w+: ([0-9.]+) MiB", text).group(1))
     arena = float(re.search(r"training arena: ([0-9.]+) MiB", text).group(1))
     gpu = re.search(r"in 2-byte \w+, as a GPU keeps it: saved for backward ([0-9.]+) MiB, "
@@ -67,7 +73,8 @@ for path in sorted(glob.glob(os.path.join(out, "info-*.txt"))):
         total = total - arena + gpu_arena
         arena = gpu_arena
     rows[(net, shape, mode)] = (saved, arena, total)
-modes = ["plain", "division", "m2", "m2-division", "m2-division-fp16"]
+modes = ["plain", "division", "recompute-bn-relu", "recompute-block", "m2", "m2-division",
+         "m2-division-fp16"]
 print("| network | input | mode | kept for backward MiB | training arena MiB | total planned MiB "
       "| compression of kept activations vs plain fp32 |")
 print("|---|---|---|---|---|---|---|")
@@ -82,41 +89,58 @@ EOF
     cat "$OUT/memory.md"
 }
 
-speed() {
+# alternate TABLE PREFIX OPTION VALUE...: REPEATS rounds of `bmst_dist bench` on each
+# case, one run per VALUE of OPTION in turn (so the machine's load falls on all
+# alike), into PREFIX-NET-VALUE-ROUND.txt with the command's CPU seconds; then
+# TABLE: per network the median images/s of each value and, for every value
+# after the first, its ratio to the first by images/s and by CPU seconds
+alternate() {
+    local table=$1 prefix=$2 option=$3
+    shift 3
     local cases=("resnet20:28x28x1:64" "resnet18:32x32x3:64")
     for c in "${cases[@]}"; do
         IFS=: read -r net shape batch <<< "$c"
         for r in $(seq "$REPEATS"); do
-            for codec in plain division; do
-                log "bench-$net-$codec-$r.txt" /usr/bin/time -f "cpu_seconds=%U %S" \
+            for value in "$@"; do
+                log "$prefix-$net-$value-$r.txt" /usr/bin/time -f "cpu_seconds=%U %S" \
                     "$BMST_DIST" bench --device cpu --net "$net" \
                     --shape "$shape" --classes 10 --batch "$batch" --steps "$STEPS" --warmup 3 \
-                    --threads "$THREADS" --act-codec "$codec"
+                    --threads "$THREADS" "$option" "$value"
             done
         done
     done
-    $PY - "$OUT" > "$OUT/speed.md" <<'EOF'
+    $PY - "$OUT" "$prefix" "$@" > "$OUT/$table" <<'EOF'
 import glob, os, re, statistics, sys
-out = sys.argv[1]
+out, prefix, values = sys.argv[1], sys.argv[2], sys.argv[3:]
 runs, cpu = {}, {}
-for path in glob.glob(os.path.join(out, "bench-*.txt")):
-    net, codec, _ = re.match(r"bench-(\w+)-(\w+)-(\d+)\.txt", os.path.basename(path)).groups()
+for path in glob.glob(os.path.join(out, prefix + "-*.txt")):
+    net, value, _ = re.match(re.escape(prefix) + r"-(\w+)-([\w-]+)-(\d+)\.txt",
+                             os.path.basename(path)).groups()
     text = open(path).read()
-    runs.setdefault((net, codec), []).append(float(re.search(r"images_per_s=([0-9.]+)", text).group(1)))
+    runs.setdefault((net, value), []).append(float(re.search(r"images_per_s=([0-9.]+)", text).group(1)))
     user, system = re.search(r"cpu_seconds=([0-9.]+) ([0-9.]+)", text).groups()
-    cpu.setdefault((net, codec), []).append(float(user) + float(system))
+    cpu.setdefault((net, value), []).append(float(user) + float(system))
 med = statistics.median
-print("| network | plain img/s (runs) | division img/s (runs) | division / plain, img/s | "
-      "division / plain, CPU seconds of the whole command (inverse) |")
-print("|---|---|---|---|---|")
+base = values[0]
+head = ["network"] + ["%s img/s (runs)" % v for v in values]
+for v in values[1:]:
+    head += ["%s / %s, img/s" % (v, base),
+             "%s / %s, CPU seconds of the whole command (inverse)" % (v, base)]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
 for net in ("resnet20", "resnet18"):
-    p, d = runs[(net, "plain")], runs[(net, "division")]
-    print("| %s | %.1f (%s) | %.1f (%s) | %.2f | %.2f |" % (
-        net, med(p), ", ".join("%.0f" % x for x in p), med(d), ", ".join("%.0f" % x for x in d),
-        med(d) / med(p), med(cpu[(net, "plain")]) / med(cpu[(net, "division")])))
+    row = [net] + ["%.1f (%s)" % (med(runs[(net, v)]), ", ".join("%.0f" % x for x in runs[(net, v)]))
+                   for v in values]
+    for v in values[1:]:
+        row += ["%.2f" % (med(runs[(net, v)]) / med(runs[(net, base)])),
+                "%.2f" % (med(cpu[(net, base)]) / med(cpu[(net, v)]))]
+    print("| " + " | ".join(row) + " |")
 EOF
-    cat "$OUT/speed.md"
+    cat "$OUT/$table"
 }
+
+speed() { alternate speed.md bench --act-codec plain division; }
+recompute() { alternate recompute-speed.md rbench --recompute none bn-relu block; }
 
 accuracy() {
     local data="$OUT/fashion-mnist.h5"

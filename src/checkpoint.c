@@ -18,6 +18,7 @@
 #include "error.h"
 #include "h5_memfile.h"
 #include "models/models.h"
+#include "recompute.h"
 #include "saved.h"
 
 #define FORMAT_NAME "bmst_checkpoint"
@@ -53,7 +54,8 @@ static int write_codec_record(hid_t file, const struct bmst_checkpoint_meta *met
                    bmst_ckpt_write_attr(file, "division_block", H5T_NATIVE_INT,
                                         &meta->division_block) == 0 &&
                    bmst_ckpt_write_attr(file, "division_bits", H5T_NATIVE_INT,
-                                        &meta->division_bits) == 0
+                                        &meta->division_bits) == 0 &&
+                   bmst_ckpt_write_string_attr(file, "recompute", meta->recompute) == 0
                ? 0
                : -1;
 }
@@ -297,6 +299,11 @@ static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_
         read_attr(file, path, "division_bits", H5T_NATIVE_INT, &meta->division_bits) != 0)
         return -1;
     meta->has_codec_record = 1;
+    snprintf(meta->recompute, sizeof meta->recompute, "none");
+    if (H5Aexists(file, "recompute") > 0 &&
+        bmst_ckpt_read_string_attr(file, path, "", "recompute", meta->recompute,
+                                   sizeof meta->recompute) != 0)
+        return -1;
     return 0;
 }
 
@@ -304,8 +311,10 @@ static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_
  * --division-bits accept. */
 static int codec_record_valid(const struct bmst_checkpoint_meta *m) {
     enum bmst_act_codec codec;
+    enum bmst_recompute recompute;
     int q = m->division_bits;
-    return bmst_act_codec_parse(m->act_codec, &codec) == 0 && m->division_block >= 1 &&
+    return bmst_act_codec_parse(m->act_codec, &codec) == 0 &&
+           bmst_recompute_parse(m->recompute, &recompute) == 0 && m->division_block >= 1 &&
            (q == 1 || q == 2 || q == 4 || q == 8);
 }
 
@@ -341,8 +350,9 @@ static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
                  m->batch, m->ranks, m->merge, (double)m->lr, (double)m->last_lr, m->planned_epochs,
                  (long long)m->steps_per_epoch, m->epoch);
     else if (m->has_codec_record && !codec_record_valid(m))
-        snprintf(why, sizeof why, "--act-codec %.16s with --division-block %d --division-bits %d",
-                 m->act_codec, m->division_block, m->division_bits);
+        snprintf(why, sizeof why,
+                 "--act-codec %.16s with --division-block %d --division-bits %d, --recompute %.16s",
+                 m->act_codec, m->division_block, m->division_bits, m->recompute);
     if (!why[0]) return 0;
     return bmst_error("checkpoint %s is damaged or not ours: it records %s", path, why);
 }

@@ -58,6 +58,8 @@ struct bmst_checkpoint_meta {
     int has_codec_record;
     char act_codec[16];
     int division_block, division_bits;
+    /* --recompute (optional like act_codec; "none" where a file lacks it) */
+    char recompute[16];
     /* where inside an epoch the run stood (format version 5; all 0 for a
      * checkpoint written at an epoch's end): a run stopped by a signal or
      * saved by --save-every continues from the next step */

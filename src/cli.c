@@ -13,11 +13,14 @@
 #include "dataset.h"
 #include "error.h"
 #include "models/models.h"
+#include "max_batch.h"
 #include "output_paths.h"
+#include "recompute.h"
 #include "saved.h"
 
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
+            RECOMPUTE, SIZE,
             OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE, STEM };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
@@ -145,6 +148,11 @@ static const struct option options[] = {
      "B  --act-codec division: the low-frequency part's B x B tiles (8)"},
     {"division-bits", NULL, INT, TRAIN | INFO | BENCH, RUN(division_bits), 1, 8,
      "Q  --act-codec division: bits per high-frequency element, 1, 2, 4 or 8 (2)"},
+    {"recompute", NULL, RECOMPUTE, TRAIN | INFO | BENCH, 0, 0, 0,
+     "none|bn-relu|block  rerun forward in backward instead of keeping activations (none)"},
+    {"max-batch", NULL, FLAG, INFO, CLI(max_batch), 0, 0,
+     "  the largest batch whose planned memory fits --memory (replaces --batch)"},
+    {"memory", NULL, SIZE, INFO, 0, 0, 0, "SIZE  --max-batch's budget: 24GiB, 512MiB, 1.5G, ..."},
     {"sync-bn", NULL, FLAG, TRAIN, RUN(sync_bn), 0, 0, "  batch-norm statistics over all ranks"},
     {"grad-comm", NULL, GRAD_COMM, TRAIN | BENCH, 0, 0, 0, "fp32|fp16|bf16  gradients' type on the wire (fp32)"},
     {"bucket-mib", NULL, INT, TRAIN | BENCH, RUN(bucket_mib), 1, 0, "N  gradient all-reduce bucket (25)"},
@@ -338,6 +346,11 @@ static int set_value(const struct option *o, const char *opt, const char *value,
             return bmst_error("--act-codec expects plain, relu-mask or division, got '%s'",
                               value);
         return 0;
+    case RECOMPUTE:
+        if (bmst_recompute_parse(value, &cli->run.recompute) != 0)
+            return bmst_error("--recompute expects none, bn-relu or block, got '%s'", value);
+        return 0;
+    case SIZE: return bmst_size_parse(opt, value, &cli->memory_bytes);
     case OPTIMIZER:
         if ((cli->run.optim.kind = bmst_optim_kind_find(value)) < 0)
             return bmst_error("--optimizer expects %s, got '%s'", bmst_optim_kind_names(), value);
@@ -574,13 +587,16 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
         return bmst_error("%s needs --checkpoint PATH", command_name(cmd));
     if (cmd == BMST_CMD_EXPORT && !cli->out_path)
         return bmst_error("export needs --out PATH, the ONNX file to write");
-    if (r->merge > 1 && r->batch % r->merge != 0)
+    if (r->merge > 1 && !cli->max_batch && r->batch % r->merge != 0)
         return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
                           r->merge);
     if (r->label_smoothing >= 1.0f) return bmst_error("--label-smoothing must be below 1");
     if (!(r->optim.eps > 0.0f)) return bmst_error("--eps must be above 0, got %g", r->optim.eps);
     if (check_optimizer_options(&r->optim) != 0) return -1;
     if (check_prune_options(r) != 0) return -1;
+    if (cli->max_batch != (cli->memory_bytes > 0))
+        return bmst_error("--max-batch and --memory SIZE go together: the largest batch that fits "
+                          "SIZE");
     if (r->save_every > 0 && !r->save_path)
         return bmst_error("--save-every needs --save PATH, the file it writes");
     /* the files train reads and writes: distinct, and each output writable */

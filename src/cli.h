@@ -18,6 +18,10 @@ struct bmst_cli {
     int n_import_paths;
     int logits; /* predict --logits: each sample's logits too */
     int help;
+    /* info --max-batch: search the largest batch whose plan fits
+     * memory_bytes (--memory SIZE; 0: not given) */
+    int max_batch;
+    size_t memory_bytes;
     /* given on the command line: a seed name ("c2mixt_resnet18") sets the
      * mix point and a merge of 2, which --merge overrides and a different
      * --mix-at contradicts */

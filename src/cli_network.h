@@ -17,5 +17,9 @@ struct bmst_cli_network {
  * bmst_last_error(); bmst_engine_close(&b->engine) releases it either way. */
 int bmst_cli_network_open(const struct bmst_cli *cli, int with_eval, int gpu, int quiet,
                           struct bmst_cli_network *b);
+/* The same network with an evaluation graph, built and planned on the
+ * command line's device without allocating the plan (quiet, GPU 0): what
+ * it would take (bmst_engine_planned_bytes). Released as above. */
+int bmst_cli_network_plan(const struct bmst_cli *cli, struct bmst_cli_network *b);
 
 #endif

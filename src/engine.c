@@ -43,7 +43,7 @@ static size_t alignment_slack(const struct bmst_engine *e) {
     return (size_t)allocations * DEVICE_ALIGN;
 }
 
-int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
+int bmst_engine_plan(struct bmst_engine *e, const struct bmst_engine_config *c) {
     memset(e, 0, sizeof *e);
     e->be = bmst_backend_open(c);
     if (!e->be) return -1;
@@ -54,6 +54,7 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
         train->act_codec = c->act_codec;
         train->division_block = c->division_block;
         train->division_bits = c->division_bits;
+        train->recompute = c->recompute;
         if (bmst_network_build(train, &c->spec) != 0) return -1;
     }
     if (c->eval_batch > 0) {
@@ -63,6 +64,12 @@ int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) 
     if (train->nodes && bmst_optim_init(&e->optim, &e->model, &c->optim) != 0) return -1;
     if (train->nodes && bmst_graph_plan(train) != 0) return -1;
     if (eval->nodes && bmst_graph_plan(eval) != 0) return -1;
+    return 0;
+}
+
+int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c) {
+    if (bmst_engine_plan(e, c) != 0) return -1;
+    struct bmst_graph *train = &e->train_graph, *eval = &e->eval_graph;
     if (e->be->reserve) {
         size_t bytes = bmst_engine_planned_bytes(e) + alignment_slack(e);
         char why[512];

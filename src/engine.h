@@ -28,6 +28,7 @@ struct bmst_engine_config {
     int quiet;         /* no notice of a CPU fallback (the job's other ranks but rank 0) */
     enum bmst_act_codec act_codec; /* how the training graph keeps what backward reads */
     int division_block, division_bits; /* the division codec's B and Q */
+    enum bmst_recompute recompute;     /* what the training graph's backward reruns */
     struct bmst_network_spec spec;
     int train_batch; /* 0: no training graph (and no optimizer) */
     int merge;
@@ -49,6 +50,9 @@ struct bmst_engine {
  * has no usable GPU. */
 struct bmst_backend *bmst_backend_open(const struct bmst_engine_config *c);
 
+/* Builds and plans, allocating nothing of the plan (bmst_engine_planned_bytes
+ * is then known); -1 with the reason in bmst_last_error(). */
+int bmst_engine_plan(struct bmst_engine *e, const struct bmst_engine_config *c);
 /* Builds, plans, reserves, allocates and initializes. Returns -1 with the
  * reason in bmst_last_error(); bmst_engine_close releases what was made. */
 int bmst_engine_open(struct bmst_engine *e, const struct bmst_engine_config *c);

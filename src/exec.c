@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "ops/op.h"
+#include "recompute.h"
 #include "saved.h"
 #include "stats.h"
 
@@ -42,8 +43,10 @@ void bmst_exec_free(struct bmst_exec *x) {
 }
 
 void *bmst_exec_value(const struct bmst_exec *x, int value) {
-    BMST_ASSERT(!x->in_backward); /* backward reads values through bmst_saved_get */
-    return (char *)x->arena + x->graph->values[value].offset;
+    /* backward reads values through bmst_saved_get; a rerun runs forward */
+    BMST_ASSERT(!x->in_backward || x->rerunning);
+    const struct bmst_value *v = &x->graph->values[value];
+    return (char *)x->arena + (x->rerunning && v->recompute ? v->rerun_offset : v->offset);
 }
 
 void *bmst_exec_grad(const struct bmst_exec *x, int value) {
@@ -107,6 +110,7 @@ static void exec_backward(struct bmst_exec *x) {
     size_t first_final = g->model->n_weights;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const struct bmst_node *n = &g->nodes[i];
+        if (g->n_reruns) bmst_recompute_run(x, i);
         /* the losses start backward; nodes outside their paths have no gradient to pass */
         if (n->kind != BMST_OP_XENT && !x->grad_written[n->out]) continue;
         run_node(x, i, 1);

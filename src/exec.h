@@ -28,6 +28,9 @@ struct bmst_exec {
 
     char *grad_written; /* [n_values] host flags: gradients backward has written this pass */
     int in_backward;    /* set while backward runs: values are read through bmst_saved_get */
+    /* set while backward reruns nodes' forward (recompute.h): their values
+     * are where the rerun puts them */
+    int rerunning;
 
     /* capture: when set and the backend can, the second training pass is
      * recorded and every later one replays the record. Where the recording
@@ -59,7 +62,8 @@ int bmst_exec_init(struct bmst_exec *x, struct bmst_graph *g);
 void bmst_exec_free(struct bmst_exec *x);
 
 /* Device pointers of a value and its gradient: for writing inputs and reading
- * results between passes, and for ops' forward. Backward reads values only
+ * results between passes, and for ops' forward (in a rerun, a value it
+ * produces again is at its rerun_offset). Backward reads values only
  * through bmst_saved_get (saved.h), which knows how the plan kept them. */
 void *bmst_exec_value(const struct bmst_exec *x, int value);
 void *bmst_exec_grad(const struct bmst_exec *x, int value);

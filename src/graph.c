@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "ops/op.h"
+#include "recompute.h"
 #include "saved.h"
 
 #define ARENA_ALIGN 64
@@ -28,6 +29,7 @@ void bmst_graph_init(struct bmst_graph *g, struct bmst_model *model, int trainin
 }
 
 void bmst_graph_free(struct bmst_graph *g) {
+    free(g->reruns);
     free(g->values);
     free(g->nodes);
     memset(g, 0, sizeof *g);
@@ -61,9 +63,15 @@ struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind ki
     memset(n, 0, sizeof *n);
     n->kind = kind;
     n->out = -1;
+    n->block = n->rerun = -1;
     for (int i = 0; i < 4; i++) n->param[i] = -1;
     snprintf(n->name, sizeof n->name, "%s", name ? name : bmst_op_name(kind));
     return n;
+}
+
+void bmst_graph_mark_block(struct bmst_graph *g, int first_node) {
+    for (int i = first_node; i < g->n_nodes; i++) g->nodes[i].block = g->n_blocks;
+    g->n_blocks++;
 }
 
 void bmst_graph_truncate(struct bmst_graph *g, int n_nodes, int n_values) {
@@ -229,10 +237,14 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
         val->needs = needs[v];
-        val->codec = val->saved ? bmst_saved_codec(g, v, needs[v]) : BMST_ACT_CODEC_PLAIN;
-        if (val->saved && val->codec == BMST_ACT_CODEC_PLAIN && last_backward[v] > last_use[v])
+        /* what a rerun reads is kept exactly, so that the rerun is */
+        int coded = val->saved && !val->recompute && !val->rerun_input;
+        val->codec = coded ? bmst_saved_codec(g, v, needs[v]) : BMST_ACT_CODEC_PLAIN;
+        if (val->saved && !val->recompute && val->codec == BMST_ACT_CODEC_PLAIN &&
+            last_backward[v] > last_use[v])
             last_use[v] = last_backward[v];
     }
+    bmst_recompute_extend(g, steps, last_use);
     /* read by the host after the step */
     if (g->logits >= 0) last_use[g->logits] = steps - 1;
     if (g->aux_logits >= 0) last_use[g->aux_logits] = steps - 1;
@@ -256,6 +268,7 @@ static int add_saved(struct bmst_graph *g, const int *last_backward, struct inte
         if (!val->saved && !(val->buffer == v && buffer_saved[v])) continue;
         size_t whole = align_up(block_bytes(g, v));
         g->saved_plain_bytes += whole;
+        if (val->recompute) continue; /* produced again in backward: recompute.c */
         if (val->codec == BMST_ACT_CODEC_PLAIN) {
             g->saved_bytes += whole;
             continue;
@@ -284,6 +297,21 @@ static int add_decodes(struct bmst_graph *g, int steps, struct interval *items, 
                 (struct interval){bytes, steps - 1 - i, steps - 1 - i, &n->decode_offset[j]};
             *naive += bytes;
         }
+    }
+    return n_items;
+}
+
+/* Where a rerun writes each value it produces again, alive from the rerun
+ * to the value's last backward reader (recompute.h). */
+static int add_reruns(struct bmst_graph *g, int steps, const int *last_backward,
+                      struct interval *items, int n_items, size_t *naive) {
+    for (int v = 0; v < g->n_values; v++) {
+        struct bmst_value *val = &g->values[v];
+        int first, last;
+        if (!bmst_recompute_span(g, steps, last_backward, v, &first, &last)) continue;
+        size_t bytes = align_up(bmst_graph_value_bytes(g, v));
+        items[n_items++] = (struct interval){bytes, first, last, &val->rerun_offset};
+        *naive += bytes;
     }
     return n_items;
 }
@@ -325,6 +353,8 @@ static void buffer_spans(struct bmst_graph *g, int steps, const int *last_use,
 int bmst_graph_plan(struct bmst_graph *g) {
     if (check_kernels(g) != 0 || check_strided_reads(g) != 0) return -1;
     if (g->training) mark_gradients(g);
+    /* before the ops' planning: a batch norm that is rerun needs more scratch */
+    if (bmst_recompute_mark(g) != 0) return -1;
     if (plan_ops(g) != 0) return -1;
     int steps = g->training ? 2 * g->n_nodes : g->n_nodes;
     int *last_use = bmst_xmalloc((size_t)g->n_values * sizeof(int));
@@ -332,8 +362,9 @@ int bmst_graph_plan(struct bmst_graph *g) {
     int *last_backward = bmst_xmalloc((size_t)g->n_values * sizeof(int));
     lifetimes(g, steps, last_use, last_reader, last_backward);
 
-    /* a value, its gradient and its codec's form; a scratch and decoded reads per node */
-    size_t max_items = (size_t)(3 * g->n_values + (1 + BMST_MAX_SAVED) * g->n_nodes);
+    /* a value, its gradient, its codec's form and its rerun; a scratch and
+     * decoded reads per node */
+    size_t max_items = (size_t)(4 * g->n_values + (1 + BMST_MAX_SAVED) * g->n_nodes);
     struct interval *items = bmst_xcalloc(max_items, sizeof *items);
     int n_items = 0;
     size_t naive = 0;
@@ -363,6 +394,7 @@ int bmst_graph_plan(struct bmst_graph *g) {
     if (g->training) {
         n_items = add_saved(g, last_backward, items, n_items, &naive);
         n_items = add_decodes(g, steps, items, n_items, &naive);
+        n_items = add_reruns(g, steps, last_backward, items, n_items, &naive);
     }
     g->arena_bytes = pack_intervals(items, n_items);
     for (int v = 0; v < g->n_values; v++) {
@@ -398,7 +430,8 @@ void bmst_mix_coefficients(int m, float lam, float *coef) {
         /* chunk j enters the fold at step j (chunk 0 is the start value) and is
          * then scaled by lam once for every later chunk */
         double w = j == 0 ? 1.0 : 1.0 - lam;
-        for (int later = (j == 0 ? 1 : j + 1); later < m; later++) w *= lam;
+        for (int later = (j == 0 ? 1 : j + 1); later < m; later++)
+            w *= lam;
         coef[j] = (float)w;
     }
 }

@@ -39,6 +39,23 @@ enum bmst_act_codec {
     BMST_ACT_CODEC_DIVISION,
 };
 
+/* What backward gets by rerunning forward instead of keeping it
+ * (--recompute, recompute.h): nothing; the outputs of every batch norm and
+ * ReLU pair (conv -> bn -> relu), rerun from the kept convolution output;
+ * or everything inside each residual block, rerun from the block's input. */
+enum bmst_recompute {
+    BMST_RECOMPUTE_NONE,
+    BMST_RECOMPUTE_BN_RELU,
+    BMST_RECOMPUTE_BLOCK,
+};
+
+/* A run of nodes backward reruns forward (recompute.h): the nodes whose
+ * `rerun` is this one's index, between first and last, rerun just before
+ * node `at`'s backward, the first backward to read what they produce. */
+struct bmst_rerun {
+    int first, last, at;
+};
+
 #define BMST_MAX_SAVED 2 /* values one node's backward reads again */
 
 /* An activation: its shape and where it, its gradient and what backward
@@ -56,6 +73,13 @@ struct bmst_value {
     enum bmst_act_codec codec;
     /* what its backward readers need of it (saved.h's enum bmst_saved_need) */
     unsigned needs;
+    /* 1: not kept for backward but produced again by a rerun of its
+     * producer (recompute.h), at rerun_offset, alive from the rerun to its
+     * last backward reader */
+    int recompute;
+    /* 1: read by a rerun, so kept as itself (plain) until that rerun */
+    int rerun_input;
+    size_t rerun_offset;
     size_t offset;      /* bytes into the arena */
     size_t grad_offset; /* bytes into the arena, when needs_grad */
     size_t stored_offset, stored_bytes;
@@ -92,6 +116,10 @@ struct bmst_node {
     } desc;
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;
+    /* the residual block the model builder put it in (bmst_graph_mark_block), or -1 */
+    int block;
+    /* the rerun (g->reruns) that runs it again in backward, or -1 */
+    int rerun;
     unsigned conv_passes; /* conv: the passes planned (enum bmst_conv_pass), which exec runs */
     /* bytes into the arena: where backward gets saved use j decoded, for a
      * use whose value the codec keeps in a form that is decoded to be read
@@ -108,6 +136,8 @@ struct bmst_graph {
     int classes;
     enum bmst_act_codec act_codec;     /* set before planning; plain by default */
     int division_block, division_bits; /* the division codec's B and Q (set with it) */
+    enum bmst_recompute recompute;     /* set before planning; none by default */
+    int n_blocks;                      /* residual blocks marked by the builder */
 
     struct bmst_value *values;
     int n_values, cap_values;
@@ -126,12 +156,15 @@ struct bmst_graph {
     int aux_logits;
 
     /* the plan */
+    struct bmst_rerun *reruns; /* what backward reruns (recompute.h) */
+    int n_reruns;
     size_t arena_bytes;     /* liveness-packed activations, gradients and scratch */
     size_t scalars_offset;  /* the step's scalars, after the planned blocks in the arena */
     size_t naive_bytes;     /* what keeping everything alive would take */
     size_t workspace_bytes; /* conv scratch, shared by all convs */
-    /* what is kept from forward for backward, as the codecs keep it, and as
-     * the plain codec would (equal under plain) */
+    /* what is kept from forward for backward, as the codecs keep it (and
+     * less what is recomputed), and as the plain codec would keep it
+     * without recomputation (equal under plain, --recompute none) */
     size_t saved_bytes, saved_plain_bytes;
 };
 
@@ -144,6 +177,10 @@ void bmst_graph_free(struct bmst_graph *g);
 int bmst_graph_add_value(struct bmst_graph *g, struct bmst_shape shape, int producer);
 struct bmst_node *bmst_graph_add_node(struct bmst_graph *g, enum bmst_op_kind kind,
                                       const char *name);
+
+/* Marks the nodes appended since the graph had `first_node` nodes as one
+ * residual block (what --recompute block reruns from its input). */
+void bmst_graph_mark_block(struct bmst_graph *g, int first_node);
 
 /* Drops the nodes and values appended after the graph had n_nodes and
  * n_values (before planning); the parameters they registered stay in the

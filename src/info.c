@@ -8,6 +8,7 @@
 #include "mfu.h"
 #include "models/models.h"
 #include "ops/op.h"
+#include "recompute.h"
 
 static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
     size_t count = 0;
@@ -22,10 +23,10 @@ static double mib(size_t bytes) {
 }
 
 /* The training graph planned again on the same model (its parameters found
- * by name), with `codec` on backend `be`: *out gets its plan's sizes (all 0
+ * by name), with `codec` and `recompute` on backend `be`: *out gets its plan's sizes (all 0
  * where planning fails). */
 static void replan(struct bmst_cli_network *b, struct bmst_backend *be, enum bmst_act_codec codec,
-                   struct bmst_graph *out) {
+                   enum bmst_recompute recompute, struct bmst_graph *out) {
     const struct bmst_graph *g = &b->engine.train_graph;
     struct bmst_graph again;
     bmst_graph_init(&again, &b->engine.model, 1, g->batch, g->merge, g->classes);
@@ -33,6 +34,7 @@ static void replan(struct bmst_cli_network *b, struct bmst_backend *be, enum bms
     again.act_codec = codec;
     again.division_block = g->division_block;
     again.division_bits = g->division_bits;
+    again.recompute = recompute;
     memset(out, 0, sizeof *out);
     if (bmst_network_build(&again, &b->spec) == 0 && bmst_graph_plan(&again) == 0) {
         out->arena_bytes = again.arena_bytes;
@@ -44,7 +46,7 @@ static void replan(struct bmst_cli_network *b, struct bmst_backend *be, enum bms
 
 static size_t plain_arena_bytes(struct bmst_cli_network *b) {
     struct bmst_graph plain;
-    replan(b, b->engine.be, BMST_ACT_CODEC_PLAIN, &plain);
+    replan(b, b->engine.be, BMST_ACT_CODEC_PLAIN, BMST_RECOMPUTE_NONE, &plain);
     return plain.arena_bytes;
 }
 
@@ -57,20 +59,23 @@ static void print_half_on_gpu(struct bmst_cli_network *b) {
     struct bmst_backend half = *g->be;
     half.act_bytes = 2;
     struct bmst_graph codec, plain;
-    replan(b, &half, g->act_codec, &codec);
-    replan(b, &half, BMST_ACT_CODEC_PLAIN, &plain);
+    replan(b, &half, g->act_codec, g->recompute, &codec);
+    replan(b, &half, BMST_ACT_CODEC_PLAIN, BMST_RECOMPUTE_NONE, &plain);
     printf("  in 2-byte %s, as a GPU keeps it: saved for backward %.2f MiB, plain %.2f MiB; "
            "training arena %.2f MiB, plain %.2f MiB\n",
            bmst_dtype_name(g->be->act_dtype), mib(codec.saved_bytes), mib(plain.saved_bytes),
            mib(codec.arena_bytes), mib(plain.arena_bytes));
 }
 
-/* What saved activations cost before and after the codec, and the arena. */
+/* What saved activations cost before and after the codec and recomputation,
+ * and the arena. */
 static void print_saved(struct bmst_cli_network *b) {
     const struct bmst_graph *g = &b->engine.train_graph;
-    printf("  saved for backward (--act-codec %s): %.2f MiB", bmst_act_codec_name(g->act_codec),
-           mib(g->saved_bytes));
-    if (g->act_codec == BMST_ACT_CODEC_PLAIN) {
+    printf("  saved for backward (--act-codec %s", bmst_act_codec_name(g->act_codec));
+    if (g->recompute != BMST_RECOMPUTE_NONE)
+        printf(", --recompute %s", bmst_recompute_name(g->recompute));
+    printf("): %.2f MiB", mib(g->saved_bytes));
+    if (g->act_codec == BMST_ACT_CODEC_PLAIN && g->recompute == BMST_RECOMPUTE_NONE) {
         printf("\n");
         return;
     }

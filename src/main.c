@@ -10,6 +10,7 @@
 #include "export_onnx.h"
 #include "import.h"
 #include "info.h"
+#include "max_batch.h"
 #include "models/models.h"
 #include "predict.h"
 #include "signals.h"
@@ -85,7 +86,8 @@ int main(int argc, char **argv) {
     /* one process, no job */
     if (cmd == BMST_CMD_INFO || cmd == BMST_CMD_EXPORT || cmd == BMST_CMD_IMPORT ||
         cmd == BMST_CMD_PREDICT) {
-        int status = cmd == BMST_CMD_INFO     ? bmst_info(&cli)
+        int status = cmd == BMST_CMD_INFO     ? (cli.max_batch ? bmst_info_max_batch(&cli)
+                                                               : bmst_info(&cli))
                      : cmd == BMST_CMD_EXPORT ? bmst_export_onnx(&cli)
                      : cmd == BMST_CMD_IMPORT ? bmst_import(&cli)
                                               : bmst_predict(&cli);

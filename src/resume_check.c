@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "recompute.h"
 #include "saved.h"
 
 /* "0.9,0.999", "on", "0.0005": a hyperparameter as its option is written. */
@@ -104,6 +105,12 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
                  (double)cfg->schedule.base_lr, (double)meta->lr);
     if (meta->optim.recorded) optimizer_changes(&cfg->optim, &meta->optim, changes, sizeof changes);
     if (meta->has_codec_record) codec_changes(cfg, meta, changes, sizeof changes);
+    if (meta->has_codec_record && out &&
+        strcmp(meta->recompute, bmst_recompute_name(cfg->recompute)) != 0)
+        fprintf(out,
+                "bmst_dist: note: resuming %s with --recompute %s (was %s): recomputation "
+                "changes what a step keeps in memory, not what it computes\n",
+                path, bmst_recompute_name(cfg->recompute), meta->recompute);
     if (changes[0] && out)
         fprintf(out,
                 "bmst_dist: note: resuming %s with other settings than it was trained with%s; "

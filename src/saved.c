@@ -160,6 +160,9 @@ struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n,
     const struct bmst_value *v = &g->values[value];
     const struct codec *c = &codecs[v->codec];
     unsigned need = bmst_op(n->kind)->saved[j].need;
+    /* produced again by a rerun just before the first backward reading it */
+    if (v->recompute)
+        return (struct bmst_saved){(const char *)x->arena + v->rerun_offset, BMST_SAVED_AS_VALUE};
     /* the planner chose the codec for what every reader needs */
     BMST_ASSERT(need & c->serves);
     if (v->codec == BMST_ACT_CODEC_PLAIN)

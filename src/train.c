@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "comm.h"
 #include "error.h"
+#include "recompute.h"
 #include "saved.h"
 #include "progress.h"
 #include "replicas.h"
@@ -158,7 +159,7 @@ static int session_open(struct session *s, const struct bmst_run_config *cfg, in
         .device = cfg->device, .precision = cfg->precision, .threads = cfg->threads,
         .capture = cfg->capture, .deterministic = cfg->deterministic,
         .act_codec = cfg->act_codec, .division_block = cfg->division_block,
-        .division_bits = cfg->division_bits,
+        .division_bits = cfg->division_bits, .recompute = cfg->recompute,
         .spec = {.h = s->info->h, .w = s->info->w, .c = s->info->c, .classes = s->info->classes,
                  .mix_at = cfg->mix_at, .aux_logits = aux_logits, .stem = stem},
         .train_batch = training ? cfg->batch : 0, .merge = cfg->merge, .optim = cfg->optim,
@@ -299,6 +300,7 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     snprintf(meta->act_codec, sizeof meta->act_codec, "%s", bmst_act_codec_name(cfg->act_codec));
     meta->division_block = cfg->division_block;
     meta->division_bits = cfg->division_bits;
+    snprintf(meta->recompute, sizeof meta->recompute, "%s", bmst_recompute_name(cfg->recompute));
     meta->best_accuracy = s->best_accuracy;
     meta->best_epoch = s->best_epoch;
 }

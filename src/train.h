@@ -61,6 +61,7 @@ struct bmst_run_config {
     int deterministic;     /* GPU: the same bits on every run (cuDNN's deterministic algorithms) */
     enum bmst_act_codec act_codec; /* how backward's activations are kept (saved.h) */
     int division_block, division_bits; /* --division-block, --division-bits: its B and Q */
+    enum bmst_recompute recompute;     /* what backward reruns instead of keeping (recompute.h) */
     /* several processes (docs/distributed.md) */
     int sync_bn;               /* batch-norm statistics over every rank's batch */
     enum bmst_dtype grad_comm; /* what gradients travel as */

@@ -71,8 +71,10 @@ static int build(struct bmst_graph *g, const struct bmst_network_spec *spec, int
             char block[32];
             snprintf(block, sizeof block, "layer%d.%d", stage + 1, b);
             int stride = (stage > 0 && b == 0) ? 2 : 1;
+            int first = g->n_nodes;
             x = bottleneck ? bottleneck_block(g, x, block, 64 << stage, wide, stride)
                            : bmst_resnet_basic_block(g, x, block, 64 << stage, stride);
+            bmst_graph_mark_block(g, first);
         }
     }
     bmst_op_loss(g, bmst_op_fc(g, bmst_op_gap(g, x), "fc", spec->classes));

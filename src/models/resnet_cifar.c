@@ -15,7 +15,9 @@ int bmst_resnet_cifar_stages(struct bmst_graph *g, int x, const struct bmst_netw
             char block[32];
             snprintf(block, sizeof block, "layer%d.%d", stage + 1, b);
             int stride = (stage > 0 && b == 0) ? 2 : 1;
+            int first = g->n_nodes;
             x = unit(g, x, block, base << stage, stride);
+            bmst_graph_mark_block(g, first);
         }
     }
     return x;

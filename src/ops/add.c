@@ -39,6 +39,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
 
 const struct bmst_op_def bmst_op_add_def = {
     .name = "add",
+    .rerun = 1,
     .supported = supported,
     .flops = flops,
     .forward = forward,

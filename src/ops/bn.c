@@ -57,6 +57,10 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
     float *running_mean = bmst_op_param(x, n, 2), *running_var = bmst_op_param(x, n, 3);
     if (x->graph->training) {
         float *mean = bmst_exec_scratch(x, n), *invstd = mean + n->desc.bn.c;
+        /* a rerun (recompute.h) leaves the running statistics as forward
+         * updated them: its update goes to scratch planned for it */
+        if (x->rerunning)
+            running_mean = invstd + n->desc.bn.c, running_var = running_mean + n->desc.bn.c;
         be->bn->fwd_train(be, &n->desc.bn, in, gamma, beta, y, mean, invstd, running_mean,
                           running_var);
     } else {
@@ -78,6 +82,7 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
 const struct bmst_op_def bmst_op_bn_def = {
     .name = "bn",
     .strided_inputs = 1,
+    .rerun = 1,
     .n_saved = 1,
     .saved = {{0, BMST_SAVED_APPROX}},
     .supported = supported,

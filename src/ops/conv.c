@@ -95,6 +95,7 @@ const struct bmst_op_def bmst_op_conv_def = {
     .name = "conv",
     .n_saved = 1,
     .saved = {{0, BMST_SAVED_APPROX}},
+    .rerun = 1,
     .supported = supported,
     .plan = plan,
     .flops = flops,

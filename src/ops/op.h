@@ -19,6 +19,10 @@ struct bmst_op_def {
     /* 1 when the op reads inputs that are channel prefixes of a wider
      * buffer (graph.h's row_stride); the planner refuses any other reader */
     int strided_inputs;
+    /* 1 when backward may run the op's forward again (recompute.h): it
+     * writes nothing but its output (and scratch), and the same inputs give
+     * the same bits */
+    int rerun;
     /* 1 when the backend has this op's kernels (its group in backend.h);
      * NULL: the op needs none */
     int (*supported)(const struct bmst_backend *be);

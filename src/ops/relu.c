@@ -43,6 +43,7 @@ const struct bmst_op_def bmst_op_relu_def = {
     .name = "relu",
     .n_saved = 1,
     .saved = {{BMST_SAVED_OUTPUT, BMST_SAVED_SIGN}},
+    .rerun = 1,
     .supported = supported,
     .flops = flops,
     .forward = forward,

@@ -53,7 +53,8 @@ finish() {
 }
 
 # same_but_codec A B: checkpoints A and B hold the same bits, every dataset and
-# attribute, but the --act-codec each records (needs /usr/bin/python3 with h5py).
+# attribute, but the --act-codec and --recompute each records (needs
+# /usr/bin/python3 with h5py).
 same_but_codec() {
     /usr/bin/python3 - "$1" "$2" <<'EOF'
 import sys, h5py, numpy as np
@@ -63,7 +64,7 @@ def objects(f):
     f.visititems(lambda name, o: found.__setitem__(name, o))
     return found
 def attrs(o):
-    return {k: np.asarray(v).tobytes() for k, v in o.attrs.items() if k != "act_codec"}
+    return {k: np.asarray(v).tobytes() for k, v in o.attrs.items() if k not in ("act_codec", "recompute")}
 oa, ob = objects(a), objects(b)
 assert oa.keys() == ob.keys(), sorted(set(oa) ^ set(ob))
 for name, o in oa.items():
