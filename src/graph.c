@@ -121,12 +121,15 @@ static size_t pack_intervals(struct interval *items, int n) {
     return total;
 }
 
-/* A gradient flows out of a node that has parameters or an input taking one. */
+/* A gradient flows out of a node that has parameters that train or an input
+ * taking one: a frozen prefix of the network (--freeze) takes none, so
+ * backward never reaches it. */
 static void mark_gradients(struct bmst_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
         struct bmst_node *n = &g->nodes[i];
         if (n->kind == BMST_OP_INPUT) continue;
-        int grad = n->param[0] >= 0;
+        int grad = 0;
+        for (int k = 0; k < 4; k++) grad |= bmst_model_trains(g->model, n->param[k]);
         for (int j = 0; j < n->n_in; j++) grad |= g->values[n->in[j]].needs_grad;
         g->values[n->out].needs_grad = grad;
     }

@@ -22,7 +22,8 @@
  *       checkpoint after the step, optimizer state included).
  *   optimizer options: --optimizer sgd|adam|adamw (sgd), --momentum X (0.9),
  *       --nesterov, --betas B1,B2, --eps X, --weight-decay X (5e-4),
- *       --no-decay WORDS, as bmst_dist train takes them.
+ *       --no-decay WORDS, --freeze PREFIXES, --freeze-bn, --lr-head X, as
+ *       bmst_dist train takes them.
  *
  * Why the ReLU masks: an input within float32 rounding of zero can fall on the
  * other side in a float64 reference, which then routes that element's gradient
@@ -38,6 +39,7 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "models/models.h"
+#include "param_groups.h"
 #include "stats.h"
 #include "step.h"
 
@@ -52,7 +54,7 @@ struct options {
 static int parse(int argc, char **argv, struct options *o) {
     enum { SAVE_INIT = 256, INIT, INPUT, OUT, ARCH, SHAPE, CLASSES, SEED, MERGE, MIX_AT, LR,
            MOMENTUM, WD, NESTEROV, SMOOTHING, CLIP, STEPS, OPTIMIZER, BETAS, EPS, NO_DECAY,
-           AUX_LOGITS };
+           AUX_LOGITS, FREEZE, FREEZE_BN, LR_HEAD };
     static const struct option table[] = {
         {"save-init", 1, 0, SAVE_INIT}, {"init", 1, 0, INIT},       {"input", 1, 0, INPUT},
         {"out", 1, 0, OUT},             {"arch", 1, 0, ARCH},       {"shape", 1, 0, SHAPE},
@@ -61,7 +63,9 @@ static int parse(int argc, char **argv, struct options *o) {
         {"weight-decay", 1, 0, WD},     {"nesterov", 0, 0, NESTEROV},
         {"label-smoothing", 1, 0, SMOOTHING}, {"clip-norm", 1, 0, CLIP}, {"steps", 1, 0, STEPS},
         {"optimizer", 1, 0, OPTIMIZER}, {"betas", 1, 0, BETAS},     {"eps", 1, 0, EPS},
-        {"no-decay", 1, 0, NO_DECAY},   {"aux-logits", 0, 0, AUX_LOGITS}, {0, 0, 0, 0}};
+        {"no-decay", 1, 0, NO_DECAY},   {"aux-logits", 0, 0, AUX_LOGITS},
+        {"freeze", 1, 0, FREEZE},       {"freeze-bn", 0, 0, FREEZE_BN},
+        {"lr-head", 1, 0, LR_HEAD},     {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->merge = 1;
     o->mix_at = BMST_MIX_C2;
@@ -103,11 +107,15 @@ static int parse(int argc, char **argv, struct options *o) {
         case NO_DECAY:
             if (bmst_no_decay_parse(optarg, &o->optim.no_decay) != 0) return -1;
             break;
+        case FREEZE: o->optim.freeze = optarg; break;
+        case FREEZE_BN: o->optim.freeze_bn = 1; break;
+        case LR_HEAD: o->optim.lr_head = strtof(optarg, NULL); break;
         case SMOOTHING: o->step.label_smoothing = strtof(optarg, NULL); break;
         case CLIP: o->step.clip_norm = strtof(optarg, NULL); break;
         default: return bmst_error("unknown option (see the comment at the top of parity_step.c)");
         }
     }
+    o->optim.lr_peak = o->step.lr; /* --lr-head's rate is relative to it, as train's */
     if (!o->save_init && !(o->init && o->input && o->out && o->steps >= 1))
         return bmst_error("give --save-init, or --init, --input and --out (and --steps of 1 or "
                           "more)");
@@ -302,7 +310,9 @@ static int build(const struct options *o, struct bmst_backend *be, int batch, in
     bmst_graph_init(&n->eval, &n->model, 0, eval_batch, 1, o->meta.classes);
     if (bmst_network_build(&n->train, &spec) != 0 || bmst_network_build(&n->eval, &spec) != 0)
         return -1;
-    if (bmst_optim_init(&n->optim, &n->model, &o->optim) != 0) return -1;
+    if (bmst_param_groups_apply(&n->model, &n->train, o->optim.freeze, o->optim.freeze_bn) != 0 ||
+        bmst_optim_init(&n->optim, &n->model, &o->optim) != 0)
+        return -1;
     if (bmst_graph_plan(&n->train) != 0 || bmst_graph_plan(&n->eval) != 0) return -1;
     if (bmst_model_allocate(&n->model) != 0 || bmst_optim_allocate(&n->optim) != 0 ||
         bmst_exec_init(&n->train_run, &n->train) != 0 ||
