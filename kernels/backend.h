@@ -188,7 +188,9 @@ struct bmst_conv_kernels {
 
 /* batch norm; x, y, dy, dx in act_dtype, the rest fp32. save_mean /
  * save_invstd are [c] scratch kept for backward; running_var is updated
- * with the unbiased batch variance as PyTorch does */
+ * with the unbiased batch variance as PyTorch does. bwd's dx may be NULL
+ * (the input takes no gradient: a frozen layer before it): dgamma and dbeta
+ * alone */
 struct bmst_bn_kernels {
     void (*fwd_train)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
                       const float *gamma, const float *beta, void *y, float *save_mean,

@@ -114,6 +114,8 @@ static const struct option options[] = {
     {"eval-test", NULL, EVAL_TEST, TRAIN, 0, 0, 0,
      "end|every-epoch  with /val: when /test is scored (end: after the last epoch)"},
     {"split", NULL, SPLIT, EVAL, 0, 0, 0, "test|val  the split to score (test)"},
+    {"confusion", NULL, TEXT, EVAL, RUN(confusion_path), 0, 0,
+     "OUT.csv  the confusion matrix (rows: true class, columns: predicted)"},
     {"tensorboard", NULL, TEXT, TRAIN, RUN(tensorboard_dir), 0, 0,
      "DIR  TensorBoard event file of per-step and per-epoch scalars"},
     {"log-every", NULL, INT, TRAIN, RUN(log_every), 1, 0, "N  steps between per-step scalars (10)"},
@@ -561,7 +563,7 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if (r->save_every > 0 && !r->save_path)
         return bmst_error("--save-every needs --save PATH, the file it writes");
     /* the files train reads and writes: distinct, and each output writable */
-    if (cmd == BMST_CMD_TRAIN) return bmst_output_paths_check(r);
+    if (cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) return bmst_output_paths_check(r);
     return 0;
 }
 

@@ -194,6 +194,10 @@ static void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, co
         dgamma[j] = (float)(t2[j] * save_invstd[j]);
     }
     if (d->sync) d->sync->allreduce_f64(d->sync->ctx, t1, 2 * (size_t)c); /* t1, t2 adjoin */
+    if (!dx) {
+        free(mean);
+        return;
+    }
 
     /* dx = k * dy - k / N * dbeta - xhat * k / N * dgamma, with k = gamma * invstd
      * and the sums over all N rows (every rank's with sync); folded into
@@ -277,7 +281,7 @@ static void bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const 
                    const float *save_invstd, void *dx, float *dgamma, float *dbeta,
                    int accumulate) {
     cpu_bn_bwd(be, d, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, accumulate);
-    round_dx(be, d, dx);
+    if (dx) round_dx(be, d, dx);
 }
 
 static void bn_bwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *dy,

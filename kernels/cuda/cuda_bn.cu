@@ -474,10 +474,12 @@ static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, c
                 rows, c, t.parts, sc.s1, sc.s2, gamma, save_invstd, dgamma, dbeta, sc.coef);
             CUDA_CHECK_LAUNCH();
         }
-        bn_apply_bwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), block, 0, s>>>(
-            rows, c, bn_x_stride(d), ta.rows_per_part, (const T *)x, (const T *)dy, save_mean,
-            sc.coef, (T *)dx, accumulate);
-        CUDA_CHECK_LAUNCH();
+        if (dx) { /* NULL: the input takes no gradient (backend.h) */
+            bn_apply_bwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), block, 0, s>>>(
+                rows, c, bn_x_stride(d), ta.rows_per_part, (const T *)x, (const T *)dy,
+                save_mean, sc.coef, (T *)dx, accumulate);
+            CUDA_CHECK_LAUNCH();
+        }
     });
 }
 

@@ -81,14 +81,16 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
 
 /* With fixed statistics the weight and bias are frozen too
  * (param_groups.h), so the input's gradient is all there is: a per-channel
- * scale, as PyTorch's batch norm in eval mode. */
+ * scale, as PyTorch's batch norm in eval mode. Without them, an input that
+ * takes no gradient (a frozen layer before it, --freeze conv1) leaves the
+ * weight's and bias's alone. */
 static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_backend *be = x->graph->be;
     float *mean = bmst_exec_scratch(x, n), *invstd = mean + n->desc.bn.c;
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
-    BMST_ASSERT(dx != NULL);
     if (fixed_statistics(x->graph, n)) {
+        BMST_ASSERT(dx != NULL); /* else nothing here takes a gradient, and backward skips it */
         be->bn->bwd_eval(be, &n->desc.bn, bmst_exec_grad(x, n->out), bmst_op_param(x, n, 0),
                          bmst_op_param(x, n, 3), dx, acc);
         return;
