@@ -163,7 +163,8 @@ int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const str
     BMST_ASSERT(meta->has_run_record && o->type != NULL);
     struct host_copies h = {.weights = bmst_ckpt_host_copy(m, m->weights, m->n_weights),
                             .buffers = bmst_ckpt_host_copy(m, m->buffers, m->n_buffers)};
-    for (int i = 0; i < o->type->n_state; i++) h.state[i] = state_host_copy(o, o->state[i]);
+    for (int i = 0; i < o->type->n_state; i++)
+        h.state[i] = state_host_copy(o, o->state[i]);
     if (o->mask) {
         size_t bytes = bmst_optim_mask_words(o) * sizeof(uint32_t);
         h.mask = bmst_xmalloc(bytes);

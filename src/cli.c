@@ -533,7 +533,8 @@ static int check_freeze_options(const struct bmst_run_config *r) {
     if (o->freeze_bn && !freezes)
         return bmst_error("--freeze-bn needs --freeze PREFIX,...: it fixes the running statistics "
                           "of the frozen layers' batch norms");
-    if (freezes && r->prune.to > 0.0f) return bmst_error("--freeze and --prune-to cannot be combined");
+    if (freezes && r->prune.to > 0.0f)
+        return bmst_error("--freeze and --prune-to cannot be combined");
     if (o->lr_head >= 0.0f && !(r->schedule.base_lr > 0.0f))
         return bmst_error("--lr-head needs --lr above 0: the head's rate is --lr's schedule "
                           "scaled by lr-head / lr");

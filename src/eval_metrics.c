@@ -45,13 +45,14 @@ void bmst_eval_counts_reduce(struct bmst_eval_counts *c, struct bmst_comm *comm)
     comm->allreduce_host_f64(comm, c->confusion, (size_t)c->classes * c->classes);
 }
 
-void bmst_eval_counts_print_classes(const struct bmst_eval_counts *c,
-                                    const struct bmst_dataset *ds, FILE *out) {
+void bmst_eval_counts_print_classes(const struct bmst_eval_counts *c, const struct bmst_dataset *ds,
+                                    FILE *out) {
     fprintf(out, "per-class accuracy (top-1):\n");
     for (int k = 0; k < c->classes; k++) {
         const double *row = c->confusion + (size_t)k * c->classes;
         double n = 0.0;
-        for (int j = 0; j < c->classes; j++) n += row[j];
+        for (int j = 0; j < c->classes; j++)
+            n += row[j];
         const char *name = bmst_dataset_class_name(ds, k);
         char accuracy[16] = "-";
         if (n > 0) snprintf(accuracy, sizeof accuracy, "%.2f%%", 100.0 * row[k] / n);

@@ -14,8 +14,8 @@
 
 struct bmst_eval_counts {
     int classes;
-    int top_k;         /* BMST_EVAL_TOP_K, or classes when there are fewer */
-    double loss_sum;   /* cross-entropy summed over the samples */
+    int top_k;       /* BMST_EVAL_TOP_K, or classes when there are fewer */
+    double loss_sum; /* cross-entropy summed over the samples */
     double samples;
     double top1, topk; /* samples whose label is the arg max, is among the k largest */
     /* [classes * classes]: row = true class, column = predicted (the arg
@@ -32,8 +32,8 @@ void bmst_eval_counts_reduce(struct bmst_eval_counts *c, struct bmst_comm *comm)
 
 /* "per-class accuracy (top-1):" then one line per class: its number, name,
  * correct / samples and the accuracy ("-" for a class with no sample). */
-void bmst_eval_counts_print_classes(const struct bmst_eval_counts *c,
-                                    const struct bmst_dataset *ds, FILE *out);
+void bmst_eval_counts_print_classes(const struct bmst_eval_counts *c, const struct bmst_dataset *ds,
+                                    FILE *out);
 /* The confusion matrix as CSV at path (replaced whole): a header
  * "true\predicted,0,1,...", then a row per true class, its number first.
  * -1 with one line when the file cannot be written. */

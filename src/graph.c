@@ -129,7 +129,8 @@ static void mark_gradients(struct bmst_graph *g) {
         struct bmst_node *n = &g->nodes[i];
         if (n->kind == BMST_OP_INPUT) continue;
         int grad = 0;
-        for (int k = 0; k < 4; k++) grad |= bmst_model_trains(g->model, n->param[k]);
+        for (int k = 0; k < 4; k++)
+            grad |= bmst_model_trains(g->model, n->param[k]);
         for (int j = 0; j < n->n_in; j++) grad |= g->values[n->in[j]].needs_grad;
         g->values[n->out].needs_grad = grad;
     }

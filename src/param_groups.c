@@ -67,7 +67,8 @@ static void mark_head(struct bmst_model *m, const struct bmst_graph *g, int valu
     if (value < 0) return;
     const struct bmst_node *n = &g->nodes[g->values[value].producer];
     if (n->kind != BMST_OP_FC) return;
-    for (int i = 0; i < 2; i++) m->params[n->param[i]].head = 1;
+    for (int i = 0; i < 2; i++)
+        m->params[n->param[i]].head = 1;
 }
 
 int bmst_param_groups_apply(struct bmst_model *m, const struct bmst_graph *g, const char *freeze,

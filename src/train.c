@@ -588,8 +588,8 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct bmst_eval_counts counts = {.classes = 0};
     if (status == 0) {
         bmst_eval_counts_init(&counts, s.info->classes);
-        status = bmst_evaluate_counts(&s.engine.eval, s.test_loader, s.comm, s.host_logits,
-                                      &counts);
+        status =
+            bmst_evaluate_counts(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &counts);
     }
     double n = counts.samples > 0 ? counts.samples : 1.0, loss = counts.loss_sum / n;
     const char *split = cfg->eval_split == BMST_SPLIT_VAL ? "validation" : "test";

@@ -66,9 +66,8 @@ size_t bmst_optim_bytes(const struct bmst_optim *o) {
 static void make_ranges(struct bmst_optim *o) {
     const struct bmst_model *m = o->model;
     const struct bmst_optim_config *c = &o->cfg;
-    float head = c->lr_head >= 0.0f && c->lr_peak > 0.0f
-                     ? (float)((double)c->lr_head / c->lr_peak)
-                     : 1.0f;
+    float head =
+        c->lr_head >= 0.0f && c->lr_peak > 0.0f ? (float)((double)c->lr_head / c->lr_peak) : 1.0f;
     o->n_ranges = 0;
     for (int i = 0; i < m->n_params; i++) {
         const struct bmst_param *p = &m->params[i];

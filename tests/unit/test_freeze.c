@@ -114,8 +114,8 @@ static void test_backward_nodes(void) {
         if (first_layer2 < 0 && strncmp(n->name, "layer2.", 7) == 0) first_layer2 = i;
         if (first_layer2 < 0) {
             reached += g->values[n->out].needs_grad;
-            conv_filter_passes += n->kind == BMST_OP_CONV &&
-                                  (n->conv_passes & ~(unsigned)BMST_CONV_FWD) != 0;
+            conv_filter_passes +=
+                n->kind == BMST_OP_CONV && (n->conv_passes & ~(unsigned)BMST_CONV_FWD) != 0;
         }
     }
     CHECK(first_layer2 > 0 && reached == 0 && conv_filter_passes == 0,
@@ -131,8 +131,10 @@ static void test_backward_nodes(void) {
 /* A training batch of 8 8x8x3 images. */
 static void fill_batch(float *images, int32_t *labels, unsigned seed) {
     srand(seed);
-    for (int i = 0; i < 8 * 8 * 8 * 3; i++) images[i] = (float)rand() / RAND_MAX - 0.5f;
-    for (int i = 0; i < 8; i++) labels[i] = i % 4;
+    for (int i = 0; i < 8 * 8 * 8 * 3; i++)
+        images[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < 8; i++)
+        labels[i] = i % 4;
 }
 
 static float *download(const struct bmst_engine *e, const float *buf, size_t n) {
@@ -152,7 +154,8 @@ static void test_steps(const char *kind, const char *freeze, int freeze_bn, int 
     float *w0 = download(&e, m->weights, m->n_weights);
     float *b0 = download(&e, m->buffers, m->n_buffers);
     float *nan = malloc(m->n_weights * sizeof *nan);
-    for (size_t i = 0; i < m->n_weights; i++) nan[i] = NAN;
+    for (size_t i = 0; i < m->n_weights; i++)
+        nan[i] = NAN;
     e.be->to_device(e.be, m->grads, nan, m->n_weights * sizeof *nan);
     float images[8 * 8 * 8 * 3], targets[8 * 4];
     int32_t labels[8];
@@ -183,7 +186,8 @@ static void test_steps(const char *kind, const char *freeze, int freeze_bn, int 
         }
         if (p->frozen) {
             frozen_changed += !same;
-            for (size_t j = 0; j < p->count; j++) slots_written += !isnan(g1[p->offset + j]);
+            for (size_t j = 0; j < p->count; j++)
+                slots_written += !isnan(g1[p->offset + j]);
         } else {
             trainable_same += same;
         }
