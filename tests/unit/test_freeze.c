@@ -14,6 +14,8 @@
 #include "check.h"
 #include "engine.h"
 #include "error.h"
+#include "mfu.h"
+#include "ops/op.h"
 #include "step.h"
 
 /* resnet20 on 8x8x3, 4 classes, batch 8, with optimizer `kind` and --freeze. */
@@ -121,6 +123,31 @@ static void test_backward_nodes(void) {
     CHECK(first_layer2 > 0 && reached == 0 && conv_filter_passes == 0,
           "frozen prefix of %d nodes: %d take a gradient, %d convs plan a backward pass",
           first_layer2, reached, conv_filter_passes);
+    /* the FLOPs MFU divides by count the backward that runs */
+    struct bmst_engine all;
+    CHECK(open_engine(&all, "sgd", NULL, 0) == 0, "%s", bmst_last_error());
+    double fwd[2], bwd[2], prefix_bwd = 0.0;
+    bmst_graph_train_flops(&all.train_graph, &fwd[0], &bwd[0]);
+    bmst_graph_train_flops(g, &fwd[1], &bwd[1]);
+    for (int i = 0; i < first_layer2; i++) {
+        const struct bmst_node *u = &all.train_graph.nodes[i];
+        const struct bmst_op_def *op = bmst_op(u->kind);
+        if (op->flops && all.train_graph.values[u->out].needs_grad)
+            prefix_bwd += op->flops(&all.train_graph, u, 1);
+    }
+    /* and the convs reading layer1's output (layer2.0's conv1 and its
+     * projection) no input gradient: as much as their forward each */
+    double conv_input = 0.0;
+    for (int i = first_layer2; i < all.train_graph.n_nodes; i++) {
+        const struct bmst_node *c = &all.train_graph.nodes[i];
+        if (c->kind == BMST_OP_CONV && all.train_graph.values[c->in[0]].producer < first_layer2)
+            conv_input += bmst_op(c->kind)->flops(&all.train_graph, c, 0);
+    }
+    CHECK(fwd[0] == fwd[1] && prefix_bwd > 0 &&
+              fabs(bwd[0] - bwd[1] - prefix_bwd - conv_input) < 1.0,
+          "backward FLOPs %g unfrozen, %g frozen: the prefix's %g and convs' input gradients %g",
+          bwd[0], bwd[1], prefix_bwd, conv_input);
+    bmst_engine_close(&all);
     const struct bmst_node *n = &g->nodes[first_layer2];
     CHECK(n->kind == BMST_OP_CONV && n->conv_passes == (BMST_CONV_FWD | BMST_CONV_BWD_FILTER),
           "layer2's first conv (%s) computes its filter gradient and no input gradient: passes %#x",
