@@ -16,6 +16,7 @@
 #include "error.h"
 #include "mfu.h"
 #include "ops/op.h"
+#include "param_groups.h"
 #include "step.h"
 
 /* resnet20 on 8x8x3, 4 classes, batch 8, with optimizer `kind` and --freeze. */
@@ -237,7 +238,44 @@ static void test_steps(const char *kind, const char *freeze, int freeze_bn, int 
     bmst_engine_close(&e);
 }
 
+/* The head --lr-head trains: the layer making the logits, whatever the
+ * model names it, and InceptionV3's second head with --aux-logits. */
+static void test_heads(void) {
+    static const struct {
+        struct bmst_network_spec spec;
+        const char *heads[4];
+    } cases[] = {
+        {{"densenet121", 16, 16, 3, 10, 2, 0}, {"classifier.weight", "classifier.bias"}},
+        {{"inceptionv3", 299, 299, 3, 10, 2, 1},
+         {"fc.weight", "fc.bias", "AuxLogits.fc.weight", "AuxLogits.fc.bias"}},
+    };
+    struct bmst_backend *be = bmst_backend_cpu_create(1, BMST_F32);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct bmst_model m;
+        struct bmst_graph g;
+        bmst_model_init(&m, be, cases[k].spec.arch);
+        bmst_graph_init(&g, &m, 1, 2, 1, cases[k].spec.classes);
+        CHECK(bmst_network_build(&g, &cases[k].spec) == 0 &&
+                  bmst_param_groups_apply(&m, &g, NULL, 0) == 0,
+              "%s", bmst_last_error());
+        int heads = 0, named = 0;
+        for (int i = 0; i < m.n_params; i++)
+            heads += m.params[i].head;
+        for (int j = 0; j < 4 && cases[k].heads[j]; j++) {
+            int i = bmst_model_find(&m, cases[k].heads[j]);
+            named += i >= 0 && m.params[i].head;
+        }
+        int want = cases[k].heads[2] ? 4 : 2;
+        CHECK(heads == want && named == want, "%s: %d head parameters, %d of the %d named",
+              cases[k].spec.arch, heads, named, want);
+        bmst_graph_free(&g);
+        bmst_model_free(&m);
+    }
+    be->destroy(be);
+}
+
 int main(void) {
+    test_heads();
     test_prefixes();
     test_state_bytes();
     test_backward_nodes();
