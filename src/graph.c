@@ -223,6 +223,9 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     }
     for (int i = 0; g->training && i < g->n_nodes; i++) {
         const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
+        /* backward never runs a node no gradient flows out of (a frozen
+         * prefix, --freeze): it keeps nothing */
+        if (g->nodes[i].kind != BMST_OP_XENT && !g->values[g->nodes[i].out].needs_grad) continue;
         for (int j = 0; j < op->n_saved; j++) {
             int v = bmst_saved_value(&g->nodes[i], j);
             g->values[v].saved = 1;
