@@ -45,6 +45,19 @@ PYEOF
 h5diff -q "$work/a.h5" "$work/r.h5" /model /model && pass || fail "resumed weights differ"
 h5diff -q "$work/a.h5" "$work/r.h5" /optimizer /optimizer && pass || fail "resumed state differs"
 
+# 2 ranks: the all-reduce leaves the frozen weights out and the replicas
+# stay equal (--check-replicas after every step); the frozen ones unchanged
+timeout -k 5 120 mpirun --oversubscribe -np 2 "${train[@]}" --threads 1 \
+    --epochs 1 "${frozen[@]}" --check-replicas --save "$work/two.h5" > "$work/two-train.log" 2>&1 ||
+    fail "2-rank frozen run: $(tail -2 "$work/two-train.log")"
+$PY - "$work/r.h5" "$work/two.h5" <<'PYEOF' && pass || fail "2 ranks changed frozen tensors"
+import sys, h5py
+one, two = (h5py.File(p, "r")["model"] for p in sys.argv[1:3])
+frozen = [n for n in one if n.split(".")[0] in ("conv1", "bn1", "layer1") and "num_batches" not in n]
+assert all(one[n][()].tobytes() == two[n][()].tobytes() for n in frozen)
+assert any(one[n][()].tobytes() != two[n][()].tobytes() for n in one if n.startswith("fc."))
+PYEOF
+
 # --- eval: top-1, top-5, per class, the confusion matrix -------------------
 "${train[@]}" --epochs 1 --lr 0.01 --max-steps 2 --save "$work/c.h5" > /dev/null 2>&1 ||
     fail "eval's checkpoint"
