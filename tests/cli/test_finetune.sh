@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tuning's options and eval's metrics end to end: --freeze says what it
 # froze, keeps those tensors bitwise (and their running statistics with
-# --freeze-bn) and resumes bitwise; eval's top-1, top-k, per-class lines and
+# --freeze-bn), resumes bitwise and keeps 2 ranks' replicas equal; eval's top-1, top-k, per-class lines and
 # --confusion CSV agree with PyTorch's computation from the checkpoint (top-3
 # for 3 classes), and 2 ranks write the same matrix as one; the bad
 # combinations are one line each (needs /usr/bin/python3 with h5py, torch,
