@@ -188,7 +188,9 @@ struct bmst_conv_kernels {
 
 /* batch norm; x, y, dy, dx in act_dtype, the rest fp32. save_mean /
  * save_invstd are [c] scratch kept for backward; running_var is updated
- * with the unbiased batch variance as PyTorch does */
+ * with the unbiased batch variance as PyTorch does. bwd's dx may be NULL
+ * (the input takes no gradient: a frozen layer before it): dgamma and dbeta
+ * alone */
 struct bmst_bn_kernels {
     void (*fwd_train)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
                       const float *gamma, const float *beta, void *y, float *save_mean,
@@ -199,6 +201,12 @@ struct bmst_bn_kernels {
     void (*bwd)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
                 const void *dy, const float *gamma, const float *save_mean,
                 const float *save_invstd, void *dx, float *dgamma, float *dbeta, int accumulate);
+    /* backward of a batch norm with fixed statistics (fwd_eval's, in a
+     * training graph: --freeze-bn) and frozen weight and bias: a per-channel
+     * scale, dx = dy * gamma / sqrtf(running_var + eps), added to dx when
+     * accumulating; dx has x's row stride */
+    void (*bwd_eval)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *dy,
+                     const float *gamma, const float *running_var, void *dx, int accumulate);
 };
 
 /* elementwise, in act_dtype; backward reads only whether y > 0, from y

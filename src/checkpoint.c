@@ -173,13 +173,22 @@ static int check_finite(const char *path, const struct bmst_model *m, const stru
     return 0;
 }
 
+/* The state in the model's layout, as the checkpoint names it: frozen
+ * weights have none, written as zeros (what PyTorch's would start from). */
+static float *state_host_copy(const struct bmst_optim *o, const float *state) {
+    const struct bmst_model *m = o->model;
+    float *host = bmst_xcalloc(m->n_weights ? m->n_weights : 1, sizeof(float));
+    m->be->to_host(m->be, host + o->first, state, bmst_optim_state_count(o) * sizeof(float));
+    return host;
+}
+
 int bmst_checkpoint_save(const char *path, const struct bmst_model *m, const struct bmst_optim *o,
                          const struct bmst_checkpoint_meta *meta) {
     BMST_ASSERT(meta->has_run_record && o->type != NULL);
     struct host_copies h = {.weights = bmst_ckpt_host_copy(m, m->weights, m->n_weights),
                             .buffers = bmst_ckpt_host_copy(m, m->buffers, m->n_buffers)};
     for (int i = 0; i < o->type->n_state; i++)
-        h.state[i] = bmst_ckpt_host_copy(m, o->state[i], m->n_weights);
+        h.state[i] = state_host_copy(o, o->state[i]);
     if (o->mask) {
         size_t bytes = bmst_optim_mask_words(o) * sizeof(uint32_t);
         h.mask = bmst_xmalloc(bytes);
@@ -222,6 +231,8 @@ int bmst_checkpoint_save_gradients(const char *path, const struct bmst_model *m)
     struct bmst_atomic_file out;
     if (bmst_atomic_open(&out, path, "the gradients") != 0) return -1;
     float *grads = bmst_ckpt_host_copy(m, m->grads, m->n_weights);
+    /* frozen weights have no gradient (their slots may hold a layer's by-product) */
+    memset(grads, 0, m->n_frozen * sizeof(float));
     float *scratch = bmst_ckpt_param_scratch(m);
     bmst_hdf5_lock();
     struct bmst_h5_memfile mem;
@@ -485,7 +496,8 @@ int bmst_checkpoint_load(const char *path, struct bmst_model *m, struct bmst_opt
         m->be->to_device(m->be, m->weights, h.weights, m->n_weights * sizeof(float));
         m->be->to_device(m->be, m->buffers, h.buffers, m->n_buffers * sizeof(float));
         for (int i = 0; o && i < o->type->n_state; i++)
-            m->be->to_device(m->be, o->state[i], h.state[i], m->n_weights * sizeof(float));
+            m->be->to_device(m->be, o->state[i], h.state[i] + o->first,
+                             bmst_optim_state_count(o) * sizeof(float));
         if (o) o->steps = steps;
         if (h.mask)
             m->be->to_device(m->be, o->mask, h.mask, bmst_optim_mask_words(o) * sizeof(uint32_t));

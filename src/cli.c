@@ -88,6 +88,12 @@ static const struct option options[] = {
      "X  weight decay: L2 (SGD, Adam), decoupled (AdamW) (5e-4)"},
     {"no-decay", NULL, NO_DECAY, TRAIN | INFO | BENCH, 0, 0, 0,
      "bn,bias  exempt BN parameters and/or biases from weight decay (none)"},
+    {"freeze", NULL, TEXT, TRAIN | INFO | BENCH, RUN(optim.freeze), 0, 0,
+     "P1,P2,..  keep the parameters under these name prefixes fixed (conv1,bn1,layer1)"},
+    {"freeze-bn", NULL, FLAG, TRAIN | INFO | BENCH, RUN(optim.freeze_bn), 0, 0,
+     "  --freeze: their batch norms' running statistics too (eval mode)"},
+    {"lr-head", NULL, FLOAT, TRAIN, RUN(optim.lr_head), 0, 0,
+     "X  the classifier's peak learning rate, same schedule (--lr)"},
     {"label-smoothing", NULL, FLOAT, TRAIN, RUN(label_smoothing), 0, 0, "X  in [0, 1) (0)"},
     {"clip-norm", NULL, FLOAT, TRAIN, RUN(clip_norm), 0, 0, "X  clip the gradient's global norm (off)"},
     {"prune-to", NULL, FLOAT, TRAIN, RUN(prune.to), 0, 0,
@@ -125,6 +131,8 @@ static const struct option options[] = {
      "end|every-epoch  with /val: when /test is scored (end: after the last epoch)"},
     {"split", NULL, SPLIT, EVAL | PREDICT, 0, 0, 0,
      "test|val  the split to score (test); predict: train too"},
+    {"confusion", NULL, TEXT, EVAL, RUN(confusion_path), 0, 0,
+     "OUT.csv  the confusion matrix (rows: true class, columns: predicted)"},
     {"tensorboard", NULL, TEXT, TRAIN, RUN(tensorboard_dir), 0, 0,
      "DIR  TensorBoard event file of per-step and per-epoch scalars"},
     {"log-every", NULL, INT, TRAIN, RUN(log_every), 1, 0, "N  steps between per-step scalars (10)"},
@@ -492,6 +500,7 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
         if (set_value(o, arg, argv[++i], cli) != 0) return -1;
     }
     if (resolve_seed_name(cli) != 0 || check_division(cli) != 0) return -1;
+    cli->run.optim.lr_peak = cli->run.schedule.base_lr; /* --lr-head's rate is relative to it */
     return resolve_resume_auto(&cli->run);
 }
 
@@ -559,6 +568,22 @@ static int check_prune_options(const struct bmst_run_config *r) {
     return 0;
 }
 
+/* --freeze-bn and --lr-head's settings that would mean nothing. A pruning
+ * mask covers every weight and its state, which frozen weights lack. */
+static int check_freeze_options(const struct bmst_run_config *r) {
+    const struct bmst_optim_config *o = &r->optim;
+    int freezes = o->freeze && *o->freeze;
+    if (o->freeze_bn && !freezes)
+        return bmst_error("--freeze-bn needs --freeze PREFIX,...: it fixes the running statistics "
+                          "of the frozen layers' batch norms");
+    if (freezes && r->prune.to > 0.0f)
+        return bmst_error("--freeze and --prune-to cannot be combined");
+    if (o->lr_head >= 0.0f && !(r->schedule.base_lr > 0.0f))
+        return bmst_error("--lr-head needs --lr above 0: the head's rate is --lr's schedule "
+                          "scaled by lr-head / lr");
+    return 0;
+}
+
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL || cmd == BMST_CMD_PREDICT) &&
@@ -597,10 +622,11 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if (cli->max_batch != (cli->memory_bytes > 0))
         return bmst_error("--max-batch and --memory SIZE go together: the largest batch that fits "
                           "SIZE");
+    if (check_freeze_options(r) != 0) return -1;
     if (r->save_every > 0 && !r->save_path)
         return bmst_error("--save-every needs --save PATH, the file it writes");
     /* the files train reads and writes: distinct, and each output writable */
-    if (cmd == BMST_CMD_TRAIN) return bmst_output_paths_check(r);
+    if (cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL) return bmst_output_paths_check(r);
     return 0;
 }
 

@@ -1,9 +1,11 @@
 /* Backend choice and the one-reservation setup of a network (see engine.h). */
 #include "engine.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
+#include "param_groups.h"
 
 /* The CPU backend takes no determinism flag: it gives the same bits on every
  * run with the same thread count already (fixed-order reductions, no atomics,
@@ -43,6 +45,22 @@ static size_t alignment_slack(const struct bmst_engine *e) {
     return (size_t)allocations * DEVICE_ALIGN;
 }
 
+/* --freeze, --freeze-bn and the head, before anything is placed; the run
+ * says what is frozen, in one line. */
+static int freeze_parameters(struct bmst_engine *e, const struct bmst_engine_config *c) {
+    const struct bmst_optim_config *o = &c->optim;
+    if (bmst_param_groups_apply(&e->model, &e->train_graph, o->freeze, o->freeze_bn) != 0)
+        return -1;
+    if (!o->freeze || c->quiet) return 0;
+    int tensors;
+    size_t numbers;
+    bmst_param_groups_frozen(&e->model, &tensors, &numbers);
+    printf("bmst_dist: --freeze %s: %d tensors, %zu parameters frozen%s\n", o->freeze, tensors,
+           numbers, o->freeze_bn ? ", their batch norms' running statistics too" : "");
+    fflush(stdout);
+    return 0;
+}
+
 int bmst_engine_plan(struct bmst_engine *e, const struct bmst_engine_config *c) {
     memset(e, 0, sizeof *e);
     e->be = bmst_backend_open(c);
@@ -61,6 +79,7 @@ int bmst_engine_plan(struct bmst_engine *e, const struct bmst_engine_config *c) 
         bmst_graph_init(eval, &e->model, 0, c->eval_batch, 1, c->spec.classes);
         if (bmst_network_build(eval, &c->spec) != 0) return -1;
     }
+    if (train->nodes && freeze_parameters(e, c) != 0) return -1;
     if (train->nodes && bmst_optim_init(&e->optim, &e->model, &c->optim) != 0) return -1;
     if (train->nodes && bmst_graph_plan(train) != 0) return -1;
     if (eval->nodes && bmst_graph_plan(eval) != 0) return -1;

@@ -6,24 +6,10 @@
 
 #include "error.h"
 
-/* Adds the cross-entropy and correctness of one row of logits. */
-static void score_row(const float *z, int classes, int label, double *loss, double *correct) {
-    int best = 0;
-    float zmax = z[0];
-    for (int k = 1; k < classes; k++)
-        if (z[k] > zmax) zmax = z[k], best = k;
-    double sum = 0.0;
-    for (int k = 0; k < classes; k++)
-        sum += exp((double)(z[k] - zmax));
-    *loss += log(sum) - (double)(z[label] - zmax);
-    *correct += best == label;
-}
-
-int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
-                  float *host_logits, double *loss, double *accuracy) {
+int bmst_evaluate_counts(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
+                         float *host_logits, struct bmst_eval_counts *counts) {
     const struct bmst_graph *g = x->graph;
     struct bmst_backend *be = g->be;
-    double totals[3] = {0.0, 0.0, 0.0}; /* loss sum, correct, samples */
     struct bmst_batch b;
     int status;
     size_t image_count = bmst_shape_count(g->values[g->images].shape);
@@ -34,15 +20,22 @@ int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_c
         be->download_act(be, host_logits, bmst_exec_value(x, g->logits),
                          (size_t)g->batch * g->classes);
         for (int i = 0; i < b.valid; i++)
-            score_row(host_logits + (size_t)i * g->classes, g->classes, b.labels[i], &totals[0],
-                      &totals[1]);
-        totals[2] += b.valid;
+            bmst_eval_counts_add(counts, host_logits + (size_t)i * g->classes, b.labels[i]);
     }
     if (status < 0) return -1;
-    comm->allreduce_host_f64(comm, totals, 3);
-    *loss = totals[2] > 0 ? totals[0] / totals[2] : 0.0;
-    *accuracy = totals[2] > 0 ? totals[1] / totals[2] : 0.0;
+    bmst_eval_counts_reduce(counts, comm);
     return 0;
+}
+
+int bmst_evaluate(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
+                  float *host_logits, double *loss, double *accuracy) {
+    struct bmst_eval_counts c;
+    bmst_eval_counts_init(&c, x->graph->classes);
+    int status = bmst_evaluate_counts(x, loader, comm, host_logits, &c);
+    *loss = c.samples > 0 ? c.loss_sum / c.samples : 0.0;
+    *accuracy = c.samples > 0 ? c.top1 / c.samples : 0.0;
+    bmst_eval_counts_free(&c);
+    return status;
 }
 
 int bmst_evaluate_epoch(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,

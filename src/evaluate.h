@@ -3,9 +3,15 @@
 #define BMST_EVALUATE_H
 
 #include "comm.h"
+#include "eval_metrics.h"
 #include "exec.h"
 #include "loader.h"
 
+/* Runs an evaluation graph on every batch of the loader's epoch 0 and adds
+ * each valid sample to `counts` (made for the graph's classes), summed
+ * across ranks at the end. host_logits: as below. */
+int bmst_evaluate_counts(struct bmst_exec *x, struct bmst_loader *loader, struct bmst_comm *comm,
+                         float *host_logits, struct bmst_eval_counts *counts);
 /* Scores a run of an evaluation graph on every batch of the loader's epoch 0: mean
  * cross-entropy and accuracy over the valid samples (reduced across ranks).
  * host_logits is caller-owned scratch of batch * classes floats. */

@@ -90,13 +90,13 @@ void bmst_exec_forward(struct bmst_exec *x) {
 }
 
 /* Where node n's trainable parameters begin in the flat gradient buffer, or
- * SIZE_MAX for a node without any. */
+ * SIZE_MAX for a node without any (frozen ones have no gradient). */
 static size_t grads_begin(const struct bmst_graph *g, const struct bmst_node *n) {
     size_t begin = SIZE_MAX;
     for (int i = 0; i < 4; i++) {
-        if (n->param[i] < 0) continue;
+        if (!bmst_model_trains(g->model, n->param[i])) continue;
         const struct bmst_param *p = &g->model->params[n->param[i]];
-        if (p->role == BMST_PARAM_WEIGHT && p->offset < begin) begin = p->offset;
+        if (p->offset < begin) begin = p->offset;
     }
     return begin;
 }

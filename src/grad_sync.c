@@ -30,6 +30,8 @@ static void send_next(struct bmst_grad_sync *s) {
  * bucket that lies wholly inside and lets the transfers progress. */
 static void grads_ready(void *sync, size_t first_final) {
     struct bmst_grad_sync *s = sync;
+    /* the model's offsets; s->grads begins after the frozen weights */
+    first_final = first_final > s->skipped ? first_final - s->skipped : 0;
     while (s->unsent > 0 && first_final <= next_begin(s)) send_next(s);
     s->comm->bucket_progress(s->comm);
 }
@@ -39,8 +41,10 @@ struct bmst_grad_sync *bmst_grad_sync_attach(struct bmst_grad_sync *s, struct bm
                                              enum bmst_dtype wire) {
     if (comm->world == 1) return NULL;
     s->comm = comm;
-    s->grads = x->graph->model->grads;
-    s->n = x->graph->model->n_weights;
+    const struct bmst_model *m = x->graph->model;
+    s->skipped = m->n_frozen;
+    s->grads = m->grads + m->n_frozen;
+    s->n = m->n_weights - m->n_frozen;
     s->bucket_floats = ((size_t)bucket_mib << 20) / sizeof(float);
     s->wire = wire;
     begin(s);

@@ -16,8 +16,9 @@
 
 struct bmst_grad_sync {
     struct bmst_comm *comm;
-    float *grads;
+    float *grads; /* the trainable weights' gradients: frozen ones have none */
     size_t n;
+    size_t skipped; /* frozen weights before grads in the model's layout */
     size_t bucket_floats;
     enum bmst_dtype wire;
     size_t unsent; /* grads[0, unsent) have not been handed to the comm this step */

@@ -129,12 +129,16 @@ static size_t pack_intervals(struct interval *items, int n) {
     return total;
 }
 
-/* A gradient flows out of a node that has parameters or an input taking one. */
+/* A gradient flows out of a node that has parameters that train or an input
+ * taking one: a frozen prefix of the network (--freeze) takes none, so
+ * backward never reaches it. */
 static void mark_gradients(struct bmst_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) {
         struct bmst_node *n = &g->nodes[i];
         if (n->kind == BMST_OP_INPUT) continue;
-        int grad = n->param[0] >= 0;
+        int grad = 0;
+        for (int k = 0; k < 4; k++)
+            grad |= bmst_model_trains(g->model, n->param[k]);
         for (int j = 0; j < n->n_in; j++) grad |= g->values[n->in[j]].needs_grad;
         g->values[n->out].needs_grad = grad;
     }
@@ -227,6 +231,9 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
     }
     for (int i = 0; g->training && i < g->n_nodes; i++) {
         const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
+        /* backward never runs a node no gradient flows out of (a frozen
+         * prefix, --freeze): it keeps nothing */
+        if (g->nodes[i].kind != BMST_OP_XENT && !g->values[g->nodes[i].out].needs_grad) continue;
         for (int j = 0; j < op->n_saved; j++) {
             int v = bmst_saved_value(&g->nodes[i], j);
             g->values[v].saved = 1;

@@ -10,13 +10,17 @@
 #include "rng.h"
 #include "stats.h"
 
+/* Backward runs a node a gradient flows out of (exec.c), and the losses:
+ * never a frozen prefix of the network (--freeze), nor the targets' merge. */
 void bmst_graph_train_flops(const struct bmst_graph *g, double *forward, double *backward) {
     *forward = *backward = 0.0;
     for (int i = 0; i < g->n_nodes; i++) {
-        const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
+        const struct bmst_node *n = &g->nodes[i];
+        const struct bmst_op_def *op = bmst_op(n->kind);
         if (!op->flops) continue;
-        *forward += op->flops(g, &g->nodes[i], 0);
-        *backward += op->flops(g, &g->nodes[i], 1);
+        *forward += op->flops(g, n, 0);
+        if (n->kind == BMST_OP_XENT || g->values[n->out].needs_grad)
+            *backward += op->flops(g, n, 1);
     }
 }
 

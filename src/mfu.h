@@ -11,8 +11,9 @@
 #include "graph.h"
 #include "tensor.h"
 
-/* FLOPs of one training step of graph g (its whole batch): forward and
- * backward, as the op table counts them. */
+/* FLOPs of one training step of planned graph g (its whole batch): forward
+ * and backward, as the op table counts them, backward only for the nodes it
+ * runs (none of a frozen prefix). */
 void bmst_graph_train_flops(const struct bmst_graph *g, double *forward, double *backward);
 
 /* A GPU's datasheet peak in FLOP/s for `precision` (fp32: CUDA cores, as the

@@ -157,6 +157,10 @@ const void *bmst_model_act_data(const struct bmst_model *m, int param) {
     return (const char *)m->weights_act + p->offset * m->be->act_bytes;
 }
 
+int bmst_model_trains(const struct bmst_model *m, int param) {
+    return param >= 0 && m->params[param].role == BMST_PARAM_WEIGHT && !m->params[param].frozen;
+}
+
 float *bmst_model_data(const struct bmst_model *m, int param) {
     const struct bmst_param *p = &m->params[param];
     return (p->role == BMST_PARAM_WEIGHT ? m->weights : m->buffers) + p->offset;

@@ -41,6 +41,11 @@ struct bmst_param {
     int fan_in;    /* for the FC initializers */
     /* for BMST_INIT_TRUNC_NORMAL */
     float init_std;
+    /* --freeze (param_groups.h): a weight that never changes (no gradient,
+     * no optimizer state); a buffer whose running statistics stay as they
+     * are (--freeze-bn: its batch norm runs as in evaluation) */
+    int frozen;
+    int head; /* the classifier's: trained at --lr-head */
 };
 
 struct bmst_model {
@@ -49,6 +54,11 @@ struct bmst_model {
     struct bmst_param *params;
     int n_params, cap_params;
     size_t n_weights; /* floats in weights and grads each */
+    /* floats at the start of weights held by frozen parameters, which
+     * bmst_param_groups_apply places first: the trainable ones are
+     * weights[n_frozen, n_weights), the range the optimizer's state, the
+     * all-reduce and the clip norm cover */
+    size_t n_frozen;
     size_t n_buffers; /* floats in buffers */
     int allocated;    /* after bmst_model_allocate the table is frozen */
     float *weights;   /* [n_weights] backend memory */
@@ -81,6 +91,9 @@ void bmst_model_initialize(struct bmst_model *m, uint64_t seed);
 /* weights_act = weights in act_dtype, after the weights were written from
  * outside the optimizer (initialization, a loaded checkpoint) */
 void bmst_model_refresh_act(struct bmst_model *m);
+
+/* Parameter `param` (an index, or -1) is a weight that trains. */
+int bmst_model_trains(const struct bmst_model *m, int param);
 
 float *bmst_model_data(const struct bmst_model *m, int param);
 const void *bmst_model_act_data(const struct bmst_model *m, int param);

@@ -22,7 +22,7 @@ struct named_file {
     const char *option, *path, *what;
     enum use use;
 };
-#define MAX_FILES 8
+#define MAX_FILES 10
 
 /* Where a file is: its device and inode when it exists, and always its
  * canonical name (symlinks and "." resolved; for a file still to be made,
@@ -187,6 +187,8 @@ int bmst_output_paths_check(const struct bmst_run_config *cfg) {
         {"--report", cfg->report_path, "the report", REPLACED},
         {"--keep-best", cfg->keep_best_path, "the best checkpoint", REPLACED},
         {"--tensorboard", cfg->tensorboard_dir, "the TensorBoard folder", FOLDER},
+        {"--checkpoint", cfg->checkpoint_path, "the checkpoint", READ},
+        {"--confusion", cfg->confusion_path, "the confusion matrix", REPLACED},
     };
     struct named_file given[MAX_FILES];
     int n = 0;

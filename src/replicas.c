@@ -20,7 +20,8 @@ int bmst_replicas_check(struct bmst_comm *comm, const struct bmst_model *m,
                         const struct bmst_optim *o, int with_buffers, long step) {
     uint64_t h = 0xcbf29ce484222325ull;
     h = checksum(m, m->weights, m->n_weights, h);
-    for (int i = 0; i < o->type->n_state; i++) h = checksum(m, o->state[i], m->n_weights, h);
+    for (int i = 0; i < o->type->n_state; i++)
+        h = checksum(m, o->state[i], bmst_optim_state_count(o), h);
     if (with_buffers) h = checksum(m, m->buffers, m->n_buffers, h);
     uint64_t *all = comm->rank == 0 ? bmst_xmalloc((size_t)comm->world * sizeof *all) : NULL;
     comm->gather_host(comm, &h, all, sizeof h, 0);

@@ -32,6 +32,11 @@ static void add_optimizer(struct bmst_settings *s, const struct bmst_optim_confi
     bmst_settings_add(s, "--eps", "%.9g", (double)c->eps);
     bmst_settings_add(s, "--weight-decay", "%.9g", (double)c->weight_decay);
     bmst_settings_add(s, "--no-decay", "%s", bmst_no_decay_name(c->no_decay));
+    /* the frozen weights fix the all-reduce's extent: every rank must agree
+     * (a list is compared by its first 120 bytes, within the settings' room) */
+    bmst_settings_add(s, "--freeze", "%.120s", c->freeze ? c->freeze : "");
+    bmst_settings_add(s, "--freeze-bn", "%s", on_off(c->freeze_bn));
+    bmst_settings_add(s, "--lr-head", "%.9g", (double)c->lr_head);
 }
 
 void bmst_run_settings(struct bmst_settings *s, const char *command,

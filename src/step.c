@@ -43,10 +43,12 @@ static struct bmst_step_result guard_and_update(struct bmst_exec *x, float divis
     struct bmst_backend *be = x->graph->be;
     struct bmst_model *m = x->graph->model;
     struct bmst_step_result r = {0};
-    /* nothing to divide (one rank, no loss scale): a pass that only reads */
-    double sumsq = divisor == 1.0f
-                       ? be->sum_squares(be, m->n_weights, m->grads)
-                       : be->unscale_sum_squares(be, m->n_weights, m->grads, 1.0f / divisor);
+    /* nothing to divide (one rank, no loss scale): a pass that only reads;
+     * frozen weights (the first n_frozen) have no gradient */
+    size_t n = m->n_weights - m->n_frozen;
+    float *grads = m->grads + m->n_frozen;
+    double sumsq = divisor == 1.0f ? be->sum_squares(be, n, grads)
+                                   : be->unscale_sum_squares(be, n, grads, 1.0f / divisor);
     r.grad_norm = sqrt(sumsq);
     if (!isfinite(x->loss)) r.found |= BMST_NONFINITE_LOSS;
     if (!isfinite(sumsq)) r.found |= BMST_NONFINITE_GRADS;

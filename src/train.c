@@ -597,21 +597,31 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
                             cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
     if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, NULL);
     status = session_join(&s, cfg, 0, status, &meta);
-    double loss = 0.0, accuracy = 0.0, t = bmst_now();
-    if (status == 0)
-        status = bmst_evaluate(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &loss,
-                               &accuracy);
+    double t = bmst_now();
+    struct bmst_eval_counts counts = {.classes = 0};
+    if (status == 0) {
+        bmst_eval_counts_init(&counts, s.info->classes);
+        status =
+            bmst_evaluate_counts(&s.engine.eval, s.test_loader, s.comm, s.host_logits, &counts);
+    }
+    double n = counts.samples > 0 ? counts.samples : 1.0, loss = counts.loss_sum / n;
     const char *split = cfg->eval_split == BMST_SPLIT_VAL ? "validation" : "test";
     if (status == 0 && !isfinite(loss))
         status = bmst_error_shared("checkpoint %s gives inf or NaN logits on the %s split of %s: "
                                    "its weights are finite but too large (the run that wrote it "
                                    "diverged)",
                                    cfg->checkpoint_path, split, cfg->data_path);
-    if (status == 0 && s.out)
+    if (status == 0 && s.out) {
         fprintf(s.out,
-                "%s (%s, epoch %d) on %s %s split: loss %.6f, accuracy %.2f%% (%zu images, "
-                "%.1f s)\n",
+                "%s (%s, epoch %d) on %s %s split: loss %.6f, accuracy %.2f%%, top-%d %.2f%% "
+                "(%zu images, %.1f s)\n",
                 cfg->checkpoint_path, meta.arch, meta.epoch, s.info->name, split, loss,
-                100.0 * accuracy, s.info->count[cfg->eval_split], bmst_now() - t);
+                100.0 * counts.top1 / n, counts.top_k, 100.0 * counts.topk / n,
+                s.info->count[cfg->eval_split], bmst_now() - t);
+        bmst_eval_counts_print_classes(&counts, s.ds, s.out);
+        if (cfg->confusion_path)
+            status = bmst_eval_counts_write_confusion(&counts, cfg->confusion_path);
+    }
+    bmst_eval_counts_free(&counts);
     return session_end(&s, status);
 }

@@ -89,6 +89,7 @@ struct bmst_run_config {
     int eval_test_every;        /* --eval-test every-epoch: /test after every epoch even
                                    where /val is watched (default: at the run's end) */
     int eval_split;             /* eval --split: enum bmst_split, BMST_SPLIT_TEST or _VAL */
+    const char *confusion_path; /* eval --confusion: the confusion matrix as CSV */
     const char *tensorboard_dir; /* rank 0 writes TensorBoard scalars there (train_scalars.h) */
     int log_every;               /* steps between per-step TensorBoard scalars */
     /* the command line as given, for the report */

@@ -194,6 +194,10 @@ static void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, co
         dgamma[j] = (float)(t2[j] * save_invstd[j]);
     }
     if (d->sync) d->sync->allreduce_f64(d->sync->ctx, t1, 2 * (size_t)c); /* t1, t2 adjoin */
+    if (!dx) {
+        free(mean);
+        return;
+    }
 
     /* dx = k * dy - k / N * dbeta - xhat * k / N * dgamma, with k = gamma * invstd
      * and the sums over all N rows (every rank's with sync); folded into
@@ -226,6 +230,23 @@ static void cpu_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, co
     free(mean);
 }
 
+static void cpu_bn_bwd_eval(const struct bmst_bn_desc *d, const float *dy, const float *gamma,
+                            const float *running_var, float *dx, int accumulate) {
+    const int c = d->c;
+    const size_t rows = d->rows, xs = bn_x_stride(d);
+    float *scale = bmst_xmalloc((size_t)c * sizeof(float));
+    for (int j = 0; j < c; j++)
+        scale[j] = gamma[j] / sqrtf(running_var[j] + d->eps);
+#pragma omp parallel for schedule(static) if (rows * (size_t)c > CPU_PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict gr = dy + r * c;
+        float *restrict dr = dx + r * xs;
+        for (int j = 0; j < c; j++)
+            dr[j] = accumulate ? dr[j] + scale[j] * gr[j] : scale[j] * gr[j];
+    }
+    free(scale);
+}
+
 /* The entry points: the fp32 kernels above, then their activation outputs
  * rounded to the activation type (cpu_precision.c); statistics, parameters
  * and their gradients stay fp32. */
@@ -243,23 +264,35 @@ static void bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, c
     cpu_round_to(be->act_dtype, y, d->rows * d->c);
 }
 
-static void bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                   const void *dy, const float *gamma, const float *save_mean,
-                   const float *save_invstd, void *dx, float *dgamma, float *dbeta,
-                   int accumulate) {
-    cpu_bn_bwd(be, d, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, accumulate);
+/* dx rounded to the activation type, row by row where it is a channel
+ * prefix (the channels between belong to other values) */
+static void round_dx(struct bmst_backend *be, const struct bmst_bn_desc *d, void *dx) {
     size_t xs = bn_x_stride(d);
     if (xs == (size_t)d->c) {
         cpu_round_to(be->act_dtype, dx, d->rows * d->c);
         return;
     }
-    /* row by row: the channels between belong to other values */
     for (size_t r = 0; r < d->rows; r++)
         cpu_round_to(be->act_dtype, (float *)dx + r * xs, (size_t)d->c);
+}
+
+static void bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                   const void *dy, const float *gamma, const float *save_mean,
+                   const float *save_invstd, void *dx, float *dgamma, float *dbeta,
+                   int accumulate) {
+    cpu_bn_bwd(be, d, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, accumulate);
+    if (dx) round_dx(be, d, dx);
+}
+
+static void bn_bwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *dy,
+                        const float *gamma, const float *running_var, void *dx, int accumulate) {
+    cpu_bn_bwd_eval(d, dy, gamma, running_var, dx, accumulate);
+    round_dx(be, d, dx);
 }
 
 const struct bmst_bn_kernels cpu_bn_kernels = {
     .fwd_train = bn_fwd_train,
     .fwd_eval = bn_fwd_eval,
     .bwd = bn_bwd,
+    .bwd_eval = bn_bwd_eval,
 };

@@ -293,6 +293,28 @@ bn_apply_bwd_kernel(size_t rows, int c, size_t xs, size_t rows_per_part, const T
     }
 }
 
+/* Backward with fixed statistics (--freeze-bn): dx = dy * gamma /
+ * sqrtf(running_var + eps), the scale in float as cpu_bn_bwd_eval, added
+ * to dx when accumulating. Same tiling as step 3. */
+template <typename T>
+__global__ void __launch_bounds__(BN_THREADS)
+bn_eval_bwd_kernel(size_t rows, int c, size_t xs, size_t rows_per_part, const T *dy,
+                   const float *gamma, const float *running_var, float eps, T *dx,
+                   int accumulate) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= c) return;
+    const float sc = gamma[j] / sqrtf(running_var[j] + eps);
+    const size_t r0 = (size_t)blockIdx.y * rows_per_part;
+    const size_t r1 = r0 + rows_per_part < rows ? r0 + rows_per_part : rows;
+    const size_t step = (size_t)blockDim.y * c, xstep = (size_t)blockDim.y * xs;
+    size_t off = (r0 + threadIdx.y) * (size_t)c + j;
+    size_t xoff = (r0 + threadIdx.y) * xs + j;
+    for (size_t r = r0 + threadIdx.y; r < r1; r += blockDim.y, off += step, xoff += xstep) {
+        float v = sc * to_f32(dy[off]);
+        dx[xoff] = from_f32<T>(accumulate ? to_f32(dx[xoff]) + v : v);
+    }
+}
+
 /* Elements between two rows of x and dx: c, or more for a channel prefix of
  * a wider buffer (a dense block's running concatenation). */
 static size_t bn_x_stride(const struct bmst_bn_desc *d) {
@@ -452,11 +474,29 @@ static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, c
                 rows, c, t.parts, sc.s1, sc.s2, gamma, save_invstd, dgamma, dbeta, sc.coef);
             CUDA_CHECK_LAUNCH();
         }
-        bn_apply_bwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), block, 0, s>>>(
-            rows, c, bn_x_stride(d), ta.rows_per_part, (const T *)x, (const T *)dy, save_mean,
-            sc.coef, (T *)dx, accumulate);
-        CUDA_CHECK_LAUNCH();
+        if (dx) { /* NULL: the input takes no gradient (backend.h) */
+            bn_apply_bwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), block, 0, s>>>(
+                rows, c, bn_x_stride(d), ta.rows_per_part, (const T *)x, (const T *)dy,
+                save_mean, sc.coef, (T *)dx, accumulate);
+            CUDA_CHECK_LAUNCH();
+        }
     });
+}
+
+static void cuda_bn_bwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *dy,
+                             const float *gamma, const float *running_var, void *dx,
+                             int accumulate) {
+    const size_t rows = d->rows;
+    const int c = d->c;
+    if (c <= 0 || rows == 0) return;
+    cudaStream_t s = cuda_impl_of(be)->stream;
+    struct bn_tiling ta = bn_apply_tile(rows, c);
+    CUDA_DISPATCH(be->act_dtype, T,
+                  bn_eval_bwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), dim3(ta.cw, ta.by), 0,
+                                          s>>>(rows, c, bn_x_stride(d), ta.rows_per_part,
+                                               (const T *)dy, gamma, running_var, d->eps,
+                                               (T *)dx, accumulate));
+    CUDA_CHECK_LAUNCH();
 }
 
 /* The kernel groups this file fills (backend.h), in the structs' field order. */
@@ -464,4 +504,5 @@ const struct bmst_bn_kernels cuda_bn_kernels = {
     /* .fwd_train = */ cuda_bn_fwd_train,
     /* .fwd_eval = */ cuda_bn_fwd_eval,
     /* .bwd = */ cuda_bn_bwd,
+    /* .bwd_eval = */ cuda_bn_bwd_eval,
 };

@@ -39,6 +39,21 @@ static int supported(const struct bmst_backend *be) {
     return be->bn != NULL;
 }
 
+/* --freeze-bn: in a training graph, the statistics stay the running ones
+ * (normalized as in evaluation, and not updated) */
+static int fixed_statistics(const struct bmst_graph *g, const struct bmst_node *n) {
+    return g->training && g->model->params[n->param[2]].frozen;
+}
+
+static int plan(struct bmst_graph *g, struct bmst_node *n, size_t *ws_bytes) {
+    (void)ws_bytes;
+    if (fixed_statistics(g, n) && !g->be->bn->bwd_eval)
+        return bmst_error("--freeze-bn: the %s backend has no kernel for the backward of a batch "
+                          "norm with fixed statistics (%s)",
+                          g->be->name, n->name);
+    return 0;
+}
+
 /* Per element: training's statistics (a sum for the mean; a difference, a
  * square and a sum for the variance) and the affine normalization (a
  * multiply-add); evaluation only the latter. Backward: the two sums over
@@ -55,7 +70,7 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
     void *y = bmst_exec_value(x, n->out);
     float *gamma = bmst_op_param(x, n, 0), *beta = bmst_op_param(x, n, 1);
     float *running_mean = bmst_op_param(x, n, 2), *running_var = bmst_op_param(x, n, 3);
-    if (x->graph->training) {
+    if (x->graph->training && !fixed_statistics(x->graph, n)) {
         float *mean = bmst_exec_scratch(x, n), *invstd = mean + n->desc.bn.c;
         /* a rerun (recompute.h) leaves the running statistics as forward
          * updated them: its update goes to scratch planned for it */
@@ -68,12 +83,22 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
     }
 }
 
+/* With fixed statistics the weight and bias are frozen too
+ * (param_groups.h), so the input's gradient is all there is: a per-channel
+ * scale, as PyTorch's batch norm in eval mode. Without them, an input that
+ * takes no gradient (a frozen layer before it, --freeze conv1) leaves the
+ * weight's and bias's alone. */
 static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_backend *be = x->graph->be;
     float *mean = bmst_exec_scratch(x, n), *invstd = mean + n->desc.bn.c;
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
-    BMST_ASSERT(dx != NULL);
+    if (fixed_statistics(x->graph, n)) {
+        BMST_ASSERT(dx != NULL); /* else nothing here takes a gradient, and backward skips it */
+        be->bn->bwd_eval(be, &n->desc.bn, bmst_exec_grad(x, n->out), bmst_op_param(x, n, 0),
+                         bmst_op_param(x, n, 3), dx, acc);
+        return;
+    }
     be->bn->bwd(be, &n->desc.bn, bmst_saved_get(x, n, 0).data, bmst_exec_grad(x, n->out),
                 bmst_op_param(x, n, 0), mean, invstd, dx, bmst_op_param_grad(x, n, 0),
                 bmst_op_param_grad(x, n, 1), acc);
@@ -86,6 +111,7 @@ const struct bmst_op_def bmst_op_bn_def = {
     .n_saved = 1,
     .saved = {{0, BMST_SAVED_APPROX}},
     .supported = supported,
+    .plan = plan,
     .flops = flops,
     .forward = forward,
     .backward = backward,

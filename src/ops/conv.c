@@ -45,14 +45,15 @@ static int supported(const struct bmst_backend *be) {
 }
 
 /* The passes this node runs: forward always; in a training graph the filter
- * gradient, and the input gradient where one flows into the input (not into
- * the images, at the stem). The backend plans exactly these (choosing its
+ * gradient unless the filters are frozen (--freeze), and the input gradient
+ * where one flows into the input (not into the images, at the stem, nor
+ * into a frozen prefix). The backend plans exactly these (choosing its
  * algorithms now), and backward runs exactly these. */
 static int plan(struct bmst_graph *g, struct bmst_node *n, size_t *ws_bytes) {
     const struct bmst_conv_desc *d = &n->desc.conv;
     n->conv_passes = BMST_CONV_FWD;
     if (g->training) {
-        n->conv_passes |= BMST_CONV_BWD_FILTER;
+        if (bmst_model_trains(g->model, n->param[0])) n->conv_passes |= BMST_CONV_BWD_FILTER;
         if (g->values[n->in[0]].needs_grad) n->conv_passes |= BMST_CONV_BWD_DATA;
     }
     char why[384] = "";
@@ -82,8 +83,9 @@ static void forward(struct bmst_exec *x, const struct bmst_node *n) {
 static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_backend *be = x->graph->be;
     const void *dy = bmst_exec_grad(x, n->out);
-    be->conv->bwd_filter(be, &n->desc.conv, bmst_saved_get(x, n, 0).data, dy,
-                         bmst_op_param_grad(x, n, 0), x->workspace);
+    if (n->conv_passes & BMST_CONV_BWD_FILTER)
+        be->conv->bwd_filter(be, &n->desc.conv, bmst_saved_get(x, n, 0).data, dy,
+                             bmst_op_param_grad(x, n, 0), x->workspace);
     if (n->conv_passes & BMST_CONV_BWD_DATA) {
         int acc = 0;
         void *dx = bmst_exec_input_grad(x, n, 0, &acc);

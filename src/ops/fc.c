@@ -28,14 +28,21 @@ static int supported(const struct bmst_backend *be) {
     return be->fc != NULL;
 }
 
-/* the product and the bias; backward the weight product and the bias's sum,
- * and the input product where the input takes a gradient */
+/* --freeze takes a layer's weight and bias together (they share its prefix) */
+static int trains(const struct bmst_model *m, const struct bmst_node *n) {
+    return bmst_model_trains(m, n->param[0]) || bmst_model_trains(m, n->param[1]);
+}
+
+/* the product and the bias; backward the weight product and the bias's sum
+ * unless they are frozen, and the input product where the input takes a
+ * gradient */
 static double flops(const struct bmst_graph *g, const struct bmst_node *n, int backward) {
     struct bmst_shape s = g->values[n->in[0]].shape;
     double rows = s.n, in = (double)s.h * s.w * s.c, out = g->values[n->out].shape.c;
     double product = 2.0 * rows * in * out, bias = rows * out;
     if (!backward) return product + bias;
-    return product + bias + (g->values[n->in[0]].needs_grad ? product : 0.0);
+    return (trains(g->model, n) ? product + bias : 0.0) +
+           (g->values[n->in[0]].needs_grad ? product : 0.0);
 }
 
 static void forward(struct bmst_exec *x, const struct bmst_node *n) {
@@ -51,8 +58,9 @@ static void backward(struct bmst_exec *x, const struct bmst_node *n) {
     struct bmst_shape s = x->graph->values[n->in[0]].shape;
     int in = s.h * s.w * s.c, out = x->graph->values[n->out].shape.c;
     const void *dy = bmst_exec_grad(x, n->out);
-    be->fc->bwd_filter(be, s.n, in, out, bmst_saved_get(x, n, 0).data, dy,
-                       bmst_op_param_grad(x, n, 0), bmst_op_param_grad(x, n, 1));
+    if (trains(x->graph->model, n))
+        be->fc->bwd_filter(be, s.n, in, out, bmst_saved_get(x, n, 0).data, dy,
+                           bmst_op_param_grad(x, n, 0), bmst_op_param_grad(x, n, 1));
     int acc = 0;
     void *dx = bmst_exec_input_grad(x, n, 0, &acc);
     if (dx) be->fc->bwd_data(be, s.n, in, out, dy, bmst_op_weight(x, n, 0), dx, acc);

@@ -20,9 +20,11 @@ int bmst_adam_hypers(const struct bmst_optim_config *c, struct bmst_optim_hyper 
 /* The step's terms are worked out here once, in double, as PyTorch does in
  * Python: 1 - beta, bias_correction1 = 1 - beta1^t, step_size = lr /
  * bias_correction1, sqrt(1 - beta2^t), and AdamW's 1 - lr * weight_decay. */
-void bmst_adam_update(const struct bmst_optim *o, float lr, int decoupled, float *nonfinite) {
-    struct bmst_model *m = o->model;
-    struct bmst_backend *be = m->be;
+void bmst_adam_update(const struct bmst_optim *o, const struct bmst_optim_range *r, float lr,
+                      int decoupled, float *nonfinite) {
+    struct bmst_backend *be = o->model->be;
+    struct bmst_optim_span s;
+    bmst_optim_pointers(o, r, &s);
     const struct bmst_optim_config *c = &o->cfg;
     double t = (double)o->steps;
     double bias1 = 1.0 - pow(c->beta1, t), bias2 = 1.0 - pow(c->beta2, t);
@@ -36,14 +38,15 @@ void bmst_adam_update(const struct bmst_optim *o, float lr, int decoupled, float
         .decay_factor = decoupled ? (float)(1.0 - (double)lr * c->weight_decay) : 1.0f,
         .step_size = (float)((double)lr / bias1),
         .bias2_sqrt = (float)sqrt(bias2),
-        .decay = o->decay,
+        .decay = s.decay,
     };
-    be->optim.adam_step(be, &d, m->n_weights, m->weights, m->grads, o->state[0], o->state[1],
-                        bmst_optim_compute_copy(o), nonfinite);
+    be->optim.adam_step(be, &d, r->count, s.weights, s.grads, s.state[0], s.state[1], s.act,
+                        nonfinite);
 }
 
-static void update(const struct bmst_optim *o, float lr, float *nonfinite) {
-    bmst_adam_update(o, lr, 0, nonfinite);
+static void update(const struct bmst_optim *o, const struct bmst_optim_range *r, float lr,
+                   float *nonfinite) {
+    bmst_adam_update(o, r, lr, 0, nonfinite);
 }
 
 const struct bmst_optim_type bmst_optim_adam = BMST_ADAM_TYPE("adam", update);

@@ -9,7 +9,8 @@ int bmst_adam_supported(const struct bmst_backend *be);
 /* betas, eps and weight_decay */
 int bmst_adam_hypers(const struct bmst_optim_config *c, struct bmst_optim_hyper *out);
 /* decoupled: AdamW's p *= 1 - lr * weight_decay; else Adam's L2 term in the gradient */
-void bmst_adam_update(const struct bmst_optim *o, float lr, int decoupled, float *nonfinite);
+void bmst_adam_update(const struct bmst_optim *o, const struct bmst_optim_range *r, float lr,
+                      int decoupled, float *nonfinite);
 
 /* The registry entry of Adam or AdamW: the same state (PyTorch's exp_avg,
  * exp_avg_sq and step), hyperparameters and kernel, their own name and pass. */

@@ -15,7 +15,8 @@ void bmst_optim_config_defaults(struct bmst_optim_config *c) {
                                     .beta1 = 0.9,
                                     .beta2 = 0.999,
                                     .eps = 1e-8f,
-                                    .weight_decay = 5e-4f};
+                                    .weight_decay = 5e-4f,
+                                    .lr_head = -1.0f};
 }
 
 int bmst_optim_init(struct bmst_optim *o, struct bmst_model *m, const struct bmst_optim_config *c) {
@@ -47,11 +48,39 @@ static int has_prune_mask(const struct bmst_optim *o) {
     return o->type && o->cfg.masked;
 }
 
+size_t bmst_optim_state_count(const struct bmst_optim *o) {
+    return o->model->n_weights - o->model->n_frozen;
+}
+
 size_t bmst_optim_bytes(const struct bmst_optim *o) {
     if (!o->type) return 0;
     size_t n = o->model->n_weights;
-    return (size_t)o->type->n_state * n * sizeof(float) + (has_mask(o) ? n : 0) +
+    return (size_t)o->type->n_state * bmst_optim_state_count(o) * sizeof(float) +
+           (has_mask(o) ? n : 0) +
            (has_prune_mask(o) ? bmst_optim_mask_words(o) * sizeof(uint32_t) : 0);
+}
+
+/* The trainable weights (after the frozen ones) in runs of one rate: the
+ * head's parameters at --lr-head's, the others at --lr's. They are in
+ * registration order, which is their order in the layout. */
+static void make_ranges(struct bmst_optim *o) {
+    const struct bmst_model *m = o->model;
+    const struct bmst_optim_config *c = &o->cfg;
+    float head =
+        c->lr_head >= 0.0f && c->lr_peak > 0.0f ? (float)((double)c->lr_head / c->lr_peak) : 1.0f;
+    o->n_ranges = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const struct bmst_param *p = &m->params[i];
+        if (!bmst_model_trains(m, i)) continue;
+        float scale = p->head ? head : 1.0f;
+        struct bmst_optim_range *last = o->n_ranges ? &o->ranges[o->n_ranges - 1] : NULL;
+        if (last && last->lr_scale == scale && last->begin + last->count == p->offset) {
+            last->count += p->count;
+            continue;
+        }
+        BMST_ASSERT(o->n_ranges < BMST_OPTIM_MAX_RANGES);
+        o->ranges[o->n_ranges++] = (struct bmst_optim_range){p->offset, p->count, scale};
+    }
 }
 
 int bmst_optim_allocations(const struct bmst_optim *o) {
@@ -88,12 +117,16 @@ static void write_mask(struct bmst_optim *o) {
 int bmst_optim_allocate(struct bmst_optim *o) {
     if (!o->type) return 0;
     struct bmst_backend *be = o->model->be;
-    size_t n = o->model->n_weights, bytes = (n ? n : 1) * sizeof(float);
+    size_t n = o->model->n_weights, held = bmst_optim_state_count(o);
+    size_t bytes = (held ? held : 1) * sizeof(float);
+    o->first = o->model->n_frozen;
+    make_ranges(o);
     for (int i = 0; i < o->type->n_state; i++) {
         o->state[i] = be->alloc(be, bytes);
         if (!o->state[i])
-            return bmst_error("out of memory for the %s state of %zu parameters", o->type->name, n);
-        be->zero(be, o->state[i], n * sizeof(float));
+            return bmst_error("out of memory for the %s state of %zu parameters", o->type->name,
+                              held);
+        be->zero(be, o->state[i], held * sizeof(float));
     }
     if (has_mask(o)) {
         o->decay = be->alloc(be, n ? n : 1);
@@ -130,14 +163,39 @@ void bmst_optim_step(struct bmst_optim *o, float lr, float clip_norm, double gra
     struct bmst_backend *be = m->be;
     /* as torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) */
     if (clip_norm > 0.0f && grad_norm > clip_norm)
-        be->scale(be, m->n_weights, m->grads, (float)(clip_norm / (grad_norm + 1e-6)));
+        be->scale(be, bmst_optim_state_count(o), m->grads + o->first,
+                  (float)(clip_norm / (grad_norm + 1e-6)));
     o->steps++; /* PyTorch counts the step before it takes it */
-    o->type->update(o, lr, nonfinite);
+    /* each pass sets the flag: what an earlier range found is kept aside */
+    float found = 0.0f;
+    for (int i = 0; i < o->n_ranges; i++) {
+        const struct bmst_optim_range *r = &o->ranges[i];
+        if (i > 0) {
+            float flag;
+            be->to_host(be, &flag, nonfinite, sizeof flag);
+            if (flag != 0.0f) found = 1.0f;
+        }
+        o->type->update(o, r, (float)((double)lr * r->lr_scale), nonfinite);
+    }
+    if (found != 0.0f) be->to_device(be, nonfinite, &found, sizeof found);
+}
+
+void bmst_optim_pointers(const struct bmst_optim *o, const struct bmst_optim_range *r,
+                         struct bmst_optim_span *s) {
+    const struct bmst_model *m = o->model;
+    BMST_ASSERT(r->begin >= o->first && r->begin + r->count <= m->n_weights);
+    void *act = bmst_optim_compute_copy(o);
+    s->weights = m->weights + r->begin;
+    s->grads = m->grads + r->begin;
+    for (int i = 0; i < BMST_OPTIM_MAX_STATE; i++)
+        s->state[i] = o->state[i] ? o->state[i] + (r->begin - o->first) : NULL;
+    s->act = act ? (char *)act + r->begin * m->be->act_bytes : NULL;
+    s->decay = o->decay ? o->decay + r->begin : NULL;
 }
 
 void bmst_optim_apply_mask(struct bmst_optim *o) {
     struct bmst_model *m = o->model;
-    BMST_ASSERT(o->mask != NULL);
+    BMST_ASSERT(o->mask != NULL && o->first == 0); /* --prune-to refuses --freeze */
     m->be->optim.mask_apply(m->be, m->n_weights, o->mask, m->weights, o->state[0], o->state[1],
                             bmst_optim_compute_copy(o));
 }

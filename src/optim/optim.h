@@ -29,6 +29,14 @@ struct bmst_optim_config {
     float weight_decay;  /* L2 for SGD and Adam, decoupled for AdamW */
     unsigned no_decay;   /* enum bmst_no_decay bits */
     int masked;          /* keep a pruning mask (--prune-to, src/prune.h) */
+    /* which parameters it holds (param_groups.h): --freeze's prefixes (NULL:
+     * none), which it holds no state for and never changes, and
+     * --freeze-bn */
+    const char *freeze;
+    int freeze_bn;
+    /* --lr-head: the classifier's peak learning rate, below 0 for --lr's;
+     * its rate is the scheduled one times lr_head / lr_peak (--lr, above 0) */
+    float lr_head, lr_peak;
 };
 
 #define BMST_OPTIM_MAX_STATE 2
@@ -51,6 +59,15 @@ struct bmst_optim_hyper {
 
 struct bmst_optim;
 
+/* Weights [begin, begin + count) of the model's flat layout, all trained at
+ * the scheduled rate times lr_scale: the body's range and the head's. */
+struct bmst_optim_range {
+    size_t begin, count;
+    float lr_scale;
+};
+
+#define BMST_OPTIM_MAX_RANGES 8
+
 /* One kind of optimizer: what its file registers. */
 struct bmst_optim_type {
     const char *name; /* the --optimizer word, and the checkpoint's `kind` */
@@ -61,15 +78,23 @@ struct bmst_optim_type {
     int (*supported)(const struct bmst_backend *be);
     /* the hyperparameters it reads from c, in PyTorch's names; returns how many */
     int (*hypers)(const struct bmst_optim_config *c, struct bmst_optim_hyper *out);
-    /* the fused pass at rate lr; o->steps already counts this update */
-    void (*update)(const struct bmst_optim *o, float lr, float *nonfinite);
+    /* the fused pass at rate lr over the weights of range r; o->steps
+     * already counts this update */
+    void (*update)(const struct bmst_optim *o, const struct bmst_optim_range *r, float lr,
+                   float *nonfinite);
 };
 
 struct bmst_optim {
     const struct bmst_optim_type *type; /* NULL: no optimizer (an evaluation-only engine) */
     struct bmst_optim_config cfg;
     struct bmst_model *model;
-    float *state[BMST_OPTIM_MAX_STATE]; /* [n_weights] each, named type->state[i] */
+    /* [n_weights - first] each, named type->state[i]: the trainable
+     * weights' only (the model's n_frozen weights before them have none) */
+    float *state[BMST_OPTIM_MAX_STATE];
+    size_t first; /* the first trainable weight: the model's n_frozen */
+    /* the trainable weights, in runs of one rate (--lr-head's head apart) */
+    struct bmst_optim_range ranges[BMST_OPTIM_MAX_RANGES];
+    int n_ranges;
     unsigned char *decay;               /* [n_weights] 1: decays; NULL: all do (no --no-decay) */
     /* [ceil(n_weights / 32)] backend memory, bit i % 32 of word i / 32 for
      * weight i, 1: kept, 0: pruned (src/prune.h chooses them); NULL without
@@ -88,8 +113,9 @@ const char *bmst_optim_kind_names(void);
  * 1e-8, weight decay 5e-4, nothing exempt. */
 void bmst_optim_config_defaults(struct bmst_optim_config *c);
 
-/* Sets o up for m's parameters (the table complete, nothing allocated yet).
- * Returns -1 with the reason where the backend has no kernel for the kind. */
+/* Sets o up for m's parameters (the table complete, its frozen ones
+ * placed first, nothing allocated yet). Returns -1 with the reason where
+ * the backend has no kernel for the kind. */
 int bmst_optim_init(struct bmst_optim *o, struct bmst_model *m, const struct bmst_optim_config *c);
 /* The backend memory bmst_optim_allocate takes, and in how many allocations. */
 size_t bmst_optim_bytes(const struct bmst_optim *o);
@@ -99,9 +125,12 @@ int bmst_optim_allocations(const struct bmst_optim *o);
 int bmst_optim_allocate(struct bmst_optim *o);
 void bmst_optim_free(struct bmst_optim *o);
 
-/* Clips (when clip_norm > 0) the gradients, whose global L2 norm the caller
- * has already measured as grad_norm, counts the update and applies it at
- * rate lr. `nonfinite` (backend memory) is set to 1 when the update made a
+/* Floats in each state buffer: the trainable weights'. */
+size_t bmst_optim_state_count(const struct bmst_optim *o);
+
+/* Clips (when clip_norm > 0) the trainable weights' gradients, whose global
+ * L2 norm the caller has already measured as grad_norm, counts the update
+ * and applies it at rate lr (the head at lr * cfg.lr_head / cfg.lr_peak). `nonfinite` (backend memory) is set to 1 when the update made a
  * weight or state value inf or NaN, else 0. */
 void bmst_optim_step(struct bmst_optim *o, float lr, float clip_norm, double grad_norm,
                      float *nonfinite);
@@ -111,6 +140,17 @@ void bmst_optim_step(struct bmst_optim *o, float lr, float clip_norm, double gra
 void bmst_optim_apply_mask(struct bmst_optim *o);
 /* Words of o->mask: ceil(n_weights / 32). */
 size_t bmst_optim_mask_words(const struct bmst_optim *o);
+
+/* For the kinds' files: where range r's weights, gradients, state, compute
+ * copy and decay mask begin. */
+struct bmst_optim_span {
+    float *weights, *grads;
+    float *state[BMST_OPTIM_MAX_STATE];
+    void *act;
+    const unsigned char *decay;
+};
+void bmst_optim_pointers(const struct bmst_optim *o, const struct bmst_optim_range *r,
+                         struct bmst_optim_span *s);
 
 /* For the kinds' files: the compute copy their pass writes (NULL under fp32,
  * where the weights are the copy). */

@@ -13,16 +13,17 @@ static int hypers(const struct bmst_optim_config *c, struct bmst_optim_hyper *ou
     return 3;
 }
 
-static void update(const struct bmst_optim *o, float lr, float *nonfinite) {
-    struct bmst_model *m = o->model;
-    struct bmst_backend *be = m->be;
+static void update(const struct bmst_optim *o, const struct bmst_optim_range *r, float lr,
+                   float *nonfinite) {
+    struct bmst_backend *be = o->model->be;
+    struct bmst_optim_span s;
+    bmst_optim_pointers(o, r, &s);
     struct bmst_sgd_desc d = {.lr = lr,
                               .momentum = o->cfg.momentum,
                               .weight_decay = o->cfg.weight_decay,
                               .nesterov = o->cfg.nesterov,
-                              .decay = o->decay};
-    be->optim.sgd_step(be, &d, m->n_weights, m->weights, m->grads, o->state[0],
-                       bmst_optim_compute_copy(o), nonfinite);
+                              .decay = s.decay};
+    be->optim.sgd_step(be, &d, r->count, s.weights, s.grads, s.state[0], s.act, nonfinite);
 }
 
 const struct bmst_optim_type bmst_optim_sgd = {

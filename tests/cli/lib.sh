@@ -94,3 +94,14 @@ run_ranks() {
     shift
     timeout -k 5 120 mpirun --oversubscribe -np "$n" "$BMST_DIST" "$@"
 }
+
+# fashion_mnist_halves FIRST.h5 SECOND.h5 [N M]: Fashion-MNIST's classes 0-4
+# (labels kept) and 5-9 (as 0-4), N training (1000) and M test (500) images
+# each, as datasets of their own (class_halves.py): the fine-tuning check
+# pretrains on the first and fine-tunes on the second.
+fashion_mnist_halves() {
+    convert_fashion_mnist "$work/fashion-mnist.h5"
+    /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/class_halves.py" "$work/fashion-mnist.h5" \
+        "$1" "$2" 5 "${3:-1000}" "${4:-500}" || { echo "FAIL: cannot split Fashion-MNIST"; exit 1; }
+    rm -f "$work/fashion-mnist.h5"
+}

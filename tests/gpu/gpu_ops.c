@@ -166,6 +166,17 @@ static void test_bn(int sync, int x_stride) {
     cpu->bn->fwd_eval(cpu, &d, x.c, gamma.c, beta.c, rmean.c, rvar.c, y.c);
     gpu->bn->fwd_eval(gpu, &d, x.g, gamma.g, beta.g, rmean.g, rvar.g, y.g);
     compare(x_stride ? "bn strided eval fwd" : "bn eval fwd", &y);
+    /* --freeze-bn's backward (fixed statistics), and an input that takes no
+     * gradient (dx NULL: dgamma and dbeta alone) */
+    for (int acc = 0; acc <= 1; acc++) {
+        cpu->bn->bwd_eval(cpu, &d, dy.c, gamma.c, rvar.c, dx.c, acc);
+        gpu->bn->bwd_eval(gpu, &d, dy.g, gamma.g, rvar.g, dx.g, acc);
+        compare(acc ? "bn eval bwd accumulate" : "bn eval bwd", &dx);
+    }
+    cpu->bn->bwd(cpu, &dc, x.c, dy.c, gamma.c, mean.c, invstd.c, NULL, dg.c, db.c, 0);
+    gpu->bn->bwd(gpu, &dg_desc, x.g, dy.g, gamma.g, mean.g, invstd.g, NULL, dg.g, db.g, 0);
+    compare("bn bwd without dx: dgamma", &dg);
+    compare("bn bwd without dx: dbeta", &db);
     struct buf *all[] = {&x, &y, &dy, &dx, &gamma, &beta, &mean, &invstd, &rmean, &rvar, &dg, &db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) drop(all[i]);
 }

@@ -22,7 +22,8 @@
  *       checkpoint after the step, optimizer state included).
  *   optimizer options: --optimizer sgd|adam|adamw (sgd), --momentum X (0.9),
  *       --nesterov, --betas B1,B2, --eps X, --weight-decay X (5e-4),
- *       --no-decay WORDS, as bmst_dist train takes them.
+ *       --no-decay WORDS, --freeze PREFIXES, --freeze-bn, --lr-head X, as
+ *       bmst_dist train takes them.
  *
  * Why the ReLU masks: an input within float32 rounding of zero can fall on the
  * other side in a float64 reference, which then routes that element's gradient
@@ -38,6 +39,8 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "models/models.h"
+#include "ops/op.h"
+#include "param_groups.h"
 #include "stats.h"
 #include "step.h"
 
@@ -52,7 +55,7 @@ struct options {
 static int parse(int argc, char **argv, struct options *o) {
     enum { SAVE_INIT = 256, INIT, INPUT, OUT, ARCH, SHAPE, CLASSES, SEED, MERGE, MIX_AT, LR,
            MOMENTUM, WD, NESTEROV, SMOOTHING, CLIP, STEPS, OPTIMIZER, BETAS, EPS, NO_DECAY,
-           AUX_LOGITS };
+           AUX_LOGITS, FREEZE, FREEZE_BN, LR_HEAD };
     static const struct option table[] = {
         {"save-init", 1, 0, SAVE_INIT}, {"init", 1, 0, INIT},       {"input", 1, 0, INPUT},
         {"out", 1, 0, OUT},             {"arch", 1, 0, ARCH},       {"shape", 1, 0, SHAPE},
@@ -61,7 +64,9 @@ static int parse(int argc, char **argv, struct options *o) {
         {"weight-decay", 1, 0, WD},     {"nesterov", 0, 0, NESTEROV},
         {"label-smoothing", 1, 0, SMOOTHING}, {"clip-norm", 1, 0, CLIP}, {"steps", 1, 0, STEPS},
         {"optimizer", 1, 0, OPTIMIZER}, {"betas", 1, 0, BETAS},     {"eps", 1, 0, EPS},
-        {"no-decay", 1, 0, NO_DECAY},   {"aux-logits", 0, 0, AUX_LOGITS}, {0, 0, 0, 0}};
+        {"no-decay", 1, 0, NO_DECAY},   {"aux-logits", 0, 0, AUX_LOGITS},
+        {"freeze", 1, 0, FREEZE},       {"freeze-bn", 0, 0, FREEZE_BN},
+        {"lr-head", 1, 0, LR_HEAD},     {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->merge = 1;
     o->mix_at = BMST_MIX_C2;
@@ -103,11 +108,15 @@ static int parse(int argc, char **argv, struct options *o) {
         case NO_DECAY:
             if (bmst_no_decay_parse(optarg, &o->optim.no_decay) != 0) return -1;
             break;
+        case FREEZE: o->optim.freeze = optarg; break;
+        case FREEZE_BN: o->optim.freeze_bn = 1; break;
+        case LR_HEAD: o->optim.lr_head = strtof(optarg, NULL); break;
         case SMOOTHING: o->step.label_smoothing = strtof(optarg, NULL); break;
         case CLIP: o->step.clip_norm = strtof(optarg, NULL); break;
         default: return bmst_error("unknown option (see the comment at the top of parity_step.c)");
         }
     }
+    o->optim.lr_peak = o->step.lr; /* --lr-head's rate is relative to it, as train's */
     if (!o->save_init && !(o->init && o->input && o->out && o->steps >= 1))
         return bmst_error("give --save-init, or --init, --input and --out (and --steps of 1 or "
                           "more)");
@@ -189,53 +198,63 @@ static int write_dropout_masks(hid_t file, struct bmst_exec *x) {
     return status;
 }
 
-/* Writes maxpool/NNNN, one int32 [N,C,OH,OW] array per max pool in graph
- * order: for each output, the input element (ih * W + iw in its channel's
- * plane, PyTorch's return_indices) that holds the window's largest value,
- * the first such in row-major order, from the input the forward left in
- * place (kept for the pool's backward). The reference routes gradients to
- * them: a near-tie float32 and float64 resolve differently would otherwise
- * send an element's gradient elsewhere. */
-static int write_maxpool_indices(hid_t file, struct bmst_exec *x) {
-    const struct bmst_graph *g = x->graph;
-    struct bmst_backend *be = g->be;
-    hid_t group = H5Gcreate2(file, "maxpool", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int status = group < 0 ? -1 : 0, count = 0;
-    for (int i = 0; i < g->n_nodes && status == 0; i++) {
-        const struct bmst_node *n = &g->nodes[i];
-        if (n->kind != BMST_OP_MAXPOOL) continue;
-        const struct bmst_pool_desc *d = &n->desc.pool;
-        size_t nx = (size_t)d->n * d->h * d->w * d->c, ny = (size_t)d->n * d->out_h * d->out_w * d->c;
-        float *in = bmst_xmalloc(nx * sizeof(float));
-        int32_t *index = bmst_xmalloc(ny * sizeof(int32_t));
-        be->download_act(be, in, bmst_exec_value(x, n->in[0]), nx);
-        for (int b = 0; b < d->n; b++)
-            for (int c = 0; c < d->c; c++)
-                for (int oh = 0; oh < d->out_h; oh++)
-                    for (int ow = 0; ow < d->out_w; ow++) {
-                        int best = -1;
-                        float v = 0.0f;
-                        for (int r = 0; r < d->kh; r++)
-                            for (int s = 0; s < d->kw; s++) {
-                                int ih = oh * d->stride_h - d->pad_h + r;
-                                int iw = ow * d->stride_w - d->pad_w + s;
-                                if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
-                                float e = in[(((size_t)b * d->h + ih) * d->w + iw) * d->c + c];
-                                if (best < 0 || e > v) best = ih * d->w + iw, v = e;
-                            }
-                        index[(((size_t)b * d->c + c) * d->out_h + oh) * d->out_w + ow] = best;
-                    }
-        hsize_t dims[4] = {(hsize_t)d->n, (hsize_t)d->c, (hsize_t)d->out_h, (hsize_t)d->out_w};
-        status = write_numbered(group, "maxpool", count++, dims, H5T_STD_I32LE, H5T_NATIVE_INT32,
+/* Writes maxpool/NNNN for max pool node n, the count-th in graph order, an
+ * int32 [N,C,OH,OW] array: for each output, the input element (ih * W + iw
+ * in its channel's plane, PyTorch's return_indices) that holds the window's
+ * largest value, the first such in row-major order, from the input the
+ * pool's forward has just read. The reference routes gradients to them: a
+ * near-tie float32 and float64 resolve differently would otherwise send an
+ * element's gradient elsewhere. */
+static int write_maxpool_indices(hid_t group, struct bmst_exec *x, const struct bmst_node *n,
+                                 int count) {
+    struct bmst_backend *be = x->graph->be;
+    const struct bmst_pool_desc *d = &n->desc.pool;
+    size_t nx = (size_t)d->n * d->h * d->w * d->c, ny = (size_t)d->n * d->out_h * d->out_w * d->c;
+    float *in = bmst_xmalloc(nx * sizeof(float));
+    int32_t *index = bmst_xmalloc(ny * sizeof(int32_t));
+    be->download_act(be, in, bmst_exec_value(x, n->in[0]), nx);
+    for (int b = 0; b < d->n; b++)
+        for (int c = 0; c < d->c; c++)
+            for (int oh = 0; oh < d->out_h; oh++)
+                for (int ow = 0; ow < d->out_w; ow++) {
+                    int best = -1;
+                    float v = 0.0f;
+                    for (int r = 0; r < d->kh; r++)
+                        for (int s = 0; s < d->kw; s++) {
+                            int ih = oh * d->stride_h - d->pad_h + r;
+                            int iw = ow * d->stride_w - d->pad_w + s;
+                            if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
+                            float e = in[(((size_t)b * d->h + ih) * d->w + iw) * d->c + c];
+                            if (best < 0 || e > v) best = ih * d->w + iw, v = e;
+                        }
+                    index[(((size_t)b * d->c + c) * d->out_h + oh) * d->out_w + ow] = best;
+                }
+    hsize_t dims[4] = {(hsize_t)d->n, (hsize_t)d->c, (hsize_t)d->out_h, (hsize_t)d->out_w};
+    int status = write_numbered(group, "maxpool", count, dims, H5T_STD_I32LE, H5T_NATIVE_INT32,
                                 index);
-        free(in), free(index);
-    }
-    if (group >= 0) H5Gclose(group);
+    free(in), free(index);
+    return status;
+}
+
+/* Writes relu/NNNN for ReLU node n, the count-th in graph order: a uint8
+ * [N,H,W,C] mask of its output's positive elements. */
+static int write_relu_mask(hid_t group, struct bmst_exec *x, const struct bmst_node *n,
+                           int count) {
+    struct bmst_shape sh = x->graph->values[n->out].shape;
+    size_t elems = bmst_shape_count(sh);
+    float *y = bmst_xmalloc(elems * sizeof(float));
+    uint8_t *mask = bmst_xmalloc(elems);
+    x->graph->be->download_act(x->graph->be, y, bmst_exec_value(x, n->out), elems);
+    for (size_t j = 0; j < elems; j++) mask[j] = y[j] > 0.0f;
+    hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
+    int status = write_numbered(group, "relu", count, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask);
+    free(y), free(mask);
     return status;
 }
 
 /* Runs the step's forward alone (as bmst_train_step sets it up) and writes
- * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order. The BN running
+ * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order, the max
+ * pools' choices and the dropout masks. The BN running
  * statistics that forward updates are put back, so the real step that follows
  * starts from the checkpoint's. */
 static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct options *o, long step,
@@ -254,26 +273,22 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
     bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
     bmst_step_dropout_key(o->step.seed, step, x->host_scalars + BMST_SCALAR_DROPOUT_KEY);
     bmst_exec_upload_scalars(x);
-    bmst_exec_forward(x);
-    /* a training graph keeps every ReLU output until that ReLU's backward, so
-     * all of them are intact after the forward */
-    hid_t group = H5Gcreate2(file, "relu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int status = group < 0 ? -1 : 0, count = 0;
+    /* node by node, as bmst_exec_forward runs them, each ReLU's output and
+     * max pool's input read right after the node: a value no backward reads
+     * again (a frozen prefix's, --freeze) may be overwritten later in the pass */
+    hid_t relu = H5Gcreate2(file, "relu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t pool = H5Gcreate2(file, "maxpool", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int status = relu < 0 || pool < 0 ? -1 : 0, relus = 0, pools = 0;
     for (int i = 0; i < g->n_nodes && status == 0; i++) {
-        if (g->nodes[i].kind != BMST_OP_RELU) continue;
-        struct bmst_shape sh = g->values[g->nodes[i].out].shape;
-        size_t n = bmst_shape_count(sh);
-        float *y = bmst_xmalloc(n * sizeof(float));
-        uint8_t *mask = bmst_xmalloc(n);
-        be->download_act(be, y, bmst_exec_value(x, g->nodes[i].out), n);
-        for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
-        hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
-        status = write_numbered(group, "relu", count++, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask);
-        free(y), free(mask);
+        const struct bmst_node *n = &g->nodes[i];
+        bmst_op(n->kind)->forward(x, n);
+        bmst_saved_keep(x, n);
+        if (n->kind == BMST_OP_RELU) status = write_relu_mask(relu, x, n, relus++);
+        if (n->kind == BMST_OP_MAXPOOL) status = write_maxpool_indices(pool, x, n, pools++);
     }
-    if (group >= 0) H5Gclose(group);
+    if (relu >= 0) H5Gclose(relu);
+    if (pool >= 0) H5Gclose(pool);
     if (status == 0) status = write_dropout_masks(file, x);
-    if (status == 0) status = write_maxpool_indices(file, x);
     be->to_device(be, m->buffers, saved, m->n_buffers * sizeof(float));
     free(saved);
     return status;
@@ -302,7 +317,9 @@ static int build(const struct options *o, struct bmst_backend *be, int batch, in
     bmst_graph_init(&n->eval, &n->model, 0, eval_batch, 1, o->meta.classes);
     if (bmst_network_build(&n->train, &spec) != 0 || bmst_network_build(&n->eval, &spec) != 0)
         return -1;
-    if (bmst_optim_init(&n->optim, &n->model, &o->optim) != 0) return -1;
+    if (bmst_param_groups_apply(&n->model, &n->train, o->optim.freeze, o->optim.freeze_bn) != 0 ||
+        bmst_optim_init(&n->optim, &n->model, &o->optim) != 0)
+        return -1;
     if (bmst_graph_plan(&n->train) != 0 || bmst_graph_plan(&n->eval) != 0) return -1;
     if (bmst_model_allocate(&n->model) != 0 || bmst_optim_allocate(&n->optim) != 0 ||
         bmst_exec_init(&n->train_run, &n->train) != 0 ||
