@@ -68,6 +68,8 @@ static const struct option options[] = {
      "cifar|imagenet  ImageNet-style ResNets' stem (by input size: cifar up to 64 px)"},
     {"init", NULL, TEXT, TRAIN, RUN(init_path), 0, 0,
      "PATH  start from a checkpoint's weights only (fine-tuning; not a resume)"},
+    {"reset-classifier", NULL, FLAG, TRAIN, RUN(reset_classifier), 0, 0,
+     "  with --init: the classifier starts fresh even at the same class count"},
     {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, 0, "N  epochs to train (3)"},
     {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, 0, "N  training batch size (128)"},
     {"eval-batch", NULL, INT, TRAIN | EVAL | PREDICT, RUN(eval_batch), 1, 0,
@@ -604,6 +606,9 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
         return bmst_error("predict needs --checkpoint PATH and --out P.csv or P.h5");
     /* with --resume auto a requeued fine-tuning job continues from its own
      * checkpoint (once there is one) and --init no longer applies */
+    if (r->reset_classifier && !r->init_path)
+        return bmst_error("--reset-classifier needs --init PATH: it keeps the classifier out of "
+                          "the weights --init loads");
     if (r->init_path && r->resume_path && !r->resume_auto)
         return bmst_error("--init starts a new run from a checkpoint's weights, --resume "
                           "continues one: give one of them");

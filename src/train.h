@@ -79,6 +79,7 @@ struct bmst_run_config {
     const char *save_path;
     const char *resume_path;
     const char *init_path; /* --init: the weights (only) a new run starts from */
+    int reset_classifier;  /* --reset-classifier: with --init, the head starts fresh */
     const char *csv_path;
     const char *checkpoint_path; /* eval: the checkpoint to score */
     /* stopping and requeueing (docs/cli.md, "Stopping and requeueing") */
