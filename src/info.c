@@ -133,11 +133,13 @@ int bmst_info(const struct bmst_cli *cli) {
                model->weights_act != model->weights ? ", compute copy" : "",
                mib(bmst_model_bytes(model)));
         print_optimizer(&b.engine.optim);
-        printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), conv workspace "
-               "%.1f MiB\n",
-               mib(g->arena_bytes), mib(g->naive_bytes), mib(g->workspace_bytes));
-        printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", eval->batch,
-               mib(eval->arena_bytes), mib(eval->workspace_bytes));
+        /* a reversible unit's intermediates live in the workspace */
+        const char *ws =
+            g->n_rev_units ? "workspace (convs, one reversible unit)" : "conv workspace";
+        printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), %s %.1f MiB\n",
+               mib(g->arena_bytes), mib(g->naive_bytes), ws, mib(g->workspace_bytes));
+        printf("  evaluation arena (batch %d): %.1f MiB, %s %.1f MiB\n", eval->batch,
+               mib(eval->arena_bytes), ws, mib(eval->workspace_bytes));
         print_saved(&b);
         print_half_on_gpu(&b);
         print_flops(g, eval);

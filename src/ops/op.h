@@ -19,6 +19,10 @@ struct bmst_op_def {
     /* 1 when the op reads inputs that are channel prefixes of a wider
      * buffer (graph.h's row_stride); the planner refuses any other reader */
     int strided_inputs;
+    /* optional: 1 when node n's backward rebuilds its input 0 from its own
+     * output (a reversible unit), so that where n is the input's only
+     * reader the plan keeps the input for no backward (graph.h's rebuilt) */
+    int (*rebuilds_input)(const struct bmst_graph *g, const struct bmst_node *n);
     /* 1 when the backend has this op's kernels (its group in backend.h);
      * NULL: the op needs none */
     int (*supported)(const struct bmst_backend *be);

@@ -38,6 +38,8 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "models/models.h"
+#include "ops/op.h"
+#include "saved.h"
 #include "stats.h"
 #include "step.h"
 
@@ -254,18 +256,21 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
     bmst_mix_coefficients(g->merge, lam, x->host_scalars + BMST_SCALAR_MIX);
     bmst_step_dropout_key(o->step.seed, step, x->host_scalars + BMST_SCALAR_DROPOUT_KEY);
     bmst_exec_upload_scalars(x);
-    bmst_exec_forward(x);
-    /* a training graph keeps every ReLU output until that ReLU's backward, so
-     * all of them are intact after the forward */
+    /* forward node by node, each ReLU's mask taken right after it runs: a
+     * ReLU output that a reversible unit rebuilds in backward (graph.h's
+     * rebuilt) does not outlive its forward readers */
     hid_t group = H5Gcreate2(file, "relu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int status = group < 0 ? -1 : 0, count = 0;
     for (int i = 0; i < g->n_nodes && status == 0; i++) {
-        if (g->nodes[i].kind != BMST_OP_RELU) continue;
-        struct bmst_shape sh = g->values[g->nodes[i].out].shape;
+        const struct bmst_node *node = &g->nodes[i];
+        bmst_op(node->kind)->forward(x, node);
+        bmst_saved_keep(x, node);
+        if (node->kind != BMST_OP_RELU) continue;
+        struct bmst_shape sh = g->values[node->out].shape;
         size_t n = bmst_shape_count(sh);
         float *y = bmst_xmalloc(n * sizeof(float));
         uint8_t *mask = bmst_xmalloc(n);
-        be->download_act(be, y, bmst_exec_value(x, g->nodes[i].out), n);
+        be->download_act(be, y, bmst_exec_value(x, node->out), n);
         for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
         hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
         status = write_numbered(group, "relu", count++, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask);
