@@ -13,6 +13,8 @@ struct bmst_cli {
     int shape_h, shape_w, shape_c; /* info / bench without --data */
     int classes;
     int steps, warmup; /* bench */
+    /* bench: one more step measuring every reversible unit's rebuilt input */
+    int check_reconstruction;
     const char *out_path; /* export: the file to write */
     int help;
     /* given on the command line: a seed name ("c2mixt_resnet18") sets the
