@@ -39,6 +39,7 @@
 #include "error.h"
 #include "models/models.h"
 #include "ops/op.h"
+#include "ops/reversible.h"
 #include "saved.h"
 #include "stats.h"
 #include "step.h"
@@ -236,8 +237,25 @@ static int write_maxpool_indices(hid_t file, struct bmst_exec *x) {
     return status;
 }
 
+/* relu/NNNN (NNNN = *count, then advanced): where the ReLU output y of shape
+ * sh is positive, as uint8 [N,H,W,C]. */
+static int write_relu_mask(hid_t group, struct bmst_backend *be, struct bmst_shape sh,
+                           const void *y_device, int *count) {
+    size_t n = bmst_shape_count(sh);
+    float *y = bmst_xmalloc(n * sizeof(float));
+    uint8_t *mask = bmst_xmalloc(n);
+    be->download_act(be, y, y_device, n);
+    for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
+    hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
+    int status = write_numbered(group, "relu", (*count)++, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                                mask);
+    free(y), free(mask);
+    return status;
+}
+
 /* Runs the step's forward alone (as bmst_train_step sets it up) and writes
- * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order. The BN running
+ * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order (a reversible
+ * unit's, F's then G's, at the unit's place). The BN running
  * statistics that forward updates are put back, so the real step that follows
  * starts from the checkpoint's. */
 static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct options *o, long step,
@@ -265,16 +283,21 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
         const struct bmst_node *node = &g->nodes[i];
         bmst_op(node->kind)->forward(x, node);
         bmst_saved_keep(x, node);
-        if (node->kind != BMST_OP_RELU) continue;
-        struct bmst_shape sh = g->values[node->out].shape;
-        size_t n = bmst_shape_count(sh);
-        float *y = bmst_xmalloc(n * sizeof(float));
-        uint8_t *mask = bmst_xmalloc(n);
-        be->download_act(be, y, bmst_exec_value(x, node->out), n);
-        for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
-        hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
-        status = write_numbered(group, "relu", count++, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask);
-        free(y), free(mask);
+        if (node->kind == BMST_OP_RELU)
+            status = write_relu_mask(group, be, g->values[node->out].shape,
+                                     bmst_exec_value(x, node->out), &count);
+        if (node->kind != BMST_OP_REVERSIBLE) continue;
+        /* a unit's ReLUs, F's then G's in order: their outputs are in the
+         * workspace until the next unit runs (ops/reversible.h) */
+        const struct bmst_rev_unit *u = &g->rev_units[node->desc.rev_unit];
+        const struct bmst_rev_branch *branches[2] = {&u->f, &u->g};
+        for (int b = 0; b < 2; b++)
+            for (int l = 0; l < branches[b]->layers && status == 0; l++) {
+                const struct bmst_conv_desc *d = &branches[b]->conv[l];
+                if (branches[b]->has_bn[l])
+                    status = write_relu_mask(group, be, bmst_shape_make(d->n, d->h, d->w, d->c),
+                                             (char *)x->workspace + branches[b]->act[l], &count);
+            }
     }
     if (group >= 0) H5Gclose(group);
     if (status == 0) status = write_dropout_masks(file, x);

@@ -22,11 +22,13 @@ CONFIGS = {"revnet38": (3, (32, 64, 112), False), "revnet110": (9, (32, 64, 128)
 
 
 class Branch(nn.Module):
-    """F or G: pre-activation layers. The ReLUs inside are PyTorch's own (the
-    engine's masks cover only the ReLUs that are graph nodes)."""
+    """F or G: pre-activation layers; the ReLUs are the network's shared one,
+    which follows the engine's masks in the parity test (parity_step writes a
+    unit's, F's then G's, at the unit's place)."""
 
-    def __init__(self, cin, cout, stride, bottleneck, first):
+    def __init__(self, cin, cout, stride, bottleneck, first, relu):
         super().__init__()
+        self.relu = relu
         layers = ([(cin, cout // 4, 1, stride), (cout // 4, cout // 4, 3, 1),
                    (cout // 4, cout, 1, 1)] if bottleneck
                   else [(cin, cout, 3, stride), (cout, cout, 3, 1)])
@@ -40,17 +42,17 @@ class Branch(nn.Module):
         for i in range(1, self.n + 1):
             bn = getattr(self, f"bn{i}", None)
             if bn is not None:
-                x = F.relu(bn(x))
+                x = self.relu(bn(x))
             x = getattr(self, f"conv{i}")(x)
         return x
 
 
 class RevUnit(nn.Module):
-    def __init__(self, cin, cout, stride, bottleneck, first):
+    def __init__(self, cin, cout, stride, bottleneck, first, relu):
         super().__init__()
         self.cin, self.cout, self.stride = cin, cout, stride
-        self.f = Branch(cin // 2, cout // 2, stride, bottleneck, first)
-        self.g = Branch(cout // 2, cout // 2, 1, bottleneck, False)
+        self.f = Branch(cin // 2, cout // 2, stride, bottleneck, first, relu)
+        self.g = Branch(cout // 2, cout // 2, 1, bottleneck, False, relu)
         self.project = bottleneck and (stride != 1 or cin != cout)
         if self.project:
             self.downsample1 = nn.Conv2d(cin // 2, cout // 2, 1, stride, bias=False)
@@ -84,7 +86,7 @@ class RevNet(nn.Module):
         for i, width in enumerate(widths):
             cout = width * (4 if bottleneck else 1)
             stage = [RevUnit(cin if b == 0 else cout, cout, 2 if i > 0 and b == 0 else 1,
-                             bottleneck, i == 0 and b == 0) for b in range(units)]
+                             bottleneck, i == 0 and b == 0, self.relu) for b in range(units)]
             cin = cout
             setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
         self.bn = nn.BatchNorm2d(cin)
