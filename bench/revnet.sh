@@ -8,7 +8,9 @@
 #             also one unit's intermediates) and the planned total, for
 #             revnet38/110/164 and resnet20/110/164
 #   speed     images/s of `bmst_dist bench` at batch 128, the nets alternating,
-#             REPEATS times each, medians; on a shared machine a rough ratio
+#             REPEATS times each, medians; also the CPU seconds of each whole
+#             command (/usr/bin/time), which a busy machine disturbs less than
+#             the wall clock; on a shared machine a rough ratio either way
 #   rebuild   --check-reconstruction: the worst relative error of the inputs
 #             the units rebuild in backward, fp32, fp16 and bf16, batch 32
 # Usage: bench/revnet.sh [memory] [speed] [rebuild] (default: all three)
@@ -54,23 +56,27 @@ PYEOF
 speed() {
     for r in $(seq 1 "$REPEATS"); do
         for net in resnet20 revnet38 resnet110 revnet110; do
-            log "bench-$net-$r.txt" "$BMST_DIST" bench --device cpu --threads "$THREADS" \
-                --net "$net" --batch 128 --steps "$STEPS" --warmup 1
+            log "bench-$net-$r.txt" /usr/bin/time -f "cpu_seconds=%U %S" "$BMST_DIST" bench \
+                --device cpu --threads "$THREADS" --net "$net" --batch 128 --steps "$STEPS" \
+                --warmup 1
         done
     done
     $PY - "$OUT" "$REPEATS" > "$OUT/speed.md" <<'PYEOF'
 import os, re, statistics, sys
 out, repeats = sys.argv[1], int(sys.argv[2])
-print("| net | images/s (median) | runs | planned MiB |")
-print("|---|---:|---|---:|")
+print("| net | images/s (median) | runs | CPU seconds per command (median) | planned MiB |")
+print("|---|---:|---|---:|---:|")
 for net in ("resnet20", "revnet38", "resnet110", "revnet110"):
-    rates, planned = [], ""
+    rates, cpu, planned = [], [], ""
     for r in range(1, repeats + 1):
         text = open(os.path.join(out, f"bench-{net}-{r}.txt")).read()
         rates.append(float(re.search(r"images_per_s=([0-9.]+)", text).group(1)))
+        user, system = re.search(r"cpu_seconds=([0-9.]+) ([0-9.]+)", text).groups()
+        cpu.append(float(user) + float(system))
         planned = re.search(r"planned_mib=([0-9.]+)", text).group(1)
     runs = ", ".join(f"{x:.1f}" for x in rates)
-    print(f"| {net} | {statistics.median(rates):.1f} | {runs} | {planned} |")
+    print(f"| {net} | {statistics.median(rates):.1f} | {runs} | {statistics.median(cpu):.0f} "
+          f"| {planned} |")
 PYEOF
 }
 
