@@ -409,9 +409,12 @@ static void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc
     });
 }
 
-static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                             const float *gamma, const float *beta, const float *running_mean,
-                             const float *running_var, void *y) {
+/* The apply step alone (step 3 with `eval` 1 or 2, see bn_apply_fwd_kernel):
+ * evaluation with the running statistics, or fwd_saved with kept ones. */
+static void bn_apply_alone(struct bmst_backend *be, const struct bmst_bn_desc *d, int eval,
+                           const void *x, const float *mean, const float *scale,
+                           const float *gamma, const float *running_var, const float *beta,
+                           void *y) {
     const size_t rows = d->rows;
     const int c = d->c;
     if (c <= 0 || rows == 0) return;
@@ -419,28 +422,23 @@ static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc 
     struct bn_tiling ta = bn_apply_tile(rows, c);
     CUDA_DISPATCH(be->act_dtype, T,
                   bn_apply_fwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), dim3(ta.cw, ta.by), 0,
-                                           s>>>(rows, c, bn_x_stride(d), ta.rows_per_part, 1,
-                                                (const T *)x,
-                                                running_mean, (const float *)NULL, gamma,
-                                                running_var, d->eps, beta, (T *)y));
+                                           s>>>(rows, c, bn_x_stride(d), ta.rows_per_part, eval,
+                                                (const T *)x, mean, scale, gamma, running_var,
+                                                d->eps, beta, (T *)y));
     CUDA_CHECK_LAUNCH();
 }
 
-/* the apply step alone, with eval 2: scale = gamma * save_invstd as cpu_bn_fwd_saved */
+static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                             const float *gamma, const float *beta, const float *running_mean,
+                             const float *running_var, void *y) {
+    bn_apply_alone(be, d, 1, x, running_mean, NULL, gamma, running_var, beta, y);
+}
+
+/* scale = gamma * save_invstd as cpu_bn_fwd_saved */
 static void cuda_bn_fwd_saved(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
                               const float *gamma, const float *beta, const float *save_mean,
                               const float *save_invstd, void *y) {
-    const size_t rows = d->rows;
-    const int c = d->c;
-    if (c <= 0 || rows == 0) return;
-    cudaStream_t s = cuda_impl_of(be)->stream;
-    struct bn_tiling ta = bn_apply_tile(rows, c);
-    CUDA_DISPATCH(be->act_dtype, T,
-                  bn_apply_fwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), dim3(ta.cw, ta.by), 0,
-                                           s>>>(rows, c, bn_x_stride(d), ta.rows_per_part, 2,
-                                                (const T *)x, save_mean, save_invstd, gamma,
-                                                (const float *)NULL, d->eps, beta, (T *)y));
-    CUDA_CHECK_LAUNCH();
+    bn_apply_alone(be, d, 2, x, save_mean, save_invstd, gamma, NULL, beta, y);
 }
 
 static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
