@@ -8,8 +8,10 @@
 #include "mfu.h"
 #include "models/models.h"
 #include "ops/op.h"
+#include "ops/reversible.h"
 
 static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
+    if (n->kind == BMST_OP_REVERSIBLE) return bmst_rev_unit_weights(g, n);
     size_t count = 0;
     for (int i = 0; i < 4; i++)
         if (n->param[i] >= 0 && g->model->params[n->param[i]].role == BMST_PARAM_WEIGHT)

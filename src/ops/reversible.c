@@ -518,6 +518,24 @@ static double flops(const struct bmst_graph *g, const struct bmst_node *n, int b
     return conv + 3.0 * bn + adds + 2.0 * conv + 10.0 * bn;
 }
 
+static size_t branch_weights(const struct bmst_model *m, const struct bmst_rev_branch *b) {
+    size_t count = 0;
+    for (int l = 0; l < b->layers; l++) {
+        count += m->params[b->conv_w[l]].count;
+        if (b->has_bn[l])
+            count += m->params[b->bn_param[l][0]].count + m->params[b->bn_param[l][1]].count;
+    }
+    return count;
+}
+
+size_t bmst_rev_unit_weights(const struct bmst_graph *g, const struct bmst_node *n) {
+    const struct bmst_rev_unit *u = unit_of(g, n);
+    size_t count = branch_weights(g->model, &u->f) + branch_weights(g->model, &u->g);
+    if (u->shortcut == BMST_REV_PROJECT)
+        count += g->model->params[u->proj_w[0]].count + g->model->params[u->proj_w[1]].count;
+    return count;
+}
+
 void bmst_rev_check(struct bmst_graph *g, int on) {
     for (int i = 0; i < g->n_rev_units; i++) {
         g->rev_units[i].check = on;

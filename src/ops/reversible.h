@@ -74,6 +74,10 @@ struct bmst_rev_unit {
 int bmst_op_reversible(struct bmst_graph *g, int x, const char *prefix, int c_out, int stride,
                        int bottleneck, int first);
 
+/* The trainable parameters unit node n holds (info's layer table; the
+ * node's param[0] names only the first). */
+size_t bmst_rev_unit_weights(const struct bmst_graph *g, const struct bmst_node *n);
+
 /* --check-reconstruction: from the next training pass on (on = 1), every
  * invertible unit whose input is rebuilt keeps a host copy of its input in
  * forward and measures the rebuilt one against it in backward. */
