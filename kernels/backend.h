@@ -207,6 +207,12 @@ struct bmst_bn_kernels {
      * accumulating; dx has x's row stride */
     void (*bwd_eval)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *dy,
                      const float *gamma, const float *running_var, void *dx, int accumulate);
+    /* training's normalization again with the statistics fwd_train kept
+     * (y = (x - save_mean) * gamma * save_invstd + beta), running statistics
+     * untouched: a reversible unit's rerun in backward (ops/reversible.c) */
+    void (*fwd_saved)(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                      const float *gamma, const float *beta, const float *save_mean,
+                      const float *save_invstd, void *y);
 };
 
 /* elementwise, in act_dtype; backward reads only whether y > 0, from y
@@ -220,10 +226,12 @@ struct bmst_relu_kernels {
 };
 
 /* y = a + b in act_dtype; backward passes the gradient on to each input:
- * dst = src (accumulate 0) or dst += src (accumulate 1) */
+ * dst = src (accumulate 0) or dst += src (accumulate 1); sub: y = a - b (a
+ * reversible unit's input rebuilt from its output, ops/reversible.c) */
 struct bmst_add_kernels {
     void (*fwd)(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
     void (*bwd)(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate);
+    void (*sub)(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y);
 };
 
 /* pooling, in act_dtype. Max pooling's forward records, when argmax is not

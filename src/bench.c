@@ -9,6 +9,7 @@
 #include "error.h"
 #include "mfu.h"
 #include "ops/op.h"
+#include "ops/reversible.h"
 #include "rng.h"
 #include "run_settings.h"
 #include "stats.h"
@@ -27,6 +28,28 @@ static double conv_step_flops(const struct bmst_graph *g) {
     return flops;
 }
 
+/* --check-reconstruction: one more step, run op by op (a recorded pass
+ * would skip the host-side check), in which every unit whose input is
+ * rebuilt compares it with a copy of its forward input; prints the worst
+ * relative error (max |rebuilt - x| / max |x| of the unit's input). */
+static void check_reconstruction(struct bmst_exec *x, struct bmst_grad_sync *sync,
+                                 const struct bmst_step_config *sc, long step,
+                                 const struct bmst_batch *batch, float *targets,
+                                 struct bmst_loss_scaler *scaler, int report) {
+    double profile[2 * BMST_OP_KIND_COUNT] = {0}, phase[BMST_PHASE_COUNT] = {0};
+    x->profile = profile;
+    bmst_rev_check(x->graph, 1);
+    bmst_train_step(x, sync, sc, step, batch, targets, scaler, phase);
+    int unit = -1, measured = 0;
+    double worst = bmst_rev_check_worst(x->graph, &unit, &measured);
+    bmst_rev_check(x->graph, 0);
+    x->profile = NULL;
+    if (report)
+        printf("reconstruction: precision=%s units_rebuilt=%d worst_relative_error=%.3g at=%s\n",
+               bmst_dtype_name(x->graph->be->act_dtype), measured, worst,
+               unit >= 0 ? x->graph->nodes[unit].name : "-");
+}
+
 /* The timed steps run as training runs them (recorded and replayed where the
  * backend can); a few more then run with every op synchronized and timed, for
  * the per-op breakdown and the convolutions' rate. */
@@ -38,6 +61,10 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     bmst_run_settings(&settings, "bench", &cli->run);
     bmst_settings_add(&settings, "--steps", "%d", cli->steps);
     bmst_settings_add(&settings, "--warmup", "%d", cli->warmup);
+    if (status == 0 && cli->check_reconstruction && b.engine.train_graph.n_rev_units == 0)
+        status = bmst_error("--check-reconstruction: %s has no reversible units (revnet38, "
+                            "revnet110 and revnet164 have)",
+                            b.spec.arch);
     if (status == 0) {
         bmst_settings_add(&settings, "the input shape", "%dx%dx%d", b.spec.h, b.spec.w, b.spec.c);
         bmst_settings_add(&settings, "the classes", "%d", b.spec.classes);
@@ -89,6 +116,9 @@ int bmst_bench(const struct bmst_cli *cli, struct bmst_comm *comm) {
     for (int i = 0; i < profiled; i++)
         bmst_train_step(x, sync, &sc, step++, &batch, targets, &scaler, phase);
     x->profile = NULL;
+
+    if (cli->check_reconstruction) check_reconstruction(x, sync, &sc, step++, &batch, targets,
+                                                        &scaler, comm->rank == 0);
 
     double conv_seconds = profile[BMST_OP_CONV] + profile[BMST_OP_KIND_COUNT + BMST_OP_CONV];
     double conv_gflops = conv_step_flops(g) * profiled / conv_seconds / 1e9;

@@ -141,6 +141,8 @@ static const struct option options[] = {
     {"csv", NULL, TEXT, TRAIN, RUN(csv_path), 0, 0, "PATH  one row per epoch"},
     {"steps", NULL, INT, BENCH, CLI(steps), 1, 0, "N  timed steps (20)"},
     {"warmup", NULL, INT, BENCH, CLI(warmup), 0, 0, "N  untimed steps first (3)"},
+    {"check-reconstruction", NULL, FLAG, BENCH, CLI(check_reconstruction), 0, 0,
+     "  revnets: one more step, each unit's input rebuilt in backward against forward's"},
     {"precision", NULL, PRECISION, ALL, 0, 0, 0, "fp32|fp16|bf16  activations' type (fp32)"},
     {"fp16", "fp16", FP16_ALIAS, ALL, 0, 0, 0, "  alias of --precision fp16"},
     {"loss-scale", NULL, FLOAT, TRAIN | BENCH, RUN(loss_scale), 1, 0, "S  fp16's first loss scale (65536)"},

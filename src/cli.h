@@ -17,6 +17,8 @@ struct bmst_cli {
     const char *import_paths[2]; /* import: IN (safetensors, .pt, .pth) and OUT.h5 */
     int n_import_paths;
     int logits; /* predict --logits: each sample's logits too */
+    /* bench: one more step measuring every reversible unit's rebuilt input */
+    int check_reconstruction;
     int help;
     /* info --max-batch: search the largest batch whose plan fits
      * memory_bytes (--memory SIZE; 0: not given) */

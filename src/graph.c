@@ -10,6 +10,7 @@
 #include "error.h"
 #include "ops/op.h"
 #include "recompute.h"
+#include "ops/reversible.h"
 #include "saved.h"
 
 #define ARENA_ALIGN 64
@@ -32,6 +33,7 @@ void bmst_graph_free(struct bmst_graph *g) {
     free(g->reruns);
     free(g->values);
     free(g->nodes);
+    bmst_rev_units_free(g);
     memset(g, 0, sizeof *g);
 }
 
@@ -212,6 +214,28 @@ static size_t block_bytes(const struct bmst_graph *g, int value) {
     return bmst_shape_count(s) * elem;
 }
 
+/* Values a reversible unit rebuilds in backward (graph.h's rebuilt): its
+ * input 0, where the unit is the value's only reader and says it can
+ * rebuild it, and the value's producer is a unit too. A rebuilt value is
+ * close to the forward one, not equal to it: another producer's backward
+ * could read it for more than a unit's does (a ReLU's, whether each element
+ * is positive, which an exact 0 rebuilt as +1e-9 would flip), so its input
+ * is kept as usual, as the paper keeps each stage's input. */
+static void mark_rebuilt(struct bmst_graph *g) {
+    int *readers = bmst_xcalloc((size_t)(g->n_values ? g->n_values : 1), sizeof *readers);
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++) readers[g->nodes[i].in[j]]++;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct bmst_node *n = &g->nodes[i];
+        const struct bmst_op_def *op = bmst_op(n->kind);
+        if (!op->rebuilds_input || !op->rebuilds_input(g, n)) continue;
+        struct bmst_value *v = &g->values[n->in[0]];
+        v->rebuilt = readers[n->in[0]] == 1 && n->in[0] != g->logits && v->buffer < 0 &&
+                     g->nodes[v->producer].kind == n->kind;
+    }
+    free(readers);
+}
+
 /* The step at which every value is last read: by a forward reader, or, for
  * a value kept plain, by the last backward that reads it again. Marks what
  * backward reads (saved), what each reader needs of it, and its codec; and
@@ -229,6 +253,7 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
         const struct bmst_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_in; j++) last_reader[n->in[j]] = last_use[n->in[j]] = i;
     }
+    if (g->training) mark_rebuilt(g);
     for (int i = 0; g->training && i < g->n_nodes; i++) {
         const struct bmst_op_def *op = bmst_op(g->nodes[i].kind);
         /* backward never runs a node no gradient flows out of (a frozen
@@ -247,7 +272,7 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
         /* what a rerun reads is kept exactly, so that the rerun is */
         int coded = val->saved && !val->recompute && !val->rerun_input;
         val->codec = coded ? bmst_saved_codec(g, v, needs[v]) : BMST_ACT_CODEC_PLAIN;
-        if (val->saved && !val->recompute && val->codec == BMST_ACT_CODEC_PLAIN &&
+        if (val->saved && !val->recompute && !val->rebuilt && val->codec == BMST_ACT_CODEC_PLAIN &&
             last_backward[v] > last_use[v])
             last_use[v] = last_backward[v];
     }
@@ -259,11 +284,12 @@ static void lifetimes(struct bmst_graph *g, int steps, int *last_use, int *last_
 }
 
 /* What a codec other than plain keeps of each value, from its producer's
- * forward (where it is encoded) to its last backward reader. Counts in
- * g->saved_bytes what is kept for backward, in saved_plain_bytes what plain
- * would keep. */
-static int add_saved(struct bmst_graph *g, const int *last_backward, struct interval *items,
-                     int n_items, size_t *naive) {
+ * forward (where it is encoded) to its last backward reader, and the block
+ * a value rebuilt in backward is written to, from its reader's backward to
+ * its producer's. Counts in g->saved_bytes what is kept for backward (a
+ * rebuilt value is not), in saved_plain_bytes what plain would keep. */
+static int add_saved(struct bmst_graph *g, int steps, const int *last_reader,
+                     const int *last_backward, struct interval *items, int n_items, size_t *naive) {
     g->saved_bytes = g->saved_plain_bytes = 0;
     /* a buffer's prefixes are kept as the buffer: counted once, whole */
     char *buffer_saved = bmst_xcalloc((size_t)g->n_values, 1);
@@ -271,6 +297,14 @@ static int add_saved(struct bmst_graph *g, const int *last_backward, struct inte
         if (g->values[v].saved && g->values[v].buffer >= 0) buffer_saved[g->values[v].buffer] = 1;
     for (int v = 0; v < g->n_values; v++) {
         struct bmst_value *val = &g->values[v];
+        if (val->rebuilt) {
+            /* from its reader's backward, which writes it, to its producer's */
+            size_t bytes = align_up(bmst_graph_value_bytes(g, v));
+            items[n_items++] = (struct interval){bytes, steps - 1 - last_reader[v],
+                                                 last_backward[v], &val->rebuilt_offset};
+            *naive += bytes;
+            continue;
+        }
         if (in_buffer(val, v) && val->codec == BMST_ACT_CODEC_PLAIN) continue;
         if (!val->saved && !(val->buffer == v && buffer_saved[v])) continue;
         size_t whole = align_up(block_bytes(g, v));
@@ -399,7 +433,7 @@ int bmst_graph_plan(struct bmst_graph *g) {
         }
     }
     if (g->training) {
-        n_items = add_saved(g, last_backward, items, n_items, &naive);
+        n_items = add_saved(g, steps, last_reader, last_backward, items, n_items, &naive);
         n_items = add_decodes(g, steps, items, n_items, &naive);
         n_items = add_reruns(g, steps, last_backward, items, n_items, &naive);
     }
@@ -427,6 +461,7 @@ size_t bmst_graph_device_bytes(const struct bmst_graph *g) {
 
 void bmst_graph_sync_bn(struct bmst_graph *g, const struct bmst_bn_sync *sync) {
     BMST_ASSERT(g->training);
+    g->bn_sync = sync;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].kind == BMST_OP_BN) g->nodes[i].desc.bn.sync = sync;
 }

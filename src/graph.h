@@ -58,6 +58,8 @@ struct bmst_rerun {
 
 #define BMST_MAX_SAVED 2 /* values one node's backward reads again */
 
+struct bmst_rev_unit;
+
 /* An activation: its shape and where it, its gradient and what backward
  * keeps of it live in the arena. */
 struct bmst_value {
@@ -92,6 +94,13 @@ struct bmst_value {
      * and grad_offset. */
     int buffer;
     int row_stride;
+    /* A reversible unit's input that its reader (the unit, ops/reversible.c)
+     * rebuilds from its own output in backward: kept from forward for no
+     * backward; the reader writes it at rebuilt_offset when its backward
+     * starts, and the value's producer and the reader read it there
+     * (bmst_saved_get). So a stage of such units keeps only its output. */
+    int rebuilt;
+    size_t rebuilt_offset;
 };
 
 /* A loss node's scalars (enum bmst_scalar): where its forward writes the
@@ -113,6 +122,7 @@ struct bmst_node {
         struct bmst_pool_desc pool;
         struct bmst_dropout_desc dropout;
         struct bmst_loss_desc loss;
+        int rev_unit; /* reversible unit: its index in the graph's rev_units */
     } desc;
     size_t scratch_offset; /* bytes into the arena: BN batch mean/invstd, XENT probabilities */
     size_t scratch_bytes;
@@ -143,6 +153,12 @@ struct bmst_graph {
     int n_values, cap_values;
     struct bmst_node *nodes;
     int n_nodes, cap_nodes;
+    /* the reversible units' descriptions (ops/reversible.h), nodes point in */
+    struct bmst_rev_unit *rev_units;
+    int n_rev_units, cap_rev_units;
+    /* --sync-bn's statistics across ranks (bmst_graph_sync_bn), for the batch
+     * norms inside reversible units; NULL: this rank's batch alone */
+    const struct bmst_bn_sync *bn_sync;
 
     int images;  /* value: [batch, h, w, c] input */
     int targets; /* value: [batch, 1, 1, classes] soft targets (training only) */

@@ -9,8 +9,10 @@
 #include "models/models.h"
 #include "ops/op.h"
 #include "recompute.h"
+#include "ops/reversible.h"
 
 static size_t node_params(const struct bmst_graph *g, const struct bmst_node *n) {
+    if (n->kind == BMST_OP_REVERSIBLE) return bmst_rev_unit_weights(g, n);
     size_t count = 0;
     for (int i = 0; i < 4; i++)
         if (n->param[i] >= 0 && g->model->params[n->param[i]].role == BMST_PARAM_WEIGHT)
@@ -138,11 +140,13 @@ int bmst_info(const struct bmst_cli *cli) {
                model->weights_act != model->weights ? ", compute copy" : "",
                mib(bmst_model_bytes(model)));
         print_optimizer(&b.engine.optim);
-        printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), conv workspace "
-               "%.1f MiB\n",
-               mib(g->arena_bytes), mib(g->naive_bytes), mib(g->workspace_bytes));
-        printf("  evaluation arena (batch %d): %.1f MiB, conv workspace %.1f MiB\n", eval->batch,
-               mib(eval->arena_bytes), mib(eval->workspace_bytes));
+        /* a reversible unit's intermediates live in the workspace */
+        const char *ws =
+            g->n_rev_units ? "workspace (convs, one reversible unit)" : "conv workspace";
+        printf("  training arena: %.1f MiB (%.1f MiB without the liveness plan), %s %.1f MiB\n",
+               mib(g->arena_bytes), mib(g->naive_bytes), ws, mib(g->workspace_bytes));
+        printf("  evaluation arena (batch %d): %.1f MiB, %s %.1f MiB\n", eval->batch,
+               mib(eval->arena_bytes), ws, mib(eval->workspace_bytes));
         print_saved(&b);
         print_half_on_gpu(&b);
         print_flops(g, eval);

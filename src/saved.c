@@ -165,6 +165,8 @@ struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n,
         return (struct bmst_saved){(const char *)x->arena + v->rerun_offset, BMST_SAVED_AS_VALUE};
     /* the planner chose the codec for what every reader needs */
     BMST_ASSERT(need & c->serves);
+    if (v->rebuilt)
+        return (struct bmst_saved){(const char *)x->arena + v->rebuilt_offset, BMST_SAVED_AS_VALUE};
     if (v->codec == BMST_ACT_CODEC_PLAIN)
         return (struct bmst_saved){(const char *)x->arena + v->offset, BMST_SAVED_AS_VALUE};
     const char *stored = (const char *)x->arena + v->stored_offset;
@@ -172,6 +174,11 @@ struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n,
     void *out = (char *)x->arena + n->decode_offset[j];
     c->decode(g, value, stored + form_mask_bytes(g, value), out);
     return (struct bmst_saved){out, BMST_SAVED_AS_VALUE};
+}
+
+void *bmst_saved_rebuild_target(struct bmst_exec *x, const struct bmst_node *n) {
+    const struct bmst_value *v = &x->graph->values[n->in[0]];
+    return v->rebuilt ? (char *)x->arena + v->rebuilt_offset : NULL;
 }
 
 const char *bmst_act_codec_name(enum bmst_act_codec codec) {

@@ -75,6 +75,11 @@ void bmst_saved_keep(struct bmst_exec *x, const struct bmst_node *n);
  * The one way backward reads a value. */
 struct bmst_saved bmst_saved_get(struct bmst_exec *x, const struct bmst_node *n, int j);
 
+/* In node n's backward, before it reads its input 0: where n writes that
+ * input rebuilt from its output when the plan rebuilds it (graph.h's
+ * rebuilt; bmst_saved_get then reads it there), else NULL. */
+void *bmst_saved_rebuild_target(struct bmst_exec *x, const struct bmst_node *n);
+
 /* --act-codec's names: "plain", "relu-mask", "division". parse: 0, or -1 for an unknown name. */
 const char *bmst_act_codec_name(enum bmst_act_codec codec);
 int bmst_act_codec_parse(const char *text, enum bmst_act_codec *codec);

@@ -170,6 +170,20 @@ static void cpu_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *
     free(scale);
 }
 
+/* The training normalization with kept statistics: scale from the float
+ * invstd (fwd_train's came from its double), so a rerun can differ from the
+ * forward in the last bit of an element. */
+static void cpu_bn_fwd_saved(struct bmst_backend *be, const struct bmst_bn_desc *d, const float *x,
+                             const float *gamma, const float *beta, const float *save_mean,
+                             const float *save_invstd, float *y) {
+    (void)be;
+    float *scale = bmst_xmalloc((size_t)d->c * sizeof(float));
+    for (int j = 0; j < d->c; j++)
+        scale[j] = (float)((double)gamma[j] * save_invstd[j]);
+    bn_apply(d, x, save_mean, scale, beta, y);
+    free(scale);
+}
+
 /* With xhat = (x - mean) * invstd, N = rows:
  *   dbeta = sum dy,  dgamma = sum dy * xhat,
  *   dx = gamma * invstd / N * (N * dy - dbeta - xhat * dgamma). */
@@ -264,6 +278,13 @@ static void bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, c
     cpu_round_to(be->act_dtype, y, d->rows * d->c);
 }
 
+static void bn_fwd_saved(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                         const float *gamma, const float *beta, const float *save_mean,
+                         const float *save_invstd, void *y) {
+    cpu_bn_fwd_saved(be, d, x, gamma, beta, save_mean, save_invstd, y);
+    cpu_round_to(be->act_dtype, y, d->rows * d->c);
+}
+
 /* dx rounded to the activation type, row by row where it is a channel
  * prefix (the channels between belong to other values) */
 static void round_dx(struct bmst_backend *be, const struct bmst_bn_desc *d, void *dx) {
@@ -295,4 +316,5 @@ const struct bmst_bn_kernels cpu_bn_kernels = {
     .fwd_eval = bn_fwd_eval,
     .bwd = bn_bwd,
     .bwd_eval = bn_bwd_eval,
+    .fwd_saved = bn_fwd_saved,
 };

@@ -63,6 +63,13 @@ static void cpu_add_fwd(struct bmst_backend *be, size_t n, const float *a, const
         y[i] = a[i] + b[i];
 }
 
+static void cpu_sub(struct bmst_backend *be, size_t n, const float *a, const float *b, float *y) {
+    (void)be;
+#pragma omp parallel for simd schedule(static) if (n > CPU_PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] - b[i];
+}
+
 static void cpu_pass_grad(struct bmst_backend *be, size_t n, const float *src, float *dst,
                           int accumulate) {
     (void)be;
@@ -124,6 +131,11 @@ static void add_fwd(struct bmst_backend *be, size_t n, const void *a, const void
     cpu_round_to(be->act_dtype, y, n);
 }
 
+static void add_sub(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
+    cpu_sub(be, n, a, b, y);
+    cpu_round_to(be->act_dtype, y, n);
+}
+
 static void add_bwd(struct bmst_backend *be, size_t n, const void *src, void *dst, int accumulate) {
     cpu_pass_grad(be, n, src, dst, accumulate);
     if (accumulate) cpu_round_to(be->act_dtype, dst, n);
@@ -145,5 +157,5 @@ const struct bmst_relu_kernels cpu_relu_kernels = {
     .bwd = relu_bwd,
     .bwd_mask = relu_bwd_mask,
 };
-const struct bmst_add_kernels cpu_add_kernels = {.fwd = add_fwd, .bwd = add_bwd};
+const struct bmst_add_kernels cpu_add_kernels = {.fwd = add_fwd, .bwd = add_bwd, .sub = add_sub};
 const struct bmst_concat_kernels cpu_concat_kernels = {.fwd = concat_fwd, .bwd = concat_bwd};

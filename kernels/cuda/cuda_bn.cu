@@ -248,9 +248,11 @@ bn_finalize_bwd_kernel(size_t rows, int c, unsigned parts, const double *s1, con
     }
 }
 
-/* Step 3, forward: y = (x - mean) * scale + beta in fp32. With eval set, mean
+/* Step 3, forward: y = (x - mean) * scale + beta in fp32. With eval 1, mean
  * is running_mean and scale = gamma / sqrtf(running_var + eps) in float, as
- * cpu_bn_fwd_eval; otherwise mean = save_mean and scale comes from step 2.
+ * cpu_bn_fwd_eval; with eval 2 (fwd_saved), mean = save_mean and `scale`
+ * holds save_invstd, multiplied by gamma as cpu_bn_fwd_saved; otherwise
+ * mean = save_mean and scale comes from step 2.
  * Same tiling as step 1 (a thread keeps one channel), reads before it writes
  * each element, so y may be x (when x is contiguous). */
 template <typename T>
@@ -261,7 +263,9 @@ bn_apply_fwd_kernel(size_t rows, int c, size_t xs, size_t rows_per_part, int eva
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= c) return;
     const float m = mean[j];
-    const float sc = eval ? gamma[j] / sqrtf(running_var[j] + eps) : scale[j];
+    const float sc = eval == 1   ? gamma[j] / sqrtf(running_var[j] + eps)
+                     : eval == 2 ? (float)((double)gamma[j] * scale[j])
+                                 : scale[j];
     const float b = beta[j];
     const size_t r0 = (size_t)blockIdx.y * rows_per_part;
     const size_t r1 = r0 + rows_per_part < rows ? r0 + rows_per_part : rows;
@@ -427,9 +431,12 @@ static void cuda_bn_fwd_train(struct bmst_backend *be, const struct bmst_bn_desc
     });
 }
 
-static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
-                             const float *gamma, const float *beta, const float *running_mean,
-                             const float *running_var, void *y) {
+/* The apply step alone (step 3 with `eval` 1 or 2, see bn_apply_fwd_kernel):
+ * evaluation with the running statistics, or fwd_saved with kept ones. */
+static void bn_apply_alone(struct bmst_backend *be, const struct bmst_bn_desc *d, int eval,
+                           const void *x, const float *mean, const float *scale,
+                           const float *gamma, const float *running_var, const float *beta,
+                           void *y) {
     const size_t rows = d->rows;
     const int c = d->c;
     if (c <= 0 || rows == 0) return;
@@ -437,11 +444,23 @@ static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc 
     struct bn_tiling ta = bn_apply_tile(rows, c);
     CUDA_DISPATCH(be->act_dtype, T,
                   bn_apply_fwd_kernel<T><<<dim3(ta.col_blocks, ta.parts), dim3(ta.cw, ta.by), 0,
-                                           s>>>(rows, c, bn_x_stride(d), ta.rows_per_part, 1,
-                                                (const T *)x,
-                                                running_mean, (const float *)NULL, gamma,
-                                                running_var, d->eps, beta, (T *)y));
+                                           s>>>(rows, c, bn_x_stride(d), ta.rows_per_part, eval,
+                                                (const T *)x, mean, scale, gamma, running_var,
+                                                d->eps, beta, (T *)y));
     CUDA_CHECK_LAUNCH();
+}
+
+static void cuda_bn_fwd_eval(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                             const float *gamma, const float *beta, const float *running_mean,
+                             const float *running_var, void *y) {
+    bn_apply_alone(be, d, 1, x, running_mean, NULL, gamma, running_var, beta, y);
+}
+
+/* scale = gamma * save_invstd as cpu_bn_fwd_saved */
+static void cuda_bn_fwd_saved(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
+                              const float *gamma, const float *beta, const float *save_mean,
+                              const float *save_invstd, void *y) {
+    bn_apply_alone(be, d, 2, x, save_mean, save_invstd, gamma, NULL, beta, y);
 }
 
 static void cuda_bn_bwd(struct bmst_backend *be, const struct bmst_bn_desc *d, const void *x,
@@ -505,4 +524,5 @@ const struct bmst_bn_kernels cuda_bn_kernels = {
     /* .fwd_eval = */ cuda_bn_fwd_eval,
     /* .bwd = */ cuda_bn_bwd,
     /* .bwd_eval = */ cuda_bn_bwd_eval,
+    /* .fwd_saved = */ cuda_bn_fwd_saved,
 };

@@ -47,6 +47,11 @@ template <typename T> __global__ void add_kernel(size_t n, const T *a, const T *
         y[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
 }
 
+template <typename T> __global__ void sub_kernel(size_t n, const T *a, const T *b, T *y) {
+    for (size_t i = GRID_START(); i < n; i += GRID_STRIDE())
+        y[i] = from_f32<T>(to_f32(a[i]) - to_f32(b[i]));
+}
+
 /* dst += src; the overwrite case is a plain copy (cudaMemcpyAsync). */
 template <typename T> __global__ void accumulate_kernel(size_t n, const T *src, T *dst) {
     for (size_t i = GRID_START(); i < n; i += GRID_STRIDE())
@@ -168,6 +173,15 @@ static void cuda_add_fwd(struct bmst_backend *be, size_t n, const void *a, const
     CUDA_CHECK_LAUNCH();
 }
 
+static void cuda_sub(struct bmst_backend *be, size_t n, const void *a, const void *b, void *y) {
+    if (n == 0) return;
+    cudaStream_t s = cuda_impl_of(be)->stream;
+    CUDA_DISPATCH(be->act_dtype, T,
+                  sub_kernel<T><<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(
+                      n, (const T *)a, (const T *)b, (T *)y));
+    CUDA_CHECK_LAUNCH();
+}
+
 static void cuda_pass_grad(struct bmst_backend *be, size_t n, const void *src, void *dst,
                            int accumulate) {
     if (n == 0) return;
@@ -272,6 +286,7 @@ const struct bmst_relu_kernels cuda_relu_kernels = {
 const struct bmst_add_kernels cuda_add_kernels = {
     /* .fwd = */ cuda_add_fwd,
     /* .bwd = */ cuda_pass_grad,
+    /* .sub = */ cuda_sub,
 };
 const struct bmst_concat_kernels cuda_concat_kernels = {
     /* .fwd = */ cuda_concat_fwd,

@@ -27,6 +27,8 @@ static const struct family preact_resnet = {
     "pre-activation ResNet", 0, 3, {"after the stem conv", "before layer2", "before layer3"}, NULL};
 static const struct family wide_resnet = {
     "Wide ResNet", 1, 4, {"after the stem", "before layer2", "before layer3", "before layer4"}, NULL};
+static const struct family revnet = {
+    "RevNet", 0, 3, {"after the stem", "before layer2", "before layer3"}, NULL};
 static const struct family densenet = {
     "DenseNet",
     0,
@@ -61,11 +63,15 @@ static const struct network_entry networks[] = {
     {"resnet20", 20, &cifar_resnet, bmst_resnet_cifar_build},
     {"resnet44", 44, &cifar_resnet, bmst_resnet_cifar_build},
     {"resnet56", 56, &cifar_resnet, bmst_resnet_cifar_build},
+    {"resnet110", 110, &cifar_resnet, bmst_resnet_cifar_build},
     {"resnet164", 164, &preact_resnet, bmst_resnet_preact_build},
     {"wide_resnet50_2", 50, &wide_resnet, bmst_wide_resnet_build},
     {"densenet121", 121, &densenet, bmst_densenet_build},
     {"densenet161", 161, &densenet, bmst_densenet_build},
     {"inceptionv3", 3, &inception, bmst_inception_build},
+    {"revnet38", 38, &revnet, bmst_revnet_build},
+    {"revnet110", 110, &revnet, bmst_revnet_build},
+    {"revnet164", 164, &revnet, bmst_revnet_build},
 };
 
 #define N_NETWORKS (sizeof networks / sizeof networks[0])

@@ -70,5 +70,7 @@ int bmst_wide_resnet_build(struct bmst_graph *g, const struct bmst_network_spec 
                            int depth);
 int bmst_resnet_preact_build(struct bmst_graph *g, const struct bmst_network_spec *spec,
                              int depth);
+/* The CIFAR RevNets (revnet.c): depth 38, 110 or 164. */
+int bmst_revnet_build(struct bmst_graph *g, const struct bmst_network_spec *spec, int depth);
 
 #endif

@@ -23,6 +23,10 @@ struct bmst_op_def {
      * writes nothing but its output (and scratch), and the same inputs give
      * the same bits */
     int rerun;
+    /* optional: 1 when node n's backward rebuilds its input 0 from its own
+     * output (a reversible unit), so that where n is the input's only
+     * reader the plan keeps the input for no backward (graph.h's rebuilt) */
+    int (*rebuilds_input)(const struct bmst_graph *g, const struct bmst_node *n);
     /* 1 when the backend has this op's kernels (its group in backend.h);
      * NULL: the op needs none */
     int (*supported)(const struct bmst_backend *be);

@@ -41,6 +41,8 @@
 #include "models/models.h"
 #include "ops/op.h"
 #include "param_groups.h"
+#include "ops/reversible.h"
+#include "saved.h"
 #include "stats.h"
 #include "step.h"
 
@@ -236,25 +238,26 @@ static int write_maxpool_indices(hid_t group, struct bmst_exec *x, const struct 
     return status;
 }
 
-/* Writes relu/NNNN for ReLU node n, the count-th in graph order: a uint8
- * [N,H,W,C] mask of its output's positive elements. */
-static int write_relu_mask(hid_t group, struct bmst_exec *x, const struct bmst_node *n,
-                           int count) {
-    struct bmst_shape sh = x->graph->values[n->out].shape;
-    size_t elems = bmst_shape_count(sh);
-    float *y = bmst_xmalloc(elems * sizeof(float));
-    uint8_t *mask = bmst_xmalloc(elems);
-    x->graph->be->download_act(x->graph->be, y, bmst_exec_value(x, n->out), elems);
-    for (size_t j = 0; j < elems; j++) mask[j] = y[j] > 0.0f;
+/* relu/NNNN (NNNN = *count, then advanced): where the ReLU output y of shape
+ * sh is positive, as uint8 [N,H,W,C]. */
+static int write_relu_mask(hid_t group, struct bmst_backend *be, struct bmst_shape sh,
+                           const void *y_device, int *count) {
+    size_t n = bmst_shape_count(sh);
+    float *y = bmst_xmalloc(n * sizeof(float));
+    uint8_t *mask = bmst_xmalloc(n);
+    be->download_act(be, y, y_device, n);
+    for (size_t j = 0; j < n; j++) mask[j] = y[j] > 0.0f;
     hsize_t dims[4] = {(hsize_t)sh.n, (hsize_t)sh.h, (hsize_t)sh.w, (hsize_t)sh.c};
-    int status = write_numbered(group, "relu", count, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, mask);
+    int status = write_numbered(group, "relu", (*count)++, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                                mask);
     free(y), free(mask);
     return status;
 }
 
 /* Runs the step's forward alone (as bmst_train_step sets it up) and writes
- * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order, the max
- * pools' choices and the dropout masks. The BN running
+ * relu/NNNN, one uint8 [N,H,W,C] mask per ReLU in graph order (a reversible
+ * unit's, F's then G's, at the unit's place), the max pools' choices and the
+ * dropout masks. The BN running
  * statistics that forward updates are put back, so the real step that follows
  * starts from the checkpoint's. */
 static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct options *o, long step,
@@ -275,7 +278,8 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
     bmst_exec_upload_scalars(x);
     /* node by node, as bmst_exec_forward runs them, each ReLU's output and
      * max pool's input read right after the node: a value no backward reads
-     * again (a frozen prefix's, --freeze) may be overwritten later in the pass */
+     * again (a frozen prefix's, --freeze) or one a reversible unit rebuilds in
+     * backward (graph.h's rebuilt) may be overwritten later in the pass */
     hid_t relu = H5Gcreate2(file, "relu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t pool = H5Gcreate2(file, "maxpool", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int status = relu < 0 || pool < 0 ? -1 : 0, relus = 0, pools = 0;
@@ -283,8 +287,22 @@ static int write_relu_masks(hid_t file, struct bmst_exec *x, const struct option
         const struct bmst_node *n = &g->nodes[i];
         bmst_op(n->kind)->forward(x, n);
         bmst_saved_keep(x, n);
-        if (n->kind == BMST_OP_RELU) status = write_relu_mask(relu, x, n, relus++);
+        if (n->kind == BMST_OP_RELU)
+            status = write_relu_mask(relu, be, g->values[n->out].shape,
+                                     bmst_exec_value(x, n->out), &relus);
         if (n->kind == BMST_OP_MAXPOOL) status = write_maxpool_indices(pool, x, n, pools++);
+        if (n->kind != BMST_OP_REVERSIBLE) continue;
+        /* a unit's ReLUs, F's then G's in order: their outputs are in the
+         * workspace until the next unit runs (ops/reversible.h) */
+        const struct bmst_rev_unit *u = &g->rev_units[n->desc.rev_unit];
+        const struct bmst_rev_branch *branches[2] = {&u->f, &u->g};
+        for (int b = 0; b < 2; b++)
+            for (int l = 0; l < branches[b]->layers && status == 0; l++) {
+                const struct bmst_conv_desc *d = &branches[b]->conv[l];
+                if (branches[b]->has_bn[l])
+                    status = write_relu_mask(relu, be, bmst_shape_make(d->n, d->h, d->w, d->c),
+                                             (char *)x->workspace + branches[b]->act[l], &relus);
+            }
     }
     if (relu >= 0) H5Gclose(relu);
     if (pool >= 0) H5Gclose(pool);

@@ -25,8 +25,8 @@ rounding noise around 0 (1e-7 of the tensor's largest) gets a full-size
 update of a sign float32 and float64 may disagree on; from the same
 gradients, the update is well conditioned.
 
-usage: /usr/bin/python3 test_parity.py PARITY_STEP [CASE|--not=CASE ... | zoo]
-(shell patterns over CASES; "zoo": ZOO_CASES)"""
+usage: /usr/bin/python3 test_parity.py PARITY_STEP [CASE|--not=CASE ... | zoo | revnet]
+(shell patterns over CASES; "zoo": ZOO_CASES; "revnet": REVNET_CASES)"""
 import fnmatch
 import os
 import subprocess
@@ -43,6 +43,7 @@ from torch_resnet import ResNet, param_groups, soft_cross_entropy, soft_targets 
 from torch_densenet import DenseNet  # noqa: E402
 from torch_inception import InceptionV3  # noqa: E402
 from torch_preact import PreActResNet  # noqa: E402
+from torch_revnet import RevNet  # noqa: E402
 
 AUX_WEIGHT = 0.4  # torchvision's recipe: loss + 0.4 * aux loss (--aux-logits)
 
@@ -122,6 +123,19 @@ ZOO_CASES = {
 }
 
 
+# The RevNets, run by the parity_revnet test (argument "revnet"): the
+# reference (torch_revnet.py) is plain autograd storing every activation,
+# the engine rebuilds each invertible unit's input from its output in
+# backward and runs F and G again with the batch statistics forward kept.
+# Basic units (revnet38) plain and merged before the second stage, and
+# bottleneck units with their projections (revnet164).
+REVNET_CASES = {
+    "revnet38": ("revnet38", (32, 32, 3), 10, 4, 1, 2, {}),
+    "revnet38-merge2-c3": ("revnet38", (32, 32, 3), 10, 4, 2, 3, {}),
+    "revnet164": ("revnet164", (16, 16, 3), 10, 4, 1, 2, {}),
+}
+
+
 def reference(arch, shape, classes, merge=1, mix_at=2, aux_logits=False):
     """The independently written PyTorch model of `arch`; with aux_logits,
     torchvision's own Inception3 (torchvision_inception_aux.py)."""
@@ -134,6 +148,8 @@ def reference(arch, shape, classes, merge=1, mix_at=2, aux_logits=False):
         return DenseNet(arch, shape, classes, merge, mix_at)
     if arch == "resnet164":
         return PreActResNet(arch, shape, classes, merge, mix_at)
+    if arch.startswith("revnet"):
+        return RevNet(arch, shape, classes, merge, mix_at)
     return ResNet(arch, shape, classes, merge, mix_at)
 
 
@@ -440,9 +456,11 @@ def check_continuation(check, spec, opt, out, steps):
 def select(patterns):
     """The cases named by shell patterns (all when none); a pattern after
     --not leaves its cases out (CTest runs InceptionV3's cases beside the
-    others); "zoo" alone: the model zoo's cases."""
+    others); "zoo" alone: the model zoo's cases; "revnet" alone: the RevNets'."""
     if patterns == ["zoo"]:
         return list(ZOO_CASES)
+    if patterns == ["revnet"]:
+        return list(REVNET_CASES)
     keep = [p for p in patterns if not p.startswith("--not=")]
     drop = [p[len("--not="):] for p in patterns if p.startswith("--not=")]
     names = [n for n in CASES if not keep or any(fnmatch.fnmatch(n, p) for p in keep)]
@@ -456,7 +474,8 @@ def main():
     failed = 0
     for name in names:
         with tempfile.TemporaryDirectory(prefix="bmst-parity-") as workdir:
-            check = run_case(parity_step, name, {**CASES, **ZOO_CASES}[name], workdir)
+            check = run_case(parity_step, name, {**CASES, **ZOO_CASES, **REVNET_CASES}[name],
+                             workdir)
         status = "FAIL" if check.failures else "ok"
         print(f"{status} {name}: worst relative error {check.worst[0]:.2e} ({check.worst[1]})")
         for failure in check.failures[:20]:

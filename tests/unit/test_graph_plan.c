@@ -14,7 +14,11 @@
  * that decodes it has a buffer of its size during that backward alone. A
  * dense block's channel prefixes (ops/append.c) share
  * their buffer's block: each must start where its buffer does, span its
- * buffer's full rows, and overlap nothing outside its buffer while alive. */
+ * buffer's full rows, and overlap nothing outside its buffer while alive. A
+ * reversible unit's input that a unit produced and a unit that keeps the
+ * shape alone reads (ops/reversible.c) lives only through its forward
+ * readers, and its rebuilt copy from its reader's backward to its
+ * producer's. */
 #include <string.h>
 
 #include "check.h"
@@ -38,6 +42,7 @@ static int reads_in_backward(const struct bmst_node *n, int v) {
     case BMST_OP_FC: return n->in[0] == v;
     case BMST_OP_RELU: return n->out == v;
     case BMST_OP_XENT: return n->in[1] == v;
+    case BMST_OP_REVERSIBLE: return n->in[0] == v || n->out == v;
     default: return 0;
     }
 }
@@ -61,10 +66,25 @@ static int divisible(const struct bmst_graph *g, int v) {
     for (int i = 0; i < g->n_nodes; i++) {
         const struct bmst_node *n = &g->nodes[i];
         if (!reads_in_backward(n, v)) continue;
-        if (n->kind == BMST_OP_MAXPOOL || n->kind == BMST_OP_XENT) return 0;
+        if (n->kind == BMST_OP_MAXPOOL || n->kind == BMST_OP_XENT || n->kind == BMST_OP_REVERSIBLE)
+            return 0;
         read = 1;
     }
     return read;
+}
+
+/* A value a reversible unit rebuilds in backward: a unit's output that one
+ * unit alone reads, and that unit keeps the shape (it is invertible). */
+static int rebuilt(const struct bmst_graph *g, int v) {
+    const struct bmst_value *val = &g->values[v];
+    if (g->nodes[val->producer].kind != BMST_OP_REVERSIBLE) return 0;
+    int readers = 0, reader = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++)
+            if (g->nodes[i].in[j] == v) readers++, reader = i;
+    if (readers != 1 || g->nodes[reader].kind != BMST_OP_REVERSIBLE) return 0;
+    struct bmst_shape a = val->shape, b = g->values[g->nodes[reader].out].shape;
+    return a.h == b.h && a.w == b.w && a.c == b.c;
 }
 
 static size_t mask_bytes(const struct bmst_value *val) {
@@ -103,7 +123,13 @@ static int collect(const struct bmst_graph *g, struct block *blocks) {
                 blocks[count++] = (struct block){n->decode_offset[0], bytes,          steps - 1 - i,
                                                  steps - 1 - i,       "decoded read", -1};
         }
-        if (!masked && !encoded && last_backward > last) last = last_backward;
+        int rebuild = rebuilt(g, v);
+        CHECK(rebuild == val->rebuilt, "value %d: rebuilt %d, the planner says %d", v, rebuild,
+              val->rebuilt);
+        if (rebuild)
+            blocks[count++] = (struct block){val->rebuilt_offset, bytes, steps - 1 - last_reader,
+                                             steps - 1 - val->producer, "rebuilt", -1};
+        if (!masked && !encoded && !rebuild && last_backward > last) last = last_backward;
         if (v == g->logits) last = steps - 1;
         blocks[count++] = (struct block){val->offset, bytes, first, last, "value", 2 * group};
         if (masked)
@@ -186,7 +212,7 @@ static void check_plan(const char *arch, int merge, enum bmst_act_codec codec, i
               "%s merge %d: DIVISION keeps %zu of %zu bytes", arch, merge, g.saved_bytes,
               g.saved_plain_bytes);
 
-    struct block *blocks = bmst_xmalloc((size_t)(3 * g.n_values + 2 * g.n_nodes) * sizeof *blocks);
+    struct block *blocks = bmst_xmalloc((size_t)(4 * g.n_values + 2 * g.n_nodes) * sizeof *blocks);
     int n = collect(&g, blocks), outside = 0, overlaps = 0;
     for (int i = 0; i < n; i++) {
         if (blocks[i].offset + blocks[i].bytes > g.arena_bytes) outside++;
@@ -227,6 +253,10 @@ int main(void) {
     check_plan("densenet121", 1, BMST_ACT_CODEC_PLAIN, 0);
     check_plan("densenet121", 2, BMST_ACT_CODEC_RELU_MASK, 2);
     /* DIVISION: every conv, BN and fc read decoded, no live buffers overlap */
+    /* reversible units: the rebuilt inputs; with relu-mask only the last ReLU (the stem's
+     * output is a unit's input, which it reads again whole) */
+    check_plan("revnet38", 2, BMST_ACT_CODEC_PLAIN, 0);
+    check_plan("revnet164", 1, BMST_ACT_CODEC_RELU_MASK, 1);
     check_plan("resnet20", 2, BMST_ACT_CODEC_DIVISION, 0);
     check_plan("resnet50", 1, BMST_ACT_CODEC_DIVISION, 0);
     check_plan("densenet121", 2, BMST_ACT_CODEC_DIVISION, 0);
