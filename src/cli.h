@@ -7,6 +7,9 @@
 
 #include "train.h"
 
+/* export --format: what --out is written as (BY_NAME: by its extension). */
+enum bmst_export_format { BMST_EXPORT_BY_NAME, BMST_EXPORT_ONNX, BMST_EXPORT_INT8_H5 };
+
 /* What the commands accept beyond the run configuration. */
 struct bmst_cli {
     struct bmst_run_config run;
@@ -14,6 +17,8 @@ struct bmst_cli {
     int classes;
     int steps, warmup; /* bench */
     const char *out_path; /* export: the file to write */
+    enum bmst_export_format format; /* export --format */
+    int calibrate;                  /* export --calibrate N: batches; 0: weights only */
     int help;
     /* given on the command line: a seed name ("c2mixt_resnet18") sets the
      * mix point and a merge of 2, which --merge overrides and a different
@@ -31,5 +36,7 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
 /* Checks that hold across options (batch divisible by merge, paths given). */
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli);
 void bmst_cli_print_help(enum bmst_command cmd, FILE *out);
+/* What export writes: --format, else .h5 or .hdf5 the int8 HDF5, else ONNX. */
+enum bmst_export_format bmst_export_format(const struct bmst_cli *cli);
 
 #endif

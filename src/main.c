@@ -7,7 +7,7 @@
 #include "comm.h"
 #include "error.h"
 #include "bench.h"
-#include "export_onnx.h"
+#include "export.h"
 #include "info.h"
 #include "models/models.h"
 #include "signals.h"
@@ -21,7 +21,7 @@ static void usage(FILE *out) {
             "  eval    score a checkpoint on a dataset's test split\n"
             "  info    layers, parameters and planned memory of a network\n"
             "  bench   training-step throughput on synthetic inputs\n"
-            "  export  write a checkpoint's network as ONNX (BN folded into the convolutions)\n\n"
+            "  export  write a checkpoint's network as ONNX (BN folded; fp32 or int8) or as int8 HDF5\n\n"
             "models: %s\n"
             "`bmst_dist COMMAND --help` lists a command's options; `bmst_dist --version` the\n"
             "version, commit and what this build includes.\n",
@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     cli.run.argc = argc;
     cli.run.argv = argv;
     if (cmd == BMST_CMD_INFO || cmd == BMST_CMD_EXPORT) {
-        if ((cmd == BMST_CMD_INFO ? bmst_info(&cli) : bmst_export_onnx(&cli)) == 0) return 0;
+        if ((cmd == BMST_CMD_INFO ? bmst_info(&cli) : bmst_export(&cli)) == 0) return 0;
         bmst_report_error("bmst_dist");
         return 1;
     }

@@ -19,6 +19,8 @@
 #include "signals.h"
 #include "train_scalars.h"
 #include "evaluate.h"
+#include "quantize.h"
+#include "export_int8_h5.h"
 #include "fault.h"
 #include "run_header.h"
 #include "step.h"
@@ -564,7 +566,10 @@ int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
 int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct bmst_checkpoint_meta meta;
     struct session s;
-    int status = bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
+    /* a checkpoint, or the int8 HDF5 `export --format int8-h5` wrote */
+    int compact = bmst_int8_h5_is(cfg->checkpoint_path);
+    int status = compact ? bmst_int8_h5_read_meta(cfg->checkpoint_path, &meta)
+                         : bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
     if (status == 0) {
         /* the checkpoint says whether it has the auxiliary classifier */
         status = session_open(&s, cfg, 0, meta.arch, meta.aux_logits, comm);
@@ -582,7 +587,17 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
                             "%dx%dx%d and %d",
                             cfg->checkpoint_path, meta.in_h, meta.in_w, meta.in_c, meta.classes,
                             cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
-    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, NULL);
+    if (status == 0)
+        status = compact ? bmst_int8_h5_load(cfg->checkpoint_path, &s.engine.model)
+                         : bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, NULL);
+    if (status == 0 && cfg->int8 && !compact) {
+        int quantized = bmst_quantize_model(&s.engine.model);
+        if (s.out)
+            fprintf(s.out,
+                    "int8: %d conv and fc weights quantized per output channel (scale max|w|/127) "
+                    "and scored dequantized; batch norm and biases in fp32\n",
+                    quantized);
+    }
     status = session_join(&s, cfg, 0, status, &meta);
     double loss = 0.0, accuracy = 0.0, t = bmst_now();
     if (status == 0)

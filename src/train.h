@@ -86,6 +86,7 @@ struct bmst_run_config {
     int eval_test_every;        /* --eval-test every-epoch: /test after every epoch even
                                    where /val is watched (default: at the run's end) */
     int eval_split;             /* eval --split: enum bmst_split, BMST_SPLIT_TEST or _VAL */
+    int int8;                   /* eval, export --int8: conv and fc weights in int8 (quantize.h) */
     const char *tensorboard_dir; /* rank 0 writes TensorBoard scalars there (train_scalars.h) */
     int log_every;               /* steps between per-step TensorBoard scalars */
     /* the command line as given, for the report */
