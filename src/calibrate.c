@@ -28,13 +28,17 @@ static void observe_batch(struct bmst_engine *e, struct bmst_calibration *c, flo
         const struct bmst_node *n = &g->nodes[i];
         if (n->kind == BMST_OP_CONV || n->kind == BMST_OP_FC) {
             int v = n->in[0];
-            size_t count = bmst_shape_count(g->values[v].shape);
-            BMST_ASSERT(count <= host_count);
-            e->be->download_act(e->be, host, bmst_exec_value(&e->eval, v), count);
-            for (size_t j = 0; j < count; j++) {
-                c->min[v] = fminf(c->min[v], host[j]);
-                c->max[v] = fmaxf(c->max[v], host[j]);
-            }
+            /* a dense block's prefix: rows of row_stride, the first c its own */
+            struct bmst_shape s = g->values[v].shape;
+            size_t stride = g->values[v].row_stride ? (size_t)g->values[v].row_stride : (size_t)s.c;
+            size_t rows = bmst_shape_count(s) / (size_t)s.c;
+            BMST_ASSERT(rows * stride <= host_count);
+            e->be->download_act(e->be, host, bmst_exec_value(&e->eval, v), rows * stride);
+            for (size_t r = 0; r < rows; r++)
+                for (size_t j = r * stride; j < r * stride + (size_t)s.c; j++) {
+                    c->min[v] = fminf(c->min[v], host[j]);
+                    c->max[v] = fmaxf(c->max[v], host[j]);
+                }
         }
         bmst_exec_forward_node(&e->eval, i);
     }
@@ -81,7 +85,9 @@ int bmst_calibrate(struct bmst_engine *e, const char *data_path, int batches, in
     for (int v = 0; v < g->n_values; v++) {
         out->min[v] = INFINITY;
         out->max[v] = -INFINITY;
-        size_t count = bmst_shape_count(g->values[v].shape);
+        struct bmst_shape s = g->values[v].shape;
+        size_t count = bmst_shape_count(s);
+        if (g->values[v].row_stride) count = count / (size_t)s.c * (size_t)g->values[v].row_stride;
         if (count > largest) largest = count;
     }
     mark_observed(g, out->observed);

@@ -286,6 +286,11 @@ static int emit_graph(struct exporter *x) {
             break;
         case BMST_OP_DROPOUT:
             break; /* the identity in evaluation (aliased) */
+        case BMST_OP_APPEND:
+            /* a dense block's growing concatenation: its start is its input
+             * (aliased), each append a Concat of the prefix and the new channels */
+            if (n->n_in == 2) emit_plain(x, n, "Concat", 1);
+            break;
         default:
             status = bmst_error("cannot export %s: its layer %s is of a kind the ONNX export does "
                                 "not write yet",
@@ -296,7 +301,8 @@ static int emit_graph(struct exporter *x) {
     return status;
 }
 
-/* Readers of every value, and dropout's output standing for its input. */
+/* Readers of every value, and the values that stand for their input:
+ * dropout's output, and the start of a dense block's concatenation. */
 static void count_uses(struct exporter *x) {
     const struct bmst_graph *g = x->g;
     x->uses = calloc((size_t)g->n_values, sizeof *x->uses);
@@ -307,7 +313,8 @@ static void count_uses(struct exporter *x) {
         const struct bmst_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_in; j++)
             x->uses[n->in[j]]++;
-        if (n->kind == BMST_OP_DROPOUT) x->alias[n->out] = x->alias[n->in[0]];
+        if (n->kind == BMST_OP_DROPOUT || (n->kind == BMST_OP_APPEND && n->n_in == 1))
+            x->alias[n->out] = x->alias[n->in[0]];
     }
 }
 
