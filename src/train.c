@@ -292,6 +292,13 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     snprintf(meta->act_codec, sizeof meta->act_codec, "%s", bmst_act_codec_name(cfg->act_codec));
     meta->division_block = cfg->division_block;
     meta->division_bits = cfg->division_bits;
+    meta->has_prune_record = cfg->prune.to > 0.0f;
+    meta->prune_to = cfg->prune.to;
+    meta->prune_start = cfg->prune.start;
+    meta->prune_end = cfg->prune.end < 0.0f ? (float)cfg->epochs : cfg->prune.end;
+    meta->prune_every = cfg->prune.every;
+    snprintf(meta->prune_scope, sizeof meta->prune_scope, "%s",
+             bmst_prune_scope_name(cfg->prune.scope));
     meta->best_accuracy = s->best_accuracy;
     meta->best_epoch = s->best_epoch;
 }
