@@ -72,7 +72,8 @@ static int write_run_record(hid_t file, const struct bmst_checkpoint_meta *meta)
                                         &meta->planned_epochs) == 0 &&
                    bmst_ckpt_write_attr(file, "steps_per_epoch", H5T_NATIVE_INT64,
                                         &steps_per_epoch) == 0 &&
-                   (!meta->has_codec_record || write_codec_record(file, meta) == 0)
+                   (!meta->has_codec_record || write_codec_record(file, meta) == 0) &&
+                   (!meta->has_prune_record || bmst_ckpt_prune_write_record(file, meta) == 0)
                ? 0
                : -1;
 }
@@ -302,6 +303,7 @@ static int read_run_record(hid_t file, const char *path, struct bmst_checkpoint_
         return -1;
     meta->steps_per_epoch = steps_per_epoch;
     meta->has_run_record = 1;
+    if (bmst_ckpt_prune_read_record(file, path, meta) != 0) return -1;
     /* --act-codec's record, where the file has it */
     if (H5Aexists(file, "act_codec") <= 0) return 0;
     if (bmst_ckpt_read_string_attr(file, path, "", "act_codec", meta->act_codec,

@@ -60,6 +60,13 @@ struct bmst_checkpoint_meta {
     int division_block, division_bits;
     /* --recompute (optional like act_codec; "none" where a file lacks it) */
     char recompute[16];
+    /* --prune-* of a pruned run (optional attributes: has_prune_record is 0
+     * for a dense run and for a file written before they were recorded) */
+    int has_prune_record;
+    float prune_to, prune_start;
+    float prune_end; /* resolved: the run's --epochs where --prune-end was not given */
+    int prune_every;
+    char prune_scope[8]; /* "global" or "layer" */
     /* where inside an epoch the run stood (format version 5; all 0 for a
      * checkpoint written at an epoch's end): a run stopped by a signal or
      * saved by --save-every continues from the next step */

@@ -2,6 +2,7 @@
  * i % 32 of word i / 32 for weight i of the engine's flat buffer, 1: kept. */
 #include "checkpoint_prune.h"
 
+#include "checkpoint_tensors.h"
 #include "error.h"
 
 #define PRUNE_MASK "prune_mask"
@@ -33,4 +34,32 @@ int bmst_ckpt_prune_read(hid_t file, const char *path, uint32_t *mask, size_t wo
     if (ok) return 0;
     return bmst_error("checkpoint %s is damaged or not ours: its /%s is not %zu words", path,
                       PRUNE_MASK, words);
+}
+
+int bmst_ckpt_prune_write_record(hid_t file, const struct bmst_checkpoint_meta *meta) {
+    return bmst_ckpt_write_attr(file, "prune_to", H5T_NATIVE_FLOAT, &meta->prune_to) == 0 &&
+                   bmst_ckpt_write_attr(file, "prune_start", H5T_NATIVE_FLOAT,
+                                        &meta->prune_start) == 0 &&
+                   bmst_ckpt_write_attr(file, "prune_end", H5T_NATIVE_FLOAT, &meta->prune_end) ==
+                       0 &&
+                   bmst_ckpt_write_attr(file, "prune_every", H5T_NATIVE_INT, &meta->prune_every) ==
+                       0 &&
+                   bmst_ckpt_write_string_attr(file, "prune_scope", meta->prune_scope) == 0
+               ? 0
+               : -1;
+}
+
+int bmst_ckpt_prune_read_record(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
+    if (H5Aexists(file, "prune_to") <= 0) return 0;
+    if (bmst_ckpt_read_attr(file, path, "", "prune_to", H5T_NATIVE_FLOAT, &meta->prune_to) != 0 ||
+        bmst_ckpt_read_attr(file, path, "", "prune_start", H5T_NATIVE_FLOAT, &meta->prune_start) !=
+            0 ||
+        bmst_ckpt_read_attr(file, path, "", "prune_end", H5T_NATIVE_FLOAT, &meta->prune_end) != 0 ||
+        bmst_ckpt_read_attr(file, path, "", "prune_every", H5T_NATIVE_INT, &meta->prune_every) !=
+            0 ||
+        bmst_ckpt_read_string_attr(file, path, "", "prune_scope", meta->prune_scope,
+                                   sizeof meta->prune_scope) != 0)
+        return -1;
+    meta->has_prune_record = 1;
+    return 0;
 }

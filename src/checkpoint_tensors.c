@@ -8,8 +8,7 @@
 #include "error.h"
 #include "h5util.h"
 
-/* KRSC <-> OIHW ([k][r][s][c] <-> [k][c][r][s]); dims are PyTorch's [k, c, r, s]. */
-static void krsc_to_oihw(const int *dims, const float *src, float *dst) {
+void bmst_ckpt_krsc_to_oihw(const int *dims, const float *src, float *dst) {
     int k = dims[0], c = dims[1], r = dims[2], s = dims[3];
     for (int ik = 0; ik < k; ik++)
         for (int ir = 0; ir < r; ir++)
@@ -79,7 +78,7 @@ int bmst_ckpt_write_params(hid_t group, const struct bmst_model *m, const float 
         if (weights_only && p->role != BMST_PARAM_WEIGHT) continue;
         const float *src = (p->role == BMST_PARAM_WEIGHT ? host_weights : host_buffers) + p->offset;
         if (p->conv_krsc) {
-            krsc_to_oihw(p->dims, src, scratch);
+            bmst_ckpt_krsc_to_oihw(p->dims, src, scratch);
             src = scratch;
         }
         if (bmst_ckpt_write_tensor(group, p->name, p->ndim, p->dims, H5T_NATIVE_FLOAT, src) != 0)

@@ -9,6 +9,10 @@
 
 #include "model.h"
 
+/* KRSC <-> OIHW ([k][r][s][c] <-> [k][c][r][s]); dims are PyTorch's [k, c, r, s]. */
+void bmst_ckpt_krsc_to_oihw(const int *dims, const float *src, float *dst);
+void bmst_ckpt_oihw_to_krsc(const int *dims, const float *src, float *dst);
+
 /* Writers: 0, or -1 where HDF5 failed. */
 int bmst_ckpt_write_attr(hid_t loc, const char *name, hid_t type, const void *value);
 /* an array attribute of `count` values (count 1: a scalar) */

@@ -21,7 +21,7 @@
 enum kind { INT, FLOAT, TEXT, FLAG, ARCH, MIX_AT, SCHEDULE, MILESTONES, SHAPE, SEED, PRECISION,
             DEVICE, GPU_ALIAS, FP16_ALIAS, AUGMENT, ON_OFF, GRAD_COMM, FAULT, ON_NAN, ACT_CODEC,
             RECOMPUTE, SIZE,
-            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE, STEM };
+            OPTIMIZER, BETAS, NO_DECAY, EVAL_TEST, SPLIT, PRUNE_SCOPE, STEM, EXPORT_FORMAT };
 
 #define TRAIN (1 << BMST_CMD_TRAIN)
 #define EVAL (1 << BMST_CMD_EVAL)
@@ -52,11 +52,18 @@ struct option {
 #define CLI(f) offsetof(struct bmst_cli, f)
 
 static const struct option options[] = {
-    {"data", NULL, TEXT, ALL, RUN(data_path), 0, 0, "PATH  dataset file (bmst_data format)"},
+    {"data", NULL, TEXT, ALL | EXPORT, RUN(data_path), 0, 0,
+     "PATH  dataset file (bmst_data format); export: --calibrate's training images"},
     {"checkpoint", NULL, TEXT, EVAL | EXPORT | PREDICT, RUN(checkpoint_path), 0, 0,
      "PATH  checkpoint to evaluate, export or predict with"},
     {"out", "o", TEXT, EXPORT | PREDICT, CLI(out_path), 0, 0,
-     "PATH  export: the ONNX file; predict: P.csv or P.h5"},
+     "PATH  export: the file to write; predict: P.csv or P.h5"},
+    {"format", NULL, EXPORT_FORMAT, EXPORT, 0, 0, 0,
+     "onnx|int8-h5  (by --out's extension: .h5 int8-h5, else onnx)"},
+    {"int8", NULL, FLAG, EVAL | EXPORT, RUN(int8), 0, 0,
+     "  int8 conv and fc weights, per output channel (eval: scored dequantized)"},
+    {"calibrate", NULL, INT, EXPORT, CLI(calibrate), 1, 0,
+     "N  --int8 ONNX: also quantize activations, ranges from N training batches of --data"},
     {"logits", NULL, FLAG, PREDICT, CLI(logits), 0, 0, "  predict: each sample's logits too"},
     {"net", "net", ARCH, TRAIN | INFO | BENCH | IMPORT, RUN(arch), 0, 0,
      "NAME  model (default resnet20)"},
@@ -71,7 +78,8 @@ static const struct option options[] = {
     {"reset-classifier", NULL, FLAG, TRAIN, RUN(reset_classifier), 0, 0,
      "  with --init: the classifier starts fresh even at the same class count"},
     {"epochs", NULL, INT, TRAIN, RUN(epochs), 1, 0, "N  epochs to train (3)"},
-    {"batch", "b", INT, TRAIN | INFO | BENCH, RUN(batch), 1, 0, "N  training batch size (128)"},
+    {"batch", "b", INT, TRAIN | INFO | BENCH | EXPORT, RUN(batch), 1, 0,
+     "N  training batch size (128); export: --calibrate's batches"},
     {"eval-batch", NULL, INT, TRAIN | EVAL | PREDICT, RUN(eval_batch), 1, 0,
      "N  evaluation batch size (256)"},
     {"lr", "lr", FLOAT, TRAIN, RUN(schedule.base_lr), 0, 0, "X  peak learning rate (0.1)"},
@@ -385,6 +393,11 @@ static int set_value(const struct option *o, const char *opt, const char *value,
         return 0;
     case NO_DECAY: return bmst_no_decay_parse(value, &cli->run.optim.no_decay);
     case PRUNE_SCOPE: return bmst_prune_scope_parse(value, &cli->run.prune.scope);
+    case EXPORT_FORMAT:
+        if (strcmp(value, "onnx") == 0) cli->format = BMST_EXPORT_ONNX;
+        else if (strcmp(value, "int8-h5") == 0) cli->format = BMST_EXPORT_INT8_H5;
+        else return bmst_error("--format expects onnx or int8-h5, got '%s'", value);
+        return 0;
     case FLAG:
     case GPU_ALIAS:
     case FP16_ALIAS: break;
@@ -588,6 +601,31 @@ static int check_freeze_options(const struct bmst_run_config *r) {
     return 0;
 }
 
+/* export: --calibrate quantizes an int8 ONNX model's activations from
+ * --data's training images; the int8 HDF5 holds weights only. */
+static int check_export_options(const struct bmst_cli *cli) {
+    if (cli->calibrate > 0 && bmst_export_format(cli) == BMST_EXPORT_INT8_H5)
+        return bmst_error("--calibrate quantizes an ONNX model's activations; the int8 HDF5 "
+                          "holds weights only");
+    if (cli->calibrate > 0 && !cli->run.int8)
+        return bmst_error("--calibrate N needs --int8 (it quantizes the activations of an int8 "
+                          "model)");
+    if (cli->calibrate > 0 && !cli->run.data_path)
+        return bmst_error("--calibrate N needs --data PATH, the dataset whose training images "
+                          "it runs");
+    if (cli->run.data_path && cli->calibrate == 0)
+        return bmst_error("export reads --data only for --calibrate N");
+    return 0;
+}
+
+enum bmst_export_format bmst_export_format(const struct bmst_cli *cli) {
+    if (cli->format != BMST_EXPORT_BY_NAME) return cli->format;
+    size_t len = strlen(cli->out_path);
+    int h5 = (len >= 3 && strcmp(cli->out_path + len - 3, ".h5") == 0) ||
+             (len >= 5 && strcmp(cli->out_path + len - 5, ".hdf5") == 0);
+    return h5 ? BMST_EXPORT_INT8_H5 : BMST_EXPORT_ONNX;
+}
+
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     const struct bmst_run_config *r = &cli->run;
     if ((cmd == BMST_CMD_TRAIN || cmd == BMST_CMD_EVAL || cmd == BMST_CMD_PREDICT) &&
@@ -618,7 +656,8 @@ int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli) {
     if ((cmd == BMST_CMD_EVAL || cmd == BMST_CMD_EXPORT) && !r->checkpoint_path)
         return bmst_error("%s needs --checkpoint PATH", command_name(cmd));
     if (cmd == BMST_CMD_EXPORT && !cli->out_path)
-        return bmst_error("export needs --out PATH, the ONNX file to write");
+        return bmst_error("export needs --out PATH, the file to write");
+    if (cmd == BMST_CMD_EXPORT && check_export_options(cli) != 0) return -1;
     if (r->merge > 1 && !cli->max_batch && r->batch % r->merge != 0)
         return bmst_error("batch size %d is not divisible by the merge factor %d", r->batch,
                           r->merge);

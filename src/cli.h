@@ -7,6 +7,9 @@
 
 #include "train.h"
 
+/* export --format: what --out is written as (BY_NAME: by its extension). */
+enum bmst_export_format { BMST_EXPORT_BY_NAME, BMST_EXPORT_ONNX, BMST_EXPORT_INT8_H5 };
+
 /* What the commands accept beyond the run configuration. */
 struct bmst_cli {
     struct bmst_run_config run;
@@ -19,6 +22,8 @@ struct bmst_cli {
     int logits; /* predict --logits: each sample's logits too */
     /* bench: one more step measuring every reversible unit's rebuilt input */
     int check_reconstruction;
+    enum bmst_export_format format; /* export --format */
+    int calibrate;                  /* export --calibrate N: batches; 0: weights only */
     int help;
     /* info --max-batch: search the largest batch whose plan fits
      * memory_bytes (--memory SIZE; 0: not given) */
@@ -41,5 +46,7 @@ int bmst_cli_parse(enum bmst_command cmd, int argc, char **argv, struct bmst_cli
 /* Checks that hold across options (batch divisible by merge, paths given). */
 int bmst_cli_validate(enum bmst_command cmd, const struct bmst_cli *cli);
 void bmst_cli_print_help(enum bmst_command cmd, FILE *out);
+/* What export writes: --format, else .h5 or .hdf5 the int8 HDF5, else ONNX. */
+enum bmst_export_format bmst_export_format(const struct bmst_cli *cli);
 
 #endif

@@ -89,6 +89,10 @@ void bmst_exec_forward(struct bmst_exec *x) {
         run_node(x, i, 0);
 }
 
+void bmst_exec_forward_node(struct bmst_exec *x, int i) {
+    run_node(x, i, 0);
+}
+
 /* Where node n's trainable parameters begin in the flat gradient buffer, or
  * SIZE_MAX for a node without any (frozen ones have no gradient). */
 static size_t grads_begin(const struct bmst_graph *g, const struct bmst_node *n) {

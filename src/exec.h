@@ -80,6 +80,9 @@ void bmst_exec_upload_scalars(struct bmst_exec *x);
  * training graph's forward reads the uploaded scalars and leaves the loss in
  * the device's BMST_SCALAR_LOSS. */
 void bmst_exec_forward(struct bmst_exec *x);
+/* Node i's forward alone: bmst_exec_forward is these for i = 0, 1, ...
+ * (for reading values between nodes before the plan reuses their memory). */
+void bmst_exec_forward_node(struct bmst_exec *x, int i);
 /* A training pass: uploads the scalars, runs forward and backward (replaying
  * the recording where there is one), reads the scalars back and sets loss.
  * Fills the model's gradient buffer (overwritten). seconds[] gets the forward

@@ -1,9 +1,13 @@
-/* `bmst_dist export`: the evaluation graph of a checkpoint's network as an
- * ONNX model (opset 13), float32, NCHW, with every batch norm that follows a
+/* `bmst_dist export` as ONNX: the evaluation graph of a checkpoint's network
+ * as an ONNX model (opset 13), NCHW, with every batch norm that follows a
  * convolution folded into it (w' = w * gamma / sqrt(var + eps) per output
  * channel, b' = beta - mean * gamma / sqrt(var + eps)); the other batch
  * norms stay BatchNormalization. The graph is the engine's own, node by
- * node, so the export computes what `eval` does. */
+ * node, so the export computes what `eval` does. With --int8 every conv and
+ * fc weight (after the fold) is stored int8 per output channel (quantize.h)
+ * behind a DequantizeLinear; with --calibrate N every conv and fc input also
+ * passes a QuantizeLinear / DequantizeLinear pair, uint8 with a zero point
+ * over the range N training batches gave it (calibrate.h). */
 #include "export_onnx.h"
 
 #include <math.h>
@@ -11,10 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calibrate.h"
 #include "checkpoint.h"
 #include "engine.h"
 #include "error.h"
 #include "onnx_builder.h"
+#include "quantize.h"
 
 #define OPSET 13
 
@@ -25,6 +31,9 @@ struct exporter {
     struct bmst_onnx *onnx;
     int *uses;  /* [n_values] readers of each value */
     int *alias; /* [n_values] the value it stands for (dropout: its input) */
+    int int8;   /* --int8: weights int8 behind DequantizeLinear */
+    const struct bmst_calibration *cal; /* --calibrate: activation ranges; NULL: none */
+    char *quantized; /* [n_values] its QuantizeLinear / DequantizeLinear pair is written */
 };
 
 /* The ONNX name of value v. */
@@ -52,6 +61,66 @@ static const struct bmst_node *only_reader(const struct exporter *x, int v) {
             if (n->in[j] == v) return n;
     }
     return NULL;
+}
+
+/* Weight `name` of shape dims[ndim] (output channel first) as the graph
+ * reads it: a float initializer, or with --int8 the int8 initializer
+ * name_quantized, its scales name_scale and zero points name_zero_point (0)
+ * per output channel, and the DequantizeLinear (axis 0) that writes `name`. */
+static void emit_weight(struct exporter *x, const char *name, int ndim, const int64_t *dims,
+                        const float *data) {
+    if (!x->int8) {
+        bmst_onnx_initializer(x->onnx, name, ndim, dims, data);
+        return;
+    }
+    int k = (int)dims[0];
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++)
+        count *= (size_t)dims[i];
+    int8_t *q = bmst_xmalloc(count), *zero = calloc((size_t)k, 1);
+    float *scale = bmst_xmalloc((size_t)k * sizeof *scale);
+    bmst_quantize_channels(data, k, count / (size_t)k, q, scale);
+    char qname[160], sname[160], zname[160];
+    snprintf(qname, sizeof qname, "%s_quantized", name);
+    snprintf(sname, sizeof sname, "%s_scale", name);
+    snprintf(zname, sizeof zname, "%s_zero_point", name);
+    int64_t kdims[1] = {k};
+    bmst_onnx_initializer_of(x->onnx, qname, BMST_ONNX_INT8, ndim, dims, q);
+    bmst_onnx_initializer(x->onnx, sname, 1, kdims, scale);
+    bmst_onnx_initializer_of(x->onnx, zname, BMST_ONNX_INT8, 1, kdims, zero);
+    const char *inputs[3] = {qname, sname, zname};
+    bmst_onnx_attr_int(x->onnx, bmst_onnx_node(x->onnx, "DequantizeLinear", name, inputs, 3, name),
+                       "axis", 0);
+    free(q), free(zero), free(scale);
+}
+
+/* The name a conv or fc reads value v by: its own, or with --calibrate
+ * v_dequantized, written (once per value) by QuantizeLinear to uint8 and
+ * DequantizeLinear back, over the value's range widened to hold 0:
+ * scale = (max - min) / 255, zero point = round(-min / scale). */
+static void activation_input(struct exporter *x, int v, char *out, size_t size) {
+    char name[32];
+    value_name(x, v, name, sizeof name);
+    if (!x->cal || !x->cal->observed[v]) {
+        snprintf(out, size, "%s", name);
+        return;
+    }
+    snprintf(out, size, "%s_dequantized", name);
+    if (x->quantized[x->alias[v]]) return;
+    x->quantized[x->alias[v]] = 1;
+    float lo = fminf(0.0f, x->cal->min[v]), hi = fmaxf(0.0f, x->cal->max[v]);
+    float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    long zp = lrintf(-lo / scale);
+    uint8_t zero = (uint8_t)(zp < 0 ? 0 : zp > 255 ? 255 : zp);
+    char sname[64], zname[64], qname[64];
+    snprintf(sname, sizeof sname, "%s_scale", name);
+    snprintf(zname, sizeof zname, "%s_zero_point", name);
+    snprintf(qname, sizeof qname, "%s_quantized", name);
+    bmst_onnx_initializer(x->onnx, sname, 0, NULL, &scale);
+    bmst_onnx_initializer_of(x->onnx, zname, BMST_ONNX_UINT8, 0, NULL, &zero);
+    const char *q_in[3] = {name, sname, zname}, *dq_in[3] = {qname, sname, zname};
+    bmst_onnx_node(x->onnx, "QuantizeLinear", name, q_in, 3, qname);
+    bmst_onnx_node(x->onnx, "DequantizeLinear", name, dq_in, 3, out);
 }
 
 /* A convolution, with the batch norm `bn` (NULL: none) folded in. */
@@ -82,13 +151,13 @@ static void emit_conv(struct exporter *x, const struct bmst_node *n, const struc
             bias[k] = (float)(beta[k] - mean[k] * scale);
         }
     }
-    char wname[128], bname[128], in[32], out[32];
+    char wname[128], bname[128], in[64], out[32];
     snprintf(wname, sizeof wname, "%s.weight", n->name);
     snprintf(bname, sizeof bname, "%s.bias", n->name);
     int64_t wdims[4] = {d->k, d->c, d->r, d->s}, bdims[1] = {d->k};
-    bmst_onnx_initializer(x->onnx, wname, 4, wdims, oihw);
+    emit_weight(x, wname, 4, wdims, oihw);
     bmst_onnx_initializer(x->onnx, bname, 1, bdims, bias);
-    value_name(x, n->in[0], in, sizeof in);
+    activation_input(x, n->in[0], in, sizeof in);
     value_name(x, bn ? bn->out : n->out, out, sizeof out);
     const char *inputs[3] = {in, wname, bname};
     struct bmst_onnx_node *o = bmst_onnx_node(x->onnx, "Conv", n->name, inputs, 3, out);
@@ -143,14 +212,14 @@ static int emit_fc(struct exporter *x, const struct bmst_node *n) {
                           "(only a pooled 1x1 input is exported)",
                           x->m->arch, n->name, s.h, s.w);
     const struct bmst_param *w = &x->m->params[n->param[0]];
-    char flat[160], in[32], out[32], wname[128], bname[128];
-    value_name(x, n->in[0], in, sizeof in);
+    char flat[160], in[64], out[32], wname[128], bname[128];
+    activation_input(x, n->in[0], in, sizeof in);
     value_name(x, n->out, out, sizeof out);
     snprintf(flat, sizeof flat, "%s.flat", in);
     snprintf(wname, sizeof wname, "%s.weight", n->name);
     snprintf(bname, sizeof bname, "%s.bias", n->name);
     int64_t wdims[2] = {w->dims[0], w->dims[1]}, bdims[1] = {w->dims[0]};
-    bmst_onnx_initializer(x->onnx, wname, 2, wdims, param_data(x, n->param[0]));
+    emit_weight(x, wname, 2, wdims, param_data(x, n->param[0]));
     bmst_onnx_initializer(x->onnx, bname, 1, bdims, param_data(x, n->param[1]));
     const char *flat_in[1] = {in};
     bmst_onnx_attr_int(x->onnx, bmst_onnx_node(x->onnx, "Flatten", flat, flat_in, 1, flat), "axis",
@@ -217,6 +286,11 @@ static int emit_graph(struct exporter *x) {
             break;
         case BMST_OP_DROPOUT:
             break; /* the identity in evaluation (aliased) */
+        case BMST_OP_APPEND:
+            /* a dense block's growing concatenation: its start is its input
+             * (aliased), each append a Concat of the prefix and the new channels */
+            if (n->n_in == 2) emit_plain(x, n, "Concat", 1);
+            break;
         default:
             status = bmst_error("cannot export %s: its layer %s is of a kind the ONNX export does "
                                 "not write yet",
@@ -227,7 +301,8 @@ static int emit_graph(struct exporter *x) {
     return status;
 }
 
-/* Readers of every value, and dropout's output standing for its input. */
+/* Readers of every value, and the values that stand for their input:
+ * dropout's output, and the start of a dense block's concatenation. */
 static void count_uses(struct exporter *x) {
     const struct bmst_graph *g = x->g;
     x->uses = calloc((size_t)g->n_values, sizeof *x->uses);
@@ -238,19 +313,22 @@ static void count_uses(struct exporter *x) {
         const struct bmst_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_in; j++)
             x->uses[n->in[j]]++;
-        if (n->kind == BMST_OP_DROPOUT) x->alias[n->out] = x->alias[n->in[0]];
+        if (n->kind == BMST_OP_DROPOUT || (n->kind == BMST_OP_APPEND && n->n_in == 1))
+            x->alias[n->out] = x->alias[n->in[0]];
     }
 }
 
-static int export_engine(const struct bmst_engine *e, const struct bmst_checkpoint_meta *meta,
-                         const char *out) {
+int bmst_export_onnx(const struct bmst_engine *e, const char *checkpoint,
+                     const struct bmst_checkpoint_meta *meta, int int8,
+                     const struct bmst_calibration *cal, const char *out) {
     const struct bmst_model *m = &e->model;
-    struct exporter x = {.g = &e->eval_graph, .m = m};
+    struct exporter x = {.g = &e->eval_graph, .m = m, .int8 = int8, .cal = cal};
     x.weights = bmst_xmalloc((m->n_weights ? m->n_weights : 1) * sizeof(float));
     x.buffers = bmst_xmalloc((m->n_buffers ? m->n_buffers : 1) * sizeof(float));
     m->be->to_host(m->be, x.weights, m->weights, m->n_weights * sizeof(float));
     m->be->to_host(m->be, x.buffers, m->buffers, m->n_buffers * sizeof(float));
     count_uses(&x);
+    x.quantized = calloc((size_t)x.g->n_values, 1);
     x.onnx = bmst_onnx_new(meta->arch, OPSET);
     int64_t in_dims[4] = {-1, meta->in_c, meta->in_h, meta->in_w},
             out_dims[2] = {-1, meta->classes};
@@ -261,36 +339,14 @@ static int export_engine(const struct bmst_engine *e, const struct bmst_checkpoi
         status = bmst_onnx_write(x.onnx, out);
     }
     bmst_onnx_free(x.onnx);
-    free(x.uses), free(x.alias), free(x.weights), free(x.buffers);
-    return status;
-}
-
-int bmst_export_onnx(const struct bmst_cli *cli) {
-    const char *path = cli->run.checkpoint_path;
-    struct bmst_checkpoint_meta meta;
-    if (bmst_checkpoint_read_meta(path, &meta) != 0) return -1;
-    /* an unknown model is refused while the meta is read */
-    struct bmst_engine_config ec = {.device = BMST_DEVICE_CHOICE_CPU,
-                                    .precision = BMST_F32,
-                                    .threads = cli->run.threads,
-                                    .quiet = 1,
-                                    .spec = {.h = meta.in_h,
-                                             .w = meta.in_w,
-                                             .c = meta.in_c,
-                                             .classes = meta.classes,
-                                             .mix_at = BMST_MIX_C2,
-                                             .stem = meta.stem},
-                                    .eval_batch = 1};
-    snprintf(ec.spec.arch, sizeof ec.spec.arch, "%s", meta.arch);
-    struct bmst_engine e;
-    int status = bmst_engine_open(&e, &ec);
-    if (status == 0) status = bmst_checkpoint_load(path, &e.model, NULL);
-    if (status == 0) status = export_engine(&e, &meta, cli->out_path);
-    bmst_engine_close(&e);
+    free(x.uses), free(x.alias), free(x.quantized), free(x.weights), free(x.buffers);
     if (status == 0)
-        printf("%s (%s, epoch %d) -> %s: ONNX opset %d, float32, input [N, %d, %d, %d] "
-               "normalized as the dataset's mean and std, output logits [N, %d]\n",
-               path, meta.arch, meta.epoch, cli->out_path, OPSET, meta.in_c, meta.in_h, meta.in_w,
-               meta.classes);
+        printf("%s (%s, epoch %d) -> %s: ONNX opset %d, %s, input [N, %d, %d, %d] normalized as "
+               "the dataset's mean and std, output logits [N, %d]\n",
+               checkpoint, meta->arch, meta->epoch, out, OPSET,
+               !int8 ? "float32"
+               : cal ? "int8 weights per output channel, uint8 activations (QDQ)"
+                     : "int8 weights per output channel (QDQ), float32 activations",
+               meta->in_c, meta->in_h, meta->in_w, meta->classes);
     return status;
 }

@@ -7,7 +7,7 @@
 #include "comm.h"
 #include "error.h"
 #include "bench.h"
-#include "export_onnx.h"
+#include "export.h"
 #include "import.h"
 #include "info.h"
 #include "max_batch.h"
@@ -24,7 +24,7 @@ static void usage(FILE *out) {
             "  eval    score a checkpoint on a dataset's test split\n"
             "  info    layers, parameters and planned memory of a network\n"
             "  bench   training-step throughput on synthetic inputs\n"
-            "  export  write a checkpoint's network as ONNX (BN folded into the convolutions)\n"
+            "  export  write a checkpoint's network as ONNX (BN folded; fp32 or int8) or as int8 HDF5\n"
             "  import  a PyTorch state_dict (.pt, .pth) or safetensors file as a checkpoint\n"
             "  predict each sample's top-5 classes (and logits) under a checkpoint, as CSV or "
             "HDF5\n\n"
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
         cmd == BMST_CMD_PREDICT) {
         int status = cmd == BMST_CMD_INFO     ? (cli.max_batch ? bmst_info_max_batch(&cli)
                                                                : bmst_info(&cli))
-                     : cmd == BMST_CMD_EXPORT ? bmst_export_onnx(&cli)
+                     : cmd == BMST_CMD_EXPORT ? bmst_export(&cli)
                      : cmd == BMST_CMD_IMPORT ? bmst_import(&cli)
                                               : bmst_predict(&cli);
         if (status == 0) return 0;

@@ -80,13 +80,18 @@ void bmst_onnx_free(struct bmst_onnx *b) {
     free(b);
 }
 
-void bmst_onnx_initializer(struct bmst_onnx *b, const char *name, int ndim, const int64_t *dims,
-                           const float *data) {
+void bmst_onnx_initializer_of(struct bmst_onnx *b, const char *name, enum bmst_onnx_type type,
+                              int ndim, const int64_t *dims, const void *data) {
+    static const int data_types[] = {[BMST_ONNX_FLOAT] = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
+                                     [BMST_ONNX_INT8] = ONNX__TENSOR_PROTO__DATA_TYPE__INT8,
+                                     [BMST_ONNX_UINT8] = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8};
+    static const size_t sizes[] = {
+        [BMST_ONNX_FLOAT] = 4, [BMST_ONNX_INT8] = 1, [BMST_ONNX_UINT8] = 1};
     Onnx__TensorProto *t = keep(b, sizeof *t);
     *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
     t->name = text(b, name);
     t->has_data_type = 1;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t->data_type = data_types[type];
     t->n_dims = (size_t)ndim;
     t->dims = keep(b, (size_t)ndim * sizeof *t->dims);
     size_t count = 1;
@@ -94,12 +99,17 @@ void bmst_onnx_initializer(struct bmst_onnx *b, const char *name, int ndim, cons
         t->dims[i] = dims[i];
         count *= (size_t)dims[i];
     }
-    /* raw_data: little-endian float32, as ONNX defines it (this machine's order) */
+    /* raw_data: little-endian elements, as ONNX defines it (this machine's order) */
     t->has_raw_data = 1;
-    t->raw_data.len = count * sizeof(float);
+    t->raw_data.len = count * sizes[type];
     t->raw_data.data = keep(b, t->raw_data.len);
     memcpy(t->raw_data.data, data, t->raw_data.len);
     append(b, (void ***)&b->graph.initializer, &b->graph.n_initializer, t);
+}
+
+void bmst_onnx_initializer(struct bmst_onnx *b, const char *name, int ndim, const int64_t *dims,
+                           const float *data) {
+    bmst_onnx_initializer_of(b, name, BMST_ONNX_FLOAT, ndim, dims, data);
 }
 
 struct bmst_onnx_node *bmst_onnx_node(struct bmst_onnx *b, const char *op, const char *name,

@@ -14,9 +14,15 @@ struct bmst_onnx;
 struct bmst_onnx *bmst_onnx_new(const char *name, int opset);
 void bmst_onnx_free(struct bmst_onnx *b);
 
-/* A float32 initializer of shape dims[ndim] (copied). */
+/* Element types of initializers and of quantized values. */
+enum bmst_onnx_type { BMST_ONNX_FLOAT, BMST_ONNX_INT8, BMST_ONNX_UINT8 };
+
+/* A float32 initializer of shape dims[ndim] (copied; ndim 0: a scalar). */
 void bmst_onnx_initializer(struct bmst_onnx *b, const char *name, int ndim, const int64_t *dims,
                            const float *data);
+/* The same of element type `type` (data holds its elements, copied). */
+void bmst_onnx_initializer_of(struct bmst_onnx *b, const char *name, enum bmst_onnx_type type,
+                              int ndim, const int64_t *dims, const void *data);
 /* A node of `op` (named `name` and its position) reading the names in[n_in] (an empty name: an
  * omitted optional input) and writing `out`. Returns it for its attributes. */
 struct bmst_onnx_node *bmst_onnx_node(struct bmst_onnx *b, const char *op, const char *name,

@@ -58,6 +58,27 @@ static void codec_changes(const struct bmst_run_config *cfg, const struct bmst_c
                  now, was);
 }
 
+/* A pruned run resumes with the pruning it was trained with: the mask, the
+ * schedule's place in it and the sparsity reached all follow from them, and
+ * other values would change the mask under the run (a dense run may start
+ * pruning; a pruned one without --prune-to is refused when its mask is read). */
+static int check_prune(const struct bmst_run_config *cfg, const struct bmst_checkpoint_meta *meta) {
+    const struct bmst_prune_config *p = &cfg->prune;
+    if (!meta->has_prune_record || p->to == 0.0f) return 0;
+    float end = p->end < 0.0f ? (float)cfg->epochs : p->end;
+    const char *scope = bmst_prune_scope_name(p->scope);
+    if (p->to == meta->prune_to && p->start == meta->prune_start && end == meta->prune_end &&
+        p->every == meta->prune_every && strcmp(scope, meta->prune_scope) == 0)
+        return 0;
+    return bmst_error("checkpoint %s was pruned with --prune-to %g --prune-start %g --prune-end %g "
+                      "--prune-every %d --prune-scope %s; this run's are --prune-to %g "
+                      "--prune-start %g --prune-end %g --prune-every %d --prune-scope %s: resume "
+                      "with its settings (give --prune-end where --epochs changed)",
+                      cfg->resume_path, (double)meta->prune_to, (double)meta->prune_start,
+                      (double)meta->prune_end, meta->prune_every, meta->prune_scope,
+                      (double)p->to, (double)p->start, (double)end, p->every, scope);
+}
+
 /* A different global batch is refused: the checkpoint's step count, its place
  * in the schedule and the data order are counted in its batches. So is
  * another optimizer: its state is another kind's. Other ranks at the same
@@ -72,6 +93,7 @@ int bmst_resume_check_settings(const struct bmst_run_config *cfg,
         return bmst_error("checkpoint %s holds the state of --optimizer %s; this run's is "
                           "--optimizer %s: resume with --optimizer %s, or start a new run",
                           path, was_kind, kind, was_kind);
+    if (check_prune(cfg, meta) != 0) return -1;
     if (!meta->has_run_record) {
         if (out)
             fprintf(out,

@@ -20,6 +20,8 @@
 #include "signals.h"
 #include "train_scalars.h"
 #include "evaluate.h"
+#include "quantize.h"
+#include "export_int8_h5.h"
 #include "fault.h"
 #include "init_weights.h"
 #include "run_header.h"
@@ -301,6 +303,13 @@ static void fill_meta(const struct session *s, const struct bmst_run_config *cfg
     meta->division_block = cfg->division_block;
     meta->division_bits = cfg->division_bits;
     snprintf(meta->recompute, sizeof meta->recompute, "%s", bmst_recompute_name(cfg->recompute));
+    meta->has_prune_record = cfg->prune.to > 0.0f;
+    meta->prune_to = cfg->prune.to;
+    meta->prune_start = cfg->prune.start;
+    meta->prune_end = cfg->prune.end < 0.0f ? (float)cfg->epochs : cfg->prune.end;
+    meta->prune_every = cfg->prune.every;
+    snprintf(meta->prune_scope, sizeof meta->prune_scope, "%s",
+             bmst_prune_scope_name(cfg->prune.scope));
     meta->best_accuracy = s->best_accuracy;
     meta->best_epoch = s->best_epoch;
 }
@@ -577,7 +586,10 @@ int bmst_train(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
 int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
     struct bmst_checkpoint_meta meta;
     struct session s;
-    int status = bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
+    /* a checkpoint, or the int8 HDF5 `export --format int8-h5` wrote */
+    int compact = bmst_int8_h5_is(cfg->checkpoint_path);
+    int status = compact ? bmst_int8_h5_read_meta(cfg->checkpoint_path, &meta)
+                         : bmst_checkpoint_read_meta(cfg->checkpoint_path, &meta);
     if (status == 0) {
         /* the checkpoint says whether it has the auxiliary classifier */
         status = session_open(&s, cfg, 0, meta.arch, meta.aux_logits, meta.stem, comm);
@@ -595,7 +607,17 @@ int bmst_eval(const struct bmst_run_config *cfg, struct bmst_comm *comm) {
                             "%dx%dx%d and %d",
                             cfg->checkpoint_path, meta.in_h, meta.in_w, meta.in_c, meta.classes,
                             cfg->data_path, s.info->h, s.info->w, s.info->c, s.info->classes);
-    if (status == 0) status = bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, NULL);
+    if (status == 0)
+        status = compact ? bmst_int8_h5_load(cfg->checkpoint_path, &s.engine.model)
+                         : bmst_checkpoint_load(cfg->checkpoint_path, &s.engine.model, NULL);
+    if (status == 0 && cfg->int8 && !compact) {
+        int quantized = bmst_quantize_model(&s.engine.model);
+        if (s.out)
+            fprintf(s.out,
+                    "int8: %d conv and fc weights quantized per output channel (scale max|w|/127) "
+                    "and scored dequantized; batch norm and biases in fp32\n",
+                    quantized);
+    }
     status = session_join(&s, cfg, 0, status, &meta);
     double t = bmst_now();
     struct bmst_eval_counts counts = {.classes = 0};

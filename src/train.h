@@ -91,6 +91,7 @@ struct bmst_run_config {
                                    where /val is watched (default: at the run's end) */
     int eval_split;             /* eval --split: enum bmst_split, BMST_SPLIT_TEST or _VAL */
     const char *confusion_path; /* eval --confusion: the confusion matrix as CSV */
+    int int8;                   /* eval, export --int8: conv and fc weights in int8 (quantize.h) */
     const char *tensorboard_dir; /* rank 0 writes TensorBoard scalars there (train_scalars.h) */
     int log_every;               /* steps between per-step TensorBoard scalars */
     /* the command line as given, for the report */

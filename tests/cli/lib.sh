@@ -105,3 +105,16 @@ fashion_mnist_halves() {
         "$1" "$2" 5 "${3:-1000}" "${4:-500}" || { echo "FAIL: cannot split Fashion-MNIST"; exit 1; }
     rm -f "$work/fashion-mnist.h5"
 }
+
+# onnx_venv: onnx and onnxruntime from PyPI into a venv made once and kept
+# (BMST_ONNX_VENV, default ~/.cache/bmst_dist/onnx-venv); sets $venv, or
+# ends the test when they cannot be installed.
+onnx_venv() {
+    venv=${BMST_ONNX_VENV:-$HOME/.cache/bmst_dist/onnx-venv}
+    "$venv/bin/python" -c "import onnx, onnxruntime" 2> /dev/null && return
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    { /usr/bin/python3 -m venv "$venv" &&
+        "$venv/bin/pip" install -q onnx==1.23.1 onnxruntime==1.30.0; } > "$work/pip.log" 2>&1 ||
+        { echo "FAIL: cannot install onnx and onnxruntime into $venv: $(tail -2 "$work/pip.log")"; exit 1; }
+}

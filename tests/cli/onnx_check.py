@@ -3,8 +3,12 @@ checker (full_check, shape inference included) passes, and onnxruntime's
 logits on the dataset's test split, normalized as the loader normalizes,
 give `bmst_dist eval`'s loss within 1e-4 relative and its accuracy.
 
+An int8 model is checked against an fp32 one: both pass the checker, and
+their predictions (argmax) agree on at least MIN percent of the test split.
+
 usage: onnx_check.py prepare DATA.h5 DIR    (the system Python, with h5py)
        onnx_check.py check MODEL.onnx DIR EVAL_LOSS EVAL_ACCURACY_PERCENT
+       onnx_check.py agree FP32.onnx INT8.onnx DIR MIN_PERCENT
                                              (onnx and onnxruntime's venv)"""
 import sys
 
@@ -25,16 +29,21 @@ def prepare(data, folder):
     np.save(f"{folder}/labels.npy", labels.astype(np.int64))
 
 
-def check(path, folder, want_loss, want_acc):
+def run(path, x):
+    """onnx's checker, then the logits onnxruntime computes for x."""
     import onnx
     import onnxruntime as ort
 
     onnx.checker.check_model(onnx.load(path), full_check=True)
-    x, labels = np.load(f"{folder}/x.npy"), np.load(f"{folder}/labels.npy")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    logits = session.run(["logits"], {"input": x})[0].astype(np.float64)
+    return session.run(["logits"], {"input": x})[0].astype(np.float64)
+
+
+def check(path, folder, want_loss, want_acc):
+    x, labels = np.load(f"{folder}/x.npy"), np.load(f"{folder}/labels.npy")
+    logits = run(path, x)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = -log_probs[np.arange(len(labels)), labels].mean()
@@ -49,7 +58,18 @@ def check(path, folder, want_loss, want_acc):
     return 1 if errors else 0
 
 
+def agree(fp32, int8, folder, least):
+    x, labels = np.load(f"{folder}/x.npy"), np.load(f"{folder}/labels.npy")
+    a, b = run(fp32, x).argmax(axis=1), run(int8, x).argmax(axis=1)
+    agreement = 100.0 * (a == b).mean()
+    print(f"argmax agreement {agreement:.2f}% of {len(labels)} (accuracy fp32 "
+          f"{100.0 * (a == labels).mean():.2f}%, int8 {100.0 * (b == labels).mean():.2f}%)")
+    return 0 if agreement >= least else 1
+
+
 if sys.argv[1] == "prepare":
     prepare(sys.argv[2], sys.argv[3])
+elif sys.argv[1] == "agree":
+    sys.exit(agree(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])))
 else:
     sys.exit(check(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])))

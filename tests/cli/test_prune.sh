@@ -3,8 +3,8 @@
 # and zeros follow the schedule in both scopes, with momentum and weight
 # decay on (prune_check.py); the CSV and the epoch line report the sparsity;
 # a resumed pruned run continues bitwise (weights, momentum and mask); and
-# bad pruning options or a pruned checkpoint resumed without them give one
-# line. Needs /usr/bin/python3 with h5py and numpy.
+# bad pruning options, a pruned checkpoint resumed without them or with
+# other values give one line. Needs /usr/bin/python3 with h5py and numpy.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 CHECK="$(dirname "$0")/prune_check.py"
@@ -67,6 +67,17 @@ expect_usage "--prune-every 0" "--prune-every must be at least 1" \
     "${plain[@]}" --prune-to 0.5 --prune-every 0
 expect_error "a pruned checkpoint resumed dense" "was pruned .* resume it with --prune-to" \
     "${plain[@]}" --epochs 3 --resume "$work/a.h5"
+# a pruned run resumes with its own --prune-* settings (docs/cli.md,
+# "Pruning"): others are one line, the same ones extend it
+expect_error "resumed with another --prune-to" \
+    "a.h5 was pruned with --prune-to 0.7 --prune-start 0.5 --prune-end 1.5 --prune-every 3 --prune-scope global; this run's are --prune-to 0.6 " \
+    "${train[@]/0.7/0.6}" --epochs 2 --resume "$work/a.h5"
+expect_error "resumed with another --prune-scope" "this run's are .* --prune-scope layer: resume with its settings" \
+    "${train[@]}" --epochs 2 --prune-scope layer --resume "$work/a.h5"
+expect_error "resumed with another --epochs, --prune-end not given" "this run's are .* --prune-end 3 " \
+    "${plain[@]}" --epochs 3 --prune-to 0.7 --prune-start 0.5 --prune-every 3 --resume "$work/a.h5"
+"${train[@]}" --epochs 3 --resume "$work/a.h5" --save "$work/longer.h5" > "$work/longer.log" 2>&1 &&
+    pass || fail "resumed with its settings and a longer --epochs: $(tail -1 "$work/longer.log")"
 # a mask of the wrong length
 cp "$work/a.h5" "$work/short.h5"
 $PY -c 'import h5py, sys
