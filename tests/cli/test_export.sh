@@ -26,7 +26,7 @@ train=("$BMST_DIST" train --device cpu --data "$data" --batch 8 --threads 2 --lr
 eval_line() {
     local ckpt=$1 d=$2
     shift 2
-    "$BMST_DIST" eval --device cpu --data "$d" --checkpoint "$ckpt" --threads 2 "$@" 2> /dev/null | tail -1
+    "$BMST_DIST" eval --device cpu --data "$d" --checkpoint "$ckpt" --threads 2 "$@" 2> /dev/null | grep ' split: loss '
 }
 
 # export_check NAME CHECKPOINT [DATA INPUTS [--int8]]: export (fp32, or int8

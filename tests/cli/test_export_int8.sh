@@ -24,7 +24,7 @@ score() { # CHECKPOINT [FLAGS...]: "LOSS ACCURACY" of eval on the test split
     local ckpt=$1
     shift
     "$BMST_DIST" eval --device cpu --threads 2 --data "$work/fm.h5" --checkpoint "$ckpt" "$@" \
-        2> /dev/null | tail -1 | sed -n 's/.* loss \([0-9.]*\), accuracy \([0-9.]*\)%.*/\1 \2/p'
+        2> /dev/null | sed -n 's/.* loss \([0-9.]*\), accuracy \([0-9.]*\)%.*/\1 \2/p'
 }
 read -r loss acc <<< "$(score "$work/fm_resnet20.h5")"
 read -r loss8 acc8 <<< "$(score "$work/fm_resnet20.h5" --int8)"

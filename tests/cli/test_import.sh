@@ -106,7 +106,7 @@ print("%.2f %d" % (100.0 * np.mean(ok), len(ok)))
 EOF
 ) || { fail "$name: the predictions file: $rows"; return; }
     if [[ $split == test ]]; then
-        line=$(dist eval --device cpu --eval-batch 12 --checkpoint "$ckpt" --data "$data" 2> /dev/null | tail -1)
+        line=$(dist eval --device cpu --eval-batch 12 --checkpoint "$ckpt" --data "$data" 2> /dev/null | grep ' split: loss ')
         acc=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' <<< "$line")
     else
         acc=$said
