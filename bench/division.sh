@@ -45,7 +45,8 @@ memory() {
                  "recompute-bn-relu:--merge 1 --recompute bn-relu"
                  "recompute-block:--merge 1 --recompute block"
                  "m2:--merge 2" "m2-division:--merge 2 --act-codec division"
-                 "m2-division-fp16:--merge 2 --act-codec division --precision fp16")
+                 "m2-division-fp16:--merge 2 --act-codec division --precision fp16"
+                 "m4-division-fp16:--merge 4 --act-codec division --precision fp16")
     for net in resnet18 resnet50; do
         for shape in 32x32x3 224x224x3; do
             for mode in "${modes[@]}"; do
@@ -74,7 +75,7 @@ for path in sorted(glob.glob(os.path.join(out, "info-*.txt"))):
         arena = gpu_arena
     rows[(net, shape, mode)] = (saved, arena, total)
 modes = ["plain", "division", "recompute-bn-relu", "recompute-block", "m2", "m2-division",
-         "m2-division-fp16"]
+         "m2-division-fp16", "m4-division-fp16"]
 print("| network | input | mode | kept for backward MiB | training arena MiB | total planned MiB "
       "| compression of kept activations vs plain fp32 |")
 print("|---|---|---|---|---|---|---|")
