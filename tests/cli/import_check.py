@@ -2,7 +2,8 @@
 against torchvision's.
 
   import_check.py make NET OUT_PREFIX [--cifar-stem]
-      a randomly initialised torchvision NET (10 classes; running statistics
+      a randomly initialised torchvision NET (10 classes; inceptionv3 is
+      inception_v3 without the auxiliary classifier; running statistics
       drawn too, so eval-mode batch norm is no identity) saved as
       OUT_PREFIX.pt (torch.save of its state_dict) and OUT_PREFIX.safetensors
       (the safetensors package); --cifar-stem: conv1 replaced by a 3x3
@@ -22,6 +23,9 @@ import torchvision
 
 
 def model(net, cifar_stem):
+    if net == "inceptionv3":  # torchvision's name, without its training-only head
+        return torchvision.models.inception_v3(num_classes=10, aux_logits=False,
+                                               init_weights=False)
     m = getattr(torchvision.models, net)(num_classes=10)
     if cifar_stem:
         m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)

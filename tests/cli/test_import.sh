@@ -6,7 +6,8 @@
 #   checkpoints the same), gives our logits (predict --logits) on a 96-px
 #   dataset equal to torchvision's within 1e-4 relative; so do resnet18 with
 #   the CIFAR stem at 32 px and resnet18 with --stem imagenet at 32 px (the
-#   stem the size alone would not choose, rebuilt from the checkpoint);
+#   stem the size alone would not choose, rebuilt from the checkpoint), and
+#   the zoo's torchvision models: densenet121 at 96 px, inceptionv3 at 75 px;
 # - predict's top-1 agreement is eval's accuracy (CSV and HDF5, central
 #   crop above 64 px), on train as well;
 # - train --init: imported weights bitwise, a classifier of another class
@@ -67,6 +68,12 @@ then
         fail "resnet50 imported from torch.save and from safetensors differ"
 else fail "resnet50 from torch.save: $(tail -1 "$work/pt.log")"; fi
 roundtrip resnet18_cifar resnet18 "$work/r18c" "$work/d32.h5" --shape 32x32x3 --stem cifar -- --cifar-stem
+# the zoo's torchvision models: DenseNet-121 at 96 px, InceptionV3's ImageNet stem at 75
+"$PY" "$CHECK" make densenet121 "$work/d121" && "$PY" "$CHECK" make inceptionv3 "$work/i3" &&
+    "$BMST_DATA" synth --shape 75x75x3 --classes 10 --train 8 --test 12 --seed 3 "$work/d75.h5" \
+    > /dev/null || { echo "FAIL: cannot make the zoo's torchvision models"; exit 1; }
+roundtrip densenet121 densenet121 "$work/d121" "$work/d96.h5" --shape 96x96x3
+roundtrip inceptionv3 inceptionv3 "$work/i3" "$work/d75.h5" --shape 75x75x3
 roundtrip resnet18_imagenet32 resnet18 "$work/r18" "$work/d32.h5" --shape 32x32x3 --stem imagenet
 "$PY" -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/"].attrs["stem"] in (b"imagenet", "imagenet")' \
     "$work/resnet18_imagenet32.h5" && pass || fail "the checkpoint does not record --stem imagenet"

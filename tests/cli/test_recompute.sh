@@ -2,8 +2,9 @@
 # --recompute bn-relu|block end to end:
 # - training ends bitwise where --recompute none does (every weight, running
 #   statistic, optimizer state and attribute of the checkpoint), for resnet20
-#   and resnet18 without and with BMST, in fp32 and emulated fp16, the
-#   pre-activation resnet164 and (bn-relu) densenet121;
+#   and resnet18 without and with BMST, in fp32 and emulated fp16 (merge 4
+#   in bf16), resnet18 with a frozen prefix, the pre-activation resnet164
+#   and (bn-relu) densenet121;
 # - under --act-codec division, recomputation keeps what it reruns from
 #   exactly, so it is not division's run: there, resume is bitwise;
 # - resume: 1 epoch + 1 under recomputation == 2 straight epochs of none,
@@ -39,6 +40,9 @@ same_as_none "resnet20 fp32" "${r20[@]}"
 same_as_none "resnet20 merge 2 fp16" "${r20[@]}" --merge 2 --precision fp16
 same_as_none "resnet18 fp32" "${r18[@]}"
 same_as_none "resnet18 merge 2 fp16" "${r18[@]}" --merge 2 --precision fp16
+same_as_none "resnet20 merge 4 bf16" "${r20[@]}" --max-steps 2 --merge 4 --precision bf16
+# with --freeze the frozen prefix keeps nothing and reruns nothing
+same_as_none "resnet18 frozen" "${r18[@]}" --freeze conv1,bn1,layer1
 # pre-activation blocks (bn -> relu -> conv); a DenseNet's batch norms read
 # channel prefixes of their block's concatenation, and it has no residual blocks
 few=(--batch 8 --epochs 1 --max-steps 2)
