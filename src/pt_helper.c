@@ -2,6 +2,7 @@
 #include "pt_helper.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -13,8 +14,16 @@ extern const char bmst_pt_helper_source[]; /* tools/pt_to_safetensors.py (build/
 
 int bmst_pt_is_pickle(const char *path) {
     size_t n = strlen(path);
-    return (n > 3 && strcmp(path + n - 3, ".pt") == 0) ||
-           (n > 4 && strcmp(path + n - 4, ".pth") == 0);
+    if ((n > 3 && strcmp(path + n - 3, ".pt") == 0) || (n > 4 && strcmp(path + n - 4, ".pth") == 0))
+        return 1;
+    /* torch.save's zip archive under any other name (a model hub's
+     * pytorch_model.bin); a safetensors file starts with its header's length */
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* the safetensors reader says why */
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    return got == sizeof magic && memcmp(magic, "PK\x03\x04", sizeof magic) == 0;
 }
 
 /* The last non-empty line of text (modified in place). */

@@ -6,7 +6,8 @@
 
 #include <stddef.h>
 
-/* 1 when path ends in .pt or .pth. */
+/* 1 when path ends in .pt or .pth, or is a zip archive (what torch.save
+ * writes, whatever the name: a model hub's pytorch_model.bin). */
 int bmst_pt_is_pickle(const char *path);
 /* Writes `in`'s state_dict as a new temporary safetensors file, its name in
  * out (size bytes; the caller removes it). The interpreter is $BMST_PYTHON,

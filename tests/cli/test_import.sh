@@ -67,6 +67,14 @@ then
     h5diff "$work/resnet50.h5" "$work/r50pt.h5" > /dev/null && pass ||
         fail "resnet50 imported from torch.save and from safetensors differ"
 else fail "resnet50 from torch.save: $(tail -1 "$work/pt.log")"; fi
+# torch.save's archive under a model hub's name is read as a pickle too
+cp "$work/r50.pt" "$work/pytorch_model.bin"
+if dist import --net resnet50 --classes 10 --shape 96x96x3 "$work/pytorch_model.bin" \
+    "$work/r50bin.h5" > "$work/bin.log" 2>&1
+then
+    h5diff "$work/resnet50.h5" "$work/r50bin.h5" > /dev/null && pass ||
+        fail "resnet50 from pytorch_model.bin and from safetensors differ"
+else fail "resnet50 from pytorch_model.bin: $(tail -1 "$work/bin.log")"; fi
 roundtrip resnet18_cifar resnet18 "$work/r18c" "$work/d32.h5" --shape 32x32x3 --stem cifar -- --cifar-stem
 # the zoo's torchvision models: DenseNet-121 at 96 px, InceptionV3's ImageNet stem at 75
 "$PY" "$CHECK" make densenet121 "$work/d121" && "$PY" "$CHECK" make inceptionv3 "$work/i3" &&
