@@ -91,24 +91,6 @@ static void host_copies_free(struct host_copies *h) {
         free(h->state[i]);
 }
 
-/* What builds the network: every checkpoint has it (a chosen --stem only
- * when chosen, so that older programs still read a file without one). */
-static int write_network(hid_t file, const struct bmst_checkpoint_meta *meta) {
-    int version = FORMAT_VERSION;
-    return bmst_ckpt_write_string_attr(file, "format", FORMAT_NAME) == 0 &&
-                   bmst_ckpt_write_attr(file, "version", H5T_NATIVE_INT, &version) == 0 &&
-                   bmst_ckpt_write_string_attr(file, "arch", meta->arch) == 0 &&
-                   bmst_ckpt_write_attr(file, "in_h", H5T_NATIVE_INT, &meta->in_h) == 0 &&
-                   bmst_ckpt_write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
-                   bmst_ckpt_write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
-                   bmst_ckpt_write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
-                   bmst_ckpt_write_attr(file, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) ==
-                       0 &&
-                   (meta->stem == BMST_STEM_AUTO ||
-                    bmst_ckpt_write_string_attr(file, "stem", bmst_stem_name(meta->stem)) == 0)
-               ? 0
-               : -1;
-}
 
 /* Where the run stood and how it was set up: what a weights-only file lacks. */
 static int write_run(hid_t file, const struct bmst_checkpoint_meta *meta, size_t n_buffers) {
@@ -139,7 +121,7 @@ static int write_file(struct bmst_atomic_file *out, const struct bmst_model *m,
     }
     hid_t file = mem.file;
     int weights_only = 1;
-    int ok = write_network(file, meta) == 0 &&
+    int ok = bmst_ckpt_write_network(file, FORMAT_NAME, FORMAT_VERSION, meta) == 0 &&
              (o ? write_run(file, meta, m->n_buffers)
                 : bmst_ckpt_write_attr(file, "weights_only", H5T_NATIVE_INT, &weights_only)) == 0;
     hid_t model = ok ? H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
@@ -372,13 +354,7 @@ static int check_meta(const char *path, const struct bmst_checkpoint_meta *m) {
 
 /* The optional --stem and weights-only marks. */
 static int read_stem_and_kind(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
-    char stem[16];
-    if (H5Aexists(file, "stem") > 0) {
-        if (bmst_ckpt_read_string_attr(file, path, "", "stem", stem, sizeof stem) != 0) return -1;
-        if (bmst_stem_parse(stem, &meta->stem) != 0)
-            return bmst_error("checkpoint %s is damaged or not ours: it records --stem %s", path,
-                              stem);
-    }
+    if (bmst_ckpt_read_stem(file, path, meta) != 0) return -1;
     if (H5Aexists(file, "weights_only") > 0 &&
         read_attr(file, path, "weights_only", H5T_NATIVE_INT, &meta->weights_only) != 0)
         return -1;
@@ -474,9 +450,7 @@ int bmst_checkpoint_load_weights(const char *path, struct bmst_model *m,
     if (file >= 0) H5Fclose(file);
     bmst_hdf5_unlock();
     if (status == 0) {
-        m->be->to_device(m->be, m->weights, weights, m->n_weights * sizeof(float));
-        m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
-        bmst_model_refresh_act(m);
+        bmst_model_set(m, weights, buffers);
     }
     free(weights), free(buffers), free(scratch);
     return status;
@@ -495,15 +469,13 @@ int bmst_checkpoint_load(const char *path, struct bmst_model *m, struct bmst_opt
     bmst_hdf5_unlock();
     /* the model changes only once every tensor has been read */
     if (status == 0) {
-        m->be->to_device(m->be, m->weights, h.weights, m->n_weights * sizeof(float));
-        m->be->to_device(m->be, m->buffers, h.buffers, m->n_buffers * sizeof(float));
+        bmst_model_set(m, h.weights, h.buffers);
         for (int i = 0; o && i < o->type->n_state; i++)
             m->be->to_device(m->be, o->state[i], h.state[i] + o->first,
                              bmst_optim_state_count(o) * sizeof(float));
         if (o) o->steps = steps;
         if (h.mask)
             m->be->to_device(m->be, o->mask, h.mask, bmst_optim_mask_words(o) * sizeof(uint32_t));
-        bmst_model_refresh_act(m);
     }
     host_copies_free(&h);
     free(scratch);

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "error.h"
 #include "h5util.h"
+#include "models/models.h"
 
 void bmst_ckpt_krsc_to_oihw(const int *dims, const float *src, float *dst) {
     int k = dims[0], c = dims[1], r = dims[2], s = dims[3];
@@ -295,4 +297,32 @@ float *bmst_ckpt_param_scratch(const struct bmst_model *m) {
     for (int i = 0; i < m->n_params; i++)
         if (m->params[i].count > largest) largest = m->params[i].count;
     return bmst_xmalloc(largest * sizeof(float));
+}
+
+/* ---- the network's attributes ---- */
+
+int bmst_ckpt_write_network(hid_t file, const char *format, int version,
+                            const struct bmst_checkpoint_meta *meta) {
+    return bmst_ckpt_write_string_attr(file, "format", format) == 0 &&
+                   bmst_ckpt_write_attr(file, "version", H5T_NATIVE_INT, &version) == 0 &&
+                   bmst_ckpt_write_string_attr(file, "arch", meta->arch) == 0 &&
+                   bmst_ckpt_write_attr(file, "in_h", H5T_NATIVE_INT, &meta->in_h) == 0 &&
+                   bmst_ckpt_write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
+                   bmst_ckpt_write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
+                   bmst_ckpt_write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
+                   bmst_ckpt_write_attr(file, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) ==
+                       0 &&
+                   (meta->stem == BMST_STEM_AUTO ||
+                    bmst_ckpt_write_string_attr(file, "stem", bmst_stem_name(meta->stem)) == 0)
+               ? 0
+               : -1;
+}
+
+int bmst_ckpt_read_stem(hid_t file, const char *path, struct bmst_checkpoint_meta *meta) {
+    char stem[16];
+    if (H5Aexists(file, "stem") <= 0) return 0;
+    if (bmst_ckpt_read_string_attr(file, path, "", "stem", stem, sizeof stem) != 0) return -1;
+    if (bmst_stem_parse(stem, &meta->stem) != 0)
+        return bmst_error("%s is damaged or not ours: it records --stem %s", path, stem);
+    return 0;
 }

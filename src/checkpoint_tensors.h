@@ -28,6 +28,17 @@ int bmst_ckpt_write_tensor(hid_t group, const char *name, int ndim, const int *d
 int bmst_ckpt_write_params(hid_t group, const struct bmst_model *m, const float *host_weights,
                            const float *host_buffers, int weights_only, float *scratch);
 
+/* What builds the network, at the file's root, shared by checkpoints and
+ * the int8 HDF5: `format` and `version`, the architecture, input shape,
+ * class count, --aux-logits, and --stem only when one was chosen (so that
+ * older programs still read a file without one). */
+struct bmst_checkpoint_meta;
+int bmst_ckpt_write_network(hid_t file, const char *format, int version,
+                            const struct bmst_checkpoint_meta *meta);
+/* The optional --stem of such a file into meta->stem (left as it is when
+ * absent); -1 with one line when it names no stem. */
+int bmst_ckpt_read_stem(hid_t file, const char *path, struct bmst_checkpoint_meta *meta);
+
 /* Readers: 0, or -1 with a message naming the file `path`. `where` names
  * loc in messages ("" for the file's root). */
 int bmst_ckpt_read_attr(hid_t loc, const char *path, const char *where, const char *name,

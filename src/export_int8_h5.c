@@ -127,16 +127,7 @@ static int write_tensors(hid_t file, const struct bmst_model *m, const float *we
 }
 
 static int write_meta(hid_t file, const struct bmst_checkpoint_meta *meta) {
-    int version = VERSION;
-    return bmst_ckpt_write_string_attr(file, "format", FORMAT) == 0 &&
-                   bmst_ckpt_write_attr(file, "version", H5T_NATIVE_INT, &version) == 0 &&
-                   bmst_ckpt_write_string_attr(file, "arch", meta->arch) == 0 &&
-                   bmst_ckpt_write_attr(file, "in_h", H5T_NATIVE_INT, &meta->in_h) == 0 &&
-                   bmst_ckpt_write_attr(file, "in_w", H5T_NATIVE_INT, &meta->in_w) == 0 &&
-                   bmst_ckpt_write_attr(file, "in_c", H5T_NATIVE_INT, &meta->in_c) == 0 &&
-                   bmst_ckpt_write_attr(file, "classes", H5T_NATIVE_INT, &meta->classes) == 0 &&
-                   bmst_ckpt_write_attr(file, "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) ==
-                       0 &&
+    return bmst_ckpt_write_network(file, FORMAT, VERSION, meta) == 0 &&
                    bmst_ckpt_write_attr(file, "epoch", H5T_NATIVE_INT, &meta->epoch) == 0
                ? 0
                : -1;

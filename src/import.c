@@ -91,8 +91,7 @@ static int import_tensors(const struct bmst_safetensors *st, const char *in, str
     }
     if (status == 0) status = check_unexpected(st, in, m->arch, m);
     if (status == 0) {
-        m->be->to_device(m->be, m->weights, weights, m->n_weights * sizeof(float));
-        m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
+        bmst_model_set(m, weights, buffers);
     }
     free(weights), free(buffers), free(scratch);
     return status;

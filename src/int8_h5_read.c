@@ -42,7 +42,8 @@ int bmst_int8_h5_read_meta(const char *path, struct bmst_checkpoint_meta *meta) 
          bmst_ckpt_read_attr(file, path, "", "classes", H5T_NATIVE_INT, &meta->classes) != 0 ||
          bmst_ckpt_read_attr(file, path, "", "aux_logits", H5T_NATIVE_INT, &meta->aux_logits) !=
              0 ||
-         bmst_ckpt_read_attr(file, path, "", "epoch", H5T_NATIVE_INT, &meta->epoch) != 0))
+         bmst_ckpt_read_attr(file, path, "", "epoch", H5T_NATIVE_INT, &meta->epoch) != 0 ||
+         bmst_ckpt_read_stem(file, path, meta) != 0))
         status = -1;
     if (file >= 0) H5Fclose(file);
     bmst_hdf5_unlock();
@@ -129,9 +130,7 @@ int bmst_int8_h5_load(const char *path, struct bmst_model *m) {
     if (file >= 0) H5Fclose(file);
     bmst_hdf5_unlock();
     if (status == 0) {
-        m->be->to_device(m->be, m->weights, weights, m->n_weights * sizeof(float));
-        m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
-        bmst_model_refresh_act(m);
+        bmst_model_set(m, weights, buffers);
     }
     free(weights), free(buffers), free(scratch);
     return status;

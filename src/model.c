@@ -146,6 +146,12 @@ void bmst_model_initialize(struct bmst_model *m, uint64_t seed) {
     bmst_model_refresh_act(m);
 }
 
+void bmst_model_set(struct bmst_model *m, const float *weights, const float *buffers) {
+    m->be->to_device(m->be, m->weights, weights, m->n_weights * sizeof(float));
+    m->be->to_device(m->be, m->buffers, buffers, m->n_buffers * sizeof(float));
+    bmst_model_refresh_act(m);
+}
+
 void bmst_model_refresh_act(struct bmst_model *m) {
     if (m->weights_act != m->weights)
         m->be->cast_weights(m->be, m->n_weights, m->weights, m->weights_act);

@@ -91,6 +91,9 @@ void bmst_model_initialize(struct bmst_model *m, uint64_t seed);
 /* weights_act = weights in act_dtype, after the weights were written from
  * outside the optimizer (initialization, a loaded checkpoint) */
 void bmst_model_refresh_act(struct bmst_model *m);
+/* Writes host copies of every weight and buffer (in the flat layout) to the
+ * device and refreshes the compute copy: what loading a file ends with. */
+void bmst_model_set(struct bmst_model *m, const float *weights, const float *buffers);
 
 /* Parameter `param` (an index, or -1) is a weight that trains. */
 int bmst_model_trains(const struct bmst_model *m, int param);

@@ -85,6 +85,15 @@ roundtrip inceptionv3 inceptionv3 "$work/i3" "$work/d75.h5" --shape 75x75x3
 roundtrip resnet18_imagenet32 resnet18 "$work/r18" "$work/d32.h5" --shape 32x32x3 --stem imagenet
 "$PY" -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/"].attrs["stem"] in (b"imagenet", "imagenet")' \
     "$work/resnet18_imagenet32.h5" && pass || fail "the checkpoint does not record --stem imagenet"
+# the int8 HDF5 export keeps the stem: eval of it builds the same network and
+# scores what eval --int8 of the checkpoint scores
+score() { dist eval --device cpu --eval-batch 12 --data "$work/d32.h5" "$@" 2> /dev/null |
+          grep -o 'loss [0-9.]*, accuracy [0-9.]*%'; }
+if dist export --checkpoint "$work/resnet18_imagenet32.h5" --out "$work/r18i.int8.h5" \
+    > "$work/i8.log" 2>&1; then
+    a=$(score --checkpoint "$work/r18i.int8.h5") b=$(score --checkpoint "$work/resnet18_imagenet32.h5" --int8)
+    [[ -n $a && $a == "$b" ]] && pass || fail "int8 HDF5 of a --stem imagenet model: '$a', eval --int8 '$b'"
+else fail "int8 export: $(tail -1 "$work/i8.log")"; fi
 
 # info and bench build the stem --stem names: torchvision's counts at 96 px
 # (the CIFAR stem's 3x3 conv1, or the 7x7 one)
