@@ -449,9 +449,7 @@ int bmst_checkpoint_load_weights(const char *path, struct bmst_model *m,
                                                          buffers, scratch);
     if (file >= 0) H5Fclose(file);
     bmst_hdf5_unlock();
-    if (status == 0) {
-        bmst_model_set(m, weights, buffers);
-    }
+    if (status == 0) bmst_model_set(m, weights, buffers);
     free(weights), free(buffers), free(scratch);
     return status;
 }
